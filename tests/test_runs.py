@@ -43,3 +43,26 @@ def test_run_dirs_never_collide(tmp_path):
     a = make_run_dir(tmp_path, "eval")
     b = make_run_dir(tmp_path, "eval")
     assert a != b and a.is_dir() and b.is_dir()
+
+
+def test_run_directory_removes_an_early_failure_and_marks_a_later_one(tmp_path):
+    from adamoe.runs import FAILED_MARKER, run_directory, save_run_config
+
+    with pytest.raises(ValueError, match="early"), run_directory(tmp_path, "eval") as early:
+        save_run_config(early, {"a": 1})
+        raise ValueError("early")
+    assert not early.exists()  # created here, held only config.yaml
+    with pytest.raises(KeyError), run_directory(tmp_path, "eval") as late:
+        (late / "cache").mkdir()
+        raise KeyError("boom")
+    assert (late / FAILED_MARKER).read_text() == "KeyError: 'boom'\n"
+    given = tmp_path / "given"
+    given.mkdir()
+    with pytest.raises(ValueError), run_directory(tmp_path, "eval", str(given)):
+        raise ValueError("first line\nsecond line")
+    assert (
+        given / FAILED_MARKER
+    ).read_text() == "ValueError: first line\n"  # a folder it did not create stays
+    with run_directory(tmp_path, "eval", str(given)) as again:
+        pass
+    assert again == given and not (given / FAILED_MARKER).exists()

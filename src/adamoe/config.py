@@ -5,129 +5,84 @@ Every error is one line naming the field and what was expected, so a bad YAML fi
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 from torch import nn
 
 from adamoe.experts import BACKENDS, LoRASwiGLUExperts, SwiGLUExperts
 from adamoe.layer import MoELayer, SharedExpert
 from adamoe.losses import AUX_LOSSES
-from adamoe.routing import ROUTER_KINDS
 from adamoe.routing.base import NORMALIZE_MODES, NULL_TYPES, Router
-from adamoe.routing.expert_choice import ExpertChoiceRouter
-from adamoe.routing.hash import HashRouter
-from adamoe.routing.sigmoid_bias import SigmoidBiasRouter
-from adamoe.routing.stochastic import EVAL_MODES, StochasticRouter
-from adamoe.routing.topk import TopKRouter
-from adamoe.routing.topp import TopPRouter
-
-
-def _require(ok: bool, message: str) -> None:
-    if not ok:
-        raise ValueError(message)
+from adamoe.routing.registry import ROUTERS, build_router, router_kinds
+from adamoe.routing.stochastic import EVAL_MODES
+from adamoe.utils.config import Config, option, require
 
 
 @dataclass(kw_only=True)
-class RouterConfig:
-    """Which router, over how many true (``num_experts``) and null (``num_null``) experts."""
+class RouterConfig(Config):
+    """Which router, over how many true (``num_experts``) and null (``num_null``) experts.
 
+    ``kind`` is a key of :data:`adamoe.routing.registry.ROUTERS`; its entry says which fields the router
+    takes, whether it takes null experts, which fields it requires and whether its top-k is fixed.
+    """
+
+    section = "router"
     kind: str = "topk"
-    num_experts: int = 8
-    num_null: int = 0
-    top_k: int = 2
-    null_type: str = "zero"
-    normalize: int = 2
-    top_p: float = 0.5
-    max_k: int | None = None
-    capacity_factor: float = 1.0
-    jitter: float = 0.0
-    vocab_size: int | None = None
+    num_experts: int = option(8, ge=1)
+    num_null: int = option(0, ge=0)
+    top_k: int = option(2, ge=1)
+    null_type: str = option("zero", choices=NULL_TYPES)
+    normalize: int = option(2, choices=NORMALIZE_MODES)
+    top_p: float = option(0.5, gt=0.0, le=1.0)
+    max_k: int | None = option(None, ge=1)
+    capacity_factor: float = option(1.0, gt=0.0)
+    jitter: float = option(0.0, ge=0.0, lt=1.0)
+    vocab_size: int | None = option(None, ge=1)
     bias_update_rate: float = 1e-3
-    eval_mode: str = "average"
+    eval_mode: str = option("average", choices=EVAL_MODES)
     seed: int = 0
 
-    def validate(self) -> RouterConfig:
-        _require(self.kind in ROUTER_KINDS, f"router.kind: expected one of {ROUTER_KINDS}, got {self.kind!r}")
-        _require(self.num_experts >= 1, f"router.num_experts: expected >= 1, got {self.num_experts}")
-        _require(self.num_null >= 0, f"router.num_null: expected >= 0, got {self.num_null}")
+    def check(self) -> None:
+        kinds = router_kinds()
+        require(self.kind in kinds, f"{self._name('kind')}: expected one of {kinds}, got {self.kind!r}")
         total = self.num_experts + self.num_null
-        _require(
-            1 <= self.top_k <= total,
-            f"router.top_k: expected 1..{total} (num_experts + num_null), got {self.top_k}",
+        require(
+            self.top_k <= total,
+            f"{self._name('top_k')}: expected 1..{total} (num_experts + num_null), got {self.top_k}",
         )
-        _require(
-            self.null_type in NULL_TYPES,
-            f"router.null_type: expected one of {NULL_TYPES}, got {self.null_type!r}",
+        require(
+            self.max_k is None or self.max_k <= total,
+            f"{self._name('max_k')}: expected 1..{total} or None, got {self.max_k}",
         )
-        _require(
-            self.normalize in NORMALIZE_MODES,
-            f"router.normalize: expected one of {NORMALIZE_MODES}, got {self.normalize!r}",
+        entry = ROUTERS[self.kind]
+        require(
+            entry.takes_nulls or self.num_null == 0,
+            f"{self._name('num_null')}: {self.kind} routing does not take null experts, got {self.num_null}",
         )
-        _require(0.0 < self.top_p <= 1.0, f"router.top_p: expected a value in (0, 1], got {self.top_p}")
-        _require(
-            self.max_k is None or 1 <= self.max_k <= total,
-            f"router.max_k: expected 1..{total} or None, got {self.max_k}",
-        )
-        _require(
-            self.capacity_factor > 0, f"router.capacity_factor: expected > 0, got {self.capacity_factor}"
-        )
-        _require(0.0 <= self.jitter < 1.0, f"router.jitter: expected a value in [0, 1), got {self.jitter}")
-        _require(
-            self.eval_mode in EVAL_MODES,
-            f"router.eval_mode: expected one of {EVAL_MODES}, got {self.eval_mode!r}",
-        )
-        if self.kind in ("expert_choice", "hash", "stochastic"):
-            _require(
-                self.num_null == 0,
-                f"router.num_null: {self.kind} routing does not take null experts, got {self.num_null}",
+        for name in entry.required:
+            require(
+                getattr(self, name) is not None,
+                f"{self._name(name)}: {self.kind} routing needs it set, got None",
             )
-        if self.kind == "hash":
-            _require(
-                self.vocab_size is not None and self.vocab_size > 0,
-                "router.vocab_size: hash routing needs the vocabulary size (> 0)",
-            )
-            _require(
-                self.top_k == 1, f"router.top_k: hash routing uses one expert per token, got {self.top_k}"
-            )
-        return self
+        require(
+            entry.top_k is None or self.top_k == entry.top_k,
+            f"{self._name('top_k')}: {self.kind} routing uses top_k={entry.top_k}, got {self.top_k}",
+        )
 
     def build(self, *, hidden_size: int) -> Router:
-        self.validate()
-        common = {"hidden_size": hidden_size, "num_experts": self.num_experts}
-        nulls = {"num_null": self.num_null, "null_type": self.null_type, "normalize": self.normalize}
-        if self.kind == "topk":
-            return TopKRouter(**common, **nulls, top_k=self.top_k, jitter=self.jitter)
-        if self.kind == "topp":
-            return TopPRouter(**common, **nulls, top_p=self.top_p, max_k=self.max_k, jitter=self.jitter)
-        if self.kind == "expert_choice":
-            return ExpertChoiceRouter(**common, top_k=self.top_k, capacity_factor=self.capacity_factor)
-        if self.kind == "hash":
-            return HashRouter(num_experts=self.num_experts, vocab_size=self.vocab_size, seed=self.seed)
-        if self.kind == "stochastic":
-            return StochasticRouter(num_experts=self.num_experts, eval_mode=self.eval_mode)
-        return SigmoidBiasRouter(**common, **nulls, top_k=self.top_k, bias_update_rate=self.bias_update_rate)
+        """The router of this kind (see :mod:`adamoe.routing.registry`)."""
+        return build_router(self.validate(), hidden_size=hidden_size)
 
 
 @dataclass(kw_only=True)
-class ExpertsConfig:
+class ExpertsConfig(Config):
     """SwiGLU experts; ``lora_rank > 0`` freezes the base and trains rank-r LoRA updates per expert."""
 
-    intermediate_size: int = 1024
-    backend: str = "grouped"
-    lora_rank: int = 0
+    section = "experts"
+    intermediate_size: int = option(1024, ge=1)
+    backend: str = option("grouped", choices=BACKENDS)
+    lora_rank: int = option(0, ge=0)
     lora_alpha: float = 16.0
-
-    def validate(self) -> ExpertsConfig:
-        _require(
-            self.intermediate_size >= 1,
-            f"experts.intermediate_size: expected >= 1, got {self.intermediate_size}",
-        )
-        _require(
-            self.backend in BACKENDS, f"experts.backend: expected one of {BACKENDS}, got {self.backend!r}"
-        )
-        _require(self.lora_rank >= 0, f"experts.lora_rank: expected >= 0, got {self.lora_rank}")
-        return self
 
     def build(self, *, num_experts: int, hidden_size: int) -> nn.Module:
         self.validate()
@@ -149,29 +104,20 @@ class ExpertsConfig:
 
 
 @dataclass(kw_only=True)
-class MoEConfig:
-    """A whole MoE layer. ``shared_intermediate_size > 0`` adds an always-on shared expert."""
+class MoEConfig(Config):
+    """A whole MoE layer. ``shared_intermediate_size > 0`` adds an always-on shared expert.
 
-    hidden_size: int = 1024
+    Built from YAML with :meth:`from_mapping` (alias ``from_dict``): ``router`` and ``experts`` are nested
+    sections; errors name the key as written there (``router.top_k: ...``).
+    """
+
+    hidden_size: int = option(1024, ge=1)
     router: RouterConfig = field(default_factory=RouterConfig)
     experts: ExpertsConfig = field(default_factory=ExpertsConfig)
-    shared_intermediate_size: int = 0
+    shared_intermediate_size: int = option(0, ge=0)
     shared_gate: bool = False
-    aux_loss: str = "null_aware"
+    aux_loss: str = option("null_aware", choices=AUX_LOSSES)
     generation: bool = False
-
-    def validate(self) -> MoEConfig:
-        _require(self.hidden_size >= 1, f"hidden_size: expected >= 1, got {self.hidden_size}")
-        _require(
-            self.shared_intermediate_size >= 0,
-            f"shared_intermediate_size: expected >= 0, got {self.shared_intermediate_size}",
-        )
-        _require(
-            self.aux_loss in AUX_LOSSES, f"aux_loss: expected one of {AUX_LOSSES}, got {self.aux_loss!r}"
-        )
-        self.router.validate()
-        self.experts.validate()
-        return self
 
     def build(self, *, router: Router | None = None) -> MoELayer:
         """Build the layer; pass ``router`` to share one router across layers (Omni-router)."""
@@ -192,19 +138,6 @@ class MoEConfig:
 
     def build_stack(self, *, num_layers: int, share_router: bool = False) -> nn.ModuleList:
         """``num_layers`` layers; with ``share_router`` they all use one router module (Omni-router)."""
-        _require(num_layers >= 1, f"num_layers: expected >= 1, got {num_layers}")
+        require(num_layers >= 1, f"num_layers: expected >= 1, got {num_layers}")
         router = self.router.build(hidden_size=self.hidden_size) if share_router else None
         return nn.ModuleList(self.build(router=router) for _ in range(num_layers))
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> MoEConfig:
-        data = dict(data)
-        try:
-            router = RouterConfig(**data.pop("router", {}))
-            experts = ExpertsConfig(**data.pop("experts", {}))
-            return cls(router=router, experts=experts, **data).validate()
-        except TypeError as err:
-            raise ValueError(f"MoEConfig: {err}") from None

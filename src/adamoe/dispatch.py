@@ -2,7 +2,9 @@
 
 The only place where routing turns into compute. Slots routed to null experts (or left empty by
 variable-k routers) are removed *before* the expert GEMMs, so AdaMoE's lower load is a lower wall
-clock and not just a lower FLOP count. ``dispatch_reference`` is the per-token loop used by the tests.
+clock and not just a lower FLOP count. Null experts have no module: a zero null's slot weight is 0 and the
+slot is dropped; an identity null adds ``weight * x`` here. The independent reference is the per-token,
+per-slot loop written from scratch in ``tests/test_dispatch.py``.
 """
 
 from __future__ import annotations
@@ -47,22 +49,3 @@ def dispatch(hidden: torch.Tensor, routing: Routing, experts: GroupedExperts) ->
         identity_weight = (routing.weights * routing.null_mask()).sum(dim=-1, keepdim=True)
         out = out + identity_weight.to(hidden.dtype) * hidden
     return out
-
-
-def dispatch_reference(
-    hidden: torch.Tensor, routing: Routing, gate_up: torch.Tensor, down: torch.Tensor
-) -> torch.Tensor:
-    """Token-by-token, slot-by-slot loop: the independent reference for :func:`dispatch`."""
-    rows = []
-    for t in range(hidden.shape[0]):
-        acc = torch.zeros_like(hidden[t])
-        for j in range(routing.top_k):
-            e = int(routing.indices[t, j])
-            w = routing.weights[t, j]
-            if 0 <= e < routing.num_experts:
-                g, u = (gate_up[e] @ hidden[t]).chunk(2)
-                acc = acc + w * (down[e] @ (torch.nn.functional.silu(g) * u))
-            elif e >= routing.num_experts and routing.null_type == "identity":
-                acc = acc + w * hidden[t]
-        rows.append(acc)
-    return torch.stack(rows)

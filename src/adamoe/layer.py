@@ -1,21 +1,20 @@
 """MoELayer = router + grouped experts + dispatch (+ optional always-on shared expert).
 
-The layer keeps its last :class:`Routing` (``last_routing``, still attached to the graph in training so
-the trainer can add aux losses) and calls every function in ``routing_callbacks`` with
-``(layer, routing)``: statistics recorders attach there. HF adapters expose the same two attributes,
+The layer is a :class:`~adamoe.routing.source.RoutingSource`: it publishes each :class:`Routing`
+(``last_routing``, still attached to the graph in training so the trainer can add aux losses, and
+``routing_callbacks``, where statistics recorders attach). The HF adapters derive from the same class,
 so losses and statistics treat both alike.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from adamoe.dispatch import dispatch
-from adamoe.routing.base import Router, Routing
+from adamoe.routing.base import Router
+from adamoe.routing.source import RoutingSource
 
 
 class SharedExpert(nn.Module):
@@ -31,6 +30,7 @@ class SharedExpert(nn.Module):
         self.gate = nn.Linear(hidden_size, 1, bias=False) if gated else None
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        """(T, H) -> (T, H) dense SwiGLU output (gated per token when ``gated``)."""
         g, u = self.gate_up_proj(hidden).chunk(2, dim=-1)
         out = self.down_proj(F.silu(g) * u)
         if self.gate is not None:
@@ -38,7 +38,9 @@ class SharedExpert(nn.Module):
         return out
 
 
-class MoELayer(nn.Module):
+class MoELayer(RoutingSource):
+    """Router + experts (+ shared expert) over (..., H) hidden states; publishes its routing."""
+
     def __init__(
         self,
         *,
@@ -56,17 +58,18 @@ class MoELayer(nn.Module):
         self.experts = experts
         self.shared_expert = shared_expert
         self.generation = generation
-        self.last_routing: Routing | None = None
-        self.routing_callbacks: list[Callable[[nn.Module, Routing], None]] = []
+
+    @property
+    def num_null(self) -> int:
+        return self.router.num_null
 
     def forward(self, hidden: torch.Tensor, *, token_ids: torch.Tensor | None = None) -> torch.Tensor:
+        """(..., H) hidden states -> (..., H) layer output; ``token_ids`` (...,) for hash routing."""
         shape = hidden.shape
         flat = hidden.reshape(-1, shape[-1])
         routing = self.router(flat, token_ids=token_ids)
         out = dispatch(flat, routing, self.experts)
         if self.shared_expert is not None:
             out = out + self.shared_expert(flat)
-        self.last_routing = routing
-        for callback in self.routing_callbacks:
-            callback(self, routing)
+        self.publish(routing)
         return out.reshape(shape)

@@ -18,14 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from adamoe.routing.base import Routing
-
-
-def expert_counts(indices: torch.Tensor, num_total: int) -> torch.Tensor:
-    """(N,) float: how many of the (T, k) slots picked each expert; empty (-1) slots are ignored."""
-    flat = indices.reshape(-1)
-    flat = flat[flat >= 0]
-    return torch.bincount(flat, minlength=num_total).to(torch.float32)
+from adamoe.routing.base import Routing, expert_counts
 
 
 def _balance(counts: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
@@ -40,15 +33,14 @@ def _balance(counts: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
 
 def switch_load_balance(probs: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
     """Switch/GShard load-balancing loss over every expert individually (nulls included)."""
-    return _balance(expert_counts(indices, probs.shape[-1]), probs)
+    return _balance(expert_counts(indices, probs.shape[-1]).float(), probs)
 
 
 def null_aware_load_balance(probs: torch.Tensor, indices: torch.Tensor, *, num_experts: int) -> torch.Tensor:
     """AdaMoE eq. 6: nulls (experts ``num_experts..N-1``) share one averaged dispatch count."""
-    counts = expert_counts(indices, probs.shape[-1])
+    counts = expert_counts(indices, probs.shape[-1]).float()
     num_null = probs.shape[-1] - num_experts
     if num_null > 0:
-        counts = counts.clone()
         counts[num_experts:] = counts[num_experts:].mean()
     return _balance(counts, probs)
 

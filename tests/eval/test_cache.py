@@ -17,15 +17,6 @@ from adamoe.eval.scoring import BatchInfo, score_multiple_choice
 from adamoe.hf.tiny import tiny_model
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models gain nothing from a second thread, and a busy 2-core box makes spinning threads slow."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def tokenizer() -> PreTrainedTokenizerFast:
     corpus = [e.context + " " + " ".join(e.choices) for e in load_task("synthetic-facts", split="validation")]

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 from adamoe.data import MCExample, load_task
@@ -18,15 +17,6 @@ from tests.eval.examples import partial_mode_examples
 from .test_scoring import build_tiny_tokenizer
 
 pytest.importorskip("lm_eval")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models gain nothing from a second thread, and a busy 2-core box makes spinning threads slow."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _examples() -> list[MCExample]:

@@ -24,15 +24,6 @@ from adamoe.hf.tiny import tiny_model
 from tests.eval.examples import partial_mode_examples
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models gain nothing from a second thread, and a busy 2-core box makes spinning threads slow."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def build_tiny_tokenizer() -> PreTrainedTokenizerFast:
     corpus = [
         e.context + " " + " ".join(e.choices)

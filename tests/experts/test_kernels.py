@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import threading
+import time
+
 import pytest
 import torch
 
@@ -55,3 +60,106 @@ def test_fallback_without_the_kernel_is_torch_mm(monkeypatch):
     out = torch.empty(2, 5)
     kernels.skinny_mm_out(x, w, out)
     torch.testing.assert_close(out, x @ w.t())
+
+
+# ---------------------------------------------------------------- build cache: key, lock, message, ninja
+
+X86 = "processor\t: 0\nflags\t\t: sse2 avx2 fma avx2\nmodel name\t: X\n\nprocessor\t: 1\nflags\t\t: sse2 avx2 fma\n"
+ARM = "processor\t: 0\nFeatures\t: fp asimd sve\nCPU part\t: 0xd0c\n"
+
+
+def test_cpu_features_from_cpuinfo_and_without_it(tmp_path):
+    (tmp_path / "x86").write_text(X86)
+    (tmp_path / "arm").write_text(ARM)
+    assert kernels.cpu_features(tmp_path / "x86") == "avx2 fma sse2"
+    assert kernels.cpu_features(tmp_path / "arm") == "asimd fp sve"
+    assert kernels.cpu_features(tmp_path / "missing")  # platform names stand in
+
+
+def test_build_key_changes_with_every_input():
+    base = dict(compiler="/usr/bin/g++ 12", flags=("-O3",), source="src", torch_version="2.13.0", cpu="avx2")
+    key = kernels.build_key(**base)
+    assert len(key) == 16 and kernels.build_key(**base) == key
+    changed = [("compiler", "/usr/bin/clang++ 17"), ("flags", ("-O3", "-march=native")), ("source", "src2")]
+    changed += [("torch_version", "2.14.0"), ("cpu", "avx2 avx512f")]
+    keys = {kernels.build_key(**{**base, field: value}) for field, value in changed}
+    assert key not in keys and len(keys) == len(changed)
+
+
+def test_build_dir_follows_flags_and_cpu_features(monkeypatch, tmp_path):
+    monkeypatch.setenv("ADAMOE_CACHE", str(tmp_path))
+    monkeypatch.setattr(kernels, "compiler_id", lambda: "/usr/bin/c++ 12.2.0")
+    monkeypatch.setattr(kernels, "cpu_features", lambda: "avx2 fma sse2")
+    first = kernels.build_dir()
+    assert first.parent == tmp_path / "kernels" and first == kernels.build_dir()
+    monkeypatch.setattr(kernels, "cpu_features", lambda: "avx2 avx512f fma sse2")
+    other_cpu = kernels.build_dir()
+    monkeypatch.setattr(kernels, "FLAGS", (*kernels.FLAGS, "-g"))
+    other_flags = kernels.build_dir()
+    assert len({first, other_cpu, other_flags}) == 3
+
+
+def _fake_compile(log, started=None, hold=0.0):
+    """A stand-in for load_inline: 'compiles' (writes the library) only when it is missing."""
+
+    def load(build):
+        log.append(("start", time.monotonic()))
+        if started is not None:
+            started.set()
+        lib = build / f"{kernels.NAME}.so"
+        if not lib.exists():
+            time.sleep(hold)
+            lib.write_bytes(b"\x7fELF")
+            log.append(("built", time.monotonic()))
+        log.append(("end", time.monotonic()))
+        return "module"
+
+    return load
+
+
+def test_build_lock_serialises_and_the_message_prints_once(tmp_path, capsys):
+    build = tmp_path / "kernels" / "k"
+    log_a, log_b, started = [], [], threading.Event()
+    a = threading.Thread(target=kernels.build_once, args=(build, _fake_compile(log_a, started, hold=0.4)))
+    a.start()
+    assert started.wait(10)
+    b = threading.Thread(target=kernels.build_once, args=(build, _fake_compile(log_b)))
+    b.start()
+    a.join(10)
+    b.join(10)
+    assert [e for e, _ in log_a] == ["start", "built", "end"]
+    assert [e for e, _ in log_b] == ["start", "end"]  # found the library: no second build
+    assert log_b[0][1] >= log_a[-1][1]  # waited for the first build to finish
+    err = capsys.readouterr().err
+    assert err.count("adamoe: building the decode kernel") == 1 and str(build) in err
+    assert kernels.build_once(build, _fake_compile([])) == "module"
+    assert capsys.readouterr().err == ""
+
+
+def test_build_removes_a_stale_torch_baton_and_uses_the_env_ninja(tmp_path, monkeypatch):
+    build = tmp_path / "k"
+    build.mkdir()
+    (build / "lock").write_text("")  # left by a crashed torch build: torch would wait on it forever
+    bindir = tmp_path / "envbin"
+    bindir.mkdir()
+    (bindir / "ninja").write_text("#!/bin/sh\n")
+    (bindir / "ninja").chmod(0o755)
+    monkeypatch.setattr(kernels, "env_ninja_dir", lambda: str(bindir))
+    path_before = os.environ["PATH"]
+    seen = {}
+
+    def load(folder):
+        seen["baton"] = (folder / "lock").exists()
+        seen["ninja"] = shutil.which("ninja")
+        return None
+
+    kernels.build_once(build, load)
+    assert seen == {"baton": False, "ninja": str(bindir / "ninja")}
+    assert os.environ["PATH"] == path_before
+
+
+def test_env_ninja_is_the_python_environments():
+    folder = kernels.env_ninja_dir()
+    if folder is None:
+        pytest.skip("no ninja in this Python environment")
+    assert shutil.which("ninja", path=folder) is not None

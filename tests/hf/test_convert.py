@@ -13,7 +13,7 @@ from torch.nn import functional as F
 import adamoe.hf
 from adamoe.hf import experts_impl
 from adamoe.hf.convert import AdaMoERouter, convert, routers
-from adamoe.hf.families import FAMILIES, SUPPORTED
+from adamoe.hf.families import FAMILY_SPECS, SUPPORTED
 from adamoe.hf.tiny import MOE_FAMILIES, tiny_model
 from adamoe.losses import routing_aux_loss
 from adamoe.stats import RoutingRecorder, collect_routings
@@ -103,22 +103,29 @@ def test_state_dict_keeps_every_original_key_and_adds_gate2():
 # --- routing and block outputs vs naive references ---------------------------------------------------
 
 
+def softmax_list(row: list[float]) -> list[float]:
+    top = max(row)
+    ex = [math.exp(v - top) for v in row]
+    return [v / sum(ex) for v in ex]
+
+
 def naive_route(router: AdaMoERouter, hidden: torch.Tensor, *, normalize: int, null_type: str, scale: float):
-    """Per-token float64 reference of softmax top-k over E+m: list of {expert: weight}."""
+    """Per-token float64 reference of softmax top-k over E+m: list of {expert: weight}.
+
+    ``normalize=0`` with nulls: option-2 weights times the mass of the original top-K over the E true
+    experts alone (the raw-weight rule), so the true weights keep the unconverted model's scale."""
     weight = torch.cat([router.weight, router.gate2]).double()
     picks = []
     for row in (hidden.double() @ weight.T).tolist():
-        top = max(row)
-        ex = [math.exp(v - top) for v in row]
-        p = [v / sum(ex) for v in ex]
+        p = softmax_list(row)
         order = sorted(range(len(p)), key=lambda i: -p[i])[: router.top_k]
         contributes = {i: i < router.num_experts or null_type == "identity" for i in order}
+        pool = [i for i in order if contributes[i]] if normalize != 1 else order
+        denom = sum(p[i] for i in pool)
+        w = {i: (p[i] / denom if contributes[i] and denom > 0 else 0.0) for i in order}
         if normalize == 0:
-            w = {i: p[i] * contributes[i] for i in order}
-        else:
-            pool = [i for i in order if contributes[i]] if normalize == 2 else order
-            denom = sum(p[i] for i in pool)
-            w = {i: (p[i] / denom if contributes[i] and denom > 0 else 0.0) for i in order}
+            original = sorted(softmax_list(row[: router.num_experts]), reverse=True)[:K]
+            w = {i: v * sum(original) for i, v in w.items()}
         picks.append({i: v * scale for i, v in w.items()})
     return picks
 
@@ -425,7 +432,7 @@ def test_unsupported_architecture_lists_the_supported_ones():
     with pytest.raises(ValueError, match="not supported") as err:
         convert(tiny_model("llama"), null_experts=2)
     message = str(err.value)
-    assert "\n" not in message and all(f in message for f in FAMILIES)
+    assert "\n" not in message and all(f in message for f in FAMILY_SPECS)
 
 
 @pytest.mark.parametrize(
@@ -445,6 +452,17 @@ def test_impossible_settings_are_one_line_errors(kwargs, field):
         convert(model, **kwargs)
     assert "\n" not in str(err.value)
     assert not any(isinstance(m, AdaMoERouter) for m in model.modules())
+
+
+def test_recorded_settings_are_checked_and_named_by_their_place():
+    from adamoe.hf.convert import settings_from_record
+
+    record = convert(tiny_model("mixtral"), null_experts=2).config.adamoe
+    assert settings_from_record(record).null_experts == 2
+    with pytest.raises(ValueError, match=r"^config\.adamoe\.normalize: expected one of"):
+        settings_from_record({**record, "normalize": 5})
+    with pytest.raises(ValueError, match="missing field"):
+        settings_from_record({"null_experts": 2})
 
 
 def test_group_limited_k_beyond_eligible_experts_is_an_error():

@@ -14,7 +14,6 @@ from adamoe.hf.default import (
     INSTALL_COMMAND,
     DefaultModelMissingError,
     clear_memory_cache,
-    default_cache_dir,
     default_model_path,
     load_default,
 )
@@ -43,14 +42,6 @@ def test_default_model_path_is_inside_the_package_folder(monkeypatch, tmp_path):
     spec = types.SimpleNamespace(submodule_search_locations=[str(tmp_path)])
     monkeypatch.setattr(default_mod, "find_spec", lambda name: spec)
     assert default_model_path() == tmp_path / DEFAULT_GGUF_FILE
-
-
-def test_cache_dir_prefers_adamoe_cache_then_xdg(monkeypatch, tmp_path):
-    monkeypatch.setenv("ADAMOE_CACHE", str(tmp_path / "mine"))
-    assert default_cache_dir() == tmp_path / "mine"
-    monkeypatch.delenv("ADAMOE_CACHE")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert default_cache_dir() == tmp_path / "xdg" / "adamoe"
 
 
 def test_non_float_dtype_is_rejected_before_loading(monkeypatch):

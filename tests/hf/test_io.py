@@ -114,3 +114,16 @@ def test_save_overwrites_an_existing_checkpoint_without_leftovers(tmp_path):
     save(second, tmp_path / "ckpt")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
     assert torch.equal(logits_of(load(tmp_path / "ckpt")), logits_of(second))
+
+
+def test_save_writes_the_adamoe_model_type_and_the_tokenizer(tmp_path):
+    from adamoe.hf.models import ModelSpec, byte_tokenizer
+
+    tok = byte_tokenizer()
+    model = convert(tiny_model("mixtral", vocab_size=len(tok)), null_experts=2, top_k=3)
+    save(model, tmp_path, tokenizer=tok)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert (config["model_type"], config["architectures"]) == ("adamoe_mixtral", ["AdaMoEMixtralForCausalLM"])
+    loaded, loaded_tok, info = ModelSpec.parse(str(tmp_path)).load()
+    assert info["kind"] == "adamoe" and loaded_tok.encode("ab") == tok.encode("ab")
+    assert torch.equal(logits_of(loaded), logits_of(model))

@@ -264,7 +264,7 @@ def test_load_rejects_unknown_settings(saved):
     cfg = json.loads((saved / ADAPTER_CONFIG_FILE).read_text())
     cfg["molora"]["experts"] = 4
     (saved / ADAPTER_CONFIG_FILE).write_text(json.dumps(cfg))
-    _one_line_error(lambda: load_molora(tiny_model("llama"), saved), "unknown Mo-LoRA settings")
+    _one_line_error(lambda: load_molora(tiny_model("llama"), saved), "unknown key.*experts; valid keys")
 
 
 # ---------------------------------------------------------------------------------------- errors

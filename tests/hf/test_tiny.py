@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from adamoe.hf.tiny import FAMILIES, MOE_FAMILIES, tiny_config, tiny_model
+from adamoe.hf.tiny import MOE_FAMILIES, TINY_FAMILIES, tiny_config, tiny_model
 
 TOKENS = torch.tensor([[5, 17, 99, 3, 64, 23, 8], [1, 2, 3, 4, 5, 6, 7]])
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", TINY_FAMILIES)
 def test_every_family_builds_and_runs_a_forward(family):
     model = tiny_model(family)
     assert model.config.model_type == family
@@ -36,7 +36,7 @@ def test_every_layer_is_a_four_expert_top2_moe(family):
         assert torch.count_nonzero(router.weight) > 0  # random routing, not all ties
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family", TINY_FAMILIES)
 def test_same_seed_same_weights_other_seed_other_weights(family):
     a, b, c = (tiny_model(family, seed=s).state_dict() for s in (0, 0, 1))
     assert all(torch.equal(a[k], b[k]) for k in a)

@@ -6,7 +6,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -100,3 +102,22 @@ def refusal_classifier_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def toxicity_classifier_dir(tmp_path_factory) -> Path:
     return save_tiny_classifier(tmp_path_factory.mktemp("toxic_clf"), ("non-toxic", "toxic"), seed=1)
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """Tiny models on a shared 2-core machine: one intra-op thread avoids oversubscription stalls."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def mixtral() -> tuple[Any, Any, dict[str, Any]]:
+    """One tiny random Mixtral (MoE) shared by a test module."""
+    from adamoe.hf.models import resolve_model
+
+    return resolve_model("tiny-mixtral", seed=0)

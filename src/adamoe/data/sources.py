@@ -17,6 +17,7 @@ from adamoe.data.examples import MCExample
 __all__ = [
     "LOCAL_SUFFIXES",
     "ColumnMap",
+    "DataSourceError",
     "coerce_label",
     "is_local_source",
     "is_native",
@@ -30,6 +31,10 @@ ColumnMap = Mapping[str, str | Sequence[str]]
 _COLUMN_KEYS = ("context", "choices", "label", "id", "continuation")
 _REQUIRED_KEYS = ("context", "choices", "label")
 _NATIVE_KEYS = frozenset(_REQUIRED_KEYS)
+
+
+class DataSourceError(RuntimeError):
+    """A source could not be read (hub unreachable, dataset missing); the message says what to do."""
 
 
 def is_local_source(source: str | Path) -> bool:
@@ -167,6 +172,13 @@ def map_columns(
     return out
 
 
+def _as_scores(value: Any) -> list[float] | None:
+    """Per-choice scores of an exported row; CSV keeps them as JSON text, empty means none."""
+    if isinstance(value, str):
+        return json.loads(value) if value.strip() else None
+    return None if value is None else list(value)
+
+
 def native_examples(rows: Sequence[Mapping[str, Any]], *, task: str | None, where: str) -> list[MCExample]:
     """Rows in our own export format; a CSV export stores choices as JSON text."""
     out = []
@@ -177,6 +189,7 @@ def native_examples(rows: Sequence[Mapping[str, Any]], *, task: str | None, wher
             "choices": choices,
             "label": coerce_label(row["label"], choices, f"{where} row {i}"),
             "continuation": row.get("continuation") or None,
+            "scores": _as_scores(row.get("scores")),
         }
         out.append(MCExample.from_dict(fixed, task=task, index=i))
     return out

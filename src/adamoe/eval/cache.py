@@ -16,15 +16,44 @@ from typing import Any
 
 import torch
 
-__all__ = ["ScoreCache", "model_fingerprint"]
+__all__ = ["ScoreCache", "model_fingerprint", "routing_settings"]
+
+_ROUTING_ATTRS = ("num_experts", "num_null", "top_k", "null_bias")
+"""A module carrying any of these is routing machinery: all its scalar settings enter the fingerprint."""
+
+
+def routing_settings(model: Any) -> dict[str, dict[str, Any]]:
+    """Every scalar setting of every router and routing source: module name -> {attribute: value}.
+
+    Routing settings change the scores without touching a weight: the compute dial's ``null_bias``, the
+    number of nulls m, k, the normalisation option, the null type, the scoring function. Rather than
+    listing them (and missing the next one), every public int/float/bool/str attribute of a module that
+    has one of :data:`_ROUTING_ATTRS` is taken, plus its class name.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for name, module in model.named_modules() if hasattr(model, "named_modules") else ():
+        if not name or not any(hasattr(module, a) for a in _ROUTING_ATTRS):
+            continue  # the root model's settings are its config, hashed already
+        named = {
+            a: getattr(module, a, None) for a in (*_ROUTING_ATTRS, "normalize", "null_type")
+        }  # properties too
+        scalars = {
+            k: v
+            for k, v in {**vars(module), **named}.items()
+            if not k.startswith("_") and k != "training" and isinstance(v, (bool, int, float, str))
+        }
+        out[name] = {"class": type(module).__name__, **dict(sorted(scalars.items()))}
+    return out
 
 
 def model_fingerprint(model: Any, *, extra: str = "") -> str:
-    """A cheap identity for a model's weights and config.
+    """A cheap identity for a model's weights, config and routing settings.
 
     Hashing every byte of a large model costs seconds; instead each tensor contributes its name,
     shape, dtype and two float64 reductions plus a strided sample, which changes under any
-    fine-tuning step or weight swap that matters in practice.
+    fine-tuning step or weight swap that matters in practice. Routing settings that live outside the
+    weights (:func:`routing_settings`) are hashed too, so a cache never serves scores or routing
+    statistics recorded under another null bias, m, k or normalisation.
     """
     h = hashlib.sha256()
     config = getattr(model, "config", None)
@@ -32,6 +61,7 @@ def model_fingerprint(model: Any, *, extra: str = "") -> str:
         h.update(config.to_json_string(use_diff=False).encode())
     h.update(type(model).__name__.encode())
     h.update(extra.encode())
+    h.update(json.dumps(routing_settings(model), sort_keys=True, default=repr).encode())
     with torch.no_grad():
         for name, tensor in list(model.state_dict().items()):
             flat = tensor.detach().reshape(-1)

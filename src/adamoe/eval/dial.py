@@ -13,10 +13,12 @@ from typing import Any
 
 from torch import nn
 
+from adamoe.routing.source import RoutingSource, routing_sources
 
-def null_routers(model: nn.Module) -> list[nn.Module]:
-    """Routers with null experts that accept a ``null_bias`` (ours and the converted HF routers)."""
-    found = [m for m in model.modules() if hasattr(m, "null_bias") and getattr(m, "num_null", 0) > 0]
+
+def null_routers(model: nn.Module) -> list[RoutingSource]:
+    """Routing sources with null experts (MoE layers, converted HF routers, Mo-LoRA): what the dial sets."""
+    found = [m for _, m in routing_sources(model) if m.num_null > 0]
     if not found:
         raise ValueError("model: no router with null experts found (the compute dial needs num_null > 0)")
     return found

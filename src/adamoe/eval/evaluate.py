@@ -1,8 +1,11 @@
-"""Evaluate a model on multiple-choice tasks and report the paper's columns: Acc, Load, %FLOPs.
+"""Evaluate a model on multiple-choice tasks and report the paper's columns: Acc, Load, both FLOPs figures.
 
-Routing statistics are recorded over exactly the tokens the scorer runs (padding masked out), so the
-Load of a dataset is the mean number of true experts per token per MoE layer on that dataset.
-%FLOPs is the expert FLOPs relative to the top-k baseline of the same model (``baseline_k``).
+Routing statistics are recorded per item over exactly the tokens the scorer runs (padding masked out)
+and cached with the item's scores, so a fresh, a resumed and a fully cached run report the same Load
+and FLOPs. Load of a dataset = mean number of true experts per token per MoE layer on it. FLOPs
+(:mod:`adamoe.eval.flops`): ``expert_flops_pct`` = routed-expert FLOPs vs top-``baseline_k`` routing;
+``model_flops_pct`` = whole-model forward FLOPs vs the same model with top-k routing (the paper's %FLOPs;
+``None`` when the model config does not describe an MoE decoder, e.g. Mo-LoRA on a dense model).
 """
 
 from __future__ import annotations
@@ -15,29 +18,83 @@ from typing import Any
 from torch import nn
 
 from adamoe.data.examples import MCExample
+from adamoe.eval.flops import DEFAULT_CONTEXT_LEN, DecoderShape, expert_flops_pct, flops_figures
+from adamoe.eval.records import MCResult
 from adamoe.eval.scoring import score_multiple_choice
-from adamoe.stats import RoutingRecorder, iter_routing_sources
+from adamoe.eval.significance import chance_level, proportion_ci
+from adamoe.stats import ItemRoutingRecorder, routing_sources, summarise_packs
+
+__all__ = ["TaskResult", "evaluate_tasks", "flops_columns", "routing_of"]
 
 
 @dataclass(kw_only=True)
 class TaskResult:
+    """One task's row: accuracy, and for routed models Load and both FLOPs figures (else None)."""
+
     task: str
     n: int
     acc: float
     acc_norm: float
     load: float | None = None
-    flops_pct: float | None = None
+    expert_flops_pct: float | None = None
+    model_flops_pct: float | None = None
+    chance: float | None = None
+    acc_ci: dict[str, Any] | None = None
     routing: dict[str, Any] = field(default_factory=dict)
 
     def row(self) -> dict[str, Any]:
+        """The report row (``acc_ci``: the Wilson 95% interval of ``acc`` as an Estimate mapping)."""
         return {
             "task": self.task,
             "n": self.n,
             "acc": self.acc,
+            "acc_ci": self.acc_ci,
+            "chance": self.chance,
             "acc_norm": self.acc_norm,
             "load": self.load,
-            "flops_pct": self.flops_pct,
+            "expert_flops_pct": self.expert_flops_pct,
+            "model_flops_pct": self.model_flops_pct,
         }
+
+
+def routing_of(result: MCResult, *, baseline_k: int | None, order: Sequence[str] = ()) -> dict[str, Any]:
+    """The routing summary of a scored run from its per-item packs, summed in example-id order (so the
+    figure does not depend on which items came from the cache); {} when nothing was recorded."""
+    if not result.routing:
+        return {}
+    packs = [result.routing[i] for i in sorted(result.routing)]
+    return summarise_packs(packs, result.routing_shapes, baseline_k=baseline_k, order=order) or {}
+
+
+def flops_columns(
+    model: nn.Module,
+    routing: dict[str, Any],
+    *,
+    baseline_k: int | None,
+    context_len: float = DEFAULT_CONTEXT_LEN,
+) -> dict[str, Any]:
+    """``expert_flops_pct`` and ``model_flops_pct`` (with the FLOPs per token behind it) of a routing
+    summary of ``model`` (an ``adamoe.stats`` summary); None where undefined."""
+    out: dict[str, Any] = {"expert_flops_pct": None, "model_flops_pct": None}
+    if not routing or not baseline_k:
+        return out
+    out["expert_flops_pct"] = expert_flops_pct(routing["load"], baseline_k)
+    config = getattr(model, "config", None)
+    try:
+        shape = DecoderShape.from_config(config) if config is not None else None
+    except (AttributeError, TypeError, ValueError):
+        shape = None  # not a transformers decoder config
+    if shape is not None and shape.num_experts > 0:
+        # null experts per router: counts cover E + m experts, fractions the E true ones
+        num_null = max(
+            len(s["expert_counts"]) - len(s["expert_fraction"]) for s in routing["layers"].values()
+        )
+        out.update(
+            flops_figures(
+                shape, load=routing["load"], baseline_k=baseline_k, num_null=num_null, context_len=context_len
+            )
+        )
+    return out
 
 
 def evaluate_tasks(
@@ -50,39 +107,38 @@ def evaluate_tasks(
     cache_dir: str | Path | None = None,
     progress: bool = True,
 ) -> list[TaskResult]:
-    """Score each task; with routing sources present, record Load and %FLOPs beside the accuracy."""
-    has_routing = any(True for _ in iter_routing_sources(model))
+    """Score each task; with routing sources present, record Load and both FLOPs figures beside accuracy.
+
+    ``cache_dir`` holds one JSONL score cache per task (scores and per-item routing sums).
+    """
+    order = [name for name, _ in routing_sources(model)]
     results = []
     for name, examples in tasks.items():
         cache = Path(cache_dir) / f"{name}.jsonl" if cache_dir else None
-        if has_routing:
-            with RoutingRecorder(model, baseline_k=baseline_k) as rec:
-                res = score_multiple_choice(
-                    model,
-                    tokenizer,
-                    examples,
-                    batch_size=batch_size,
-                    cache=cache,
-                    progress=progress,
-                    on_batch=rec.on_batch,
-                )
-            routing = rec.summary()
-            load = routing["load"] if rec.layers else None
-            flops = routing.get("flops_pct") if rec.layers else None
+        kwargs: dict[str, Any] = {"batch_size": batch_size, "cache": cache, "progress": progress}
+        if order:
+            with ItemRoutingRecorder(model) as rec:
+                res = score_multiple_choice(model, tokenizer, examples, item_routing=rec, **kwargs)
         else:
-            res = score_multiple_choice(
-                model, tokenizer, examples, batch_size=batch_size, cache=cache, progress=progress
-            )
-            routing, load, flops = {}, None, None
+            res = score_multiple_choice(model, tokenizer, examples, **kwargs)
+        routing = routing_of(res, baseline_k=baseline_k, order=order)
+        flops = flops_columns(model, routing, baseline_k=baseline_k)
+        chance = chance_level([len(e.choices) for e in examples]) if examples else None
+        correct = sum(r.correct for r in res.records)
         results.append(
             TaskResult(
                 task=name,
                 n=len(res.records),
                 acc=res.acc,
                 acc_norm=res.acc_norm,
-                load=load,
-                flops_pct=flops,
-                routing=routing,
+                chance=chance,
+                acc_ci=proportion_ci(correct, len(res.records), chance=chance).to_dict()
+                if res.records
+                else None,
+                load=routing["load"] if routing else None,
+                expert_flops_pct=flops["expert_flops_pct"],
+                model_flops_pct=flops["model_flops_pct"],
+                routing={**routing, **{k: v for k, v in flops.items() if v is not None}} if routing else {},
             )
         )
     return results

@@ -23,7 +23,7 @@ Padding is never counted:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -31,12 +31,16 @@ from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 from torch import nn
 
+from adamoe.eval.evaluate import flops_columns
 from adamoe.routing.base import Routing
 from adamoe.stats import RoutingRecorder, iter_routing_sources
 
-__all__ = ["RoutedHFLM", "evaluate_with_routing", "infer_baseline_k"]
+__all__ = ["REPORT_LISTENERS", "RoutedHFLM", "evaluate_with_routing", "infer_baseline_k"]
 
 MODEL_NAME = "adamoe"
+#: Callables given each routing report lm-eval collects through :meth:`RoutedHFLM.get_model_info` (once
+#: per ``simple_evaluate``); ``adamoe lm-eval`` subscribes to print it beside lm-eval's table.
+REPORT_LISTENERS: list[Callable[[dict[str, Any]], None]] = []
 # Keys of simple_evaluate's output that are keyed by task; merged when tasks are run one by one.
 _PER_TASK_KEYS = (
     "results",
@@ -155,6 +159,27 @@ class RoutedHFLM(HFLM):
             out["tokens"] = max(layer["tokens"] for layer in out["layers"].values())
         return out
 
+    def routing_report(self) -> dict[str, Any]:
+        """:meth:`routing_summary` plus both FLOPs figures vs ``baseline_k`` (``expert_flops_pct``,
+        ``model_flops_pct`` of :mod:`adamoe.eval.flops`); {} for dense models."""
+        summary = self.routing_summary()
+        if not summary.get("layers"):
+            return summary
+        flops = flops_columns(self.model, summary, baseline_k=self.baseline_k)
+        return {**summary, **{k: v for k, v in flops.items() if v is not None}}
+
+    def get_model_info(self) -> dict[str, Any]:
+        """lm-eval's model info plus ``adamoe_routing`` (:meth:`routing_report`): lm-eval merges it into
+        ``results["config"]`` and its results file, so routing travels with its metrics from any entry
+        point (``lm_eval --model adamoe``, ``adamoe lm-eval``); each of ``REPORT_LISTENERS`` gets it too."""
+        info = super().get_model_info()
+        report = self.routing_report()
+        if report:
+            info["adamoe_routing"] = report
+            for listener in REPORT_LISTENERS:
+                listener(report)
+        return info
+
     def reset_routing(self) -> None:
         if self._recorder is not None:
             self._drop_pending()
@@ -272,7 +297,8 @@ def evaluate_with_routing(
     **simple_evaluate_kwargs: Any,
 ) -> dict[str, Any]:
     """lm-eval's ``simple_evaluate`` output for ``tasks`` plus ``out["routing"][task]`` = routing summary
-    (load, flops_pct vs ``baseline_k``, entropy, bypass rate, tokens, per-layer stats; {} for dense).
+    (load, entropy, bypass rate, tokens, per-layer stats, and both FLOPs figures vs ``baseline_k``:
+    ``expert_flops_pct`` and the whole-model ``model_flops_pct`` of :mod:`adamoe.eval.flops`; {} for dense).
 
     Tasks run one at a time so each task's routing covers exactly its own requests.
     """
@@ -293,7 +319,7 @@ def evaluate_with_routing(
         )
         if out is None:  # non-zero ranks of a distributed run get nothing back
             continue
-        routing[task] = lm.routing_summary()
+        routing[task] = lm.routing_report()
         for key, value in out.items():
             if key in _PER_TASK_KEYS and isinstance(value, dict):
                 merged.setdefault(key, {}).update(value)

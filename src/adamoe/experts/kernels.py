@@ -4,20 +4,49 @@ At decode time each expert sees 1-4 token rows, so ``rows @ W.T`` is a matrix-ve
 reading ``W``. MKL's sgemm re-reads ``W`` once per row for such skinny shapes and runs its GEMV on fewer
 threads than the memory system wants; this kernel reads each weight row once, keeps it in L1 for all
 rows and splits the weight rows across the intra-op threads. It is compiled on first use with
-``torch.utils.cpp_extension.load_inline`` into adamoe's cache; without a compiler (or with
-``ADAMOE_NO_KERNELS=1``) everything falls back to ``torch.mm``.
+``torch.utils.cpp_extension.load_inline``; without a compiler (or with ``ADAMOE_NO_KERNELS=1``)
+everything falls back to ``torch.mm``.
+
+The build is compiled with ``-march=native``, so a binary is only valid on CPUs with the features of the
+one that built it. Its folder under ``adamoe.paths.kernels_dir()`` is therefore named by a hash of
+everything the binary depends on (`build_key`): compiler path and version, flags, source, torch version
+and the CPU's feature flags; a home directory shared between different machines keeps one build per
+CPU kind. Builds hold an exclusive file lock (two processes never compile into one folder at once), run
+the ``ninja`` of the current Python environment (two ninjas alternating on one folder rebuild each
+other's work), and say so on stderr once, since the first compile takes 30-60 s.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
 import os
+import platform
+import shutil
+import subprocess
+import sys
+import sysconfig
 import warnings
-from typing import Any
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
 
 import torch
 
+from adamoe.paths import kernels_dir
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; builds are then serialised only by torch's own baton
+    fcntl = None  # type: ignore[assignment]
+
 SKINNY_MAX_ROWS = 4
+FLAGS = ("-O3", "-march=native", "-fopenmp", "-ffast-math")
+NAME = "adamoe_skinny"
+_LIB_SUFFIX = ".pyd" if os.name == "nt" else ".so"
+
+T = TypeVar("T")
 
 _SOURCE = r"""
 #include <torch/extension.h>
@@ -49,25 +78,133 @@ void skinny_mm_out(torch::Tensor x, torch::Tensor w, torch::Tensor out) {
 """
 
 
+def cpu_features(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+    """The CPU's instruction-set features as one sorted, space-separated string.
+
+    Linux lists them on the ``flags`` (x86) or ``Features`` (ARM) line of /proc/cpuinfo; elsewhere the
+    machine and processor names from `platform` stand in.
+    """
+    try:
+        with open(cpuinfo, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                key, sep, value = line.partition(":")
+                if sep and key.strip().lower() in ("flags", "features"):
+                    return " ".join(sorted(set(value.split())))
+    except OSError:
+        pass
+    return f"{platform.machine()} {platform.processor()}".strip()
+
+
+def compiler_id() -> str:
+    """Resolved path and first ``--version`` line of the compiler torch will use (``$CXX``, else c++)."""
+    name = os.environ.get("CXX", "c++")
+    path = shutil.which(name) or name
+    try:
+        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=60, check=False)
+        first = (out.stdout or out.stderr).strip().splitlines()
+        version = first[0] if first else ""
+    except (OSError, subprocess.SubprocessError):
+        version = "unknown"
+    return f"{os.path.realpath(path)} {version}"
+
+
+def build_key(*, compiler: str, flags: tuple[str, ...], source: str, torch_version: str, cpu: str) -> str:
+    """16 hex digits naming one binary: any change in an input gives a different build folder."""
+    parts = (compiler, " ".join(flags), source, torch_version, cpu)
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+def build_dir() -> Path:
+    """The build folder for this machine's compiler, flags, source, torch and CPU (not created)."""
+    key = build_key(
+        compiler=compiler_id(),
+        flags=FLAGS,
+        source=_SOURCE,
+        torch_version=torch.__version__,
+        cpu=cpu_features(),
+    )
+    return kernels_dir() / f"{NAME}-torch{torch.__version__.replace('+', '_')}-{key}"
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock on `lock_path` (blocks while another process or thread holds it)."""
+    if fcntl is None:
+        yield
+        return
+    with open(lock_path, "a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def env_ninja_dir() -> str | None:
+    """Folder of the current Python environment's ``ninja`` (the pip package's), or None if it has none."""
+    try:
+        import ninja
+
+        folder = getattr(ninja, "BIN_DIR", None)
+    except ImportError:
+        folder = None
+    for candidate in (folder, sysconfig.get_path("scripts")):
+        if candidate and shutil.which("ninja", path=candidate):
+            return str(candidate)
+    return None
+
+
+@contextlib.contextmanager
+def _env_ninja_first() -> Iterator[None]:
+    """Put the environment's ninja first on PATH, which is where torch's cpp_extension looks it up."""
+    folder = env_ninja_dir()
+    old = os.environ.get("PATH", "")
+    if folder is not None:
+        os.environ["PATH"] = folder + os.pathsep + old
+    try:
+        yield
+    finally:
+        os.environ["PATH"] = old
+
+
+def build_once(build: Path, load: Callable[[Path], T], *, name: str = NAME) -> T:
+    """``load(build)`` (which compiles `name` into `build` when needed) under an exclusive build lock.
+
+    The lock file sits beside the folder. Under the lock, a ``lock`` baton left in the folder by a
+    crashed torch build is removed (torch would wait on it forever), and one line goes to stderr when
+    the binary does not exist yet, i.e. a real compile is about to start.
+    """
+    build.parent.mkdir(parents=True, exist_ok=True)
+    with _exclusive(build.with_name(build.name + ".lock")):
+        build.mkdir(exist_ok=True)
+        (build / "lock").unlink(missing_ok=True)
+        if not (build / f"{name}{_LIB_SUFFIX}").exists():
+            print(
+                f"adamoe: building the decode kernel (once, ~30-60 s) in {build}", file=sys.stderr, flush=True
+            )
+        with _env_ninja_first():
+            return load(build)
+
+
+def _compile(build: Path) -> Any:
+    from torch.utils.cpp_extension import load_inline
+
+    return load_inline(
+        NAME,
+        cpp_sources=_SOURCE,
+        functions=["skinny_mm_out"],
+        extra_cflags=list(FLAGS),
+        build_directory=str(build),
+        verbose=False,
+    )
+
+
 @functools.cache
 def _module() -> Any | None:
     if os.environ.get("ADAMOE_NO_KERNELS"):
         return None
     try:
-        from torch.utils.cpp_extension import load_inline
-
-        from adamoe.hf.default import default_cache_dir
-
-        build = default_cache_dir() / "kernels" / f"torch{torch.__version__.replace('+', '_')}"
-        build.mkdir(parents=True, exist_ok=True)
-        return load_inline(
-            "adamoe_skinny",
-            cpp_sources=_SOURCE,
-            functions=["skinny_mm_out"],
-            extra_cflags=["-O3", "-march=native", "-fopenmp", "-ffast-math"],
-            build_directory=str(build),
-            verbose=False,
-        )
+        return build_once(build_dir(), _compile)
     except Exception as err:  # no compiler / ninja: the torch.mm path is always correct
         warnings.warn(f"adamoe: skinny decode kernel unavailable, using torch.mm ({err})", stacklevel=2)
         return None

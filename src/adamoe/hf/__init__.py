@@ -1,7 +1,10 @@
 """Adapters for transformers models: null experts for MoE-LLMs, Mo-LoRA, upcycling, the default model.
 
-Exports resolve lazily (PEP 562) so ``import adamoe.hf`` stays cheap (no torch/transformers import) and
-a missing optional module only fails when its export is used.
+Exports resolve lazily (PEP 562) so a missing optional module only fails when its export is used. The
+one eager import is :mod:`adamoe.hf.auto` (torch and transformers' ``AutoConfig``, no modeling code): it
+registers the ``adamoe_<family>`` model types of converted checkpoints with transformers' Auto classes,
+so ``AutoModelForCausalLM.from_pretrained`` builds them converted once ``adamoe.hf`` is imported. It
+lives here rather than in ``adamoe`` because the low layers must not pull transformers.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ _EXPORTS: dict[str, str] = {
     "convert": "adamoe.hf.convert",
     "load": "adamoe.hf.io",
     "save": "adamoe.hf.io",
+    "export_remote": "adamoe.hf.io",
     "lora_config_for": "adamoe.hf.peft_utils",
     "load_default": "adamoe.hf.default",
     "upcycle_to_mixtral": "adamoe.hf.upcycle",
@@ -42,3 +46,6 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_EXPORTS))
+
+
+from adamoe.hf import auto as _auto  # noqa: E402,F401  (registers the Auto classes, see above)

@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import sys
 import types
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -27,47 +26,38 @@ from torch.nn import functional as F
 
 from adamoe.hf import experts_impl
 from adamoe.hf.families import FamilySpec, family_of, moe_blocks
-from adamoe.routing.base import NULL_TYPES, Routing, normalize_weights
+from adamoe.routing.base import NORMALIZE_MODES, NULL_TYPES, Routing, normalize_weights
+from adamoe.routing.selection import (
+    apply_null_bias,
+    sigmoid_bias_select,
+    softmax_probs,
+    topk_with_nulls,
+    true_topk_mass,
+)
+from adamoe.routing.source import RoutingSource
+from adamoe.utils.config import Config, option
+from adamoe.utils.seeding import derive_generator
 
 __all__ = ["GATE2_INITS", "AdaMoERouter", "ConvertConfig", "convert", "is_converted", "routers"]
 
 GATE2_INITS = ("copy", "copy_jitter", "zeros", "mean", "random")
-NORMALIZE_CHOICES = (None, 0, 1, 2)
 CONFIG_KEY = "adamoe"
 FORMAT_VERSION = 1
 
 
 @dataclass(kw_only=True)
-class ConvertConfig:
+class ConvertConfig(Config):
     """What :func:`convert` does. ``normalize``: 2 = over chosen true experts (AdaMoE option 2), 1 = over all
-    chosen slots (option 1), 0 = raw scores, None = the family's own rule (2 if it renormalises its top-k,
-    else 0), which makes m = 0 exact for every family."""
+    chosen slots (option 1), 0 = raw scores (with nulls: rescaled to the original top-k mass, see
+    :meth:`AdaMoERouter.combine`), None = the family's own rule (2 if it renormalises its top-k, else 0),
+    which makes m = 0 exact for every family. ``seed`` drives the "random" and "copy_jitter" inits."""
 
-    null_experts: int
-    top_k: int | None = None
-    null_type: str = "zero"
-    normalize: int | None = None
-    gate2_init: str = "copy"
+    null_experts: int = option(ge=0)
+    top_k: int | None = option(None, ge=1)
+    null_type: str = option("zero", choices=NULL_TYPES)
+    normalize: int | None = option(None, choices=NORMALIZE_MODES)
+    gate2_init: str = option("copy", choices=GATE2_INITS)
     seed: int = 0
-
-    def validate(self) -> ConvertConfig:
-        if (
-            isinstance(self.null_experts, bool)
-            or not isinstance(self.null_experts, int)
-            or self.null_experts < 0
-        ):
-            raise ValueError(f"null_experts: expected an int >= 0, got {self.null_experts!r}")
-        if self.top_k is not None and (
-            isinstance(self.top_k, bool) or not isinstance(self.top_k, int) or self.top_k < 1
-        ):
-            raise ValueError(f"top_k: expected None or an int >= 1, got {self.top_k!r}")
-        if self.null_type not in NULL_TYPES:
-            raise ValueError(f"null_type: expected one of {NULL_TYPES}, got {self.null_type!r}")
-        if self.normalize not in NORMALIZE_CHOICES or isinstance(self.normalize, bool):
-            raise ValueError(f"normalize: expected one of 2, 1, 0 or None, got {self.normalize!r}")
-        if self.gate2_init not in GATE2_INITS:
-            raise ValueError(f"gate2_init: expected one of {GATE2_INITS}, got {self.gate2_init!r}")
-        return self
 
 
 def init_gate2(
@@ -96,7 +86,7 @@ def init_gate2(
     return (noise * std).to(device=w.device, dtype=w.dtype)
 
 
-class AdaMoERouter(nn.Module):
+class AdaMoERouter(RoutingSource):
     """Router over E true + m null experts that speaks the replaced HF router's tuple convention.
 
     Publishes each decision as a :class:`~adamoe.routing.base.Routing` (``last_routing``, graph-attached
@@ -117,6 +107,7 @@ class AdaMoERouter(nn.Module):
         null_type: str,
         normalize: int,
         gate2_init: str,
+        base_top_k: int | None = None,
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
@@ -132,6 +123,7 @@ class AdaMoERouter(nn.Module):
         self.hidden_dim = int(self.weight.shape[1])
         self.num_null = num_null
         self.top_k = top_k
+        self.base_top_k = top_k if base_top_k is None else base_top_k
         self.null_type = null_type
         self.normalize = normalize
         self.routed_scaling_factor = float(getattr(original, "routed_scaling_factor", 1.0))
@@ -148,10 +140,6 @@ class AdaMoERouter(nn.Module):
                 # Selection-only bias of the nulls, so aux-loss-free balancing can steer them too.
                 bias = torch.zeros(num_null, dtype=torch.float32, device=self.weight.device)
                 self.register_buffer("null_score_correction_bias", bias)
-        # Inference-time compute dial (see adamoe.eval.dial): added to the null logits; not saved.
-        self.null_bias = 0.0
-        self.last_routing: Routing | None = None
-        self.routing_callbacks: list[Callable[[nn.Module, Routing], None]] = []
 
     @property
     def group_limited(self) -> bool:
@@ -171,7 +159,13 @@ class AdaMoERouter(nn.Module):
             f"top_k={self.top_k}, null_type={self.null_type}, normalize={self.normalize}"
         )
 
+    @property
+    def groups(self) -> tuple[int, int] | None:
+        """(num_group, topk_group) when selection is group-limited, else None."""
+        return (self.num_group, self.topk_group) if self.group_limited else None
+
     def compute_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """(T, H) -> (T, E+m) router logits (fp32 where the family computes them so) with the dial applied."""
         weight = (
             self.weight if self.gate2 is None else torch.cat([self.weight, self.gate2.to(self.weight.dtype)])
         )
@@ -179,73 +173,61 @@ class AdaMoERouter(nn.Module):
             logits = F.linear(hidden.float(), weight.float())
         else:
             logits = F.linear(hidden, weight)
-        if self.null_bias and self.num_null:
-            true, null = logits[:, : self.num_experts], logits[:, self.num_experts :]
-            logits = torch.cat([true, null + self.null_bias], dim=-1)
-        return logits
-
-    def _group_mask(
-        self, choice: torch.Tensor, group_score: Callable[[torch.Tensor], torch.Tensor]
-    ) -> torch.Tensor:
-        """(T, E) bool: true experts inside each token's ``topk_group`` best groups."""
-        per_group = self.num_experts // self.num_group
-        groups = group_score(choice[:, : self.num_experts].reshape(-1, self.num_group, per_group))
-        group_idx = torch.topk(groups, k=self.topk_group, dim=-1, sorted=False)[1]
-        mask = torch.zeros_like(groups).scatter_(1, group_idx, 1)
-        return mask.unsqueeze(-1).expand(-1, self.num_group, per_group).reshape(-1, self.num_experts).bool()
-
-    def _masked(self, choice: torch.Tensor, mask: torch.Tensor, fill: float) -> torch.Tensor:
-        true = choice[:, : self.num_experts].masked_fill(~mask, fill)
-        return true if self.num_null == 0 else torch.cat([true, choice[:, self.num_experts :]], dim=-1)
+        return apply_null_bias(logits, self.num_experts, self.null_bias)
 
     def select(self, logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(indices, scores of the picks, probs over E+m)`` as the family's router would compute them."""
-        k = self.top_k
+        """(T, E+m) logits -> ((T, k) indices, (T, k) scores of the picks, (T, E+m) probs), as the family's
+        router would compute them (:mod:`adamoe.routing.selection`)."""
         if self.scoring == "sigmoid":
-            scores = logits.sigmoid()
             bias = self.e_score_correction_bias
             if self.num_null > 0:
                 bias = torch.cat([bias, self.null_score_correction_bias.to(bias.dtype)])
-            choice = scores + bias
-            mask = self._group_mask(choice, lambda g: g.topk(2, dim=-1)[0].sum(dim=-1))
-            choice = self._masked(choice, mask, float("-inf"))
-            idx = torch.topk(choice, k=k, dim=-1, sorted=False)[1]
-            return idx, scores.gather(1, idx), scores / scores.sum(dim=-1, keepdim=True)
-        probs = torch.softmax(logits, dim=-1, dtype=torch.float32)
-        choice = probs
-        if self.group_limited:
-            mask = self._group_mask(probs, lambda g: g.max(dim=-1).values)
-            choice = self._masked(probs, mask, 0.0)
-        vals, idx = torch.topk(choice, k, dim=-1, sorted=self.topk_sorted)
+            return sigmoid_bias_select(
+                logits, self.top_k, num_experts=self.num_experts, bias=bias, groups=self.groups, sorted=False
+            )
+        probs = softmax_probs(logits)
+        vals, idx = topk_with_nulls(
+            probs, self.top_k, num_experts=self.num_experts, groups=self.groups, sorted=self.topk_sorted
+        )
         return idx, vals, probs
 
+    def combine(self, logits: torch.Tensor, idx: torch.Tensor, vals: torch.Tensor) -> torch.Tensor:
+        """(T, k) combination weights of the picks under ``normalize`` (before ``routed_scaling_factor``).
+
+        Raw-weight families (``normalize=0``: Qwen2-MoE ``norm_topk_prob=False``, DeepSeek-V2) with nulls:
+        softmax probabilities over E+m are smaller than over E (0.355 instead of 0.710 for a top-2 pick),
+        which would shrink the layer's output. The rule kept here: the picks are weighted as in option 2
+        (renormalised over the slots that contribute) and scaled by the mass the *original* top-k would
+        have had (softmax over the E true logits, top ``base_top_k``), so every token's true-expert weights
+        sum to exactly what the unconverted model gives it, whatever the number of true picks. Sigmoid
+        scores do not depend on the other experts and stay raw; m = 0 stays raw and exact.
+        """
+        if self.normalize == 0 and self.num_null > 0 and self.scoring == "softmax":
+            option2 = normalize_weights(
+                vals, idx, num_experts=self.num_experts, normalize=2, null_type=self.null_type
+            )
+            mass = true_topk_mass(logits, self.base_top_k, num_experts=self.num_experts, groups=self.groups)
+            return option2 * mass
+        return normalize_weights(
+            vals, idx, num_experts=self.num_experts, normalize=self.normalize, null_type=self.null_type
+        )
+
     def forward(self, hidden_states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(..., H) -> the family's ((T, E+m) logits, (T, k) weights, (T, k) indices); publishes a Routing."""
         hidden = hidden_states.reshape(-1, self.hidden_dim)
         logits = self.compute_logits(hidden)
         idx, vals, probs = self.select(logits)
-        weights = normalize_weights(
-            vals, idx, num_experts=self.num_experts, normalize=self.normalize, null_type=self.null_type
-        )
+        weights = self.combine(logits, idx, vals)
         if self.scaled:
             weights = weights * self.routed_scaling_factor
         if self.weights_to_logits_dtype:
             weights = weights.to(logits.dtype)
-        routing = Routing(
-            indices=idx,
-            weights=weights,
-            probs=probs,
-            logits=logits,
-            num_experts=self.num_experts,
-            num_null=self.num_null,
-            null_type=self.null_type,
-        )
-        self.last_routing = routing
-        for callback in self.routing_callbacks:
-            callback(self, routing)
+        self.publish(Routing.of(self, idx, weights, probs, logits))
         return logits, weights, idx
 
 
 def is_converted(model: nn.Module) -> bool:
+    """Whether ``model`` already has AdaMoE routers (or records the settings of a conversion)."""
     return getattr(getattr(model, "config", None), CONFIG_KEY, None) is not None or any(
         isinstance(m, AdaMoERouter) for m in model.modules()
     )
@@ -280,7 +262,9 @@ def apply_conversion(model: nn.Module, cfg: ConvertConfig) -> dict[str, Any]:
             f"model: {blocks[0][0]}.{spec.router_attr} is {type(first).__name__}, expected {spec.router_class}"
         )
     normalize = cfg.normalize if cfg.normalize is not None else (2 if spec.normalizes(first) else 0)
-    generator = torch.Generator().manual_seed(cfg.seed)
+    # Its own stream: a generator seeded like the upcycler's would draw the upcycled router rows again,
+    # making every null a scaled copy of its twin (issue 9).
+    generator = derive_generator(cfg.seed, "convert.gate2")
     new_routers = []
     for name, block in blocks:  # build and check everything before touching the model
         router = AdaMoERouter(
@@ -291,6 +275,7 @@ def apply_conversion(model: nn.Module, cfg: ConvertConfig) -> dict[str, Any]:
             null_type=cfg.null_type,
             normalize=normalize,
             gate2_init=cfg.gate2_init,
+            base_top_k=base_k,
             generator=generator,
         )
         if router.eligible_experts() < top_k:
@@ -299,15 +284,9 @@ def apply_conversion(model: nn.Module, cfg: ConvertConfig) -> dict[str, Any]:
                 f"eligible in {name}"
             )
         new_routers.append(router)
-    for (_, block), router in zip(blocks, new_routers):
-        setattr(block, spec.router_attr, router)
-        experts = getattr(block, spec.experts_attr)
-        setattr(experts, experts_impl.NUM_NULL_ATTR, m)
-        setattr(experts, experts_impl.NULL_TYPE_ATTR, cfg.null_type)
-    model.set_experts_implementation(experts_impl.register())
-    _guard_hf_router_logits(model)
+    _install(model, spec, blocks, new_routers, cfg)
     return {
-        **asdict(cfg),
+        **cfg.to_dict(),
         "top_k": top_k,
         "normalize": normalize,
         "family": spec.model_type,
@@ -315,6 +294,19 @@ def apply_conversion(model: nn.Module, cfg: ConvertConfig) -> dict[str, Any]:
         "base_top_k": base_k,
         "version": FORMAT_VERSION,
     }
+
+
+def _install(
+    model: nn.Module, spec: FamilySpec, blocks: list, new_routers: list[AdaMoERouter], cfg: ConvertConfig
+) -> None:
+    """Swap in the checked routers, tell each experts module its nulls, select the adamoe experts impl."""
+    for (_, block), router in zip(blocks, new_routers):
+        setattr(block, spec.router_attr, router)
+        experts = getattr(block, spec.experts_attr)
+        setattr(experts, experts_impl.NUM_NULL_ATTR, cfg.null_experts)
+        setattr(experts, experts_impl.NULL_TYPE_ATTR, cfg.null_type)
+    model.set_experts_implementation(experts_impl.register())
+    _guard_hf_router_logits(model)
 
 
 def _refuse_hf_router_logits(module: nn.Module, args: tuple, kwargs: dict[str, Any]) -> None:
@@ -341,7 +333,7 @@ def settings_from_record(record: dict[str, Any]) -> ConvertConfig:
     missing = [f for f in fields if f not in record]
     if missing:
         raise ValueError(f"config.adamoe: missing field(s) {', '.join(missing)}")
-    return ConvertConfig(**{f: record[f] for f in fields}).validate()
+    return ConvertConfig.from_mapping({f: record[f] for f in fields}, where="config.adamoe")
 
 
 def convert(
@@ -356,7 +348,8 @@ def convert(
 ) -> nn.Module:
     """Add ``null_experts`` null experts to every MoE block of ``model`` in place and return it.
 
-    ``top_k`` defaults to the model's own k. ``seed`` drives ``gate2_init="random"``. The settings (with
+    ``top_k`` defaults to the model's own k. ``seed`` drives ``gate2_init="random"``/``"copy_jitter"``
+    through a stream of its own (independent of an upcycler seeded alike). The settings (with
     ``normalize`` resolved) are recorded in ``model.config.adamoe``.
     """
     cfg = ConvertConfig(

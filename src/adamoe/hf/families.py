@@ -69,7 +69,7 @@ def _spec(model_type: str, **kw: Any) -> FamilySpec:
     )
 
 
-FAMILIES: dict[str, FamilySpec] = {
+FAMILY_SPECS: dict[str, FamilySpec] = {
     s.model_type: s
     for s in (
         _spec(
@@ -127,18 +127,18 @@ FAMILIES: dict[str, FamilySpec] = {
     )
 }
 
-SUPPORTED = tuple(FAMILIES)
+SUPPORTED = tuple(FAMILY_SPECS)
 
 
 def family_of(model: nn.Module) -> FamilySpec:
     """The spec of ``model``'s architecture; one-line ``ValueError`` listing the supported ones otherwise."""
     config = getattr(model, "config", None)
     model_type = getattr(config, "model_type", None)
-    if model_type not in FAMILIES:
+    if model_type not in FAMILY_SPECS:
         raise ValueError(
             f"model: architecture {model_type!r} is not supported; expected one of {', '.join(SUPPORTED)}"
         )
-    return FAMILIES[model_type]
+    return FAMILY_SPECS[model_type]
 
 
 def moe_blocks(model: nn.Module, spec: FamilySpec) -> list[tuple[str, nn.Module]]:

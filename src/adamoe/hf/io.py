@@ -1,55 +1,52 @@
-"""Save and load converted models: ``adamoe.hf.save(model, path)`` / ``adamoe.hf.load(path)``.
+"""Save, load and export converted models: ``adamoe.hf.save`` / ``adamoe.hf.load`` / ``adamoe.hf.export_remote``.
 
-A converted checkpoint is an ordinary transformers checkpoint (config.json + safetensors) whose config
-carries the conversion settings under ``adamoe``. Loading rebuilds the base architecture from that
-config, converts it with the recorded settings *before* the weights arrive, and lets transformers read
-the safetensors into it: its per-family checkpoint conversions (e.g. the fused-experts <-> per-expert
-layout it reverts to on save) then apply to the original keys and to ``gate2`` alike. Loading is strict:
-any missing, unexpected or mismatched key is an error, never a silently re-initialised router.
+A converted checkpoint is a transformers checkpoint (config.json + safetensors) whose config carries the
+conversion settings under ``adamoe`` and, written by :func:`save`, the model type ``adamoe_<family>``
+(:mod:`adamoe.hf.auto`): vanilla transformers refuses it instead of silently loading the unconverted
+model, and ``AutoModelForCausalLM`` after ``import adamoe.hf`` builds it converted.
 
-``AutoModelForCausalLM.from_pretrained`` on such a checkpoint builds the *unconverted* model and drops
-``gate2`` with a warning (the model type is unchanged so vanilla transformers can still read the base
-weights); use :func:`load`.
+Loading rebuilds the base architecture, converts it with the recorded settings *before* the weights
+arrive, and lets transformers read the safetensors into it: its per-family checkpoint conversions (the
+fused-experts <-> per-expert layout it reverts to on save) then apply to the original keys and to
+``gate2`` alike. Loading is strict: any missing, unexpected or mismatched key is an error, never a
+silently re-initialised router. Older folders (model type ``mixtral`` etc. plus ``adamoe``, e.g. from a
+plain ``save_pretrained``) still load here, and only here.
+
+:func:`export_remote` writes a folder that plain transformers loads with ``trust_remote_code=True``
+(standalone modeling code from :mod:`adamoe.hf.remote`), e.g. for lm-eval's ``hf`` model.
 """
 
 from __future__ import annotations
 
+import copy
+import json
 import os
+import shutil
 import tempfile
-from functools import cache
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch
+from safetensors.torch import save_model
 from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel
 
-from adamoe.hf.convert import CONFIG_KEY, apply_conversion, settings_from_record
+from adamoe.hf.auto import config_class, family_of_type, model_class, model_type_for
+from adamoe.hf.convert import CONFIG_KEY, routers
+from adamoe.hf.families import FAMILY_SPECS
 
-__all__ = ["converted_class", "load", "save"]
+__all__ = ["REMOTE_FAMILIES", "export_remote", "load", "save"]
+
+#: Families whose routing the standalone code in :mod:`adamoe.hf.remote` reproduces.
+REMOTE_FAMILIES = ("mixtral", "qwen2_moe", "qwen3_moe", "olmoe")
+REMOTE_CODE = Path(__file__).resolve().parent / "remote"
 
 
-@cache
-def converted_class(base: type[PreTrainedModel]) -> type[PreTrainedModel]:
-    """``base`` whose constructor converts itself with the settings recorded in its config.
-
-    The subclass keeps the base's name and module: transformers looks checkpoint conversions up by class
-    name and decides from the defining module's source whether experts/attention implementations can be
-    switched, and both must behave exactly as for the base class.
-    """
-
-    def __init__(self: PreTrainedModel, config: Any, *args: Any, **kwargs: Any) -> None:
-        base.__init__(self, config, *args, **kwargs)
-        record = getattr(config, CONFIG_KEY, None)
-        if not isinstance(record, dict):
-            raise ValueError(
-                f"config.{CONFIG_KEY}: expected the recorded conversion settings, got {record!r}"
-            )
-        apply_conversion(self, settings_from_record(record))
-
-    return type(
-        base.__name__,
-        (base,),
-        {"__init__": __init__, "__module__": base.__module__, "__qualname__": base.__qualname__},
-    )
+def _retyped(config: Any) -> Any:
+    """An older converted config (model type ``mixtral`` + ``adamoe``) as its ``adamoe_<family>`` config."""
+    fields = config.to_dict()
+    fields.pop("model_type", None)
+    return config_class(config.model_type).from_dict(fields)
 
 
 def _base_class(config: Any, path: Path) -> type[PreTrainedModel]:
@@ -63,9 +60,10 @@ def _base_class(config: Any, path: Path) -> type[PreTrainedModel]:
 
 
 def load(path: str | os.PathLike[str], *, load_in_4bit: bool = False, **kwargs: Any) -> PreTrainedModel:
-    """Load a checkpoint saved with :func:`save` (or ``save_pretrained``), in eval mode.
+    """Load a checkpoint saved with :func:`save`, :func:`export_remote` or ``save_pretrained``, in eval mode.
 
-    A converted checkpoint (``adamoe`` in its config) is rebuilt converted; any other causal-LM checkpoint
+    A converted checkpoint (model type ``adamoe_<family>``, or ``adamoe`` in its config) is rebuilt
+    converted; any other causal-LM checkpoint
     (dense, upcycled, unconverted MoE) loads as transformers builds it, under the same strict key check.
     ``kwargs`` go to ``from_pretrained`` (e.g. ``dtype``, ``device_map``). ``load_in_4bit`` quantises the
     linear layers with bitsandbytes for QLoRA (CUDA only; see :func:`adamoe.hf.peft_utils.bnb_4bit_config`).
@@ -83,9 +81,11 @@ def load(path: str | os.PathLike[str], *, load_in_4bit: bool = False, **kwargs: 
         from adamoe.hf.peft_utils import bnb_4bit_config
 
         kwargs["quantization_config"] = bnb_4bit_config()
-    cls = _base_class(config, path)
-    if record is not None:
-        cls = converted_class(cls)
+    if record is not None and config.model_type in FAMILY_SPECS:  # saved before adamoe_<family> existed
+        config = _retyped(config)
+    family = family_of_type(config.model_type)
+    # adamoe_<family>: the registered class converts itself; anything else loads as transformers builds it.
+    cls = model_class(family) if family is not None else _base_class(config, path)
     # Mismatches are collected rather than raised by transformers so one strict check reports them all.
     kwargs.setdefault("ignore_mismatched_sizes", True)
     model, info = cls.from_pretrained(
@@ -106,14 +106,112 @@ def load(path: str | os.PathLike[str], *, load_in_4bit: bool = False, **kwargs: 
     return model.eval()
 
 
-def save(model: PreTrainedModel, path: str | os.PathLike[str], **kwargs: Any) -> Path:
-    """``save_pretrained`` (safetensors) into ``path``; each file is replaced atomically."""
-    if not isinstance(getattr(model.config, CONFIG_KEY, None), dict):
-        raise ValueError("model: not converted (config.adamoe missing); call adamoe.hf.convert first")
-    path = Path(path)
+def _write_atomically(path: Path, write: Callable[[Path], None]) -> Path:
+    """Let ``write`` fill a temporary sibling folder, then move each file into ``path`` (atomic per file)."""
     path.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as tmp:
-        model.save_pretrained(tmp, **kwargs)
+        write(Path(tmp))
         for item in Path(tmp).iterdir():
             os.replace(item, path / item.name)
     return path
+
+
+def _record(model: PreTrainedModel) -> dict[str, Any]:
+    record = getattr(model.config, CONFIG_KEY, None)
+    if not isinstance(record, dict):
+        raise ValueError("model: not converted (config.adamoe missing); call adamoe.hf.convert first")
+    return record
+
+
+def _edit_config(folder: Path, **fields: Any) -> None:
+    config_file = folder / "config.json"
+    config = json.loads(config_file.read_text())
+    config.update(fields)
+    config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
+def save(
+    model: PreTrainedModel, path: str | os.PathLike[str], *, tokenizer: Any = None, **kwargs: Any
+) -> Path:
+    """``save_pretrained`` (safetensors) into ``path`` under the model type ``adamoe_<family>``; each file
+    is replaced atomically. ``tokenizer`` (optional) is saved beside the model; ``kwargs`` go to
+    ``save_pretrained``. Vanilla transformers refuses the folder; :func:`load` (or ``AutoModelForCausalLM``
+    after ``import adamoe.hf``) rebuilds the converted model."""
+    family = _record(model)["family"]
+    cls = model_class(family)
+
+    def write(tmp: Path) -> None:
+        model.save_pretrained(tmp, **kwargs)
+        _edit_config(tmp, model_type=model_type_for(family), architectures=[cls.__name__])
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp)
+
+    return _write_atomically(Path(path), write)
+
+
+def export_remote(model: PreTrainedModel, path: str | os.PathLike[str], *, tokenizer: Any = None) -> Path:
+    """Write ``model`` so that plain transformers loads it with ``trust_remote_code=True`` (no adamoe).
+
+    The folder holds the weights in the runtime layout (``model.safetensors``), a config.json with
+    ``auto_map`` pointing at the standalone ``configuration_adamoe.py`` / ``modeling_adamoe.py`` copied
+    from :mod:`adamoe.hf.remote`, and ``tokenizer`` if given. Without ``trust_remote_code`` transformers
+    refuses the folder (unknown model type); :func:`load` reads it too. Softmax families only (Mixtral,
+    Qwen2-MoE, Qwen3-MoE, OLMoE), at compute dial 0, without Mo-LoRA or PEFT adapters.
+    """
+    record = _record(model)
+    family = record["family"]
+    if family not in REMOTE_FAMILIES:
+        raise ValueError(
+            f"model: export_remote supports {', '.join(REMOTE_FAMILIES)}, not {family}; "
+            "use adamoe.hf.save (loads with adamoe installed)"
+        )
+    for name, router in routers(model):
+        if router.null_bias:
+            raise ValueError(
+                f"model: {name}.null_bias is {router.null_bias}; set the compute dial to 0 first"
+            )
+    names = _remote_names(family)
+    _check_remote_weights(model, names["AutoModelForCausalLM"].split(".")[1])
+
+    def write(tmp: Path) -> None:
+        model.config.save_pretrained(tmp)
+        dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
+        _edit_config(
+            tmp,
+            model_type=model_type_for(family),
+            architectures=[names["AutoModelForCausalLM"].split(".")[1]],
+            auto_map=names,
+            dtype=dtype,
+        )
+        save_model(model, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        if getattr(model, "generation_config", None) is not None:
+            model.generation_config.save_pretrained(tmp)
+        for source in REMOTE_CODE.glob("*_adamoe.py"):
+            shutil.copyfile(source, tmp / source.name)
+        if tokenizer is not None:
+            tokenizer.save_pretrained(tmp)
+
+    return _write_atomically(Path(path), write)
+
+
+def _check_remote_weights(model: PreTrainedModel, class_name: str) -> None:
+    """Refuse a model whose weights the standalone class would not load one to one (Mo-LoRA, adapters,
+    other extra modules): built on the meta device from the same config, its state-dict keys must match."""
+    from adamoe.hf.remote import modeling_adamoe
+
+    with torch.device("meta"):
+        expected = set(getattr(modeling_adamoe, class_name)(copy.deepcopy(model.config)).state_dict())
+    differ = sorted(expected ^ set(model.state_dict()))
+    if differ:
+        raise ValueError(
+            f"model: weights {', '.join(differ[:3])} differ from what the exported code builds; "
+            "merge Mo-LoRA / PEFT adapters into the model before export_remote"
+        )
+
+
+def _remote_names(family: str) -> dict[str, str]:
+    """``auto_map`` of ``family``: adamoe/hf/remote names its classes as :mod:`adamoe.hf.auto` does."""
+    return {
+        "AutoConfig": f"configuration_adamoe.{config_class(family).__name__}",
+        "AutoModelForCausalLM": f"modeling_adamoe.{model_class(family).__name__}",
+    }

@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,9 @@ from torch import nn
 
 from adamoe.dispatch import plan
 from adamoe.routing.base import NORMALIZE_MODES, Routing
+from adamoe.routing.source import RoutingSource
 from adamoe.routing.topk import TopKRouter
+from adamoe.utils.config import Config, option, require
 from adamoe.utils.io import atomic_save_json, atomic_write_bytes
 
 __all__ = [
@@ -63,62 +64,42 @@ FORMAT_NAME = "adamoe-molora"
 FORMAT_VERSION = 1
 
 
-def _require(ok: bool, message: str) -> None:
-    if not ok:
-        raise ValueError(message)
-
-
 @dataclass(kw_only=True)
-class MoLoRAConfig:
+class MoLoRAConfig(Config):
     """Injection settings; saved next to the adapter weights so loading rebuilds the same modules."""
 
     targets: tuple[str, ...] = DEFAULT_TARGETS
-    num_experts: int = 4
-    num_null: int = 0
-    top_k: int = 2
-    rank: int = 8
-    alpha: float = 16.0
-    dropout: float = 0.0
+    num_experts: int = option(4, ge=1)
+    num_null: int = option(0, ge=0)
+    top_k: int = option(2, ge=1)
+    rank: int = option(8, ge=1)
+    alpha: float = option(16.0, gt=0)
+    dropout: float = option(0.0, ge=0, lt=1)
     null_type: str = "zero"
-    normalize: int = 2
+    normalize: int = option(2, choices=NORMALIZE_MODES)
     seed: int = 0
 
     def __post_init__(self) -> None:
         if isinstance(self.targets, list):
             self.targets = tuple(self.targets)
 
-    def validate(self) -> MoLoRAConfig:
-        _require(
-            isinstance(self.targets, tuple)
-            and len(self.targets) > 0
-            and all(isinstance(t, str) and t for t in self.targets),
+    def check(self) -> None:
+        require(
+            len(self.targets) > 0 and all(self.targets),
             f"targets: expected a non-empty tuple of module names, got {self.targets!r}",
         )
-        _require(
+        require(
             len(set(self.targets)) == len(self.targets),
             f"targets: expected unique module names, got {self.targets!r}",
         )
-        _require(self.num_experts >= 1, f"num_experts: expected >= 1, got {self.num_experts}")
-        _require(self.num_null >= 0, f"num_null: expected >= 0, got {self.num_null}")
         total = self.num_experts + self.num_null
-        _require(
-            1 <= self.top_k <= total,
-            f"top_k: expected 1..{total} (num_experts + num_null), got {self.top_k}",
-        )
-        _require(self.rank >= 1, f"rank: expected >= 1, got {self.rank}")
-        _require(self.alpha > 0, f"alpha: expected > 0, got {self.alpha}")
-        _require(0.0 <= self.dropout < 1.0, f"dropout: expected a value in [0, 1), got {self.dropout}")
+        require(self.top_k <= total, f"top_k: expected 1..{total} (num_experts + num_null), got {self.top_k}")
         # An identity null would add the projection's *input* to its output (and in != out for most
         # targets): the only meaningful null for a LoRA mixture is "no update".
-        _require(
+        require(
             self.null_type == "zero",
             f"null_type: Mo-LoRA null experts mean 'no LoRA update', expected 'zero', got {self.null_type!r}",
         )
-        _require(
-            self.normalize in NORMALIZE_MODES,
-            f"normalize: expected one of {NORMALIZE_MODES}, got {self.normalize!r}",
-        )
-        return self
 
     @property
     def name(self) -> str:
@@ -126,21 +107,12 @@ class MoLoRAConfig:
         return f"m{self.num_null}k{self.top_k}"
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
+        out = super().to_dict()
         out["targets"] = list(self.targets)
         return out
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], *, source: str = "config") -> MoLoRAConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        _require(
-            not unknown, f"{source}: unknown Mo-LoRA settings {unknown}, expected a subset of {sorted(known)}"
-        )
-        return cls(**data).validate()
 
-
-class MoLoRALinear(nn.Module):
+class MoLoRALinear(RoutingSource):
     """Frozen ``nn.Linear`` plus a top-k routed mixture of E rank-r LoRA experts (and m null experts).
 
     ``y = base(x) + scale * sum_{true picks e} w_e * B_e A_e x``. Experts are stacked tensors
@@ -189,8 +161,6 @@ class MoLoRALinear(nn.Module):
         bound = 1.0 / math.sqrt(self.in_features)
         nn.init.uniform_(self.lora_A, -bound, bound)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.last_routing: Routing | None = None
-        self.routing_callbacks: list[Callable[[nn.Module, Routing], None]] = []
         self.rows_processed = 0
 
     def lora_delta(self, flat: torch.Tensor, routing: Routing) -> torch.Tensor:
@@ -214,13 +184,12 @@ class MoLoRALinear(nn.Module):
         return out.index_add(0, token, expert_out * (slot_weights * self.scaling).unsqueeze(1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., in) -> (..., out): the frozen base output plus the routed LoRA update; publishes the routing."""
         out = self.base(x)
         flat = x.reshape(-1, self.in_features)
         routing = self.router(flat)
         delta = self.lora_delta(flat, routing)
-        self.last_routing = routing
-        for callback in self.routing_callbacks:
-            callback(self, routing)
+        self.publish(routing)
         return out + delta.reshape(out.shape).to(out.dtype)
 
     def extra_repr(self) -> str:
@@ -251,11 +220,11 @@ def inject_molora(
     ``seed`` without touching the global RNG. Returns ``model`` (its settings in ``model.molora_config``).
     """
     arch = type(model).__name__
-    _require(
+    require(
         arch in SUPPORTED_ARCHITECTURES,
         f"model: Mo-LoRA supports {', '.join(SUPPORTED_ARCHITECTURES)}, got {arch}",
     )
-    _require(not molora_modules(model), "model: already has Mo-LoRA adapters; pass a fresh base model")
+    require(not molora_modules(model), "model: already has Mo-LoRA adapters; pass a fresh base model")
     config = MoLoRAConfig(
         targets=targets,
         num_experts=num_experts,
@@ -269,23 +238,11 @@ def inject_molora(
         seed=seed,
     ).validate()
 
-    found: dict[str, list[str]] = {t: [] for t in config.targets}
-    for name, module in model.named_modules():
-        leaf = name.rsplit(".", 1)[-1]
-        if leaf in found:
-            _require(
-                isinstance(module, nn.Linear),
-                f"targets: {name} is a {type(module).__name__}, expected nn.Linear",
-            )
-            found[leaf].append(name)
-    missing = [t for t, names in found.items() if not names]
-    if missing:
-        raise ValueError(f"targets: no nn.Linear named {missing[0]!r} in {arch}")
-
+    names = _target_linears(model, config.targets)
     model.requires_grad_(False)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        for name in sorted(n for names in found.values() for n in names):
+        for name in names:
             parent_name, _, leaf = name.rpartition(".")
             parent = model.get_submodule(parent_name)
             wrapped = MoLoRALinear(
@@ -303,6 +260,24 @@ def inject_molora(
             setattr(parent, leaf, wrapped)
     model.molora_config = config
     return model
+
+
+def _target_linears(model: nn.Module, targets: tuple[str, ...]) -> list[str]:
+    """Sorted names of the ``nn.Linear`` modules whose last name part is in ``targets``; every target
+    must match at least one linear and nothing else."""
+    found: dict[str, list[str]] = {t: [] for t in targets}
+    for name, module in model.named_modules():
+        leaf = name.rsplit(".", 1)[-1]
+        if leaf in found:
+            require(
+                isinstance(module, nn.Linear),
+                f"targets: {name} is a {type(module).__name__}, expected nn.Linear",
+            )
+            found[leaf].append(name)
+    missing = [t for t, names in found.items() if not names]
+    if missing:
+        raise ValueError(f"targets: no nn.Linear named {missing[0]!r} in {type(model).__name__}")
+    return sorted(n for names in found.values() for n in names)
 
 
 def molora_modules(model: nn.Module) -> dict[str, MoLoRALinear]:
@@ -339,7 +314,7 @@ def save_molora(model: nn.Module, path: str | Path) -> Path:
     """Write the adapter weights (safetensors) and injection settings (JSON) into directory ``path``."""
     config: MoLoRAConfig | None = getattr(model, "molora_config", None)
     params = molora_parameters(model)
-    _require(config is not None and bool(params), "model: has no Mo-LoRA adapters (call inject_molora first)")
+    require(config is not None and bool(params), "model: has no Mo-LoRA adapters (call inject_molora first)")
     directory = Path(path)
     tensors = {name: p.detach().to("cpu").contiguous() for name, p in params.items()}
     atomic_write_bytes(directory / ADAPTER_WEIGHTS_FILE, save(tensors, metadata={"format": "pt"}))
@@ -356,21 +331,21 @@ def save_molora(model: nn.Module, path: str | Path) -> Path:
 
 
 def _read_config(file: Path) -> tuple[str, MoLoRAConfig]:
-    _require(file.is_file(), f"{file}: missing Mo-LoRA config file (expected {ADAPTER_CONFIG_FILE})")
+    require(file.is_file(), f"{file}: missing Mo-LoRA config file (expected {ADAPTER_CONFIG_FILE})")
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ValueError(f"{file}: expected JSON, got a parse error ({err})") from None
-    _require(
+    require(
         isinstance(data, dict) and data.get("format") == FORMAT_NAME,
         f"{file}: expected a Mo-LoRA config with format {FORMAT_NAME!r}",
     )
-    _require(
+    require(
         data.get("format_version") == FORMAT_VERSION,
         f"{file}: expected format_version {FORMAT_VERSION}, got {data.get('format_version')!r}",
     )
-    _require(isinstance(data.get("molora"), dict), f"{file}: expected a 'molora' settings object")
-    return str(data.get("architecture")), MoLoRAConfig.from_dict(data["molora"], source=str(file))
+    require(isinstance(data.get("molora"), dict), f"{file}: expected a 'molora' settings object")
+    return str(data.get("architecture")), MoLoRAConfig.from_mapping(data["molora"], where=str(file))
 
 
 def _names(keys: list[str]) -> str:
@@ -383,8 +358,8 @@ def load_molora(model: nn.Module, path: str | Path) -> nn.Module:
     directory = Path(path)
     weights_file = directory / ADAPTER_WEIGHTS_FILE
     arch, config = _read_config(directory / ADAPTER_CONFIG_FILE)
-    _require(weights_file.is_file(), f"{weights_file}: missing Mo-LoRA adapter weights file")
-    _require(
+    require(weights_file.is_file(), f"{weights_file}: missing Mo-LoRA adapter weights file")
+    require(
         type(model).__name__ == arch,
         f"model: adapters in {directory} were saved for {arch}, got {type(model).__name__}",
     )
@@ -397,13 +372,13 @@ def load_molora(model: nn.Module, path: str | Path) -> nn.Module:
     params = molora_parameters(model)
     missing = sorted(set(params) - set(tensors))
     unexpected = sorted(set(tensors) - set(params))
-    _require(
+    require(
         not missing and not unexpected,
         f"{weights_file}: adapter keys do not match the model: missing [{_names(missing)}], "
         f"unexpected [{_names(unexpected)}]",
     )
     for name, param in params.items():
-        _require(
+        require(
             tuple(tensors[name].shape) == tuple(param.shape),
             f"{weights_file}: {name} has shape {tuple(tensors[name].shape)}, expected {tuple(param.shape)}",
         )

@@ -23,7 +23,7 @@ from peft import LoraConfig
 from torch import nn
 
 from adamoe.hf.convert import AdaMoERouter
-from adamoe.hf.families import FAMILIES, family_of
+from adamoe.hf.families import FAMILY_SPECS, family_of
 
 __all__ = ["LORA_TARGETS", "bnb_4bit_config", "lora_config_for", "lora_target_parameters"]
 
@@ -59,7 +59,7 @@ def lora_target_parameters(model: nn.Module, targets: Iterable[str] = LORA_TARGE
             )
     if not names:
         raise ValueError(
-            f"model: no AdaMoE routers found; convert it first (supported: {', '.join(FAMILIES)})"
+            f"model: no AdaMoE routers found; convert it first (supported: {', '.join(FAMILY_SPECS)})"
         )
     return sorted(names)
 

@@ -16,11 +16,11 @@ from typing import Any
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedConfig, PreTrainedModel
 
-__all__ = ["DENSE_FAMILIES", "FAMILIES", "MOE_FAMILIES", "tiny_config", "tiny_model"]
+__all__ = ["DENSE_FAMILIES", "MOE_FAMILIES", "TINY_FAMILIES", "tiny_config", "tiny_model"]
 
 DENSE_FAMILIES: tuple[str, ...] = ("llama", "qwen2", "mistral")
 MOE_FAMILIES: tuple[str, ...] = ("mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "deepseek_v2", "deepseek_v3")
-FAMILIES: tuple[str, ...] = DENSE_FAMILIES + MOE_FAMILIES
+TINY_FAMILIES: tuple[str, ...] = DENSE_FAMILIES + MOE_FAMILIES
 
 _COMMON: dict[str, Any] = {
     "vocab_size": 128,
@@ -94,7 +94,7 @@ _FAMILY: dict[str, dict[str, Any]] = {
 def tiny_config(family: str, **overrides: Any) -> PreTrainedConfig:
     """Config of a tiny `family` model; `overrides` replace any field (e.g. `num_hidden_layers=3`)."""
     if family not in _FAMILY:
-        raise ValueError(f"family: expected one of {', '.join(FAMILIES)}, got {family!r}")
+        raise ValueError(f"family: expected one of {', '.join(TINY_FAMILIES)}, got {family!r}")
     fields = {**_COMMON, **_FAMILY[family], **overrides}
     return AutoConfig.for_model(family, **fields)
 

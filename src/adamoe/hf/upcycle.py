@@ -24,11 +24,13 @@ Two ways to fill the experts (`mode`):
 from __future__ import annotations
 
 import copy
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from transformers import MixtralConfig, MixtralForCausalLM, PreTrainedModel
 from transformers.initialization import no_init_weights
+
+from adamoe.utils.seeding import derive_generator
 
 __all__ = ["SUPPORTED_ARCHITECTURES", "upcycle_to_mixtral"]
 
@@ -62,6 +64,8 @@ def upcycle_to_mixtral(
     `router_std` is the std of the seeded gaussian router init (default: the dense config's
     `initializer_range`); 0 gives uniform routing. `noise_std` adds independent gaussian noise of that
     absolute std to every expert weight, which breaks expert symmetry at the cost of exact equality.
+    Router rows and expert noise draw from streams of their own derived from `seed`
+    (:func:`adamoe.utils.seeding.derive_generator`), so a converter seeded alike draws other numbers.
     The input model is not modified. Result is in eval mode with the dense model's dtype.
     """
     arch = type(model).__name__
@@ -105,23 +109,19 @@ def upcycle_to_mixtral(
         if _kind(name) == "shared":  # same name and meaning in Mixtral
             put(name, tensor)
 
-    gen = torch.Generator().manual_seed(seed)
+    router_gen = derive_generator(seed, "upcycle.router")
+    noise_gen = derive_generator(seed, "upcycle.expert_noise")
     for i in range(dense_cfg.num_hidden_layers):
         pre = f"model.layers.{i}."
-        gate = dense_sd[pre + "mlp.gate_proj.weight"].float()  # (I, H)
-        up = dense_sd[pre + "mlp.up_proj.weight"].float()  # (I, H)
-        down = dense_sd[pre + "mlp.down_proj.weight"].float()  # (H, I)
-        router = torch.randn(num_experts, dense_cfg.hidden_size, generator=gen) * std
-        if mode == "copy":
-            gate_up = torch.cat([gate, up], dim=0).expand(num_experts, -1, -1).clone()  # (E, 2I, H)
-            down_e = down.expand(num_experts, -1, -1).clone()  # (E, H, I)
-        else:
-            gate_up = torch.cat([_groups(gate, num_experts), _groups(up, num_experts)], dim=1)
-            down_e = _groups(down.t(), num_experts).transpose(1, 2) * top_k
+        mlp = [dense_sd[pre + f"mlp.{p}_proj.weight"].float() for p in ("gate", "up", "down")]
+        gate_up, down_e = _experts(*mlp, mode=mode, num_experts=num_experts, top_k=top_k)
         if noise_std > 0:
-            gate_up += torch.randn(gate_up.shape, generator=gen) * noise_std
-            down_e += torch.randn(down_e.shape, generator=gen) * noise_std
-        put(pre + "mlp.gate.weight", router)
+            gate_up += torch.randn(gate_up.shape, generator=noise_gen) * noise_std
+            down_e += torch.randn(down_e.shape, generator=noise_gen) * noise_std
+        put(
+            pre + "mlp.gate.weight",
+            torch.randn(num_experts, dense_cfg.hidden_size, generator=router_gen) * std,
+        )
         put(pre + "mlp.experts.gate_up_proj", gate_up)
         put(pre + "mlp.experts.down_proj", down_e)
 
@@ -136,33 +136,44 @@ def upcycle_to_mixtral(
     return moe.eval()
 
 
+def backbone_fields(dense_cfg: Any) -> dict[str, Any]:
+    """Config fields an MoE model built from a dense Llama-family model takes over unchanged: vocabulary,
+    widths, attention heads, activation, RoPE, norms, special tokens and tying (any HF MoE config)."""
+    names = (
+        "vocab_size",
+        "hidden_size",
+        "num_hidden_layers",
+        "num_attention_heads",
+        "num_key_value_heads",
+        "hidden_act",
+        "max_position_embeddings",
+        "rms_norm_eps",
+        "tie_word_embeddings",
+        "pad_token_id",
+        "bos_token_id",
+        "eos_token_id",
+    )
+    return {
+        **{name: getattr(dense_cfg, name) for name in names},
+        "rope_parameters": copy.deepcopy(dense_cfg.rope_parameters),
+    }
+
+
 def mixtral_config_from_dense(
     dense_cfg, *, num_experts: int, top_k: int, intermediate_size: int
 ) -> MixtralConfig:
     """MixtralConfig with the dense model's attention, rope, norm, vocab and tying settings."""
     head_dim = getattr(dense_cfg, "head_dim", None) or dense_cfg.hidden_size // dense_cfg.num_attention_heads
     return MixtralConfig(
-        vocab_size=dense_cfg.vocab_size,
-        hidden_size=dense_cfg.hidden_size,
+        **backbone_fields(dense_cfg),
         intermediate_size=intermediate_size,
-        num_hidden_layers=dense_cfg.num_hidden_layers,
-        num_attention_heads=dense_cfg.num_attention_heads,
-        num_key_value_heads=dense_cfg.num_key_value_heads,
         head_dim=head_dim,
-        hidden_act=dense_cfg.hidden_act,
-        max_position_embeddings=dense_cfg.max_position_embeddings,
         initializer_range=dense_cfg.initializer_range,
-        rms_norm_eps=dense_cfg.rms_norm_eps,
         use_cache=dense_cfg.use_cache,
-        pad_token_id=dense_cfg.pad_token_id,
-        bos_token_id=dense_cfg.bos_token_id,
-        eos_token_id=dense_cfg.eos_token_id,
-        tie_word_embeddings=dense_cfg.tie_word_embeddings,
         sliding_window=_uniform_sliding_window(dense_cfg),
         attention_dropout=dense_cfg.attention_dropout,
         num_experts_per_tok=top_k,
         num_local_experts=num_experts,
-        rope_parameters=copy.deepcopy(dense_cfg.rope_parameters),
         dtype=getattr(dense_cfg, "dtype", None),
     )
 
@@ -198,6 +209,17 @@ def _kind(dense_name: str) -> Literal["shared", "mlp", "bias", "unknown"]:
         if parts[3] in _DENSE_MLP_SUFFIXES:
             return "mlp"
     return "unknown"
+
+
+def _experts(
+    gate: torch.Tensor, up: torch.Tensor, down: torch.Tensor, *, mode: str, num_experts: int, top_k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Dense (I, H), (I, H), (H, I) MLP weights -> fused experts (E, 2I', H) gate_up and (E, H, I') down."""
+    if mode == "copy":
+        gate_up = torch.cat([gate, up], dim=0).expand(num_experts, -1, -1).clone()
+        return gate_up, down.expand(num_experts, -1, -1).clone()
+    gate_up = torch.cat([_groups(gate, num_experts), _groups(up, num_experts)], dim=1)
+    return gate_up, _groups(down.t(), num_experts).transpose(1, 2) * top_k
 
 
 def _groups(weight: torch.Tensor, num_experts: int) -> torch.Tensor:

@@ -7,14 +7,13 @@ models are run the same way and every item is cached the same way:
   fsync'ed per chunk), keyed by the model fingerprint, the stage, the item id and the exact prompt;
   an item found there is never sent to the model again, so a killed run resumes where it stopped;
 - for MoE models each cache entry also holds the item's routing sums
-  (`adamoe.rbench.routing.ItemRoutingRecorder`), so routing statistics of a resumed run equal those
+  (`adamoe.stats.ItemRoutingRecorder`), so routing statistics of a resumed run equal those
   of an uninterrupted one;
 - before each unit of model work `on_call(ModelCall)` is invoked (progress, counting, and fault
   injection in the tests).
 
-Generation is greedy (`transformers` `generate`, `do_sample=False`), batched with left padding; a
-forward pre-hook tells the recorder which tokens are real, and rows that already emitted EOS stop
-counting, so routing covers what a one-by-one run would process.
+Generation is greedy and batched (`adamoe.rbench.generation`). `build_evaluator` is the one place an
+evaluator is made from run settings (the suite, the sweep, a fine-tuned copy).
 """
 
 from __future__ import annotations
@@ -25,20 +24,19 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
-import torch
 from torch import nn
 
 from adamoe.data.examples import MCExample
 from adamoe.eval.cache import ScoreCache, model_fingerprint
 from adamoe.eval.scoring import MCRecord, resolve_max_length, score_multiple_choice
-from adamoe.rbench.attacks import Prediction, mc_prediction
-from adamoe.rbench.routing import ItemPacks, ItemRoutingRecorder, LayerShapes, summarise_packs
-from adamoe.stats import iter_routing_sources
+from adamoe.rbench.generation import generate_batch
+from adamoe.rbench.perturb.attacks import Prediction, mc_prediction
+from adamoe.stats import ItemPacks, ItemRoutingRecorder, LayerShapes, routing_sources, summarise_packs
 
-__all__ = ["ModelCall", "ModelEvaluator", "OnCall"]
+__all__ = ["EvaluatorSettings", "ModelCall", "ModelEvaluator", "OnCall", "build_evaluator"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,22 +64,6 @@ def _unique_ids(ids: Sequence[str], stage: str) -> None:
 def _chunks(seq: Sequence[int], size: int) -> Iterator[list[int]]:
     for start in range(0, len(seq), size):
         yield list(seq[start : start + size])
-
-
-def _pad_id(tokenizer: Any) -> int:
-    for attr in ("pad_token_id", "eos_token_id", "bos_token_id"):
-        value = getattr(tokenizer, attr, None)
-        if isinstance(value, int):
-            return value
-    return 0
-
-
-def _as_set(value: Any) -> set[int]:
-    if value is None:
-        return set()
-    if isinstance(value, int):
-        return {value}
-    return {int(v) for v in value}
 
 
 class ModelEvaluator:
@@ -118,7 +100,7 @@ class ModelEvaluator:
         self.chunk_size = chunk_size
         self.progress = progress
         self.on_call = on_call
-        self.layer_order = [name for name, _ in iter_routing_sources(model)]
+        self.layer_order = [name for name, _ in routing_sources(model)]
         self.is_moe = bool(self.layer_order)
         self.baseline_k: int | None = self.info.get("baseline_k")
         self.fingerprint = model_fingerprint(model)
@@ -142,6 +124,7 @@ class ModelEvaluator:
         return self._stores[dimension]
 
     def announce(self, kind: str, dimension: str, stage: str, ids: Sequence[str]) -> None:
+        """Tell `on_call` (progress, counting, fault injection) about the model work about to run."""
         if self.on_call is not None:
             self.on_call(
                 ModelCall(kind=kind, model=self.name, dimension=dimension, stage=stage, ids=tuple(ids))
@@ -255,6 +238,7 @@ class ModelEvaluator:
         return bool(chat)
 
     def render(self, prompt: str, *, chat: bool) -> str:
+        """The prompt as the model sees it: raw, or wrapped in the tokenizer's chat template."""
         if not chat:
             return prompt
         if not getattr(self.tokenizer, "chat_template", None):
@@ -285,8 +269,10 @@ class ModelEvaluator:
         *,
         max_new_tokens: int,
         chat: bool | str = False,
+        sample_seed: int | None = None,
     ) -> list[str]:
-        """Greedy continuations of (id, prompt) pairs (input order), cached per item with routing."""
+        """Continuations of (id, prompt) pairs (input order), cached per item with routing: greedy, or
+        sampled from the stream `sample_seed` (part of the cache key)."""
         if not prompts:
             raise ValueError(f"{stage}: expected at least one prompt, got none")
         if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
@@ -296,8 +282,11 @@ class ModelEvaluator:
         store = self._store(dimension)
         task = f"generate:{stage}"
         rendered = [self.render(p, chat=use_chat) for _, p in prompts]
+        seeds = [] if sample_seed is None else [sample_seed]  # greedy keys stay as they were
         keys = [
-            store.key(task=task, example_id=i, prompt=json.dumps([r, max_new_tokens], ensure_ascii=False))
+            store.key(
+                task=task, example_id=i, prompt=json.dumps([r, max_new_tokens, *seeds], ensure_ascii=False)
+            )
             if store is not None
             else ""
             for (i, _), r in zip(prompts, rendered)
@@ -318,7 +307,15 @@ class ModelEvaluator:
                 self._encode_prompt(rendered[n], chat=use_chat, max_new_tokens=max_new_tokens) for n in chunk
             ]
             with self._recorder() as rec:
-                texts = self._generate_batch(ids, tokens, max_new_tokens, rec)
+                texts = generate_batch(
+                    self.model,
+                    self.tokenizer,
+                    ids,
+                    tokens,
+                    max_new_tokens=max_new_tokens,
+                    rec=rec,
+                    sample_seed=None if sample_seed is None else sample_seed + chunk[0],  # a stream per chunk
+                )
             entries = []
             for n, item_id, text in zip(chunk, ids, texts):
                 out[n] = text
@@ -330,84 +327,18 @@ class ModelEvaluator:
             self.computed["generate"] += len(chunk)
         return [t if t is not None else "" for t in out]
 
-    def _eos_ids(self) -> set[int]:
-        eos = _as_set(getattr(self.tokenizer, "eos_token_id", None))
-        gen_cfg = getattr(self.model, "generation_config", None)
-        if gen_cfg is not None:
-            eos |= _as_set(getattr(gen_cfg, "eos_token_id", None))
-        return eos
-
-    def _generate_batch(
-        self,
-        row_ids: Sequence[str],
-        tokens: Sequence[Sequence[int]],
-        max_new_tokens: int,
-        rec: ItemRoutingRecorder | None,
-    ) -> list[str]:
-        from transformers import GenerationConfig
-
-        pad = _pad_id(self.tokenizer)
-        eos = self._eos_ids()
-        width = max(len(t) for t in tokens)
-        device = next(self.model.parameters()).device
-        input_ids = torch.full((len(tokens), width), pad, dtype=torch.long)
-        mask = torch.zeros((len(tokens), width), dtype=torch.long)
-        for r, t in enumerate(tokens):
-            if t:
-                input_ids[r, width - len(t) :] = torch.tensor(list(t), dtype=torch.long)
-                mask[r, width - len(t) :] = 1
-        config = GenerationConfig(
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            num_beams=1,
-            pad_token_id=pad,
-            eos_token_id=sorted(eos) or None,
-        )
-        eos_tensor = torch.tensor(sorted(eos), dtype=torch.long)
-        done = torch.zeros(len(tokens), dtype=torch.bool)
-        step = [0]
-
-        def pre_hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-            ids = kwargs.get("input_ids", args[0] if args else None)
-            am = kwargs.get("attention_mask")
-            if rec is None or ids is None:
-                return
-            new = ids.shape[1]
-            real = (
-                am[:, -new:].to(torch.bool).cpu()
-                if am is not None
-                else torch.ones(ids.shape, dtype=torch.bool)
-            )
-            if step[0] > 0 and eos_tensor.numel():
-                # the token fed now was produced last step: after an EOS a one-by-one run would have stopped
-                done.logical_or_(torch.isin(ids[:, -1].cpu(), eos_tensor))
-                real = real & ~done[:, None]
-            step[0] += 1
-            rec.set_batch(row_ids, real)
-
-        handle = self.model.register_forward_pre_hook(pre_hook, with_kwargs=True)
-        try:
-            with torch.no_grad():
-                out = self.model.generate(
-                    input_ids=input_ids.to(device), attention_mask=mask.to(device), generation_config=config
-                )
-        finally:
-            handle.remove()
-        texts = []
-        for row in out[:, width:].tolist():
-            cut = next((i for i, t in enumerate(row) if t in eos), len(row))
-            texts.append(self.tokenizer.decode(row[:cut], skip_special_tokens=True))
-        return texts
-
     # ------------------------------------------------------------------ routing and variants
+
+    def item_routing(self, stage: str, ids: Sequence[str] | None = None) -> list[ItemPacks]:
+        """Per-item routing sums of a stage's items (all in sorted id order, or the given ids)."""
+        items = self._routing.get(stage, {})
+        return [items[i] for i in (sorted(items) if ids is None else ids) if i in items]
 
     def routing_summary(self, stage: str, ids: Sequence[str] | None = None) -> dict[str, Any] | None:
         """Routing statistics over a stage's items (all, or the given ids); None for dense models."""
         if not self.is_moe:
             return None
-        items = self._routing.get(stage, {})
-        # a fixed summation order: a resumed run (cached items first) then sums bit-identically
-        chosen = [items[i] for i in (sorted(items) if ids is None else ids) if i in items]
+        chosen = self.item_routing(stage, ids)  # sorted ids: a resumed run sums bit-identically
         return summarise_packs(chosen, self.shapes, baseline_k=self.baseline_k, order=self.layer_order)
 
     def finetuned(
@@ -424,15 +355,46 @@ class ModelEvaluator:
         model = copy.deepcopy(self.model)
         train_fn(model, self.tokenizer, train_pairs, train_config)
         model.eval()
-        return ModelEvaluator(
+        return build_evaluator(
+            self,
             name=f"{self.name}+{tag}",
             model=model,
             tokenizer=self.tokenizer,
             info={**self.info, "finetuned": tag},
             cache_dir=self.cache_dir,
-            batch_size=self.batch_size,
-            gen_batch_size=self.gen_batch_size,
-            chunk_size=self.chunk_size,
-            progress=self.progress,
             on_call=self.on_call,
         )
+
+
+class EvaluatorSettings(Protocol):
+    """Batching settings an evaluator is built with (an `RBenchConfig`, or an evaluator to copy)."""
+
+    batch_size: int
+    gen_batch_size: int
+    chunk_size: int
+    progress: bool
+
+
+def build_evaluator(
+    settings: EvaluatorSettings,
+    *,
+    name: str,
+    model: nn.Module,
+    tokenizer: Any,
+    info: Mapping[str, Any] | None,
+    cache_dir: str | Path | None,
+    on_call: OnCall | None,
+) -> ModelEvaluator:
+    """A `ModelEvaluator` with the batching settings of `settings` (the one place they are copied)."""
+    return ModelEvaluator(
+        name=name,
+        model=model,
+        tokenizer=tokenizer,
+        info=info,
+        cache_dir=cache_dir,
+        batch_size=settings.batch_size,
+        gen_batch_size=settings.gen_batch_size,
+        chunk_size=settings.chunk_size,
+        progress=settings.progress,
+        on_call=on_call,
+    )

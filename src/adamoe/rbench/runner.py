@@ -1,7 +1,7 @@
 """The MoE-RBench suite runner: every dimension on every model, the same way, resumable.
 
 Order of work, chosen so that bad input fails before anything is computed or written:
-1. `RBenchConfig.from_dict` validates the whole config (unknown keys, values, dimension names,
+1. `RBenchConfig.from_dict` (`adamoe.rbench.config`) validates the whole config (unknown keys, values, dimension names,
    model specs — without loading any model);
 2. `prepare_suite` loads every dimension's data (empty data, unreadable files and unreachable hub
    sets are one-line `ValueError`s);
@@ -13,174 +13,26 @@ The caller (the CLI) writes the report only after all of this succeeded.
 from __future__ import annotations
 
 import gc
-import re
+import hashlib
+import json
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from adamoe.data.loaders import DataSourceError
-from adamoe.rbench.adversarial import AdversarialConfig, AdversarialDimension
-from adamoe.rbench.dimensions import DIMENSIONS, Dimension, DimensionResult, config_from_mapping
-from adamoe.rbench.evaluator import ModelEvaluator, OnCall
-from adamoe.rbench.hallucination import HallucinationConfig, HallucinationDimension
+from adamoe.rbench.config import RBenchConfig, model_slug
+from adamoe.rbench.dimensions import Dimension, DimensionResult, build_dimensions
+from adamoe.rbench.dimensions.ood import TrainFn
+from adamoe.rbench.evaluator import ModelEvaluator, OnCall, build_evaluator
 from adamoe.rbench.judges import RefusalJudge, ToxicityScorer
-from adamoe.rbench.ood import OODConfig, OODDimension, TrainFn
-from adamoe.rbench.safety import SafetyConfig, SafetyDimension
+from adamoe.rbench.uncertainty import compare_models
 
-__all__ = [
-    "DEFAULT_MODELS",
-    "LoadModel",
-    "RBenchConfig",
-    "SuitePlan",
-    "build_dimensions",
-    "check_model_spec",
-    "evaluate_model",
-    "model_slug",
-    "parse_dims",
-    "prepare_suite",
-    "run_suite",
-]
-
-DEFAULT_MODELS: tuple[str, ...] = ("smollm2", "smollm2-moe", "smollm2-adamoe")
-_NAMED_MODELS = ("smollm2", "default", "smollm2-moe", "smollm2-adamoe")
+__all__ = ["LoadModel", "SuitePlan", "evaluate_model", "prepare_suite", "run_suite"]
 
 LoadModel = Callable[..., tuple[Any, Any, dict[str, Any]]]
 """(spec, *, seed) -> (model, tokenizer, info), like `adamoe.hf.models.resolve_model`."""
-
-
-def parse_dims(value: str | Sequence[str]) -> list[str]:
-    """'safety,ood' or a list -> validated dimension names in the given order, without repeats."""
-    names = (
-        [d.strip() for d in value.split(",")] if isinstance(value, str) else [str(d).strip() for d in value]
-    )
-    names = [d for d in names if d]
-    if not names:
-        raise ValueError(f"dims: expected some of {list(DIMENSIONS)}, got none")
-    bad = [d for d in names if d not in DIMENSIONS]
-    if bad:
-        raise ValueError(f"dims: unknown dimension(s) {bad}; expected some of {list(DIMENSIONS)}")
-    return list(dict.fromkeys(names))
-
-
-def check_model_spec(spec: str) -> None:
-    """The spec rules of `resolve_model`, checked without loading anything (fail before work starts)."""
-    from adamoe.hf.tiny import FAMILIES
-
-    if not isinstance(spec, str) or not spec.strip():
-        raise ValueError(f"model: expected a model spec string, got {spec!r}")
-    name, _, mk = spec.partition(":")
-    if name in _NAMED_MODELS or name.startswith("tiny-"):
-        if name.startswith("tiny-"):
-            family = name.removeprefix("tiny-").removesuffix("-adamoe")
-            if family not in FAMILIES:
-                raise ValueError(
-                    f"model: {spec!r} names unknown tiny family {family!r}; expected one of {list(FAMILIES)}"
-                )
-        if mk and not re.fullmatch(r"\d+,\d+", mk):
-            raise ValueError(f"model: expected '<name>:m,k' with integers, got {spec!r}")
-        return
-    path = Path(spec)
-    if not path.is_dir() or not (path / "config.json").is_file():
-        raise ValueError(
-            f"model: {spec!r} is neither a known name (smollm2, smollm2-moe, smollm2-adamoe[:m,k], "
-            "tiny-<family>[-adamoe]) nor a folder with config.json"
-        )
-
-
-def model_slug(spec: str) -> str:
-    """A file-system-safe directory name for a model spec (cache folders)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", spec).strip("_") or "model"
-
-
-@dataclass(kw_only=True)
-class RBenchConfig:
-    """Everything the suite needs; per-dimension sections are their own config dataclasses."""
-
-    models: list[str] = field(default_factory=lambda: list(DEFAULT_MODELS))
-    dims: list[str] = field(default_factory=lambda: list(DIMENSIONS))
-    limit: int | None = None
-    seed: int = 0
-    batch_size: int = 8
-    gen_batch_size: int = 8
-    chunk_size: int = 16
-    max_new_tokens: int | None = None
-    """Overrides every dimension's max_new_tokens when set (smoke runs)."""
-    cache_dir: str | None = None
-    """Default: <run dir>/cache; one sub-folder per model, one JSONL per dimension."""
-    progress: bool = True
-    threads: int | None = None
-    """torch intra-op threads for the run (None = torch's default); 1 avoids oversubscribing shared cores."""
-    safety: SafetyConfig = field(default_factory=SafetyConfig)
-    hallucination: HallucinationConfig = field(default_factory=HallucinationConfig)
-    adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
-    ood: OODConfig = field(default_factory=OODConfig)
-    sweep: dict[str, Any] = field(default_factory=dict)
-    """Raw `sweep` section, parsed by `adamoe.rbench.sweep.SweepConfig` when a sweep runs."""
-
-    def validate(self) -> RBenchConfig:
-        if isinstance(self.models, str):
-            self.models = [self.models]
-        if not self.models:
-            raise ValueError("models: expected at least one model spec")
-        if len(set(self.models)) != len(self.models):
-            raise ValueError(f"models: each model may appear once, got {self.models}")
-        for spec in self.models:
-            check_model_spec(spec)
-        self.dims = parse_dims(self.dims)
-        if self.limit is not None and (
-            isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 1
-        ):
-            raise ValueError(f"limit: expected a positive int or null, got {self.limit!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ValueError(f"seed: expected an int, got {self.seed!r}")
-        if self.threads is not None:
-            check = self.threads
-            if isinstance(check, bool) or not isinstance(check, int) or check < 1:
-                raise ValueError(f"threads: expected a positive int or null, got {check!r}")
-        for name in ("batch_size", "gen_batch_size", "chunk_size"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name}: expected a positive int, got {value!r}")
-        if self.max_new_tokens is not None:
-            if (
-                isinstance(self.max_new_tokens, bool)
-                or not isinstance(self.max_new_tokens, int)
-                or self.max_new_tokens < 1
-            ):
-                raise ValueError(
-                    f"max_new_tokens: expected a positive int or null, got {self.max_new_tokens!r}"
-                )
-            self.safety.max_new_tokens = self.max_new_tokens
-            self.safety.toxicity_max_new_tokens = self.max_new_tokens
-            self.hallucination.max_new_tokens = self.max_new_tokens
-        if not isinstance(self.sweep, Mapping):
-            raise ValueError(f"sweep: expected a mapping, got {type(self.sweep).__name__}")
-        return self
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None) -> RBenchConfig:
-        """From a YAML mapping: dimension sections become their config dataclasses; unknown keys fail."""
-        data = dict(data or {})
-        sections = {
-            "safety": SafetyConfig,
-            "hallucination": HallucinationConfig,
-            "adversarial": AdversarialConfig,
-            "ood": OODConfig,
-        }
-        for key, cls_ in sections.items():
-            data[key] = config_from_mapping(cls_, data.get(key), section=key)
-        for key in ("models", "dims"):
-            if key in data and data[key] is None:
-                del data[key]
-        cfg = config_from_mapping(cls, data, section="rbench")
-        return cfg
-
-    def to_dict(self) -> dict[str, Any]:
-        import dataclasses
-
-        return dataclasses.asdict(self)
 
 
 @dataclass(kw_only=True)
@@ -192,24 +44,8 @@ class SuitePlan:
     data: dict[str, Any]
 
     def sizes(self) -> dict[str, dict[str, int]]:
+        """Items per set per dimension."""
         return {name: dim.sizes(self.data[name]) for name, dim in self.dimensions.items()}
-
-
-def build_dimensions(
-    config: RBenchConfig,
-    *,
-    judge: RefusalJudge | None = None,
-    toxicity_scorer: ToxicityScorer | None = None,
-    train_fn: TrainFn | None = None,
-) -> dict[str, Dimension]:
-    """The configured dimensions in order (pluggable judge, toxicity scorer and trainer)."""
-    factories: dict[str, Callable[[], Dimension]] = {
-        "safety": lambda: SafetyDimension(config.safety, judge=judge, toxicity_scorer=toxicity_scorer),
-        "hallucination": lambda: HallucinationDimension(config.hallucination),
-        "adversarial": lambda: AdversarialDimension(config.adversarial),
-        "ood": lambda: OODDimension(config.ood, train_fn=train_fn),
-    }
-    return {name: factories[name]() for name in config.dims}
 
 
 def prepare_suite(
@@ -237,19 +73,51 @@ def prepare_suite(
     return SuitePlan(config=config, dimensions=dims, data=data)
 
 
+class TracedEvaluator:
+    """A `ModelEvaluator` that also fingerprints every output (choice picked, text generated).
+
+    Why: two models that pick the same choices and write the same texts on every input of a dimension
+    cannot differ there; the report then says so instead of printing deltas of float noise.
+    Everything else is delegated to the wrapped evaluator.
+    """
+
+    def __init__(self, ev: ModelEvaluator) -> None:
+        self._ev = ev
+        self._digest = hashlib.sha1()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ev, name)
+
+    def score(self, dimension: str, stage: str, examples: Any) -> Any:
+        records = self._ev.score(dimension, stage, examples)
+        self._digest.update(json.dumps([stage, [(r.id, r.pred) for r in records]]).encode("utf-8"))
+        return records
+
+    def generate(self, dimension: str, stage: str, prompts: Any, **kwargs: Any) -> list[str]:
+        texts = self._ev.generate(dimension, stage, prompts, **kwargs)
+        self._digest.update(json.dumps([stage, sorted(kwargs.items(), key=str), texts]).encode("utf-8"))
+        return texts
+
+    def signature(self) -> str:
+        """sha1 of every output so far (call once per dimension, on a fresh trace)."""
+        return self._digest.hexdigest()
+
+
 def evaluate_model(
     ev: ModelEvaluator, plan: SuitePlan, *, log: Callable[[str], None] | None = None
 ) -> dict[str, DimensionResult]:
-    """Every planned dimension on one model, in plan order."""
+    """Every planned dimension on one model, in plan order, each metric with its n and interval."""
     from adamoe.runs import seed_everything
 
     out: dict[str, DimensionResult] = {}
     for name, dim in plan.dimensions.items():
         seed_everything(plan.config.seed)
         started = time.perf_counter()
-        result = dim.run(ev, plan.data[name], seed=plan.config.seed)
+        traced = TracedEvaluator(ev)
+        result = dim.run(traced, plan.data[name], seed=plan.config.seed)  # type: ignore[arg-type]
         result.seconds = time.perf_counter() - started
-        out[name] = result
+        result.signature = traced.signature()
+        out[name] = result.finalize(seed=plan.config.seed)
         if log is not None:
             log(f"  {ev.name} · {name}: {result.seconds:.1f}s")
     return out
@@ -278,7 +146,7 @@ def run_suite(
 
     Result layout: {"models": [spec...], "dims": [...], "sizes": {dim: {set: n}}, "config": {...},
     "results": {spec: {"info": {...}, "seconds": float, "computed": {...},
-    "dims": {dim: DimensionResult.to_dict()}}}}.
+    "dims": {dim: DimensionResult.to_dict()}}}, "comparisons": `uncertainty.compare_models`}.
     """
     if load_model is None:
         from adamoe.hf.models import resolve_model as load_model
@@ -291,16 +159,13 @@ def run_suite(
     for spec in cfg.models:
         started = time.perf_counter()
         model, tokenizer, info = _load(load_model, spec, cfg.seed)
-        ev = ModelEvaluator(
+        ev = build_evaluator(
+            cfg,
             name=spec,
             model=model,
             tokenizer=tokenizer,
             info=info,
             cache_dir=Path(cache_root) / model_slug(spec) if cache_root is not None else None,
-            batch_size=cfg.batch_size,
-            gen_batch_size=cfg.gen_batch_size,
-            chunk_size=cfg.chunk_size,
-            progress=cfg.progress,
             on_call=on_call,
         )
         if log is not None:
@@ -315,7 +180,7 @@ def run_suite(
         }
         del ev, model, tokenizer
         gc.collect()
-    return {
+    out = {
         "title": "MoE-RBench",
         "models": list(cfg.models),
         "dims": list(cfg.dims),
@@ -323,3 +188,5 @@ def run_suite(
         "config": cfg.to_dict(),
         "results": results,
     }
+    out["comparisons"] = compare_models(out, seed=cfg.seed)
+    return out

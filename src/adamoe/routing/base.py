@@ -11,12 +11,25 @@ Conventions (see DESIGN.md):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
+from adamoe.routing.selection import apply_null_bias, softmax_probs
+
 NULL_TYPES = ("zero", "identity")
 NORMALIZE_MODES = (0, 1, 2)
+
+
+def expert_counts(indices: torch.Tensor, num_total: int) -> torch.Tensor:
+    """(T, k) int64 picks -> (N,) int64: how many slots picked each of the N experts; -1 slots ignored.
+
+    Counts run over the *expert* axis of the flat picks: summing over the top-k axis instead is the
+    known bug class the load-balancing losses are tested against.
+    """
+    flat = indices.reshape(-1)
+    return torch.bincount(flat[flat >= 0], minlength=num_total)
 
 
 @dataclass
@@ -30,6 +43,26 @@ class Routing:
     num_experts: int
     num_null: int = 0
     null_type: str = "zero"
+
+    @classmethod
+    def of(
+        cls,
+        owner: Any,
+        indices: torch.Tensor,
+        weights: torch.Tensor,
+        probs: torch.Tensor,
+        logits: torch.Tensor,
+    ) -> Routing:
+        """A Routing with ``owner``'s ``num_experts``, ``num_null`` and ``null_type`` (any router)."""
+        return cls(
+            indices=indices,
+            weights=weights,
+            probs=probs,
+            logits=logits,
+            num_experts=owner.num_experts,
+            num_null=owner.num_null,
+            null_type=owner.null_type,
+        )
 
     @property
     def num_tokens(self) -> int:
@@ -55,10 +88,8 @@ class Routing:
         return float(self.true_experts_per_token().float().mean()) if self.num_tokens else 0.0
 
     def expert_counts(self) -> torch.Tensor:
-        """(E+m,) how many slots chose each expert (empty slots excluded)."""
-        flat = self.indices.reshape(-1)
-        flat = flat[flat >= 0]
-        return torch.bincount(flat, minlength=self.num_experts + self.num_null)
+        """(E+m,) int64: how many slots chose each expert (empty slots excluded)."""
+        return expert_counts(self.indices, self.num_experts + self.num_null)
 
     def select(self, rows: torch.Tensor) -> Routing:
         """The routing of a subset of tokens (bool mask or index over T), e.g. to drop padding."""
@@ -132,18 +163,11 @@ class Router(nn.Module):
         return self.num_experts + self.num_null
 
     def forward(self, hidden: torch.Tensor, *, token_ids: torch.Tensor | None = None) -> Routing:
+        """(T, H) hidden states (and (T,) token ids for routers that need them) -> :class:`Routing`."""
         raise NotImplementedError
 
     def _routing(self, indices, weights, probs, logits) -> Routing:
-        return Routing(
-            indices=indices,
-            weights=weights,
-            probs=probs,
-            logits=logits,
-            num_experts=self.num_experts,
-            num_null=self.num_null,
-            null_type=self.null_type,
-        )
+        return Routing.of(self, indices, weights, probs, logits)
 
 
 class LinearRouter(Router):
@@ -173,19 +197,17 @@ class LinearRouter(Router):
         nn.init.normal_(self.weight, std=hidden_size**-0.5)
 
     def compute_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """(T, H) -> (T, E+m) fp32 logits (input jitter in training, ``null_bias`` on the null columns)."""
         if self.training and self.jitter > 0:
             noise = torch.empty_like(hidden).uniform_(1.0 - self.jitter, 1.0 + self.jitter)
             hidden = hidden * noise
         logits = nn.functional.linear(hidden.float(), self.weight.float())
-        if self.null_bias and self.num_null:
-            logits = torch.cat(
-                [logits[:, : self.num_experts], logits[:, self.num_experts :] + self.null_bias], dim=-1
-            )
-        return logits
+        return apply_null_bias(logits, self.num_experts, self.null_bias)
 
     def logits_and_probs(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(T, H) -> ((T, E+m) fp32 logits with the dial applied, (T, E+m) softmax probabilities)."""
         logits = self.compute_logits(hidden)
-        return logits, torch.softmax(logits, dim=-1)
+        return logits, softmax_probs(logits)
 
     def combine_weights(self, values: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
         """Combination weights of the chosen slots under this router's normalisation and null type."""

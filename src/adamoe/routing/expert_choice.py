@@ -30,8 +30,8 @@ class ExpertChoiceRouter(LinearRouter):
         return min(num_tokens, math.ceil(num_tokens * self.top_k * self.capacity_factor / self.num_experts))
 
     def forward(self, hidden: torch.Tensor, *, token_ids: torch.Tensor | None = None) -> Routing:
-        logits = self.compute_logits(hidden)
-        probs = torch.softmax(logits, dim=-1)
+        """(T, H) -> Routing with a variable number of picks per token (-1 pads empty slots)."""
+        logits, probs = self.logits_and_probs(hidden)
         num_tokens = probs.shape[0]
         cap = self.capacity(num_tokens)
         chosen = torch.zeros_like(probs, dtype=torch.bool)

@@ -23,6 +23,7 @@ class HashRouter(Router):
         self.top_k = 1
 
     def forward(self, hidden: torch.Tensor, *, token_ids: torch.Tensor | None = None) -> Routing:
+        """(T, H) hidden states and (T,) token ids -> Routing with each token's fixed expert."""
         if token_ids is None:
             raise ValueError("token_ids: hash routing needs the token ids of the batch, got None")
         token_ids = token_ids.reshape(-1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from adamoe.routing.base import LinearRouter, Routing
+from adamoe.routing.selection import sigmoid_bias_select
 
 
 class SigmoidBiasRouter(LinearRouter):
@@ -35,12 +36,12 @@ class SigmoidBiasRouter(LinearRouter):
         self.register_buffer("selection_bias", torch.zeros(num_experts + num_null))
 
     def forward(self, hidden: torch.Tensor, *, token_ids: torch.Tensor | None = None) -> Routing:
+        """(T, H) -> Routing; picks on sigmoid + ``selection_bias``, weights from the unbiased scores."""
         logits = self.compute_logits(hidden)
-        scores = torch.sigmoid(logits)
-        idx = torch.topk(scores.detach() + self.selection_bias, self.top_k, dim=-1).indices
-        vals = torch.gather(scores, 1, idx)
+        idx, vals, probs = sigmoid_bias_select(
+            logits, self.top_k, num_experts=self.num_experts, bias=self.selection_bias
+        )
         weights = self.combine_weights(vals, idx)
-        probs = scores / scores.sum(dim=-1, keepdim=True)
         if self.training:
             self.update_bias(idx)
         return self._routing(idx, weights, probs, logits)

@@ -20,6 +20,7 @@ class StochasticRouter(Router):
         self.top_k = 1
 
     def forward(self, hidden: torch.Tensor, *, token_ids: torch.Tensor | None = None) -> Routing:
+        """(T, H) -> Routing: one random expert per token in training, the eval rule otherwise."""
         num_tokens, dev = hidden.shape[0], hidden.device
         uniform = torch.full((num_tokens, self.num_experts), 1.0 / self.num_experts, device=dev)
         if self.training:

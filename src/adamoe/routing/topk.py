@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from adamoe.routing.base import LinearRouter, Routing
+from adamoe.routing.selection import topk_with_nulls
 
 
 class TopKRouter(LinearRouter):
@@ -36,7 +37,8 @@ class TopKRouter(LinearRouter):
         self.top_k = top_k
 
     def forward(self, hidden: torch.Tensor, *, token_ids: torch.Tensor | None = None) -> Routing:
+        """(T, H) -> Routing with (T, k) picks over E true + m null experts."""
         logits, probs = self.logits_and_probs(hidden)
-        top_vals, top_idx = torch.topk(probs, self.top_k, dim=-1)
+        top_vals, top_idx = topk_with_nulls(probs, self.top_k, num_experts=self.num_experts)
         weights = self.combine_weights(top_vals, top_idx)
         return self._routing(top_idx, weights, probs, logits)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from adamoe.routing.base import LinearRouter, Routing
+from adamoe.routing.selection import topk_with_nulls
 
 
 class TopPRouter(LinearRouter):
@@ -38,8 +39,9 @@ class TopPRouter(LinearRouter):
         self.max_k = max_k or (num_experts + num_null)
 
     def forward(self, hidden: torch.Tensor, *, token_ids: torch.Tensor | None = None) -> Routing:
+        """(T, H) -> Routing with 1..max_k picks per token (-1 pads empty slots)."""
         logits, probs = self.logits_and_probs(hidden)
-        vals, idx = torch.topk(probs, self.max_k, dim=-1)
+        vals, idx = topk_with_nulls(probs, self.max_k, num_experts=self.num_experts)
         mass_before = torch.cumsum(vals, dim=-1) - vals
         keep = mass_before < self.top_p
         keep[:, 0] = True

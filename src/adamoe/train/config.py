@@ -8,22 +8,17 @@ normalised by the target tokens of the whole global batch (see :mod:`adamoe.trai
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import dataclass
 
 from adamoe.losses import AUX_LOSSES, SCHEDULES, AuxSchedule
+from adamoe.utils.config import Config, option, require
 
 TRAINABLE_SETS = ("lora", "lora+router", "router", "full", "adapters")
 LR_SCHEDULERS = ("constant", "linear", "cosine")
 
 
-def _require(ok: bool, message: str) -> None:
-    if not ok:
-        raise ValueError(message)
-
-
 @dataclass(kw_only=True)
-class TrainConfig:
+class TrainConfig(Config):
     """A fine-tuning run.
 
     Trainable sets: ``lora`` = parameters named ``lora_*``; ``lora+router`` = those plus the routers
@@ -41,112 +36,44 @@ class TrainConfig:
     ``freeze_router``; ``z_loss_coef``.
     """
 
-    lr: float = 5e-5
-    weight_decay: float = 0.0
-    epochs: int = 1
-    max_steps: int | None = None
-    batch_size: int = 8
-    grad_accum: int = 1
-    max_length: int = 512
+    lr: float = option(5e-5, gt=0)
+    weight_decay: float = option(0.0, ge=0)
+    epochs: int = option(1, ge=1)
+    max_steps: int | None = option(None, ge=1)
+    batch_size: int = option(8, ge=1)
+    grad_accum: int = option(1, ge=1)
+    max_length: int = option(512, ge=2)
     seed: int = 0
-    lr_scheduler: str = "constant"
-    warmup_steps: int = 0
-    max_grad_norm: float | None = 1.0
-    aux_loss: str = "null_aware"
-    aux_schedule: str = "constant"
-    aux_coef: float = 1e-2
-    aux_coef_end: float = 1e-3
-    aux_boundary: int | str = "epoch"
-    z_loss_coef: float = 0.0
-    trainable: str = "adapters"
+    lr_scheduler: str = option("constant", choices=LR_SCHEDULERS)
+    warmup_steps: int = option(0, ge=0)
+    max_grad_norm: float | None = option(1.0, gt=0)
+    aux_loss: str = option("null_aware", choices=AUX_LOSSES)
+    aux_schedule: str = option("constant", choices=SCHEDULES)
+    aux_coef: float = option(1e-2, ge=0)
+    aux_coef_end: float = option(1e-3, ge=0)
+    aux_boundary: int | str = option("epoch", ge=0)
+    z_loss_coef: float = option(0.0, ge=0)
+    trainable: str = option("adapters", choices=TRAINABLE_SETS)
     freeze_router: bool = False
-    dropout: float | None = None
-    expert_dropout: float = 0.0
+    dropout: float | None = option(None, ge=0.0, lt=1.0)
+    expert_dropout: float = option(0.0, ge=0.0, lt=1.0)
     output_dir: str | None = None
-    checkpoint_every: int = 0
-    keep_last: int = 2
+    checkpoint_every: int = option(0, ge=0)
+    """Optimizer steps between checkpoints; 0 = only at the end."""
+    keep_last: int = option(2, ge=1)
     resume: bool = False
-    log_every: int = 1
+    log_every: int = option(1, ge=1)
     progress: bool = True
 
-    def validate(self) -> TrainConfig:
-        _require(self.lr > 0, f"lr: expected > 0, got {self.lr}")
-        _require(self.weight_decay >= 0, f"weight_decay: expected >= 0, got {self.weight_decay}")
-        _require(
-            _is_int(self.epochs) and self.epochs >= 1, f"epochs: expected an int >= 1, got {self.epochs!r}"
+    def check(self) -> None:
+        require(
+            self.aux_boundary == "epoch" or isinstance(self.aux_boundary, int),
+            f"{self._name('aux_boundary')}: expected 'epoch' or an int >= 0, got {self.aux_boundary!r}",
         )
-        _require(
-            self.max_steps is None or (_is_int(self.max_steps) and self.max_steps >= 1),
-            f"max_steps: expected None or an int >= 1, got {self.max_steps!r}",
-        )
-        _require(
-            _is_int(self.batch_size) and self.batch_size >= 1,
-            f"batch_size: expected an int >= 1, got {self.batch_size!r}",
-        )
-        _require(
-            _is_int(self.grad_accum) and self.grad_accum >= 1,
-            f"grad_accum: expected an int >= 1, got {self.grad_accum!r}",
-        )
-        _require(
-            _is_int(self.max_length) and self.max_length >= 2,
-            f"max_length: expected an int >= 2, got {self.max_length!r}",
-        )
-        _require(_is_int(self.seed), f"seed: expected an int, got {self.seed!r}")
-        _require(
-            self.lr_scheduler in LR_SCHEDULERS,
-            f"lr_scheduler: expected one of {LR_SCHEDULERS}, got {self.lr_scheduler!r}",
-        )
-        _require(
-            _is_int(self.warmup_steps) and self.warmup_steps >= 0,
-            f"warmup_steps: expected an int >= 0, got {self.warmup_steps!r}",
-        )
-        _require(
-            self.max_grad_norm is None or self.max_grad_norm > 0,
-            f"max_grad_norm: expected None or > 0, got {self.max_grad_norm}",
-        )
-        _require(
-            self.aux_loss in AUX_LOSSES, f"aux_loss: expected one of {AUX_LOSSES}, got {self.aux_loss!r}"
-        )
-        _require(
-            self.aux_schedule in SCHEDULES,
-            f"aux_schedule: expected one of {SCHEDULES}, got {self.aux_schedule!r}",
-        )
-        _require(self.aux_coef >= 0, f"aux_coef: expected >= 0, got {self.aux_coef}")
-        _require(self.aux_coef_end >= 0, f"aux_coef_end: expected >= 0, got {self.aux_coef_end}")
-        _require(
-            self.aux_boundary == "epoch" or (_is_int(self.aux_boundary) and self.aux_boundary >= 0),
-            f"aux_boundary: expected 'epoch' or an int >= 0, got {self.aux_boundary!r}",
-        )
-        _require(self.z_loss_coef >= 0, f"z_loss_coef: expected >= 0, got {self.z_loss_coef}")
-        _require(
-            self.trainable in TRAINABLE_SETS,
-            f"trainable: expected one of {TRAINABLE_SETS}, got {self.trainable!r}",
-        )
-        _require(
-            self.dropout is None or 0.0 <= self.dropout < 1.0,
-            f"dropout: expected None or a value in [0, 1), got {self.dropout}",
-        )
-        _require(
-            0.0 <= self.expert_dropout < 1.0,
-            f"expert_dropout: expected a value in [0, 1), got {self.expert_dropout}",
-        )
-        _require(
-            _is_int(self.checkpoint_every) and self.checkpoint_every >= 0,
-            f"checkpoint_every: expected an int >= 0 (0 = only at the end), got {self.checkpoint_every!r}",
-        )
-        _require(
-            _is_int(self.keep_last) and self.keep_last >= 1,
-            f"keep_last: expected an int >= 1, got {self.keep_last!r}",
-        )
-        _require(
-            _is_int(self.log_every) and self.log_every >= 1,
-            f"log_every: expected an int >= 1, got {self.log_every!r}",
-        )
-        _require(
+        require(
             self.output_dir is not None or not (self.resume or self.checkpoint_every),
-            "output_dir: required when checkpoint_every > 0 or resume is set",
+            f"{self._name('output_dir')}: required when checkpoint_every > 0 or resume is set",
         )
-        return self
 
     def global_batch(self, num_processes: int = 1) -> int:
         """Examples per optimizer step over all processes."""
@@ -162,18 +89,3 @@ class TrainConfig:
             boundary=boundary,
             total_steps=max(total_steps, 1),
         ).validate()
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Build from a YAML/JSON mapping; an unknown key is a one-line error naming it."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        _require(not unknown, f"train config: unknown field(s) {', '.join(unknown)}")
-        return cls(**data).validate()
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)

@@ -17,7 +17,6 @@ uninterrupted one. Checkpoints are taken at optimizer-step boundaries only.
 
 from __future__ import annotations
 
-import json
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from torch.nn import functional as F
 from tqdm import tqdm
 from transformers import get_scheduler
 
+from adamoe.stats import RoutingTap, mean_load
 from adamoe.train import checkpoint as ckpt
 from adamoe.train.config import TrainConfig
 from adamoe.train.data import (
@@ -47,8 +47,8 @@ from adamoe.train.data import (
 )
 from adamoe.train.params import param_groups, select_trainable
 from adamoe.train.recipe import expert_dropout, set_dropout
-from adamoe.train.routing import RoutingTap, mean_load
-from adamoe.utils.io import atomic_save_json, atomic_write_text
+from adamoe.train.runlog import append_jsonl, truncate_jsonl
+from adamoe.utils.io import atomic_save_json
 
 LOG_FILE = "log.jsonl"
 EVAL_FILE = "evals.jsonl"
@@ -125,11 +125,26 @@ def train(
         resumed_from=run.step if resume_from is not None else None,
         output_dir=out_dir,
     )
+    _run_steps(run, result, was_training=was_training, eval_fn=eval_fn, on_step=on_step)
+    result.steps = run.step
+    result.routing = run.routing_summary()
+    if result.checkpoint is None and out_dir is not None:
+        result.checkpoint = ckpt.latest_checkpoint(out_dir / CHECKPOINTS)
+    accelerator.wait_for_everyone()
+    return result
+
+
+def _run_steps(
+    run: _Run, result: TrainResult, *, was_training: bool, eval_fn: EvalFn | None, on_step: StepFn | None
+) -> None:
+    """Train until ``run.total_steps``: log into ``result``, evaluate at epoch ends, checkpoint, call
+    ``on_step``; the model's train/eval mode is set back to `was_training` however the loop ends."""
+    config, out_dir = run.config, run.out_dir
     bar = tqdm(
         total=run.total_steps,
         initial=run.step,
         desc="train",
-        disable=not (accelerator.is_main_process and config.progress),
+        disable=not (run.accelerator.is_main_process and config.progress),
         dynamic_ncols=True,
     )
     run.wrapped.train()
@@ -153,12 +168,6 @@ def train(
     finally:
         bar.close()
         run.model.train(was_training)
-    result.steps = run.step
-    result.routing = run.routing_summary()
-    if result.checkpoint is None and out_dir is not None:
-        result.checkpoint = ckpt.latest_checkpoint(out_dir / CHECKPOINTS)
-    accelerator.wait_for_everyone()
-    return result
 
 
 class _Run:
@@ -256,7 +265,7 @@ class _Run:
         record = self._record(epoch, sums, n_targets, coef, lr, grad_norm)
         due = self.step % config.log_every == 0 or self.step == self.total_steps
         if due and self.accelerator.is_main_process and self.out_dir is not None:
-            _append_jsonl(self.out_dir / LOG_FILE, record)
+            append_jsonl(self.out_dir / LOG_FILE, record)
         return record
 
     def _record(
@@ -300,7 +309,7 @@ class _Run:
             np.random.set_state(np_state)
             self.wrapped.train()
         if self.accelerator.is_main_process and self.out_dir is not None:
-            _append_jsonl(self.out_dir / EVAL_FILE, out)
+            append_jsonl(self.out_dir / EVAL_FILE, out)
         return out
 
     def routing_summary(self) -> dict[str, Any] | None:
@@ -364,12 +373,6 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def _append_jsonl(path: Path, record: Mapping[str, Any]) -> None:
-    with path.open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps(record) + "\n")
-        fh.flush()
-
-
 def _prepare_output(out_dir: Path, config: TrainConfig, accelerator: Accelerator) -> Path | None:
     """Create the run directory; on resume, pick the latest checkpoint and cut the logs back to it."""
     root = out_dir / CHECKPOINTS
@@ -384,23 +387,7 @@ def _prepare_output(out_dir: Path, config: TrainConfig, accelerator: Accelerator
         ckpt.clean_temporaries(root)
         keep = ckpt.read_meta(latest)["step"] if latest is not None else 0
         for name in (LOG_FILE, EVAL_FILE):
-            _truncate_jsonl(out_dir / name, keep_through=keep)
+            truncate_jsonl(out_dir / name, keep_through=keep)
         atomic_save_json(out_dir / CONFIG_FILE, config.to_dict())
     accelerator.wait_for_everyone()
     return latest
-
-
-def _truncate_jsonl(path: Path, *, keep_through: int) -> None:
-    """Keep the records of steps <= ``keep_through`` (a killed run may have logged past its checkpoint,
-    and may have died mid-line)."""
-    if not path.exists():
-        return
-    kept = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(record, dict) and int(record.get("step", 0)) <= keep_through:
-            kept.append(line)
-    atomic_write_text(path, "".join(f"{line}\n" for line in kept))

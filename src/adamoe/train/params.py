@@ -63,3 +63,31 @@ def param_groups(model: nn.Module, names: list[str], *, weight_decay: float) -> 
             (decay if param.ndim >= 2 else no_decay).append(param)
     groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
     return [g for g in groups if g["params"]]
+
+
+def layer_index(name: str) -> int | None:
+    """The decoder layer a parameter belongs to (the number after a ``layers`` component), else None."""
+    parts = name.split(".")
+    for i, part in enumerate(parts[:-1]):
+        if part == "layers" and parts[i + 1].isdigit():
+            return int(parts[i + 1])
+    return None
+
+
+def freeze_all_but_last_layers(model: nn.Module, last: int) -> list[str]:
+    """Freeze every parameter of decoder layers before the last `last` ones; return the frozen names.
+
+    Parameters outside the decoder layers (embeddings, final norm, LM head) keep their flag. Backward then
+    stops at the first trainable layer, which is what keeps CPU fine-tuning of a 30-layer model to
+    minutes. ``last <= 0`` changes nothing. Call after :func:`select_trainable`.
+    """
+    if last <= 0:
+        return []
+    num_layers = int(model.config.num_hidden_layers)
+    frozen = []
+    for name, param in model.named_parameters():
+        idx = layer_index(name)
+        if idx is not None and idx < num_layers - last:
+            param.requires_grad_(False)
+            frozen.append(name)
+    return frozen

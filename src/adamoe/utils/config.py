@@ -25,11 +25,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
 C = TypeVar("C", bound="Config")
-_BOUNDS = {"ge": (lambda v, b: v >= b, ">="), "gt": (lambda v, b: v > b, ">"), "le": (lambda v, b: v <= b, "<=")}
+_BOUNDS = {
+    "ge": (lambda v, b: v >= b, ">="),
+    "gt": (lambda v, b: v > b, ">"),
+    "le": (lambda v, b: v <= b, "<="),
+}
 _BOUNDS["lt"] = (lambda v, b: v < b, "<")
 
 
-def option(default: Any = dataclasses.MISSING, *, choices: Sequence[Any] | None = None, **bounds: float) -> Any:
+def option(
+    default: Any = dataclasses.MISSING, *, choices: Sequence[Any] | None = None, **bounds: float
+) -> Any:
     """A dataclass field with declared ``choices`` and/or bounds (``ge``, ``gt``, ``le``, ``lt``).
 
     A list/dict default is given as a factory automatically so instances never share it.
@@ -50,14 +56,17 @@ def require(ok: bool, message: str) -> None:
 
 
 def _matches(value: Any, tp: Any) -> bool:
-    """Whether ``value`` fits the annotation ``tp`` (int, float, str, bool, X | None, Literal, containers)."""
+    """Whether ``value`` fits the annotation ``tp`` (int, float, str, bool, X | None, Literal, containers).
+
+    Container annotations check their elements too (``list[str]``, ``tuple[int, ...]``, ``dict[str, X]``).
+    """
     if tp is Any:
         return True
-    origin = typing.get_origin(tp)
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
-        return any(_matches(value, arg) for arg in typing.get_args(tp))
+        return any(_matches(value, arg) for arg in args)
     if origin is typing.Literal:
-        return value in typing.get_args(tp)
+        return value in args
     if tp is type(None):
         return value is None
     if tp is bool:
@@ -67,41 +76,102 @@ def _matches(value: Any, tp: Any) -> bool:
     if tp is float:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if origin in (tuple, list, Sequence):
-        return isinstance(value, (tuple, list))
+        items = args[:1] if origin is not tuple or (len(args) == 2 and args[1] is Ellipsis) else ()
+        return isinstance(value, (tuple, list)) and all(_matches(v, items[0]) for v in value if items)
     if origin in (dict, Mapping):
-        return isinstance(value, Mapping)
+        key_tp, val_tp = args if len(args) == 2 else (Any, Any)
+        return isinstance(value, Mapping) and all(
+            _matches(k, key_tp) and _matches(v, val_tp) for k, v in value.items()
+        )
     return isinstance(value, origin or tp) if isinstance(origin or tp, type) else True
 
 
 def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+    if typing.get_origin(tp) is None and hasattr(tp, "__name__"):
+        return tp.__name__
+    return str(tp).replace("typing.", "")
+
+
+def _coerce(value: Any, tp: Any) -> Any:
+    """A YAML string that is a number where the field wants a float (PyYAML reads ``1e-4`` as a string)."""
+    if isinstance(value, str) and not _matches(value, tp) and _matches(1.5, tp):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _config_type(tp: Any) -> type[Config] | None:
+    """The ``Config`` class of a nested-config annotation (``RouterConfig`` or ``RouterConfig | None``)."""
+    candidates = typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else (tp,)
+    for cand in candidates:
+        if isinstance(cand, type) and issubclass(cand, Config):
+            return cand
+    return None
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
 
 
 class Config:
     """Mixin for ``@dataclass(kw_only=True)`` configs: ``from_mapping``, ``validate``, ``to_dict``.
 
-    ``section`` prefixes field names in errors (``router.top_k: ...``) so a user finds the YAML key.
+    ``section`` prefixes field names in errors (``router.top_k: ...``) so a user finds the YAML key. A
+    nested config is named by its place instead (``train.lr`` for the ``train`` field of a verb config).
     """
 
     section: ClassVar[str] = ""
 
     def _name(self, field: str) -> str:
-        return f"{self.section}.{field}" if self.section else field
+        """The user-facing name of ``field``: ``<section or place>.<field>``."""
+        return _join(self.__dict__.get("_where", self.section), field)
 
     @classmethod
-    def from_mapping(cls: type[C], data: Mapping[str, Any] | None) -> C:
-        """Build and validate from a (YAML/JSON) mapping; unknown keys are one error listing the valid ones."""
+    def from_mapping(cls: type[C], data: Mapping[str, Any] | None, *, where: str | None = None) -> C:
+        """Build and validate from a (YAML/JSON) mapping; unknown keys are one error listing the valid ones.
+
+        ``where`` is the mapping's place, prefixing every error and nested field name (default: ``section``;
+        errors about the whole mapping then fall back to the class name). ``where=""``: a top-level mapping
+        whose keys are named bare (a CLI verb's config, where the prompt already names the verb).
+        """
+        prefix = cls.section if where is None else where
+        label = (cls.section or cls.__name__) if where is None else where
+        head = f"{label}: " if label else ""
+        require(data is None or isinstance(data, Mapping), f"{head}expected a mapping, got {data!r}")
         data = dict(data or {})
         hints = typing.get_type_hints(cls)
-        valid = [f.name for f in dataclasses.fields(cls) if f.init]  # type: ignore[arg-type]
-        unknown = sorted(set(data) - set(valid))
-        where = cls.section or cls.__name__
-        require(not unknown, f"{where}: unknown key(s) {', '.join(unknown)}; valid keys: {', '.join(valid)}")
-        for name in valid:
-            tp = hints[name]
-            if isinstance(tp, type) and issubclass(tp, Config) and isinstance(data.get(name), Mapping):
-                data[name] = tp.from_mapping(data[name])
-        return cls(**data).validate()
+        fields = [f for f in dataclasses.fields(cls) if f.init]  # type: ignore[arg-type]
+        valid = [f.name for f in fields]
+        unknown = sorted(set(data) - set(valid), key=str)
+        require(
+            not unknown,
+            f"{head}unknown key(s) {', '.join(map(str, unknown))}; valid keys: {', '.join(valid)}",
+        )
+        missing = [f.name for f in fields if f.name not in data and _required(f)]
+        require(not missing, f"{head}missing key(s) {', '.join(missing)}")
+        for name in data:
+            sub = _config_type(hints[name])
+            if sub is not None and isinstance(data[name], Mapping):
+                data[name] = sub.from_mapping(data[name], where=_join(prefix, name))
+            else:
+                data[name] = _coerce(data[name], hints[name])
+        config = cls(**data)
+        object.__setattr__(config, "_where", prefix)
+        return config.validate()
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        """The valid keys of a mapping for this config; a nested section is shown as ``name.*``."""
+        hints = typing.get_type_hints(cls)
+        fields = [f for f in dataclasses.fields(cls) if f.init]  # type: ignore[arg-type]
+        return [f.name + (".*" if _config_type(hints[f.name]) else "") for f in fields]
+
+    @classmethod
+    def from_dict(cls: type[C], data: Mapping[str, Any] | None) -> C:
+        """Alias of :meth:`from_mapping`."""
+        return cls.from_mapping(data)
 
     def validate(self: C) -> C:
         """Check every field's type, choices and bounds, then the cross-field rules of ``check()``."""
@@ -109,19 +179,32 @@ class Config:
         for f in dataclasses.fields(self):  # type: ignore[arg-type]
             value, name = getattr(self, f.name), self._name(f.name)
             if isinstance(value, Config):
+                object.__setattr__(value, "_where", name)
                 value.validate()
                 continue
-            require(_matches(value, hints[f.name]), f"{name}: expected {_type_name(hints[f.name])}, got {value!r}")
+            require(
+                _matches(value, hints[f.name]), f"{name}: expected {_type_name(hints[f.name])}, got {value!r}"
+            )
+            if value is None:
+                continue
             choices = f.metadata.get("choices")
             require(choices is None or value in choices, f"{name}: expected one of {choices}, got {value!r}")
             for bound, limit in (f.metadata.get("bounds") or {}).items():
                 test, symbol = _BOUNDS[bound]
-                require(value is None or test(value, limit), f"{name}: expected {symbol} {limit}, got {value!r}")
+                numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+                require(
+                    not numeric or test(value, limit), f"{name}: expected {symbol} {limit}, got {value!r}"
+                )
         self.check()
         return self
 
     def check(self) -> None:
-        """Cross-field rules; override and call :func:`require`."""
+        """Cross-field rules; override and call :func:`require` with messages naming ``self._name(field)``."""
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain nested dict of the fields (YAML/JSON-ready); ``from_mapping(to_dict())`` round-trips."""
         return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+
+def _required(f: dataclasses.Field[Any]) -> bool:
+    return f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING

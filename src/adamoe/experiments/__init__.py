@@ -1,0 +1,6 @@
+"""Library stages of the project's experiments (above eval and train, below commands).
+
+- :mod:`adamoe.experiments.moe_model`: the shared-plus-routed SmolLM2 MoE (built once, cached) and the
+  real text it is calibrated and checked on.
+- :mod:`adamoe.experiments.demo`: the stages of ``adamoe demo`` (build, fine-tune, evaluate, dial, report).
+"""

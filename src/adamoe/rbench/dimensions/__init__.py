@@ -1,0 +1,29 @@
+"""The reliability dimensions: one module each, the shared protocol in `base`, the name table in `registry`.
+
+- `safety`: refusal of harmful requests, over-refusal, toxicity of continuations;
+- `hallucination`: TruthfulQA MC1/MC2 and open-domain QA;
+- `adversarial`: NLI under character- and word-level attacks;
+- `ood`: accuracy under style shifts and on other data sets of the same task.
+"""
+
+from adamoe.rbench.dimensions.base import (
+    CHAT_CHOICES,
+    DIMENSIONS,
+    Dimension,
+    DimensionResult,
+    metric_direction,
+    spread,
+    take,
+)
+from adamoe.rbench.dimensions.registry import build_dimensions
+
+__all__ = [
+    "CHAT_CHOICES",
+    "DIMENSIONS",
+    "Dimension",
+    "DimensionResult",
+    "build_dimensions",
+    "metric_direction",
+    "spread",
+    "take",
+]

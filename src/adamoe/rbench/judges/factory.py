@@ -1,0 +1,95 @@
+"""Build a refusal judge or toxicity scorer from its config spec (a name, a mapping, or an instance)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from adamoe.rbench.judges.base import RefusalJudge, ToxicityScorer
+from adamoe.rbench.judges.classifier import (
+    HFClassifierConfig,
+    HFClassifierRefusalJudge,
+    HFClassifierToxicityScorer,
+)
+from adamoe.rbench.judges.refusal import PhraseRefusalJudge
+from adamoe.rbench.judges.structured import StructuredRefusalJudge
+from adamoe.rbench.judges.toxicity import LexiconToxicityScorer
+
+__all__ = ["make_judge", "make_toxicity_scorer"]
+
+
+def _hf_config(spec: Mapping[str, Any], section: str) -> HFClassifierConfig:
+    known = {"hf", "positive_labels", "threshold", "batch_size", "max_length", "include_prompt"}
+    unknown = sorted(set(spec) - known)
+    if unknown:
+        raise ValueError(f"{section}: unknown key(s) {unknown}; expected some of {sorted(known)}")
+    labels = spec.get("positive_labels")
+    if not labels:
+        raise ValueError(f"{section}.positive_labels: expected the classifier's positive label name(s)")
+    return HFClassifierConfig(
+        model_path=str(spec["hf"]),
+        positive_labels=tuple(str(x) for x in ([labels] if isinstance(labels, str) else labels)),
+        threshold=float(spec.get("threshold", 0.5)),
+        batch_size=int(spec.get("batch_size", 8)),
+        max_length=int(spec.get("max_length", 512)),
+    )
+
+
+def _structured(spec: Mapping[str, Any]) -> StructuredRefusalJudge:
+    allowed = {"structured", "use_garak", "extra_moral_phrases"}
+    unknown = sorted(set(spec) - allowed)
+    if unknown:
+        raise ValueError(
+            f"safety.judge: unknown key(s) {unknown} for the structured judge; expected some of {sorted(allowed)}"
+        )
+    return StructuredRefusalJudge(
+        use_garak=bool(spec.get("use_garak", True)),
+        extra_moral_phrases=tuple(str(p) for p in spec.get("extra_moral_phrases", ())),
+    )
+
+
+def make_judge(spec: str | Mapping[str, Any] | RefusalJudge) -> RefusalJudge:
+    """'structured' (phrases + answer structure, the recommended judge), 'phrase' (phrase matching only),
+    {'structured': true, 'use_garak': bool, 'extra_moral_phrases': [...]}, {'phrases': [...], 'head_chars': n},
+    or {'hf': local dir, 'positive_labels': [...]}."""
+    if isinstance(spec, RefusalJudge) and not isinstance(spec, (str, Mapping)):
+        return spec
+    if spec == "phrase":
+        return PhraseRefusalJudge()
+    if spec == "structured":
+        return StructuredRefusalJudge()
+    if isinstance(spec, Mapping) and "structured" in spec:
+        return _structured(spec)
+    if isinstance(spec, Mapping) and "hf" in spec:
+        return HFClassifierRefusalJudge(
+            config=_hf_config(spec, "safety.judge"), include_prompt=bool(spec.get("include_prompt", False))
+        )
+    if isinstance(spec, Mapping):
+        allowed = {"phrases", "head_chars", "empty_is_refusal"}
+        unknown = sorted(set(spec) - allowed)
+        if unknown:
+            raise ValueError(
+                f"safety.judge: unknown key(s) {unknown}; expected some of {sorted(allowed)} or 'hf'"
+            )
+        kwargs = dict(spec)
+        if "phrases" in kwargs:
+            kwargs["phrases"] = tuple(str(p) for p in kwargs["phrases"])
+        return PhraseRefusalJudge(**kwargs)
+    raise ValueError(
+        f"safety.judge: expected 'structured', 'phrase', a judge mapping or {{hf: <dir>, ...}}, got {spec!r}"
+    )
+
+
+def make_toxicity_scorer(spec: str | Mapping[str, Any] | ToxicityScorer) -> ToxicityScorer:
+    """'lexicon' (default), {'lexicon': {term: weight}}, or {'hf': local dir, 'positive_labels': [...]}."""
+    if isinstance(spec, ToxicityScorer) and not isinstance(spec, (str, Mapping)):
+        return spec
+    if spec == "lexicon":
+        return LexiconToxicityScorer()
+    if isinstance(spec, Mapping) and "hf" in spec:
+        return HFClassifierToxicityScorer(config=_hf_config(spec, "safety.toxicity_scorer"))
+    if isinstance(spec, Mapping) and set(spec) == {"lexicon"}:
+        return LexiconToxicityScorer(lexicon={str(k): float(v) for k, v in dict(spec["lexicon"]).items()})
+    raise ValueError(
+        f"safety.toxicity_scorer: expected 'lexicon', {{lexicon: {{term: weight}}}} or {{hf: <dir>, ...}}, got {spec!r}"
+    )

@@ -1,0 +1,367 @@
+"""Text attacks the bench generates itself: character edits and embedding-neighbour word swaps.
+
+Units and budget: a text is split into words = maximal runs of letters; punctuation, digits and
+spacing are never touched. One edit changes one word (one character operation, or one whole-word
+substitution) and each word is edited at most once, so the budget is a number of words:
+`min(max_edits, max(1, floor(max_edit_fraction * n_words)), n_words)` (unset limits are skipped).
+
+Determinism: every random choice comes from `random.Random(f"{seed}:{key}")`, with `key` the
+example id, so a result does not depend on the order examples are attacked in. Word neighbours are
+computed by a stable sort, ties broken by token id.
+
+Greedy loop: at each step try every candidate edit on every not-yet-edited word, keep the one that
+lowers the correct-answer margin most (or the first that flips the prediction), stop on a flip or
+when the budget is spent. Items the model already gets wrong are not attacked.
+
+Label-preserving constraints (`constraints`; on unless `constrained=False`): words of names are never
+edited, by any kind; a word substitute must pass every rule of `constraints.substitution_rejection`
+(no stopwords, numbers, gendered words, inflections, part-of-speech changes, antonyms, and an embedding
+cosine >= `min_similarity`, and by default a shared WordNet synonym set). The first `word_pool`
+neighbours are screened and the best `word_candidates` that pass are tried.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from adamoe.rbench.perturb.chars import CHAR_KINDS, CHAR_OPS
+from adamoe.rbench.perturb.constraints import (
+    DEFAULT_MIN_SIMILARITY,
+    entity_indices,
+    substitution_rejection,
+    word_rejection,
+)
+from adamoe.rbench.perturb.neighbours import Neighbours
+from adamoe.rbench.perturb.results import (
+    AttackReport,
+    AttackResult,
+    Edit,
+    Prediction,
+    mc_prediction,
+    summarise,
+)
+from adamoe.rbench.perturb.text import keyed_rng, match_case, render, word_spans
+from adamoe.utils.config import Config, option, require
+
+__all__ = [
+    "ALL_KINDS",
+    "WORD_KIND",
+    "AttackConfig",
+    "AttackReport",
+    "AttackResult",
+    "Edit",
+    "Prediction",
+    "attack_examples",
+    "greedy_attack",
+    "mc_prediction",
+    "perturb_randomly",
+    "summarise",
+    "word_substitutes",
+]
+
+T = TypeVar("T")
+
+WORD_KIND = "word"
+ALL_KINDS: tuple[str, ...] = (*CHAR_KINDS, WORD_KIND)
+
+
+# ---------------------------------------------------------------- config and results
+
+
+@dataclass(kw_only=True)
+class AttackConfig(Config):
+    """What the attack may do and how much of it."""
+
+    kinds: tuple[str, ...] = CHAR_KINDS
+    max_edits: int | None = option(3, ge=1)
+    max_edit_fraction: float | None = option(0.2, gt=0.0, le=1.0)
+    char_samples: int = option(1, ge=1)
+    """Random draws per (word, character kind) per greedy step."""
+    word_candidates: int = option(5, ge=1)
+    """Top-n embedding neighbours that pass the constraints tried per word."""
+    word_pool: int = option(50, ge=1)
+    """Embedding neighbours screened by the constraints per word (most are case variants or inflections)."""
+    constrained: bool = True
+    """Apply the label-preserving constraints (module doc); False = the old unconstrained attack."""
+    min_similarity: float = option(DEFAULT_MIN_SIMILARITY, ge=-1.0, le=1.0)
+    synonyms_only: bool = True
+    """Require a shared WordNet synonym set: rules out co-hyponyms (cat → dog, apples → oranges, December →
+    August, blue → yellow), which embedding neighbours are full of and which change NLI labels."""
+    """Similarity floor: embedding cosine of a word substitute (module doc)."""
+    max_positions: int | None = option(None, ge=1)
+    """Words tried per greedy step (a seeded sample); None = all unedited words."""
+    seed: int = 0
+
+    def check(self) -> None:
+        require(
+            bool(self.kinds) and all(k in ALL_KINDS for k in self.kinds),
+            f"kinds: expected a non-empty subset of {list(ALL_KINDS)}, got {list(self.kinds)}",
+        )
+
+    def budget(self, n_words: int) -> int:
+        """Number of words the attack may edit in a text of `n_words` words."""
+        limit = n_words
+        if self.max_edits is not None:
+            limit = min(limit, self.max_edits)
+        if self.max_edit_fraction is not None:
+            limit = min(limit, max(1, math.floor(self.max_edit_fraction * n_words)))
+        return limit
+
+
+def word_substitutes(
+    word: str,
+    neighbours: Neighbours,
+    *,
+    n: int,
+    pool: int = 50,
+    constrained: bool = True,
+    min_similarity: float = DEFAULT_MIN_SIMILARITY,
+    synonyms_only: bool = True,
+    rejected: dict[tuple[str, str], str] | None = None,
+) -> list[str]:
+    """Up to `n` substitutes for `word`, best first, case carried over, that pass the constraints.
+
+    Constrained: the first `pool` neighbours are screened (`substitution_rejection`), each turned-down
+    (word, substitute) pair is noted in `rejected` with its reason, and a substitute is written in lower
+    case before the case of `word` is carried over (vocabularies hold "Town" beside "town").
+    """
+    if not constrained:
+        return [match_case(nb, word) for nb in neighbours.neighbours(word, n)]
+    if word_rejection(word) is not None:
+        return []
+    out: list[str] = []
+    for nb, sim in neighbours.scored_neighbours(word, pool):
+        why = substitution_rejection(
+            word, nb, similarity=sim, min_similarity=min_similarity, synonyms_only=synonyms_only
+        )
+        if why is not None:
+            if rejected is not None:
+                rejected[(word.lower(), nb.lower())] = why
+            continue
+        out.append(match_case(nb.lower(), word))
+        if len(out) == n:
+            break
+    return out
+
+
+def _candidates(
+    words: Sequence[str],
+    positions: Sequence[int],
+    cfg: AttackConfig,
+    rng: random.Random,
+    neighbours: Neighbours | None,
+    rejected: dict[tuple[str, str], str],
+) -> list[tuple[int, str, str]]:
+    out: list[tuple[int, str, str]] = []
+    seen: set[tuple[int, str]] = set()
+    for i in positions:
+        w = words[i]
+        for kind in cfg.kinds:
+            if kind == WORD_KIND:
+                assert neighbours is not None
+                news: list[str | None] = list(
+                    word_substitutes(
+                        w,
+                        neighbours,
+                        n=cfg.word_candidates,
+                        pool=cfg.word_pool,
+                        constrained=cfg.constrained,
+                        min_similarity=cfg.min_similarity,
+                        synonyms_only=cfg.synonyms_only,
+                        rejected=rejected,
+                    )
+                )
+            else:
+                news = [CHAR_OPS[kind](w, rng) for _ in range(cfg.char_samples)]
+            for new in news:
+                if new is None or new == w or (i, new) in seen:
+                    continue
+                seen.add((i, new))
+                out.append((i, kind, new))
+    return out
+
+
+def _check_kinds(kinds: Sequence[str], neighbours: Neighbours | None) -> None:
+    if any(k not in ALL_KINDS for k in kinds) or not kinds:
+        raise ValueError(f"kinds: expected a non-empty subset of {list(ALL_KINDS)}, got {list(kinds)}")
+    if WORD_KIND in kinds and neighbours is None:
+        raise ValueError("neighbours: the 'word' kind needs an embedding-neighbour source")
+
+
+def perturb_randomly(
+    text: str,
+    *,
+    n_edits: int,
+    kinds: Sequence[str] = CHAR_KINDS,
+    seed: int = 0,
+    key: str = "",
+    neighbours: Neighbours | None = None,
+    entities: Collection[str] = (),
+    constrained: bool = True,
+    min_similarity: float = DEFAULT_MIN_SIMILARITY,
+    synonyms_only: bool = True,
+) -> tuple[str, tuple[Edit, ...]]:
+    """Apply up to `n_edits` random edits to distinct words (no model in the loop) — a baseline and typo source.
+
+    Constrained (default): names (and `entities`) are never edited and a word substitute is the best
+    neighbour that passes the constraints (module doc).
+    """
+    if n_edits < 0:
+        raise ValueError(f"n_edits: expected a non-negative int, got {n_edits}")
+    _check_kinds(kinds, neighbours)
+    rng = keyed_rng(seed, key or text)
+    spans = word_spans(text)
+    words = [text[s:e] for s, e in spans]
+    protected = entity_indices(text, spans, entities=entities) if constrained else set()
+    order = [i for i in range(len(words)) if i not in protected]
+    rng.shuffle(order)
+    edits: list[Edit] = []
+    for i in order:
+        if len(edits) >= n_edits:
+            break
+        kind_order = list(kinds)
+        rng.shuffle(kind_order)
+        for kind in kind_order:
+            if kind == WORD_KIND:
+                assert neighbours is not None
+                subs = word_substitutes(
+                    words[i],
+                    neighbours,
+                    n=1,
+                    constrained=constrained,
+                    min_similarity=min_similarity,
+                    synonyms_only=synonyms_only,
+                )
+                new = subs[0] if subs else None
+            else:
+                new = CHAR_OPS[kind](words[i], rng)
+            if new is not None and new != words[i]:
+                edits.append(Edit(word_index=i, kind=kind, old=words[i], new=new))
+                words[i] = new
+                break
+    return render(text, spans, words), tuple(sorted(edits, key=lambda e: e.word_index))
+
+
+# ---------------------------------------------------------------- greedy attack
+
+
+def _greedy_step(
+    text: str,
+    spans: Sequence[tuple[int, int]],
+    words: Sequence[str],
+    score: Callable[[str], Prediction],
+    cands: Sequence[tuple[int, str, str]],
+) -> tuple[tuple[int, str, str], Prediction, int] | None:
+    """The candidate edit that flips the prediction first, or else lowers the margin most; queries spent."""
+    best: tuple[tuple[int, str, str], Prediction] | None = None
+    queries = 0
+    for cand in cands:
+        i, _, new = cand
+        trial = list(words)
+        trial[i] = new
+        pred = score(render(text, spans, trial))
+        queries += 1
+        if best is None or not pred.correct or pred.margin < best[1].margin:
+            best = (cand, pred)
+        if not pred.correct:
+            break
+    return None if best is None else (best[0], best[1], queries)
+
+
+def greedy_attack(
+    text: str,
+    score: Callable[[str], Prediction],
+    *,
+    config: AttackConfig,
+    key: str = "",
+    neighbours: Neighbours | None = None,
+    entities: Collection[str] = (),
+) -> AttackResult:
+    """Greedy search for a prediction flip within the edit budget (see module doc).
+
+    `entities`: name words to keep intact besides those found in `text` (e.g. the premise's names
+    when the hypothesis is attacked).
+    """
+    config.validate()
+    _check_kinds(config.kinds, neighbours)
+    key = key or text
+    rng = keyed_rng(config.seed, key)
+    spans = word_spans(text)
+    words = [text[s:e] for s, e in spans]
+    protected = entity_indices(text, spans, entities=entities) if config.constrained else set()
+    budget = config.budget(len(words))
+    clean = score(text)
+    queries = 1
+    current = clean
+    edits: list[Edit] = []
+    rejected: dict[tuple[str, str], str] = {}
+    edited: set[int] = set(protected)
+    for _ in range(budget if clean.correct else 0):
+        positions = [i for i in range(len(words)) if i not in edited]
+        if config.max_positions is not None and len(positions) > config.max_positions:
+            positions = sorted(rng.sample(positions, config.max_positions))
+        cands = _candidates(words, positions, config, rng, neighbours, rejected)
+        step = _greedy_step(text, spans, words, score, cands)
+        if step is None:
+            break
+        (i, kind, new), current, spent = step
+        queries += spent
+        edits.append(Edit(word_index=i, kind=kind, old=words[i], new=new))
+        words[i] = new
+        edited.add(i)
+        if not current.correct:
+            break
+    return AttackResult(
+        key=key,
+        original=text,
+        perturbed=render(text, spans, words),
+        clean_correct=clean.correct,
+        adv_correct=current.correct,
+        edits=tuple(edits),
+        budget=budget,
+        queries=queries,
+        clean_margin=clean.margin,
+        adv_margin=current.margin,
+        clean_label=clean.label,
+        adv_label=current.label,
+        protected=tuple(sorted({words[i] for i in protected})),
+        rejected=tuple(sorted(Counter(rejected.values()).items())),
+    )
+
+
+def attack_examples(
+    examples: Sequence[T],
+    *,
+    get_text: Callable[[T], str],
+    set_text: Callable[[T, str], T],
+    score: Callable[[T], Prediction],
+    key: Callable[[T], str],
+    config: AttackConfig,
+    neighbours: Neighbours | None = None,
+    entities: Callable[[T], Collection[str]] | None = None,
+) -> AttackReport:
+    """Attack one text field of every example (e.g. an NLI hypothesis) and summarise.
+
+    `entities(example)`: extra name words to protect (e.g. `entity_words(example.premise)`).
+    """
+    config.validate()
+    if not examples:
+        raise ValueError("examples: expected at least one example to attack, got none")
+    results = []
+    for ex in examples:
+        results.append(
+            greedy_attack(
+                get_text(ex),
+                lambda t, ex=ex: score(set_text(ex, t)),
+                config=config,
+                key=key(ex),
+                neighbours=neighbours,
+                entities=entities(ex) if entities is not None else (),
+            )
+        )
+    return summarise(results)

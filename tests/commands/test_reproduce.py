@@ -1,0 +1,57 @@
+"""``adamoe reproduce molora|moe``: typed config, resolved config printed, report in the run dir, errors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from adamoe.cli import main
+from adamoe.commands.reproduce import build_config
+from tests.experiments.fixtures import fake_bigbench, one_thread  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _args(experiment: str, *sets: str, quick: bool = False, seeds: int | None = None) -> argparse.Namespace:
+    return argparse.Namespace(
+        experiment=experiment, config=None, set=list(sets), quick=quick, seeds=seeds, offline=False
+    )
+
+
+def test_quick_starts_from_the_smoke_size_and_user_settings_win():
+    cfg = build_config(_args("molora", "lr=1e-4", "tasks=bigbench:a,bigbench:b", quick=True, seeds=4))
+    assert (cfg.epochs, cfg.train_per_task, cfg.seeds, cfg.lr) == (2, 8, 4, 1e-4)
+    assert cfg.tasks == ["bigbench:a", "bigbench:b"] and cfg.model == "smollm2"  # quick keeps the real model
+    full = build_config(_args("moe"))
+    assert (full.seeds, full.null_experts, full.top_k) == (3, 8, 3)
+
+
+def test_help_lists_each_experiments_keys(capsys):
+    with pytest.raises(SystemExit):
+        main(["reproduce", "--help"])
+    out = capsys.readouterr().out
+    assert "[molora]" in out and "[moe]" in out and "variants" in out and "dial_targets" in out
+
+
+def test_bad_key_is_one_line_exit_2(capsys, tmp_path):
+    assert main(["reproduce", "molora", "--set", "epoch=2", "--run-dir", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("adamoe reproduce: error: unknown key(s) epoch") and "\n" not in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_molora_quick_prints_annealing_and_writes_the_report(fake_bigbench, tmp_path, capsys):  # noqa: F811
+    run = tmp_path / "run"
+    argv = ["reproduce", "molora", "--quick", "--seeds", "2", "--run-dir", str(run)]
+    argv += ["--set", "model=tiny-llama", "--set", f"tasks={','.join(fake_bigbench)}"]
+    argv += ["--set", "variants=top2,m5k4", "--set", "train_per_task=8", "--set", "test_per_task=8"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    head = out.split("resolved config:")[1].split("| model")[0]
+    assert "m5k4:" in head and "aux_schedule: step" in head and "aux_loss: null_aware" in head
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert {r["model"] for r in metrics["table"]} == {"base", "top2", "m5k4"}
+    assert (run / "config.yaml").is_file() and (run / "report.html").is_file()
+    assert "| m5k4 | average |" in out

@@ -1,0 +1,89 @@
+import pytest
+
+from adamoe.rbench.perturb import shifts as S
+from adamoe.rbench.perturb.text import word_spans
+from adamoe.rbench.records import MCExample
+
+
+def _ex(i: int, context: str) -> MCExample:
+    return MCExample(id=f"ex{i}", context=context, choices=(" yes", " no"), label=0, task="toy")
+
+
+def test_casing_shifts():
+    t = "The cat's 3 hats, McDonald!"
+    assert S.shift_text(t, S.ShiftConfig(kind="upper")) == "THE CAT'S 3 HATS, MCDONALD!"
+    assert S.shift_text(t, S.ShiftConfig(kind="lower")) == "the cat's 3 hats, mcdonald!"
+    assert S.shift_text(t, S.ShiftConfig(kind="title")) == "The Cat'S 3 Hats, Mcdonald!"
+    rc = S.shift_text(t, S.ShiftConfig(kind="random_case", seed=0), key="k")
+    assert rc.lower() == t.lower() and rc != t
+    assert rc == S.shift_text(t, S.ShiftConfig(kind="random_case", seed=0), key="k")
+    assert rc != S.shift_text(t, S.ShiftConfig(kind="random_case", seed=1), key="k")
+
+
+def test_informal_rewrite_hand_written():
+    src = "I am going to thank you because it is very good. We do not want to see the police."
+    assert S.to_informal(src) == "I'm gonna thanks cuz it's super good. We don't wanna see the cops."
+    # word boundaries: "verys", "policeman" untouched; "Cannot" keeps its capital; multi-space phrase
+    assert S.to_informal("Cannot verify policeman, Do  not go") == "Can't verify policeman, Don't go"
+
+
+def test_formal_rewrite_hand_written():
+    src = "Yeah, I'm gonna grab cash cuz the kids don't wanna wait. Y'all ain't ready, it\u2019s ok."
+    assert S.to_formal(src) == (
+        "Yes, I am going to grab money because the children do not want to wait. "
+        "All of you is not ready, it is acceptable."
+    )
+    assert S.to_formal("WON'T") == "WILL NOT"
+
+
+def test_typos_are_seeded_and_bounded():
+    text = "Alice visited the old harbour museum with her two younger brothers yesterday"
+    cfg = S.ShiftConfig(kind="typos", typo_rate=0.2, seed=5)
+    out = S.shift_text(text, cfg, key="a")
+    assert out == S.shift_text(text, cfg, key="a")
+    assert out != S.shift_text(text, S.ShiftConfig(kind="typos", typo_rate=0.2, seed=6), key="a")
+    before = [text[s:e] for s, e in word_spans(text)]
+    after = [out[s:e] for s, e in word_spans(out)]
+    assert sum(a != b for a, b in zip(before, after)) == 2  # floor(0.2 * 11 words)
+    assert cfg.name == "typos0.2"
+
+
+def test_shift_examples_keep_choices_and_ids():
+    exs = [_ex(0, "It is very good."), _ex(1, "I do not know.")]
+    out = S.shift_examples(exs, S.ShiftConfig(kind="informal"))
+    assert [e.context for e in out] == ["It's super good.", "I don't know."]
+    assert [e.id for e in out] == ["ex0", "ex1"]
+    assert all(e.choices == [" yes", " no"] and e.label == 0 and e.task == "toy@informal" for e in out)
+    # per-example seeding: shifting one item alone equals shifting it within the set
+    cfg = S.ShiftConfig(kind="random_case", seed=3)
+    assert S.shift_examples(exs, cfg)[1] == S.shift_example(exs[1], cfg)
+
+
+def test_shift_config_errors():
+    with pytest.raises(ValueError, match="kind"):
+        S.shift_text("x", S.ShiftConfig(kind="pirate"))
+    with pytest.raises(ValueError, match="typo_rate"):
+        S.ShiftConfig(kind="typos", typo_rate=0).validate()
+    with pytest.raises(ValueError, match="examples"):
+        S.shift_examples([], S.ShiftConfig(kind="upper"))
+    assert [c.name for c in S.default_shifts()] == [
+        "upper",
+        "lower",
+        "random_case",
+        "typos0.1",
+        "informal",
+        "formal",
+    ]
+
+
+def test_shift_field_on_records():
+    from adamoe.rbench.records import NLIItem, TextLabelItem
+
+    texts = [TextLabelItem(id="t0", text="It is very good.", label=1)]
+    out = S.shift_field(texts, S.ShiftConfig(kind="upper"), field="text")
+    assert out[0].text == "IT IS VERY GOOD." and out[0].label == 1
+    nli = [NLIItem(id="n", premise="I am here.", hypothesis="I do not go.", label=0)]
+    out = S.shift_field(nli, S.ShiftConfig(kind="informal"), field="hypothesis")
+    assert (out[0].premise, out[0].hypothesis) == ("I am here.", "I don't go.")
+    with pytest.raises(ValueError, match="field"):
+        S.shift_field(nli, S.ShiftConfig(kind="upper"), field="label")

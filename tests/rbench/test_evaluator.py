@@ -1,0 +1,96 @@
+"""The model evaluator: per-item routing adds up to the model-level recorder, the item cache, input checks.
+
+Reference: `adamoe.stats.RoutingRecorder` over the same forwards (per-item sums must add up to it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from adamoe.eval.scoring import score_multiple_choice
+from adamoe.hf.models import resolve_model
+from adamoe.rbench.config import RBenchConfig
+from adamoe.rbench.evaluator import ModelEvaluator, build_evaluator
+from adamoe.stats import ItemRoutingRecorder, RoutingRecorder, summarise_packs
+from tests.rbench.helpers import assert_same_routing, short_nli
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+# ---------------------------------------------------------------- per-item routing
+
+
+def test_item_routing_sums_to_routing_recorder_over_the_same_forwards(mixtral) -> None:
+    model, tok, _ = mixtral
+    examples = short_nli(7)
+    with RoutingRecorder(model, baseline_k=2) as ref, ItemRoutingRecorder(model) as items:
+
+        def hook(batch: Any) -> None:
+            ref.on_batch(batch)
+            items.on_batch(batch)
+
+        score_multiple_choice(model, tok, examples, batch_size=5, progress=False, on_batch=hook)
+    assert set(items.items) == {ex.id for ex in examples}
+    assert items.unattributed_tokens == 0
+    got = summarise_packs(items.items.values(), items.shapes, baseline_k=2, order=list(items.sources))
+    assert_same_routing(got, ref.summary())
+    assert got["flops_pct"] == pytest.approx(ref.summary()["flops_pct"])
+
+
+def test_item_routing_does_not_depend_on_batch_composition(mixtral) -> None:
+    model, tok, _ = mixtral
+    examples = short_nli(5)
+    with ItemRoutingRecorder(model) as batched:
+        score_multiple_choice(model, tok, examples, batch_size=9, progress=False, on_batch=batched.on_batch)
+    for ex in examples:
+        with ItemRoutingRecorder(model) as alone:
+            score_multiple_choice(model, tok, [ex], batch_size=9, progress=False, on_batch=alone.on_batch)
+        for layer, vec in alone.items[ex.id].items():
+            assert batched.items[ex.id][layer][:4].tolist() == vec[:4].tolist()  # token and slot counts
+            assert batched.items[ex.id][layer] == pytest.approx(vec, rel=1e-6)
+
+
+# ---------------------------------------------------------------- evaluator cache
+
+
+def test_score_cache_reuses_items_and_their_routing(mixtral, tmp_path) -> None:
+    model, tok, info = mixtral
+    examples = short_nli(5)
+    first = ModelEvaluator(name="m", model=model, tokenizer=tok, info=info, cache_dir=tmp_path, chunk_size=2)
+    rec1 = first.score("adversarial", "st", examples)
+    assert first.computed["score"] == 5
+
+    second = ModelEvaluator(name="m", model=model, tokenizer=tok, info=info, cache_dir=tmp_path)
+    rec2 = second.score("adversarial", "st", examples)
+    assert second.computed["score"] == 0 and all(r.cached for r in rec2)
+    assert [r.loglikelihoods for r in rec2] == [r.loglikelihoods for r in rec1]
+    assert second.routing_summary("st") == first.routing_summary("st")
+
+    other, tok2, info2 = resolve_model("tiny-mixtral", seed=5)  # other weights: other fingerprint, no reuse
+    third = ModelEvaluator(name="m", model=other, tokenizer=tok2, info=info2, cache_dir=tmp_path)
+    third.score("adversarial", "st", examples[:2])
+    assert third.computed["score"] == 2
+
+
+def test_duplicate_ids_and_empty_sets_are_rejected(mixtral) -> None:
+    model, tok, info = mixtral
+    ev = ModelEvaluator(name="m", model=model, tokenizer=tok, info=info)
+    ex = short_nli(1)[0]
+    with pytest.raises(ValueError, match="appears twice"):
+        ev.score("d", "st", [ex, ex])
+    with pytest.raises(ValueError, match="at least one"):
+        ev.generate("d", "st", [], max_new_tokens=2)
+
+
+def test_build_evaluator_copies_the_batching_settings(mixtral) -> None:
+    model, tok, info = mixtral
+    cfg = RBenchConfig.from_dict(
+        {"models": ["tiny-mixtral"], "batch_size": 3, "gen_batch_size": 2, "chunk_size": 5, "progress": False}
+    )
+    ev = build_evaluator(cfg, name="m", model=model, tokenizer=tok, info=info, cache_dir=None, on_call=None)
+    again = build_evaluator(ev, name="m2", model=model, tokenizer=tok, info={}, cache_dir=None, on_call=None)
+    for e in (ev, again):
+        assert (e.batch_size, e.gen_batch_size, e.chunk_size, e.progress) == (3, 2, 5, False)
+    assert again.name == "m2" and again.info == {}
