@@ -11,7 +11,7 @@ import copy
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -23,6 +23,8 @@ from adamoe.layer import MoELayer
 
 @dataclass(kw_only=True)
 class BenchSettings:
+    """Threads, timing rounds and shapes of every section (training shape first, then ``decode_*``)."""
+
     threads: int = 2
     warmup: int = 2
     repeats: int = 7
@@ -39,14 +41,13 @@ class BenchSettings:
 
     def shrink(self) -> BenchSettings:
         """A tiny version for smoke tests (shapes /8, fewer repeats)."""
-        return BenchSettings(
-            threads=self.threads,
+        return replace(
+            self,
             warmup=1,
             repeats=3,
             tokens=512,
             hidden=128,
             ffn=448,
-            seed=self.seed,
             decode_hidden=256,
             decode_ffn=128,
             decode_experts=16,
@@ -80,6 +81,16 @@ def _moe_layer(
         experts=ExpertsConfig(intermediate_size=ffn, backend=backend),
     )
     return cfg.build()
+
+
+@torch.no_grad()
+def _copy_into_nulls(base: MoELayer, target: MoELayer) -> None:
+    """Give ``target`` (E true + m = E null experts) ``base``'s experts and router rows, copied again for the
+    nulls (AdaMoE's gate2 init), so the two layers differ only by their null experts."""
+    num_experts = base.router.num_experts
+    target.experts.load_state_dict(base.experts.state_dict())
+    target.router.weight[:num_experts].copy_(base.router.weight)
+    target.router.weight[num_experts:].copy_(base.router.weight)
 
 
 def _hf_block(layer: MoELayer, *, top_k: int, implementation: str) -> torch.nn.Module:
@@ -159,10 +170,7 @@ def bench_null_saving(s: BenchSettings) -> dict[str, Any]:
     grad = torch.randn(s.tokens, s.hidden)
     top2 = _moe_layer(s, num_experts=8, num_null=0, top_k=2, backend="grouped", hidden=s.hidden, ffn=s.ffn)
     ada = _moe_layer(s, num_experts=8, num_null=8, top_k=3, backend="grouped", hidden=s.hidden, ffn=s.ffn)
-    with torch.no_grad():
-        ada.experts.load_state_dict(top2.experts.state_dict())
-        ada.router.weight[:8].copy_(top2.router.weight)
-        ada.router.weight[8:].copy_(top2.router.weight)  # AdaMoE's gate2 init: copy gate rows
+    _copy_into_nulls(top2, ada)
     with torch.no_grad():
         ada(x)
         ada_load = ada.last_routing.load()
@@ -194,55 +202,67 @@ def bench_decode(s: BenchSettings) -> dict[str, Any]:
     dims = {"hidden": s.decode_hidden, "ffn": s.decode_ffn}
     ours = _moe_layer(s, num_experts=E, num_null=0, top_k=k, backend="grouped", **dims)
     ours_null = _moe_layer(s, num_experts=E, num_null=E, top_k=k, backend="grouped", **dims)
-    with torch.no_grad():
-        ours_null.experts.load_state_dict(ours.experts.state_dict())
-        ours_null.router.weight[:E].copy_(ours.router.weight)
-        ours_null.router.weight[E:].copy_(ours.router.weight)
+    _copy_into_nulls(ours, ours_null)
     hf = {impl: _hf_block(ours, top_k=k, implementation=impl) for impl in ("grouped_mm", "eager")}
     bytes_per_expert = ours.experts.gate_up_proj[0].numel() * 4 + ours.experts.down_proj[0].numel() * 4
     probe = torch.ones(((1 << 26) if s.quick else (1 << 30)) // 4)
-    rows = []
-    for tokens in (1, 8):
-        x = torch.randn(tokens, s.decode_hidden)
-        with torch.no_grad():
-            ours(x)
-            distinct = int(ours.last_routing.indices.unique().numel())
-            ours_null(x)
-            nr = ours_null.last_routing
-            distinct_null = int(nr.indices[nr.true_mask()].unique().numel())
-        fns: dict[str, Callable[[], Any]] = {
-            "read_probe": probe.sum,
-            "adamoe": lambda x=x: ours(x),
-            "adamoe_null": lambda x=x: ours_null(x),
-        }
-        for impl, block in hf.items():
-            fns[f"hf_{impl}"] = lambda x=x, block=block: block(x.unsqueeze(0))
-        with torch.no_grad():
-            med = interleaved_medians(fns, warmup=s.warmup + 2, repeats=s.decode_repeats)
-        bandwidth = probe.numel() * 4 / med.pop("read_probe")
-        limit = distinct * bytes_per_expert / bandwidth
-        limit_null = distinct_null * bytes_per_expert / bandwidth
-        best_hf = min(med["hf_grouped_mm"], med["hf_eager"])
-        ratios = {k2: v / limit for k2, v in med.items() if k2 != "adamoe_null"}
-        ratios["adamoe_null"] = med["adamoe_null"] / max(limit_null, 1e-12)
-        rows.append(
-            {
-                "tokens": tokens,
-                "bandwidth_GBps": bandwidth / 1e9,
-                "distinct_experts": distinct,
-                "distinct_true_experts_null": distinct_null,
-                "seconds": med,
-                "limit_seconds": limit,
-                "ratio_to_limit": ratios,
-                "ours_vs_best_hf": med["adamoe"] / best_hf,
-            }
-        )
+    variants = {"adamoe": ours, "adamoe_null": ours_null, **{f"hf_{impl}": b for impl, b in hf.items()}}
+    rows = [
+        _decode_row(s, torch.randn(tokens, s.decode_hidden), variants, probe, bytes_per_expert)
+        for tokens in (1, 8)
+    ]
     return {
         "bandwidth_GBps": min(r["bandwidth_GBps"] for r in rows),
         "bytes_per_expert": bytes_per_expert,
         "skinny_kernel": _kernel_available(),
         "rows": rows,
         "target": 1.15,
+    }
+
+
+def _decode_row(
+    s: BenchSettings,
+    x: torch.Tensor,
+    variants: dict[str, torch.nn.Module],
+    probe: torch.Tensor,
+    bytes_per_expert: int,
+) -> dict[str, Any]:
+    """One decode step of (tokens, H) ``x`` through every variant, timed against the bandwidth limit.
+
+    The limit is the time to read the weights of the distinct experts the step touches (true experts
+    only for ``adamoe_null``) at the bandwidth ``probe.sum`` measures in the same rounds.
+    """
+    ours, ours_null = variants["adamoe"], variants["adamoe_null"]
+    with torch.no_grad():
+        ours(x)
+        distinct = int(ours.last_routing.indices.unique().numel())
+        ours_null(x)
+        nr = ours_null.last_routing
+        distinct_null = int(nr.indices[nr.true_mask()].unique().numel())
+    fns: dict[str, Callable[[], Any]] = {
+        "read_probe": probe.sum,
+        "adamoe": lambda: ours(x),
+        "adamoe_null": lambda: ours_null(x),
+    }
+    for name, block in variants.items():
+        if name.startswith("hf_"):
+            fns[name] = lambda block=block: block(x.unsqueeze(0))
+    with torch.no_grad():
+        med = interleaved_medians(fns, warmup=s.warmup + 2, repeats=s.decode_repeats)
+    bandwidth = probe.numel() * 4 / med.pop("read_probe")
+    limit = distinct * bytes_per_expert / bandwidth
+    limit_null = distinct_null * bytes_per_expert / bandwidth
+    ratios = {k: v / limit for k, v in med.items() if k != "adamoe_null"}
+    ratios["adamoe_null"] = med["adamoe_null"] / max(limit_null, 1e-12)
+    return {
+        "tokens": x.shape[0],
+        "bandwidth_GBps": bandwidth / 1e9,
+        "distinct_experts": distinct,
+        "distinct_true_experts_null": distinct_null,
+        "seconds": med,
+        "limit_seconds": limit,
+        "ratio_to_limit": ratios,
+        "ours_vs_best_hf": med["adamoe"] / min(med["hf_grouped_mm"], med["hf_eager"]),
     }
 
 
@@ -255,6 +275,7 @@ def _kernel_available() -> bool:
 def run_all(
     s: BenchSettings, *, sections: tuple[str, ...] = ("training", "null_saving", "decode")
 ) -> dict[str, Any]:
+    """Run the named sections with ``s.threads`` torch threads; the results by section."""
     torch.set_num_threads(s.threads)
     out: dict[str, Any] = {"threads": s.threads, "torch": torch.__version__}
     runners = {"training": bench_training, "null_saving": bench_null_saving, "decode": bench_decode}

@@ -85,22 +85,17 @@ class ExpertsConfig(Config):
     lora_alpha: float = 16.0
 
     def build(self, *, num_experts: int, hidden_size: int) -> nn.Module:
+        """The E SwiGLU experts (H -> I -> H) this config describes; LoRA experts when ``lora_rank`` > 0."""
         self.validate()
+        shape = {
+            "num_experts": num_experts,
+            "hidden_size": hidden_size,
+            "intermediate_size": self.intermediate_size,
+            "backend": self.backend,
+        }
         if self.lora_rank:
-            return LoRASwiGLUExperts(
-                num_experts=num_experts,
-                hidden_size=hidden_size,
-                intermediate_size=self.intermediate_size,
-                rank=self.lora_rank,
-                alpha=self.lora_alpha,
-                backend=self.backend,
-            )
-        return SwiGLUExperts(
-            num_experts=num_experts,
-            hidden_size=hidden_size,
-            intermediate_size=self.intermediate_size,
-            backend=self.backend,
-        )
+            return LoRASwiGLUExperts(**shape, rank=self.lora_rank, alpha=self.lora_alpha)
+        return SwiGLUExperts(**shape)
 
 
 @dataclass(kw_only=True)

@@ -61,3 +61,19 @@ def test_real_text_readers():
     held = moe_model.heldout_texts(per_task=3)
     assert len(held) == 3 * len(moe_model.HELDOUT_TASKS) and len(set(held)) == len(held)
     assert held == moe_model.heldout_texts(per_task=3)  # stable order
+
+
+def test_nll_ladder_reaches_the_dense_nll_with_all_experts_at_equal_weight(tiny_default):
+    from adamoe.hf import default
+    from adamoe.hf.moefy import moefy
+
+    dense, tok = default.load_default()
+    texts = ["the river flows past the old mill", "a bridge over water"]
+    moe = moefy(dense, calib_tokens=torch.randint(3, 500, (4, 16)), num_experts=4, top_k=2).model
+    for layer in moe.model.layers:
+        layer.mlp.gate.weight.data.zero_()
+    ladder = moe_model.nll_ladder(moe, dense, tok, texts)
+    assert set(ladder) == {"dense", "top1", "top2", "top4"}
+    assert ladder["dense"] == pytest.approx(moe_model.mean_nll(dense, tok, texts))
+    assert ladder["top4"] == pytest.approx(ladder["dense"], abs=1e-4)
+    assert ladder["top1"] != pytest.approx(ladder["dense"], abs=1e-3)

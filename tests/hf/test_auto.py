@@ -13,6 +13,7 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
+from adamoe.hf import io
 from adamoe.hf.auto import family_of_type, model_type_for
 from adamoe.hf.convert import AdaMoERouter, convert, routers
 from adamoe.hf.io import REMOTE_CODE, REMOTE_FAMILIES, export_remote, load, save
@@ -27,9 +28,10 @@ def logits_of(model: torch.nn.Module) -> torch.Tensor:
         return model(TOKENS).logits
 
 
-def converted(family: str, **kwargs) -> torch.nn.Module:
+def converted(family: str, overrides: dict | None = None, **kwargs) -> torch.nn.Module:
+    """Tiny ``family`` model (config ``overrides``) with 4 random-init nulls, k = 3 unless ``kwargs`` say."""
     settings = {"null_experts": 4, "top_k": 3, "gate2_init": "random", "seed": 1, **kwargs}
-    return convert(tiny_model(family, seed=2), **settings)
+    return convert(tiny_model(family, seed=2, **(overrides or {})), **settings)
 
 
 def test_model_type_names():
@@ -71,10 +73,13 @@ def test_a_reloaded_model_saves_and_loads_again(tmp_path):
 
 
 def test_older_folders_load_with_adamoe_only(tmp_path):
-    """A plain ``save_pretrained`` (model type ``mixtral`` + ``adamoe``) still loads converted via load()."""
+    """An older folder (the family's own model type + ``adamoe``) still loads converted via load()."""
     model = converted("qwen2_moe")
     model.save_pretrained(tmp_path)
-    assert json.loads((tmp_path / "config.json").read_text())["model_type"] == "qwen2_moe"
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["model_type"] == "adamoe_qwen2_moe"  # convert() adopts the distinct classes
+    config["model_type"], config["architectures"] = "qwen2_moe", ["Qwen2MoeForCausalLM"]
+    (tmp_path / "config.json").write_text(json.dumps(config))  # as saved before adoption existed
     loaded = load(tmp_path)
     assert loaded.config.model_type == "adamoe_qwen2_moe"
     assert torch.equal(logits_of(loaded), logits_of(model))
@@ -95,27 +100,42 @@ def test_exported_folder_loads_with_adamoe_too(family, tmp_path):
     assert (logits_of(trusted) - want).abs().max() <= 1e-5
 
 
+GROUPS = {"n_group": 2, "topk_group": 1}
+
+
 @pytest.mark.parametrize(
-    ("family", "settings"),
+    ("family", "settings", "overrides"),
     [
-        ("mixtral", {"normalize": 1}),
-        ("qwen2_moe", {}),  # norm_topk_prob=False: raw weights rescaled to the original top-k mass
-        ("qwen2_moe", {"normalize": 2, "null_type": "identity"}),
-        ("qwen3_moe", {"null_experts": 0, "top_k": None}),
-        ("olmoe", {"null_type": "identity", "normalize": 1, "top_k": 4}),
+        ("mixtral", {"normalize": 1}, {}),
+        ("qwen2_moe", {}, {}),  # norm_topk_prob=False: raw weights rescaled to the original top-k mass
+        ("qwen2_moe", {"normalize": 2, "null_type": "identity"}, {}),
+        ("qwen3_moe", {"null_experts": 0, "top_k": None}, {}),
+        ("olmoe", {"null_type": "identity", "normalize": 1, "top_k": 4}, {}),
+        ("deepseek_v2", {}, {"routed_scaling_factor": 2.5}),  # raw, rescaled, scaled, unsorted
+        ("deepseek_v2", {"normalize": 2}, {**GROUPS, "topk_method": "group_limited_greedy"}),
+        ("deepseek_v3", {}, GROUPS),  # sigmoid + selection bias, group-limited
+        ("deepseek_v3", {"normalize": 0, "null_type": "identity"}, {"norm_topk_prob": False}),
     ],
 )
-def test_remote_classes_reproduce_the_adamoe_router(family, settings, tmp_path):
+def test_remote_classes_reproduce_the_adamoe_router(family, settings, overrides, tmp_path):
     """The standalone classes against adamoe's router + experts, in-process, over the routing options."""
     import importlib
 
-    model = converted(family, **settings)
+    model = converted(family, overrides, **settings)
+    generator = torch.Generator().manual_seed(7)
+    for _, router in routers(model):  # selection biases that matter (DeepSeek-V3 only)
+        for name in ("e_score_correction_bias", "null_score_correction_bias"):
+            if isinstance(getattr(router, name, None), torch.Tensor):
+                getattr(router, name).copy_(
+                    0.3 * torch.randn(getattr(router, name).shape, generator=generator)
+                )
     export_remote(model, tmp_path)
     module = importlib.import_module("adamoe.hf.remote.modeling_adamoe")
     cls = getattr(module, json.loads((tmp_path / "config.json").read_text())["architectures"][0])
-    remote = cls.from_pretrained(tmp_path).eval()
+    remote, info = cls.from_pretrained(tmp_path, output_loading_info=True)
+    assert not any(info[k] for k in ("missing_keys", "unexpected_keys", "mismatched_keys")), info
     assert not any(isinstance(m, AdaMoERouter) for m in remote.modules())
-    assert (logits_of(remote) - logits_of(model)).abs().max() <= 1e-5
+    assert (logits_of(remote.eval()) - logits_of(model)).abs().max() <= 1e-5
 
 
 def test_remote_code_imports_only_torch_and_transformers():
@@ -130,9 +150,11 @@ def test_remote_code_imports_only_torch_and_transformers():
         assert roots <= {"__future__", "typing", "torch", "transformers"}, (path.name, roots)
 
 
-def test_export_refuses_what_the_remote_code_cannot_reproduce(tmp_path):
-    with pytest.raises(ValueError, match=r"export_remote supports mixtral.*not deepseek_v3"):
-        export_remote(converted("deepseek_v3"), tmp_path)
+def test_export_refuses_what_the_remote_code_cannot_reproduce(tmp_path, monkeypatch):
+    monkeypatch.setattr(io, "REMOTE_FAMILIES", ("mixtral",))
+    with pytest.raises(ValueError, match=r"export_remote supports mixtral, not olmoe; use adamoe\.hf\.save"):
+        export_remote(converted("olmoe"), tmp_path)
+    monkeypatch.undo()
     with pytest.raises(ValueError, match="not converted"):
         export_remote(tiny_model("mixtral"), tmp_path)
     model = converted("mixtral")
@@ -175,10 +197,13 @@ print("\\nREPORT " + json.dumps(report))
 """
 
 
+VANILLA_FAMILIES = {"mixtral": {}, "qwen2_moe": {}, "deepseek_v3": GROUPS}
+
+
 def test_vanilla_transformers_refuses_or_reproduces(tmp_path):
     cases = []
-    for family in ("mixtral", "qwen2_moe"):
-        model = converted(family)
+    for family, overrides in VANILLA_FAMILIES.items():
+        model = converted(family, overrides)
         save(model, tmp_path / family / "saved")
         export_remote(model, tmp_path / family / "remote")
         torch.save(logits_of(model), tmp_path / family / "want.pt")
@@ -189,7 +214,7 @@ def test_vanilla_transformers_refuses_or_reproduces(tmp_path):
     stdout = run_without_adamoe(VANILLA, json.dumps(cases), cwd=tmp_path)
     # (transformers may have written its trust_remote_code prompt to stdout)
     report = json.loads(stdout.split("\nREPORT ")[-1])
-    for family in ("mixtral", "qwen2_moe"):
+    for family in VANILLA_FAMILIES:
         got = report[family]
         assert got["saved"] and got["remote_untrusted"], got  # unknown model type / custom code: raises
         assert got["class"].startswith("AdaMoE")

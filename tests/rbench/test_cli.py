@@ -25,6 +25,7 @@ TINY = [
     "--max-new-tokens",
     "2",
     "--no-progress",
+    "--quick",
     "--set",
     "threads=1",
     "--set",
@@ -62,11 +63,27 @@ def test_cli_writes_a_side_by_side_report_and_resumes_from_cache(tmp_path, capsy
     assert metrics["dims"] == ["safety", "hallucination", "adversarial", "ood"]
     assert metrics["results"]["tiny-llama"]["dims"]["ood"]["routing"] is None
     assert metrics["results"]["tiny-mixtral"]["dims"]["ood"]["routing"]["shift"]["upper"]["js_mean"] >= 0
+    # every number a metric table shows carries its n and 95% interval, in the JSON too
+    shown = 0
+    for m in metrics["models"]:
+        for d, r in metrics["results"][m]["dims"].items():
+            for name, value in r["metrics"].items():
+                if value is None:
+                    continue
+                est = r["estimates"][name]
+                assert est["n"] >= 1 and est["low"] <= est["high"] and est["value"] == value, (m, d, name)
+                shown += 1
+            for row in metrics["tables"][d]["rows"]:
+                cell = row[f"{m} [95% CI]"]
+                assert cell is None or {"n", "low", "high"} <= set(cell), (d, row)
+    assert shown >= 4 * 4
+    assert set(metrics["comparisons"]) == set(metrics["dims"])
 
     md = (run_dir / "report.md").read_text()
-    assert "| metric (%) | better | tiny-llama | tiny-mixtral |" in md
+    header = "| metric (%) | better | n | chance | tiny-llama [95% CI] | tiny-mixtral [95% CI] |"
+    assert header in md and "Δ tiny-mixtral − tiny-llama (pp) [95% CI]" in md
     assert "| tiny-llama | – | – |" in md  # dense model: routing columns are dashes
-    assert "| upper | style |" in md and "| data:movie | dataset |" in md
+    assert "| upper | style | 2/2 | yes |" in md and "| data:movie | dataset |" in md
     html = (run_dir / "report.html").read_text()
     assert html.startswith("<!doctype html>") and "routing_js.png" in html
     for png in ("headline.png", "ood.png", "routing_js.png", "routing_load.png"):
@@ -178,6 +195,22 @@ def test_report_json_is_strict_and_dense_routing_is_dashed() -> None:
         },
     }
     rows = routing_rows(result, "ood")
-    assert rows[0] == ["dense", *["–"] * 8]
+    assert rows[0] == ["dense", *["–"] * 10]
     assert rows[1][:5] == ["moe", "id (ref)", "10", "2.000", "–"]
-    assert rows[2] == ["moe", "upper", "12", "1.500", "-0.500", "0.900", "-0.100", "1.00e-02", "2.00e-02"]
+    assert rows[2] == [
+        "moe",
+        "upper",
+        "12",
+        "1.500",
+        "-0.500",
+        "0.900",
+        "-0.100",
+        "1.00e-02",
+        "2.00e-02",
+        "–",
+        "–",
+    ]
+    result["results"]["moe"]["dims"]["ood"]["routing"]["shift"]["upper"].update(
+        noise_floor_p95=0.03, within_noise=True
+    )
+    assert routing_rows(result, "ood")[2][-2:] == ["3.00e-02", "within noise"]

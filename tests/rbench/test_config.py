@@ -41,10 +41,24 @@ def test_model_specs_and_dims_parse() -> None:
 
 def test_unknown_section_keys_list_the_valid_ones_and_null_sections_mean_defaults() -> None:
     with pytest.raises(
-        ValueError, match=r"safety: unknown key\(s\) colour; valid keys: harmful, benign"
+        ValueError, match=r"safety: unknown key\(s\) colour; valid keys: tasks, task_limit, prompt_limit, harmful, benign"
     ) as err:
         RBenchConfig.from_dict({"safety": {"colour": "red"}})
     assert "\n" not in str(err.value)
     cfg = RBenchConfig.from_dict({"safety": None, "models": None, "dims": "ood,safety,ood"})
     assert cfg.safety == SafetyConfig() and cfg.dims == ["ood", "safety"]
     assert RBenchConfig.from_dict({"max_new_tokens": 4}).hallucination.max_new_tokens == 4
+
+
+def test_quick_swaps_in_the_smoke_sets_but_keeps_fields_set_explicitly() -> None:
+    real = RBenchConfig.from_dict({})
+    assert real.hallucination.tasks[0] == "bigbench:truthful_qa" and real.adversarial.nli.startswith(
+        "bigbench:"
+    )
+    assert real.ood.id == "bigbench:epistemic_reasoning" and real.safety.tasks
+    quick = RBenchConfig.from_dict({"quick": True, "ood": {"sets": ["generated:movie"]}})
+    quick.validate()
+    assert quick.hallucination.tasks == [] and quick.hallucination.truthfulqa == "generated"
+    assert quick.adversarial.nli == "generated" and quick.safety.harmful == "generated"
+    assert quick.ood.id == "generated:product" and quick.ood.pairs == {}
+    assert quick.ood.sets == ["generated:movie"]  # set explicitly: kept

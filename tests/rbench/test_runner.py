@@ -30,7 +30,7 @@ def _plan(models: Sequence[str] = ("tiny-llama", "tiny-mixtral")) -> Any:
             "gen_batch_size": 1,
             "chunk_size": 1,
             "progress": False,
-            "safety": {"harmful": "generated", "toxicity": "generated"},
+            "quick": True,
             "ood": {"shifts": ["upper"], "sets": ["generated:movie"]},
             "adversarial": {"attacks": {"char": {"kinds": ["swap", "delete"], "max_edits": 1}}},
         }
@@ -97,3 +97,30 @@ def test_empty_data_fails_before_any_model_runs(tmp_path) -> None:
     )
     with pytest.raises(ValueError, match=r"safety: .*empty"):
         prepare_suite(cfg)
+
+
+def test_models_with_identical_outputs_are_reported_as_identical_not_as_deltas() -> None:
+    from adamoe.hf.models import resolve_model
+    from adamoe.rbench.report import render_report
+
+    def same_model(spec: str, *, seed: int) -> Any:
+        return resolve_model("tiny-llama", seed=0)  # both specs load the very same weights
+
+    cfg = RBenchConfig.from_dict(
+        {
+            "models": ["tiny-llama", "tiny-mixtral"],
+            "dims": ["hallucination", "ood"],
+            "limit": 2,
+            "max_new_tokens": 2,
+            "progress": False,
+            "quick": True,
+            "ood": {"shifts": ["upper"], "sets": ["generated:movie"]},
+        }
+    )
+    result = run_suite(prepare_suite(cfg), cache_root=None, load_model=same_model)
+    for dim in ("hallucination", "ood"):
+        (comparison,) = result["comparisons"][dim].values()
+        assert comparison["identical"] is True and comparison["metrics"] == {}
+    md = render_report(result, plots=False)["report.md"].decode()
+    assert "their outputs are identical, so no difference is reported" in md
+    assert "identical outputs" in md and "p=" not in md

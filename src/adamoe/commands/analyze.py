@@ -41,11 +41,13 @@ CONFIG = AnalyzeVerbConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``adamoe analyze`` flags."""
     parser.add_argument("--model", help="model spec or folder")
     parser.add_argument("--text", help="text for the per-token load plot")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the routing analysis (``adamoe analyze``); returns its result record."""
     from adamoe.eval.evaluate import evaluate_tasks
     from adamoe.eval.report import results_table, write_report
 

@@ -38,11 +38,13 @@ CONFIG = BenchVerbConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``adamoe bench`` flags."""
     parser.add_argument("--quick", action="store_true", help="tiny shapes: a smoke run, not a measurement")
     parser.add_argument("--sections", help="comma list of training,null_saving,decode")
 
 
 def run(args: argparse.Namespace) -> dict:
+    """Run the layer benchmark (``adamoe bench``); returns its result record."""
     from adamoe.bench import BenchSettings, format_table, run_all
 
     quick = True if args.quick else None

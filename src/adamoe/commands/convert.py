@@ -60,11 +60,13 @@ CONFIG = ConvertVerbConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``adamoe convert`` flags."""
     parser.add_argument("--model", help="model spec or folder (default smollm2-moe)")
     parser.add_argument("--mode", choices=MODES)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the conversion (``adamoe convert``); returns its result record."""
     cfg = verb_config(ConvertVerbConfig, args, model=args.model, mode=args.mode)
     seed_everything(args.seed)
     with run_directory(args.runs_root, "convert", args.run_dir) as run_dir:

@@ -45,12 +45,14 @@ CONFIG = EvalVerbConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``adamoe evaluate`` flags."""
     parser.add_argument("--model", action="append", help="model spec or folder (repeatable)")
     parser.add_argument("--task", action="append", help="task name or name=file (repeatable)")
     parser.add_argument("--limit", type=int)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the evaluation (``adamoe evaluate``); returns its result record."""
     from adamoe.eval.evaluate import evaluate_tasks
     from adamoe.eval.report import markdown_table, results_table, write_report
 

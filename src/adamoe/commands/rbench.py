@@ -21,6 +21,7 @@ from adamoe.runs import run_directory, save_run_config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``adamoe rbench`` flags."""
     parser.add_argument(
         "--model",
         action="append",
@@ -55,6 +56,7 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the reliability suite (``adamoe rbench``); returns its result record."""
     from adamoe.rbench.config import RBenchConfig
     from adamoe.rbench.report import REPORT_FILES, markdown_summary, write_report
     from adamoe.rbench.runner import prepare_suite, run_suite

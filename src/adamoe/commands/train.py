@@ -55,6 +55,7 @@ CONFIG = TrainVerbConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``adamoe train`` flags."""
     parser.add_argument("--model", help="model spec or folder")
     parser.add_argument(
         "--resume", action="store_true", help="continue from the latest checkpoint in --run-dir"
@@ -74,6 +75,7 @@ def _config(args: argparse.Namespace) -> TrainVerbConfig:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the fine-tuning (``adamoe train``); returns its result record."""
     from adamoe.commands.common import load_tasks
     from adamoe.eval.evaluate import evaluate_tasks
     from adamoe.eval.report import markdown_table, results_table, write_report

@@ -113,6 +113,7 @@ class MCExample:
         return [len(self.context + c) for c in self.choices]
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict of the example (``continuation`` only when set)."""
         out: dict[str, Any] = {
             "id": self.id,
             "task": self.task,

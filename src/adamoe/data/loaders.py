@@ -28,6 +28,7 @@ __all__ = ["DataSourceError", "export_task", "hub_rows", "known_tasks", "load_ta
 
 
 def known_tasks() -> list[str]:
+    """Every task name :func:`load_task` accepts without a source: hub tasks, then generated ones."""
     return sorted(HUB_TASKS) + sorted(SYNTHETIC_TASKS)
 
 

@@ -199,6 +199,7 @@ class SyntheticSpec:
     description: str = ""
 
     def validate(self) -> SyntheticSpec:
+        """Check the name prefix and split; returns ``self`` so specs validate where they are listed."""
         if not self.name.startswith("synthetic-"):
             raise ValueError(f"SyntheticSpec.name: expected a 'synthetic-' prefix, got {self.name!r}")
         if self.split not in SYNTHETIC_SPLITS:
@@ -223,6 +224,7 @@ SYNTHETIC_TASKS: dict[str, SyntheticSpec] = {
 
 
 def get_synthetic_task(name: str) -> SyntheticSpec | None:
+    """The generated task ``name`` (case and ``_``/``-`` insensitive), or None."""
     key = name.strip().lower().replace("_", "-")
     return SYNTHETIC_TASKS.get(key)
 

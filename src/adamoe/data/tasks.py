@@ -31,6 +31,7 @@ class TaskSpec:
     description: str = ""
 
     def validate(self) -> TaskSpec:
+        """Check name, hub path, split and mapper; returns ``self`` so specs validate where listed."""
         if not self.name or not isinstance(self.name, str):
             raise ValueError(f"TaskSpec.name: expected a non-empty string, got {self.name!r}")
         if not self.hub_path or "/" not in self.hub_path:
@@ -152,24 +153,25 @@ def _hellaswag(row: Mapping[str, Any], index: int) -> MCExample:
     )
 
 
-def _rte(row: Mapping[str, Any], index: int) -> MCExample:
-    return MCExample(
-        id=_row_id(row, "rte", index, key="idx"),
-        context=f"{row['sentence1']}\nQuestion: {row['sentence2']} True or False?\nAnswer:",
-        choices=["True", "False"],  # label 0 = entailment
-        label=int(row["label"]),
-        task="rte",
-    )
+def _glue(task: str, template: str, choices: list[str]) -> RowMapper:
+    """GLUE rows: ``template`` formatted with the row's fields, an ``idx`` id and an int ``label``."""
+
+    def to_example(row: Mapping[str, Any], index: int) -> MCExample:
+        return MCExample(
+            id=_row_id(row, task, index, key="idx"),
+            context=template.format(**row),
+            choices=list(choices),
+            label=int(row["label"]),
+            task=task,
+        )
+
+    return to_example
 
 
-def _cola(row: Mapping[str, Any], index: int) -> MCExample:
-    return MCExample(
-        id=_row_id(row, "cola", index, key="idx"),
-        context=f"{row['sentence']}\nQuestion: Does this sentence make sense?\nAnswer:",
-        choices=["no", "yes"],  # label 1 = acceptable
-        label=int(row["label"]),
-        task="cola",
-    )
+# label 0 = entailment
+_rte = _glue("rte", "{sentence1}\nQuestion: {sentence2} True or False?\nAnswer:", ["True", "False"])
+# label 1 = acceptable
+_cola = _glue("cola", "{sentence}\nQuestion: Does this sentence make sense?\nAnswer:", ["no", "yes"])
 
 
 def _scienceqa(row: Mapping[str, Any], index: int) -> MCExample:
@@ -207,19 +209,15 @@ def _text_only(row: Mapping[str, Any]) -> bool:
 
 def _specs() -> dict[str, TaskSpec]:
     specs = [
-        TaskSpec(
-            name="arc_easy",
-            hub_path="allenai/ai2_arc",
-            hub_name="ARC-Easy",
-            split="test",
-            to_example=_letter_choices("arc_easy"),
-        ),
-        TaskSpec(
-            name="arc_challenge",
-            hub_path="allenai/ai2_arc",
-            hub_name="ARC-Challenge",
-            split="test",
-            to_example=_letter_choices("arc_challenge"),
+        *(
+            TaskSpec(
+                name=name,
+                hub_path="allenai/ai2_arc",
+                hub_name=subset,
+                split="test",
+                to_example=_letter_choices(name),
+            )
+            for name, subset in (("arc_easy", "ARC-Easy"), ("arc_challenge", "ARC-Challenge"))
         ),
         TaskSpec(name="piqa", hub_path="baber/piqa", hub_name=None, split="validation", to_example=_piqa),
         # lm-eval reads SocialIQA (social_i_qa) from this script-free copy; same schema.

@@ -112,10 +112,12 @@ class ScoreCache:
                 os.fsync(fh.fileno())
 
     def key(self, *, task: str, example_id: str, prompt: str) -> str:
+        """Cache key of one prompt: a hash of the model fingerprint, task, example id and prompt text."""
         payload = json.dumps([self.fingerprint, task, example_id, prompt], ensure_ascii=False)
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
     def get(self, key: str) -> dict[str, Any] | None:
+        """The cached entry under ``key``, or None."""
         return self._entries.get(key)
 
     def __contains__(self, key: str) -> bool:
@@ -125,6 +127,7 @@ class ScoreCache:
         return len(self._entries)
 
     def put(self, key: str, value: dict[str, Any]) -> None:
+        """Append one entry durably (prefer :meth:`put_many` for a batch)."""
         self.put_many([(key, value)])
 
     def put_many(self, items: Iterable[tuple[str, dict[str, Any]]]) -> None:

@@ -25,6 +25,7 @@ def null_routers(model: nn.Module) -> list[RoutingSource]:
 
 
 def set_null_bias(model: nn.Module, bias: float) -> None:
+    """Set the compute dial: add ``bias`` to the null-expert logits of every router of ``model``."""
     for router in null_routers(model):
         router.null_bias = float(bias)
 

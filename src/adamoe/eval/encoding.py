@@ -34,6 +34,7 @@ class LMEncoder:
         self._prefix_text = tokenizer.decode(prefix_token_id) if prefix_token_id is not None else None
 
     def encode(self, text: str, add_special_tokens: bool | None = None) -> list[int]:
+        """Token ids of ``text``; ``add_special_tokens`` (when given) overrides the encoder's ``add_bos_token``."""
         kwargs: dict[str, bool] = {}
         if add_special_tokens is not None:
             kwargs["add_special_tokens"] = add_special_tokens
@@ -48,6 +49,7 @@ class LMEncoder:
         return list(self.tokenizer.encode(text, **kwargs))
 
     def encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
+        """(context ids, continuation ids) split as lm-eval does (trailing context spaces join the continuation)."""
         if context == "":
             cont = self.encode(continuation, add_special_tokens=False)
             if not cont or self.prefix_token_id != cont[0]:

@@ -24,7 +24,7 @@ from adamoe.eval.scoring import score_multiple_choice
 from adamoe.eval.significance import chance_level, proportion_ci
 from adamoe.stats import ItemRoutingRecorder, routing_sources, summarise_packs
 
-__all__ = ["TaskResult", "evaluate_tasks", "flops_columns", "routing_of"]
+__all__ = ["TaskResult", "evaluate_tasks", "flops_columns", "routing_of", "score_with_routing"]
 
 
 @dataclass(kw_only=True)
@@ -97,6 +97,17 @@ def flops_columns(
     return out
 
 
+def score_with_routing(
+    model: nn.Module, tokenizer: Any, examples: Sequence[MCExample], *, order: Sequence[str], **kwargs: Any
+) -> MCResult:
+    """:func:`score_multiple_choice` (``kwargs`` passed on), recording each item's routing when ``order``
+    (the names of ``model``'s routing sources) is non-empty, so :func:`routing_of` can summarise the run."""
+    if not order:
+        return score_multiple_choice(model, tokenizer, examples, **kwargs)
+    with ItemRoutingRecorder(model) as rec:
+        return score_multiple_choice(model, tokenizer, examples, item_routing=rec, **kwargs)
+
+
 def evaluate_tasks(
     model: nn.Module,
     tokenizer: Any,
@@ -115,12 +126,9 @@ def evaluate_tasks(
     results = []
     for name, examples in tasks.items():
         cache = Path(cache_dir) / f"{name}.jsonl" if cache_dir else None
-        kwargs: dict[str, Any] = {"batch_size": batch_size, "cache": cache, "progress": progress}
-        if order:
-            with ItemRoutingRecorder(model) as rec:
-                res = score_multiple_choice(model, tokenizer, examples, item_routing=rec, **kwargs)
-        else:
-            res = score_multiple_choice(model, tokenizer, examples, **kwargs)
+        res = score_with_routing(
+            model, tokenizer, examples, order=order, batch_size=batch_size, cache=cache, progress=progress
+        )
         routing = routing_of(res, baseline_k=baseline_k, order=order)
         flops = flops_columns(model, routing, baseline_k=baseline_k)
         chance = chance_level([len(e.choices) for e in examples]) if examples else None

@@ -94,6 +94,7 @@ class DecoderShape:
         )
 
     def to_dict(self) -> dict[str, int]:
+        """The shape as a plain dict of ints."""
         return asdict(self)
 
 

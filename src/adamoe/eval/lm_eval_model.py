@@ -181,6 +181,7 @@ class RoutedHFLM(HFLM):
         return info
 
     def reset_routing(self) -> None:
+        """Drop any pending and recorded routing sums (start a new measurement)."""
         if self._recorder is not None:
             self._drop_pending()
             self._recorder.reset()

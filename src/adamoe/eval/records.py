@@ -63,6 +63,7 @@ class MCRecord:
         return self.pred_norm == self.label
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict of the record (with ``correct`` and ``correct_norm``)."""
         return {
             "id": self.id,
             "task": self.task,
@@ -84,6 +85,7 @@ class MCRecord:
         *,
         cached: bool = False,
     ) -> MCRecord:
+        """The record of one scored example: predictions by raw and length-normalised loglikelihood."""
         lls = np.asarray(loglikelihoods, dtype=np.float64)
         lengths = np.asarray(example.norm_lengths(), dtype=np.float64)
         with np.errstate(divide="ignore", invalid="ignore"):  # an empty choice divides by 0, as in lm-eval
@@ -129,6 +131,7 @@ class MCResult:
         return self.n_requests / self.seconds if self.seconds > 0 else float("nan")
 
     def by_task(self) -> dict[str, dict[str, float]]:
+        """Per task: n, acc and acc_norm over this result's records."""
         out: dict[str, dict[str, float]] = {}
         for task in sorted({r.task for r in self.records}):
             rs = [r for r in self.records if r.task == task]
@@ -140,6 +143,7 @@ class MCResult:
         return out
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict: accuracies, request and cache counts, timing."""
         return {
             "acc": self.acc,
             "acc_norm": self.acc_norm,

@@ -66,6 +66,7 @@ class Column:
     interval: bool = True
 
     def read(self, row: Mapping[str, Any] | Sequence[Any]) -> Any:
+        """This column's cell of ``row`` (a mapping by key or a sequence by index); None when absent."""
         if isinstance(row, Mapping):
             return row.get(str(self.key))
         return row[self.key] if isinstance(self.key, int) and self.key < len(row) else None
@@ -149,6 +150,8 @@ class Table:
 
 @dataclass(frozen=True)
 class Heading:
+    """A section heading of ``level`` (2 = ``##``)."""
+
     text: str
     level: int = 2
 
@@ -163,6 +166,8 @@ class Paragraph:
 
 @dataclass(frozen=True)
 class Bullets:
+    """A bulleted list, one item per entry."""
+
     items: tuple[str, ...] = field(default_factory=tuple)
 
 

@@ -37,6 +37,7 @@ class ScoreItem:
         return len(self.cont)
 
     def full(self, r: int) -> list[int]:
+        """Context + continuation token ids of row ``r``."""
         return self.ctx[r] + self.cont[r]
 
     def fits(self, max_length: int) -> bool:

@@ -55,7 +55,8 @@ class ItemRouting(Protocol):
     items: dict[str, dict[str, np.ndarray]]
     shapes: dict[str, tuple[int, int]]
 
-    def on_batch(self, info: Any) -> None: ...
+    def on_batch(self, info: Any) -> None:
+        """Called by the scorer before each forward with its :class:`BatchInfo` (row ids, real-token mask)."""
 
 
 def score_multiple_choice(

@@ -1,15 +1,29 @@
-"""The stages of ``adamoe demo``: data, models, fine-tuning, evaluation, compute dial, report.
+"""The stages of ``adamoe demo``: a reduced, honest version of experiment 2 (:mod:`adamoe.experiments.moe`).
 
-1. Load SmolLM2-135M-Instruct (dense) and upcycle it to an 8-expert top-2 Mixtral (experts copied, so
-   the MoE equals the dense model at init; a little expert noise makes the experts distinguishable).
-2. Fine-tune a top-2 baseline (Switch aux loss) and an AdaMoE model (m null experts, top-k, null-aware
-   aux loss annealed tight → loose) the same way, briefly, on a generated offline task.
-3. Evaluate dense, top-2 and AdaMoE: Acc, Load, %FLOPs vs top-2; sharpness and load per layer.
-4. Compute dial: null-logit bias searched on a calibration split to hit target loads; accuracy vs load.
-5. Write metrics.json, report.md, report.html and the PNG plots into the run directory.
+1. Data: two real BIG-bench multiple-choice tasks, read offline from the cached sdist. Default
+   ``bigbench:strategyqa`` (knowledge/science) and ``bigbench:hyperbaton`` (reading/logic), chosen by a
+   stated cost criterion, not by results: among :data:`adamoe.data.bigbench.PAPER_TASKS` (each with
+   >= 300 test items) the two with the shortest p95 prompt (94 and 187 characters, both 2 choices) from
+   different categories. 250 test items each (the first of the deterministic test split), 64
+   training items each from the train split (multi-task fine-tuning on their union), validation items
+   for the compute-dial search.
+2. Models: the dense SmolLM2-135M-Instruct and its shared-plus-routed 8-expert MoE (``moe: moefy``:
+   50% shared core + 8 routed co-activation groups with fitted routers, a standard Qwen2-MoE, built once
+   and cached by :func:`adamoe.experiments.moe_model.build_default_moe`); ``moe: upcycle`` keeps the
+   copied-expert Mixtral (where AdaMoE vs top-2 is close to vacuous, see issue 9).
+3. Fine-tuning, same budget for both: top-2 (m = 0, Switch aux loss) and AdaMoE (m = 8 nulls, k = 3,
+   via :func:`adamoe.hf.convert.convert`; null-aware aux loss annealed tight in epoch 1 -> loose after).
+   Trainable: ``cfg.trainable`` limited to the last ``cfg.train_last_layers`` decoder layers, so
+   backward stops early and a step costs ~1-3 s on 2 cores.
+4. Evaluation of dense, top-2 and AdaMoE on the same items (per-item records: :class:`TaskRun`), and the
+   compute dial (null-logit bias by bisection on validation items, accuracy vs load on test items).
+5. Report (:mod:`adamoe.experiments.demo_report`): accuracy with n, 95% CI and chance, the paired
+   AdaMoE - top-2 difference (CI, McNemar p, stated plainly when not significant), Load per layer and
+   mean, expert and whole-model FLOPs vs top-2, sharpness and dial plots.
 
-Each stage is a function of the config and the previous stages' outputs, so an experiment can reuse
-them (e.g. a different model builder) and the command stays a thin verb (:func:`run_demo`).
+Budget basis (2 cores): 128 training pairs x 2 epochs = 32 steps per variant (~1-2 min each), 3 x 500
+scored test items (~1 min each), the dial ~2-3 min, the cached MoE ~10 s to load (~3 min to build
+once): ~10-12 min in total. ``--quick``: the tiny random Llama on a few items of the same tasks.
 """
 
 from __future__ import annotations
@@ -31,49 +45,55 @@ MOE_BUILDS = ("upcycle", "moefy")
 """How the MoE is made from the dense model: copied experts (`upcycle`), or a shared core + routed
 co-activation groups with fitted routers (`moefy`, :mod:`adamoe.hf.moefy`; cached for SmolLM2)."""
 
+DEMO_TASKS = ["bigbench:strategyqa", "bigbench:hyperbaton"]
+"""The two cheapest-to-score paper tasks from different categories (see the module docstring)."""
+
 __all__ = [
+    "DEMO_TASKS",
     "DemoConfig",
     "DemoData",
     "build_models",
-    "compute_dial",
     "evaluate_models",
     "finetune",
     "load_data",
     "make_variants",
     "run_demo",
-    "write_demo_report",
+    "variant_names",
 ]
 
 
 @dataclass(kw_only=True)
 class DemoConfig(Config):
-    """Every knob of the demo (``examples/demo.yaml`` spells out the defaults)."""
+    """Every knob of the demo (``examples/demo.yaml`` spells out the defaults); sizes are per task."""
 
     model: str = "smollm2"
-    moe: str = option("upcycle", choices=MOE_BUILDS)
-    task: str = "synthetic-facts"
+    moe: str = option("moefy", choices=MOE_BUILDS)
+    tasks: list[str] = field(default_factory=lambda: list(DEMO_TASKS))
     num_experts: int = option(8, ge=1)
     baseline_k: int = option(2, ge=1)
     null_experts: int = option(DEFAULT_NULL, ge=0)
     top_k: int = option(DEFAULT_TOP_K, ge=1)
     expert_noise: float = option(0.01, ge=0)
     gate2_init: str = option("copy_jitter", choices=GATE2_INITS)
-    train_examples: int = option(96, ge=1)
-    eval_examples: int = option(100, ge=1)
-    calib_examples: int = option(24, ge=1)
-    dial_examples: int = option(100, ge=1)
-    dial_iters: int = option(10, ge=1)
-    dial_range: float = option(0.5, gt=0)
-    dial_targets: list[float] = field(default_factory=lambda: [1.0, 1.25])
+    train_examples: int = option(64, ge=1)
+    eval_examples: int = option(250, ge=1)
+    calib_per_task: int = option(16, ge=1)
+    dial_per_task: int = option(100, ge=1)
+    dial_iters: int = option(6, ge=1)
+    dial_range: float = option(2.0, gt=0)
+    dial_targets: list[float] = field(default_factory=lambda: [1.0, 1.5])
     batch_size: int = option(8, ge=1)
     epochs: int = option(2, ge=1)
     lr: float = option(3e-5, gt=0)
+    max_length: int = option(256, ge=8)
     trainable: str = option("full", choices=TRAINABLE_SETS)
     train_last_layers: int = option(4, ge=0)
     aux_coef: float = option(1e-2, ge=0)
     aux_coef_end: float = option(1e-4, ge=0)
-    z_loss_coef: float = option(0.0, ge=0)
+    anneal: bool = True
     eval_batch_size: int = option(32, ge=1)
+    stats_seed: int = 0
+    n_boot: int = option(2000, ge=100)
 
     def check(self) -> None:
         require(
@@ -81,67 +101,78 @@ class DemoConfig(Config):
             f"baseline_k: expected <= num_experts={self.num_experts}, got {self.baseline_k} "
             f"(--set baseline_k={self.num_experts})",
         )
+        require(bool(self.tasks), "tasks: expected at least one task (--set tasks=bigbench:a,bigbench:b)")
+        require(len(set(self.tasks)) == len(self.tasks), f"tasks: expected distinct names, got {self.tasks}")
 
     def quick(self) -> DemoConfig:
-        """The ``--quick`` variant: tiny random model, a few items, seconds."""
+        """The ``--quick`` variant: tiny random model, a few items of the same tasks, seconds."""
         return dataclasses.replace(
             self,
             model="tiny-llama",
-            train_examples=32,
+            train_examples=8,
             eval_examples=24,
-            calib_examples=12,
-            dial_examples=24,
+            calib_per_task=6,
+            dial_per_task=12,
             epochs=1,
             dial_targets=[1.0],
-            dial_iters=4,
+            dial_iters=3,
+            n_boot=200,
         ).validate()
 
 
+def variant_names(cfg: DemoConfig) -> tuple[str, str]:
+    """(baseline, AdaMoE) names in the tables, e.g. ``("top-2", "AdaMoE-m8k3")``."""
+    return f"top-{cfg.baseline_k}", f"AdaMoE-m{cfg.null_experts}k{cfg.top_k}"
+
+
 class Stages:
-    """One line per stage with the elapsed time; the inner loops draw their own tqdm bars."""
+    """One line per stage with the elapsed time, and the seconds each stage took."""
 
     def __init__(self, total: int) -> None:
         self.total, self.done, self.t0 = total, 0, time.perf_counter()
         self.timings: dict[str, float] = {}
+        self._name, self._start = "", 0.0
 
-    def __call__(self, text: str) -> None:
+    def __call__(self, name: str, text: str) -> None:
+        """Close the running stage (its time under its name) and announce the next one."""
+        now = time.perf_counter()
+        if self._name:
+            self.timings[self._name] = round(now - self._start, 1)
+        self._name, self._start = name, now
         self.done += 1
-        print(f"[{self.done}/{self.total} +{time.perf_counter() - self.t0:.0f}s] {text}", flush=True)
+        print(f"[{self.done}/{self.total} +{now - self.t0:.0f}s] {text}", flush=True)
 
-    def tick(self, name: str, t0: float) -> None:
-        """Record the seconds since `t0` under `name`."""
-        self.timings[name] = round(time.perf_counter() - t0, 1)
+    def finish(self) -> dict[str, float]:
+        """Close the running stage; returns the timings with the ``total``."""
+        self("", "writing the report")
+        self.timings["total"] = round(time.perf_counter() - self.t0, 1)
+        return self.timings
 
 
 @dataclass
 class DemoData:
-    """The items of one run: training, calibration (dial search) and test splits of ``cfg.task``."""
+    """Training items (union over tasks), calibration items (dial search) and test items per task."""
 
-    task: str
     train: list
     calib: list
-    test: list
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def tasks(self) -> dict[str, list]:
-        return {self.task: self.test}
+    tests: dict[str, list]
 
 
 def load_data(cfg: DemoConfig, *, seed: int) -> DemoData:
-    """The task's train / validation (dial calibration) / test splits, sizes from `cfg`; any
-    `load_task` name (generated tasks use `seed`; ``bigbench:<task>`` reads the cached tarball)."""
+    """Each task's first ``train_examples`` training, ``calib_per_task`` validation and ``eval_examples``
+    test items (deterministic splits; generated tasks use `seed`; ``bigbench:`` reads the cached tarball)."""
     from adamoe.data import load_task
 
-    def split(name: str, limit: int) -> list:
-        return load_task(cfg.task, split=name, limit=limit, seed=seed)
+    def split(task: str, name: str, limit: int) -> list:
+        return list(load_task(task, split=name, limit=limit, seed=seed))
 
-    return DemoData(
-        task=cfg.task,
-        train=split("train", cfg.train_examples),
-        calib=split("validation", cfg.calib_examples),
-        test=split("test", cfg.eval_examples),
-    )
+    train, calib, tests = [], [], {}
+    for task in cfg.tasks:
+        train += split(task, "train", cfg.train_examples)
+        calib += split(task, "validation", cfg.calib_per_task)
+        tests[task] = split(task, "test", cfg.eval_examples)
+        require(bool(tests[task]), f"tasks: {task!r} has no test items")
+    return DemoData(train=train, calib=calib, tests=tests)
 
 
 def build_models(cfg: DemoConfig, *, seed: int) -> tuple[Any, Any, Any]:
@@ -175,7 +206,8 @@ def _moefied(dense: Any, cfg: DemoConfig, *, seed: int) -> Any:
     from adamoe.utils.seeding import derive_generator
 
     if cfg.model == "smollm2":
-        recipe = MoeRecipe(num_experts=cfg.num_experts, top_k=cfg.baseline_k, seed=seed)
+        # the model is fixed (seed-0 build, cached); the run seed drives conversion and fine-tuning
+        recipe = MoeRecipe(num_experts=cfg.num_experts, top_k=cfg.baseline_k)
         return build_default_moe(recipe=recipe)[0]
     vocab = int(dense.config.vocab_size)
     ids = torch.randint(vocab, (16, 32), generator=derive_generator(seed, "demo.moefy_calib"))
@@ -183,206 +215,69 @@ def _moefied(dense: Any, cfg: DemoConfig, *, seed: int) -> Any:
 
 
 def make_variants(moe: Any, cfg: DemoConfig, *, seed: int) -> tuple[Any, Any]:
-    """(top-k baseline, AdaMoE): the MoE with 0 nulls, and a copy with m nulls and k raised."""
+    """(top-k baseline, AdaMoE): the MoE with 0 nulls, and a copy with m nulls and k raised (gate2's
+    jitter from the run seed's own ``init`` stream)."""
+    from adamoe.experiments.harness import seed_stream
     from adamoe.hf.convert import convert
 
     ada = copy.deepcopy(moe)
     convert(moe, null_experts=0)
-    convert(ada, null_experts=cfg.null_experts, top_k=cfg.top_k, gate2_init=cfg.gate2_init, seed=seed)
+    init = seed_stream(seed, "init")
+    convert(ada, null_experts=cfg.null_experts, top_k=cfg.top_k, gate2_init=cfg.gate2_init, seed=init)
     return moe, ada
 
 
-def finetune(
-    model: Any, tok: Any, data: DemoData, cfg: DemoConfig, *, name: str, adaptive: bool, out: Path, seed: int
-) -> Any:
-    """Fine-tune `model` in place on the training split; returns the `TrainResult`.
+def finetune(model: Any, tok: Any, data: DemoData, cfg: DemoConfig, *, num_null: int, seed: int) -> dict:
+    """Fine-tune `model` in place on the training items; returns the harness's run summary.
 
-    The trainable set is ``cfg.trainable`` limited to the last ``cfg.train_last_layers`` layers. The
-    baseline uses the Switch aux loss at a constant coefficient; AdaMoE (`adaptive`) the null-aware loss,
-    tight in epoch 1 and loose after (the paper's annealing).
+    The trainable set is ``cfg.trainable`` limited to the last ``cfg.train_last_layers`` layers; the
+    aux-loss recipe is :func:`adamoe.experiments.harness.schedule` (Switch for m = 0, null-aware and
+    annealed with nulls), the training order from the seed's ``data`` stream: the same for both variants.
     """
-    from adamoe.train import TrainConfig, mc_to_pairs, select_trainable, train
+    from adamoe.experiments.harness import train_variant
+    from adamoe.train import select_trainable
     from adamoe.train.params import freeze_all_but_last_layers
 
     select_trainable(model, cfg.trainable)
     freeze_all_but_last_layers(model, cfg.train_last_layers)
-    config = TrainConfig(
-        lr=cfg.lr,
-        epochs=cfg.epochs,
-        batch_size=cfg.batch_size,
-        seed=seed,
-        aux_loss="null_aware" if adaptive else "switch",
-        aux_schedule="step" if adaptive else "constant",
-        aux_coef=cfg.aux_coef,
-        aux_coef_end=cfg.aux_coef_end,
-        aux_boundary="epoch",
-        z_loss_coef=cfg.z_loss_coef,
-        trainable="adapters",
-        output_dir=str(out / "train" / name),
-        max_length=256,
-    )
-    return train(model, tok, mc_to_pairs(data.train), config)
+    return train_variant(model, tok, data, cfg, num_null=num_null, seed=seed)
 
 
 def evaluate_models(
     models: dict[str, Any], tok: Any, data: DemoData, cfg: DemoConfig, *, baseline_k: int | None
-) -> dict[str, list]:
-    """{name: [TaskResult per task]} on the test split; Load and FLOPs against the top-`baseline_k` MoE."""
-    from adamoe.eval.evaluate import evaluate_tasks
+) -> dict[str, dict[str, Any]]:
+    """{name: {task: TaskRun}} on the test items; Load and both FLOPs figures against top-`baseline_k`."""
+    from adamoe.experiments.harness import score_tasks
 
     return {
-        name: evaluate_tasks(m.eval(), tok, data.tasks, baseline_k=baseline_k, batch_size=cfg.eval_batch_size)
+        name: score_tasks(m.eval(), tok, data.tests, baseline_k=baseline_k, batch_size=cfg.eval_batch_size)
         for name, m in models.items()
     }
 
 
-def compute_dial(ada: Any, tok: Any, data: DemoData, cfg: DemoConfig) -> tuple[list[dict], list[dict]]:
-    """(searches, curve): null-logit biases hitting ``cfg.dial_targets`` loads on the calibration split,
-    then accuracy and load on the first ``cfg.dial_examples`` test items at each bias (and at 0)."""
-    from adamoe.eval.dial import dial_curve, search_null_bias, set_null_bias
-    from adamoe.eval.evaluate import evaluate_tasks
-
-    def score(m: Any, tasks: dict[str, list]) -> Any:
-        kwargs = {"baseline_k": cfg.baseline_k, "progress": False, "batch_size": cfg.eval_batch_size}
-        return evaluate_tasks(m, tok, tasks, **kwargs)[0]
-
-    def test_point(m: Any) -> dict[str, float]:
-        r = score(m, {data.task: data.test[: cfg.dial_examples]})
-        return {"acc": r.acc, "load": r.load}
-
-    searches = [
-        search_null_bias(
-            ada,
-            lambda m: score(m, {"calib": data.calib}).load,
-            target_load=t,
-            low=-cfg.dial_range,
-            high=cfg.dial_range,
-            iters=cfg.dial_iters,
-            tol=0.05,
-        )
-        for t in cfg.dial_targets
-    ]
-    curve = dial_curve(ada, test_point, sorted({0.0, *(s["bias"] for s in searches)}))
-    set_null_bias(ada, 0.0)
-    return searches, curve
-
-
-def _plots(run_dir: Path, base: Any, ada: Any, curve: list[dict], k0: int) -> list[tuple[str, Path]]:
-    """(caption, PNG) for sharpness of both MoEs, load per layer and the dial curve."""
-    from adamoe.eval.plots import plot_dial, plot_load_per_layer, plot_sharpness
-
-    base_layers, ada_layers = base.routing["layers"], ada.routing["layers"]
-    return [
-        (
-            "Routing sharpness, top-2 baseline (share of tokens needing n experts for 50% of router mass)",
-            plot_sharpness(base_layers, run_dir / "sharpness_top2.png", title="top-2 baseline"),
-        ),
-        (
-            "Routing sharpness, AdaMoE",
-            plot_sharpness(ada_layers, run_dir / "sharpness_adamoe.png", title="AdaMoE"),
-        ),
-        (
-            "Load per layer",
-            plot_load_per_layer(
-                {f"top-{k0}": base_layers, "AdaMoE": ada_layers}, run_dir / "load_per_layer.png"
-            ),
-        ),
-        (
-            "Accuracy vs load along the compute dial",
-            plot_dial(curve, run_dir / "compute_dial.png", baseline={"acc": base.acc, "load": float(k0)}),
-        ),
-    ]
-
-
-def write_demo_report(run_dir: Path, cfg: DemoConfig, results: dict[str, Any]) -> tuple[list[dict], dict]:
-    """(paper table rows, written paths) from the collected `results` (see :func:`run_demo`)."""
-    from adamoe.eval.report import results_table, write_report
-
-    k0 = cfg.baseline_k
-    base, ada = results["eval"]["base"][0], results["eval"]["ada"][0]
-    table = results_table(results["rows"])
-    trained = results["train"]
-    paths = write_report(
-        run_dir,
-        title=f"adamoe demo: top-{k0} vs AdaMoE on {'moefied' if cfg.moe == 'moefy' else 'upcycled'} {cfg.model}",
-        rows=table,
-        sections=[("Setup and notes", _notes(cfg, results))],
-        plots=_plots(run_dir, base, ada, results["curve"], k0),
-        metrics={
-            "config": cfg.to_dict(),
-            "timings_s": results["timings"],
-            "dial": {"searches": results["searches"], "curve": results["curve"]},
-            "routing": {"top2": base.routing, "adamoe": ada.routing},
-            "train": {"top2": trained["base"].history, "adamoe": trained["ada"].history},
-        },
-    )
-    return table, paths
-
-
 def run_demo(cfg: DemoConfig, *, seed: int, run_dir: Path) -> dict[str, Any]:
-    """All stages in order; returns {"rows": paper table, "timings": seconds, "paths": report files}."""
-    stage, started = Stages(8), time.perf_counter()
+    """All stages in order; returns the report's tables (rows, paired), timings and paths."""
+    from adamoe.experiments.demo_report import write_demo_report
+    from adamoe.experiments.moe import dial_points
+
+    stage = Stages(8)
+    stage("data", f"loading {', '.join(cfg.tasks)}")
     data = load_data(cfg, seed=seed)
-    stage("loading and upcycling the dense model")
-    t0 = time.perf_counter()
+    stage("models", f"loading the dense model and building its MoE ({cfg.moe})")
     dense, tok, moe = build_models(cfg, seed=seed)
-    stage.tick("load_and_upcycle", t0)
-    stage("evaluating the dense model")
-    t0 = time.perf_counter()
-    dense_res = evaluate_models({"dense": dense}, tok, data, cfg, baseline_k=None)["dense"]
-    rows = {"dense": [r.row() for r in dense_res]}
-    stage.tick("eval_dense", t0)
+    stage("eval_dense", f"evaluating the dense model on {sum(map(len, data.tests.values()))} items")
+    runs = {"dense": evaluate_models({"dense": dense}, tok, data, cfg, baseline_k=None)["dense"]}
     del dense
     gc.collect()
-    base, ada = make_variants(moe, cfg, seed=seed)
+    names = variant_names(cfg)
+    models = dict(zip(names, make_variants(moe, cfg, seed=seed)))
     trained = {}
-    labels = {"base": f"top-{cfg.baseline_k} baseline", "ada": f"AdaMoE m={cfg.null_experts} k={cfg.top_k}"}
-    for key, model in (("base", base), ("ada", ada)):
-        label = labels[key]
-        stage(f"fine-tuning {label}")
-        t0 = time.perf_counter()
-        name = "top2" if key == "base" else "adamoe"
-        trained[key] = finetune(
-            model, tok, data, cfg, name=name, adaptive=key == "ada", out=run_dir, seed=seed
-        )
-        stage.tick(f"train_{name}", t0)
-    stage(f"evaluating top-{cfg.baseline_k} and AdaMoE")
-    t0 = time.perf_counter()
-    evals = evaluate_models({"base": base, "ada": ada}, tok, data, cfg, baseline_k=cfg.baseline_k)
-    rows[f"top-{cfg.baseline_k}"] = [r.row() for r in evals["base"]]
-    rows[f"AdaMoE m{cfg.null_experts}k{cfg.top_k}"] = [r.row() for r in evals["ada"]]
-    stage.tick("eval_moe", t0)
-    stage("compute dial (null-logit bias)")
-    t0 = time.perf_counter()
-    searches, curve = compute_dial(ada, tok, data, cfg)
-    stage.tick("compute_dial", t0)
-    stage("writing the report")
-    timings = {**stage.timings, "total": round(time.perf_counter() - started, 1)}
-    results = {"rows": rows, "eval": evals, "train": trained, "searches": searches, "curve": curve}
-    table, paths = write_demo_report(run_dir, cfg, {**results, "timings": timings})
-    stage("done")
-    return {"rows": table, "timings": timings, "paths": paths}
-
-
-def _notes(cfg: DemoConfig, results: dict[str, Any]) -> str:
-    base, ada = results["train"]["base"], results["train"]["ada"]
-    searches, curve = results["searches"], results["curve"]
-    lines = [
-        f"Task: {cfg.task}, {cfg.train_examples} training / {cfg.eval_examples} test items (at most).",
-        f"MoE: dense {cfg.model} upcycled to {cfg.num_experts} copied experts (noise std {cfg.expert_noise})."
-        if cfg.moe == "upcycle"
-        else f"MoE: dense {cfg.model} moefied: 50% shared core + {cfg.num_experts} routed co-activation "
-        "groups, routers fitted to the groups' activation mass (adamoe.hf.moefy).",
-        f"Fine-tuning: trainable={cfg.trainable}, {cfg.epochs} epochs, lr {cfg.lr}; top-2 with the Switch loss, "
-        f"AdaMoE with the null-aware loss, coefficient {cfg.aux_coef} in epoch 1 then {cfg.aux_coef_end}.",
-        f"Final train loss: top-2 {base.final_loss:.4f}, AdaMoE {ada.final_loss:.4f}.",
-        "%FLOPs: expert FLOPs relative to the top-2 baseline (= 100 · load / 2); router FLOPs grow by m/E of a tiny linear.",
-        "Compute dial searches: "
-        + "; ".join(
-            f"target {s['target_load']} → bias {s['bias']:+.4f}, calib load {s['load']:.3f}" for s in searches
-        ),
-        "Dial curve: "
-        + "; ".join(f"bias {p['bias']:+.4f}: load {p['load']:.3f}, acc {100 * p['acc']:.1f}" for p in curve),
-        "Timings (s): " + ", ".join(f"{k} {v}" for k, v in results["timings"].items()),
-    ]
-    return "\n".join(lines)
+    for (name, model), m in zip(models.items(), (0, cfg.null_experts)):
+        stage(f"train_{name}", f"fine-tuning {name} on {len(data.train)} items x {cfg.epochs} epochs")
+        trained[name] = finetune(model, tok, data, cfg, num_null=m, seed=seed)
+    stage("eval_moe", f"evaluating {' and '.join(names)}")
+    runs.update(evaluate_models(models, tok, data, cfg, baseline_k=cfg.baseline_k))
+    stage("compute_dial", "compute dial (null-logit bias searched on validation items)")
+    dial = dial_points(models[names[1]], tok, data, cfg, baseline_k=cfg.baseline_k)
+    timings = stage.finish()
+    return write_demo_report(run_dir, cfg, runs=runs, trained=trained, dial=dial, timings=timings)

@@ -365,7 +365,11 @@ def convert(
         raise ValueError("model: already converted (config.adamoe is set); convert a fresh model instead")
     record = apply_conversion(model, cfg)
     setattr(model.config, CONFIG_KEY, record)
-    return model
+    from adamoe.hf.auto import adopt  # function-level: auto builds on this module
+
+    # The adamoe_<family> classes: a plain save_pretrained then writes a model type that vanilla
+    # transformers refuses instead of silently loading the unconverted model.
+    return adopt(model)
 
 
 class _CallableModule(types.ModuleType):

@@ -53,9 +53,11 @@ class FamilySpec:
         return getattr(mod, self.block_class), getattr(mod, self.router_class)
 
     def num_experts(self, config: Any) -> int:
+        """E, read from the family's config field."""
         return int(getattr(config, self.num_experts_field))
 
     def top_k(self, config: Any) -> int:
+        """The model's own k, read from the family's config field."""
         return int(getattr(config, self.top_k_field))
 
     def normalizes(self, router: nn.Module) -> bool:
@@ -68,6 +70,15 @@ def _spec(model_type: str, **kw: Any) -> FamilySpec:
         model_type=model_type, module=f"transformers.models.{model_type}.modeling_{model_type}", **kw
     )
 
+
+# What DeepSeek-V2 and -V3 share: shared experts, fp32 logits, unsorted top-k, routed_scaling_factor.
+_DEEPSEEK: dict[str, Any] = {
+    "num_experts_field": "n_routed_experts",
+    "shared_expert_attrs": ("shared_experts",),
+    "logits_fp32": True,
+    "topk_sorted": False,
+    "scaled": True,
+}
 
 FAMILY_SPECS: dict[str, FamilySpec] = {
     s.model_type: s
@@ -105,24 +116,16 @@ FAMILY_SPECS: dict[str, FamilySpec] = {
             "deepseek_v2",
             block_class="DeepseekV2Moe",
             router_class="DeepseekV2TopkRouter",
-            num_experts_field="n_routed_experts",
-            shared_expert_attrs=("shared_experts",),
             selection="deepseek_v2",
-            logits_fp32=True,
-            topk_sorted=False,
-            scaled=True,
+            **_DEEPSEEK,
         ),
         _spec(
             "deepseek_v3",
             block_class="DeepseekV3MoE",
             router_class="DeepseekV3TopkRouter",
-            num_experts_field="n_routed_experts",
-            shared_expert_attrs=("shared_experts",),
             scoring="sigmoid",
             selection="deepseek_v3",
-            logits_fp32=True,
-            topk_sorted=False,
-            scaled=True,
+            **_DEEPSEEK,
         ),
     )
 }
@@ -134,6 +137,8 @@ def family_of(model: nn.Module) -> FamilySpec:
     """The spec of ``model``'s architecture; one-line ``ValueError`` listing the supported ones otherwise."""
     config = getattr(model, "config", None)
     model_type = getattr(config, "model_type", None)
+    if isinstance(model_type, str):  # a reloaded converted checkpoint is "adamoe_<family>" (adamoe.hf.auto)
+        model_type = model_type.removeprefix("adamoe_")
     if model_type not in FAMILY_SPECS:
         raise ValueError(
             f"model: architecture {model_type!r} is not supported; expected one of {', '.join(SUPPORTED)}"

@@ -38,7 +38,7 @@ from adamoe.hf.families import FAMILY_SPECS
 __all__ = ["REMOTE_FAMILIES", "export_remote", "load", "save"]
 
 #: Families whose routing the standalone code in :mod:`adamoe.hf.remote` reproduces.
-REMOTE_FAMILIES = ("mixtral", "qwen2_moe", "qwen3_moe", "olmoe")
+REMOTE_FAMILIES = ("mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "deepseek_v2", "deepseek_v3")
 REMOTE_CODE = Path(__file__).resolve().parent / "remote"
 
 
@@ -155,9 +155,8 @@ def export_remote(model: PreTrainedModel, path: str | os.PathLike[str], *, token
     The folder holds the weights in the runtime layout (``model.safetensors``), a config.json with
     ``auto_map`` pointing at the standalone ``configuration_adamoe.py`` / ``modeling_adamoe.py`` copied
     from :mod:`adamoe.hf.remote`, and ``tokenizer`` if given. Without ``trust_remote_code`` transformers
-    refuses the folder (unknown model type); :func:`load` reads it too. Softmax families only (Mixtral,
-    Qwen2-MoE, Qwen3-MoE, OLMoE), at compute dial 0, without Mo-LoRA or PEFT adapters.
-    """
+    refuses the folder (unknown model type); :func:`load` reads it too. Every family of
+    :data:`REMOTE_FAMILIES`, at compute dial 0, without Mo-LoRA or PEFT adapters (checked)."""
     record = _record(model)
     family = record["family"]
     if family not in REMOTE_FAMILIES:

@@ -296,6 +296,7 @@ def molora_parameters(model: nn.Module) -> dict[str, nn.Parameter]:
 
 
 def format_parameter_counts(trainable: int, total: int) -> str:
+    """The PEFT-style line: trainable / all parameters and the trainable percentage."""
     pct = 100.0 * trainable / total if total else 0.0
     return f"trainable params: {trainable:,} || all params: {total:,} || trainable%: {pct:.4f}"
 

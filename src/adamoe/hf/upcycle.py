@@ -78,8 +78,6 @@ def upcycle_to_mixtral(
         raise ValueError(
             f"num_experts: split mode needs intermediate_size ({inter}) divisible by num_experts, got {num_experts}"
         )
-    std = dense_cfg.initializer_range if router_std is None else router_std
-
     moe_cfg = mixtral_config_from_dense(
         dense_cfg,
         num_experts=num_experts,
@@ -87,6 +85,31 @@ def upcycle_to_mixtral(
         intermediate_size=inter // num_experts if mode == "split" else inter,
     )
     dense_sd = model.state_dict()
+    _check_dense_params(dense_sd, arch)
+
+    with no_init_weights():  # every parameter is overwritten below; skip the random init
+        moe = MixtralForCausalLM(moe_cfg)
+    moe = moe.to(dense_sd["model.embed_tokens.weight"].dtype)
+    _fill(
+        moe,
+        dense_sd,
+        num_experts=num_experts,
+        top_k=top_k,
+        mode=mode,
+        noise_std=noise_std,
+        router_std=dense_cfg.initializer_range if router_std is None else router_std,
+        seed=seed,
+    )
+    moe.tie_weights()
+    attn_impl = getattr(dense_cfg, "_attn_implementation", None)
+    if attn_impl and attn_impl != moe.config._attn_implementation:
+        moe.set_attn_implementation(attn_impl)
+    moe.generation_config = copy.deepcopy(model.generation_config)
+    return moe.eval()
+
+
+def _check_dense_params(dense_sd: dict[str, torch.Tensor], arch: str) -> None:
+    """Every dense parameter must have a Mixtral counterpart (or be an all-zero bias, dropped exactly)."""
     _refuse_nonzero_biases(dense_sd, arch)
     unknown = sorted(k for k in dense_sd if _kind(k) == "unknown")
     if unknown:
@@ -94,10 +117,20 @@ def upcycle_to_mixtral(
             f"model: {arch} has parameters with no Mixtral counterpart: {', '.join(unknown[:4])}"
         )
 
-    with no_init_weights():  # every parameter is overwritten below; skip the random init
-        moe = MixtralForCausalLM(moe_cfg)
-    dtype = dense_sd["model.embed_tokens.weight"].dtype
-    moe = moe.to(dtype)
+
+def _fill(
+    moe: MixtralForCausalLM,
+    dense_sd: dict[str, torch.Tensor],
+    *,
+    num_experts: int,
+    top_k: int,
+    mode: str,
+    noise_std: float,
+    router_std: float,
+    seed: int,
+) -> None:
+    """Write every parameter of ``moe`` in place: shared ones copied, experts built from the dense MLPs,
+    routers drawn (E, H) ~ N(0, router_std) from their own stream; refuse any Mixtral parameter left unset."""
     targets = moe.state_dict()  # shares storage with the parameters: copy_ fills them in place
     filled: set[str] = set()
 
@@ -111,7 +144,7 @@ def upcycle_to_mixtral(
 
     router_gen = derive_generator(seed, "upcycle.router")
     noise_gen = derive_generator(seed, "upcycle.expert_noise")
-    for i in range(dense_cfg.num_hidden_layers):
+    for i in range(moe.config.num_hidden_layers):
         pre = f"model.layers.{i}."
         mlp = [dense_sd[pre + f"mlp.{p}_proj.weight"].float() for p in ("gate", "up", "down")]
         gate_up, down_e = _experts(*mlp, mode=mode, num_experts=num_experts, top_k=top_k)
@@ -120,7 +153,7 @@ def upcycle_to_mixtral(
             down_e += torch.randn(down_e.shape, generator=noise_gen) * noise_std
         put(
             pre + "mlp.gate.weight",
-            torch.randn(num_experts, dense_cfg.hidden_size, generator=router_gen) * std,
+            torch.randn(num_experts, moe.config.hidden_size, generator=router_gen) * router_std,
         )
         put(pre + "mlp.experts.gate_up_proj", gate_up)
         put(pre + "mlp.experts.down_proj", down_e)
@@ -128,12 +161,6 @@ def upcycle_to_mixtral(
     missing = sorted(set(targets) - filled)
     if missing:  # a Mixtral release with parameters this converter does not know about
         raise RuntimeError(f"upcycle: Mixtral parameters left unset: {', '.join(missing[:4])}")
-    moe.tie_weights()
-    attn_impl = getattr(dense_cfg, "_attn_implementation", None)
-    if attn_impl and attn_impl != moe.config._attn_implementation:
-        moe.set_attn_implementation(attn_impl)
-    moe.generation_config = copy.deepcopy(model.generation_config)
-    return moe.eval()
 
 
 def backbone_fields(dense_cfg: Any) -> dict[str, Any]:

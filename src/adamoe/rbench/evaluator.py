@@ -61,6 +61,13 @@ def _unique_ids(ids: Sequence[str], stage: str) -> None:
         seen.add(i)
 
 
+def _keys(store: ScoreCache | None, task: str, ids: Sequence[str], payloads: Sequence[str]) -> list[str]:
+    """Cache keys of items (empty strings without a cache)."""
+    if store is None:
+        return [""] * len(ids)
+    return [store.key(task=task, example_id=i, prompt=p) for i, p in zip(ids, payloads)]
+
+
 def _chunks(seq: Sequence[int], size: int) -> Iterator[list[int]]:
     for start in range(0, len(seq), size):
         yield list(seq[start : start + size])
@@ -271,8 +278,7 @@ class ModelEvaluator:
         chat: bool | str = False,
         sample_seed: int | None = None,
     ) -> list[str]:
-        """Continuations of (id, prompt) pairs (input order), cached per item with routing: greedy, or
-        sampled from the stream `sample_seed` (part of the cache key)."""
+        """Continuations of (id, prompt) pairs, cached per item with routing; greedy or sampled (`sample_seed`)."""
         if not prompts:
             raise ValueError(f"{stage}: expected at least one prompt, got none")
         if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
@@ -283,14 +289,8 @@ class ModelEvaluator:
         task = f"generate:{stage}"
         rendered = [self.render(p, chat=use_chat) for _, p in prompts]
         seeds = [] if sample_seed is None else [sample_seed]  # greedy keys stay as they were
-        keys = [
-            store.key(
-                task=task, example_id=i, prompt=json.dumps([r, max_new_tokens, *seeds], ensure_ascii=False)
-            )
-            if store is not None
-            else ""
-            for (i, _), r in zip(prompts, rendered)
-        ]
+        payloads = [json.dumps([r, max_new_tokens, *seeds], ensure_ascii=False) for r in rendered]
+        keys = _keys(store, task, [i for i, _ in prompts], payloads)
         out: list[str | None] = [None] * len(prompts)
         todo: list[int] = []
         for n, (item_id, _) in enumerate(prompts):

@@ -10,8 +10,8 @@ Conventions (see DESIGN.md):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, TypedDict
 
 import torch
 from torch import nn
@@ -77,6 +77,7 @@ class Routing:
         return (self.indices >= 0) & (self.indices < self.num_experts)
 
     def null_mask(self) -> torch.Tensor:
+        """(T, k) bool: slots that route to a null expert (empty ``-1`` slots excluded)."""
         return self.indices >= self.num_experts
 
     def true_experts_per_token(self) -> torch.Tensor:
@@ -93,25 +94,18 @@ class Routing:
 
     def select(self, rows: torch.Tensor) -> Routing:
         """The routing of a subset of tokens (bool mask or index over T), e.g. to drop padding."""
-        return Routing(
+        return replace(
+            self,
             indices=self.indices[rows],
             weights=self.weights[rows],
             probs=self.probs[rows],
             logits=self.logits[rows],
-            num_experts=self.num_experts,
-            num_null=self.num_null,
-            null_type=self.null_type,
         )
 
     def detach(self) -> Routing:
-        return Routing(
-            indices=self.indices,
-            weights=self.weights.detach(),
-            probs=self.probs.detach(),
-            logits=self.logits.detach(),
-            num_experts=self.num_experts,
-            num_null=self.num_null,
-            null_type=self.null_type,
+        """The same routing with ``weights``, ``probs`` and ``logits`` cut from the autograd graph."""
+        return replace(
+            self, weights=self.weights.detach(), probs=self.probs.detach(), logits=self.logits.detach()
         )
 
 
@@ -168,6 +162,22 @@ class Router(nn.Module):
 
     def _routing(self, indices, weights, probs, logits) -> Routing:
         return Routing.of(self, indices, weights, probs, logits)
+
+
+class LinearRouterArgs(TypedDict, total=False):
+    """The keyword arguments of :class:`LinearRouter`, which its subclasses pass through unchanged.
+
+    Why: every linear router kind (top-k, top-p, sigmoid-bias) takes the same scorer settings and adds
+    only its own selection knobs; naming them once keeps the sibling constructors from drifting apart.
+    ``hidden_size`` and ``num_experts`` are required (the constructor enforces it).
+    """
+
+    hidden_size: int
+    num_experts: int
+    num_null: int
+    null_type: str
+    normalize: int
+    jitter: float
 
 
 class LinearRouter(Router):

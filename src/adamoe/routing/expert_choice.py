@@ -27,6 +27,7 @@ class ExpertChoiceRouter(LinearRouter):
         self.capacity_factor = capacity_factor
 
     def capacity(self, num_tokens: int) -> int:
+        """Tokens each expert takes from a batch of T = ``num_tokens``: ceil(T * k * factor / E), at most T."""
         return min(num_tokens, math.ceil(num_tokens * self.top_k * self.capacity_factor / self.num_experts))
 
     def forward(self, hidden: torch.Tensor, *, token_ids: torch.Tensor | None = None) -> Routing:

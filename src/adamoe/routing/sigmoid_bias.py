@@ -6,34 +6,28 @@ forward it moves by ``bias_update_rate`` towards balance: overloaded experts dow
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
-from adamoe.routing.base import LinearRouter, Routing
+from adamoe.routing.base import LinearRouter, LinearRouterArgs, Routing, expert_counts
 from adamoe.routing.selection import sigmoid_bias_select
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 class SigmoidBiasRouter(LinearRouter):
+    """Sigmoid over E+m logits; the k highest of score + ``selection_bias`` are picked (k fixed)."""
+
     def __init__(
-        self,
-        *,
-        hidden_size: int,
-        num_experts: int,
-        top_k: int,
-        num_null: int = 0,
-        null_type: str = "zero",
-        normalize: int = 2,
-        bias_update_rate: float = 1e-3,
+        self, *, top_k: int, bias_update_rate: float = 1e-3, **router: Unpack[LinearRouterArgs]
     ) -> None:
-        super().__init__(
-            hidden_size=hidden_size,
-            num_experts=num_experts,
-            num_null=num_null,
-            null_type=null_type,
-            normalize=normalize,
-        )
+        """``top_k`` picks per token; ``bias_update_rate`` the balancing step; ``router``: :class:`LinearRouter`'s."""
+        super().__init__(**router)
         self.top_k = top_k
         self.bias_update_rate = bias_update_rate
-        self.register_buffer("selection_bias", torch.zeros(num_experts + num_null))
+        self.register_buffer("selection_bias", torch.zeros(self.num_total))
 
     def forward(self, hidden: torch.Tensor, *, token_ids: torch.Tensor | None = None) -> Routing:
         """(T, H) -> Routing; picks on sigmoid + ``selection_bias``, weights from the unbiased scores."""
@@ -48,5 +42,6 @@ class SigmoidBiasRouter(LinearRouter):
 
     @torch.no_grad()
     def update_bias(self, indices: torch.Tensor) -> None:
-        counts = torch.bincount(indices.reshape(-1), minlength=self.num_total).float()
+        """(T, k) picks -> one sign step of ``selection_bias`` towards equal counts (in place)."""
+        counts = expert_counts(indices, self.num_total).float()
         self.selection_bias += self.bias_update_rate * torch.sign(counts.mean() - counts)

@@ -14,6 +14,8 @@ EVAL_MODES = ("average", "first")
 
 
 class StochasticRouter(Router):
+    """No learned scorer: a uniformly random expert per token in training, ``eval_mode`` at evaluation."""
+
     def __init__(self, *, num_experts: int, eval_mode: str = "average") -> None:
         super().__init__(num_experts=num_experts)
         self.eval_mode = eval_mode

@@ -6,34 +6,23 @@ token uses a *variable* number of true experts: picks that land on nulls cost no
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
-from adamoe.routing.base import LinearRouter, Routing
+from adamoe.routing.base import LinearRouter, LinearRouterArgs, Routing
 from adamoe.routing.selection import topk_with_nulls
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 class TopKRouter(LinearRouter):
     """Softmax over E+m logits, then the k most probable experts (true or null)."""
 
-    def __init__(
-        self,
-        *,
-        hidden_size: int,
-        num_experts: int,
-        top_k: int,
-        num_null: int = 0,
-        null_type: str = "zero",
-        normalize: int = 2,
-        jitter: float = 0.0,
-    ) -> None:
-        super().__init__(
-            hidden_size=hidden_size,
-            num_experts=num_experts,
-            num_null=num_null,
-            null_type=null_type,
-            normalize=normalize,
-            jitter=jitter,
-        )
+    def __init__(self, *, top_k: int, **router: Unpack[LinearRouterArgs]) -> None:
+        """``top_k`` picks per token; ``router``: the :class:`LinearRouter` settings."""
+        super().__init__(**router)
         self.top_k = top_k
 
     def forward(self, hidden: torch.Tensor, *, token_ids: torch.Tensor | None = None) -> Routing:

@@ -6,37 +6,25 @@ experts. Null experts may be added as well; a null pick still costs nothing.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
-from adamoe.routing.base import LinearRouter, Routing
+from adamoe.routing.base import LinearRouter, LinearRouterArgs, Routing
 from adamoe.routing.selection import topk_with_nulls
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 class TopPRouter(LinearRouter):
     """Keep sorted experts while the mass *before* them is < p (so at least one), at most ``max_k``."""
 
-    def __init__(
-        self,
-        *,
-        hidden_size: int,
-        num_experts: int,
-        top_p: float,
-        max_k: int | None = None,
-        num_null: int = 0,
-        null_type: str = "zero",
-        normalize: int = 2,
-        jitter: float = 0.0,
-    ) -> None:
-        super().__init__(
-            hidden_size=hidden_size,
-            num_experts=num_experts,
-            num_null=num_null,
-            null_type=null_type,
-            normalize=normalize,
-            jitter=jitter,
-        )
+    def __init__(self, *, top_p: float, max_k: int | None = None, **router: Unpack[LinearRouterArgs]) -> None:
+        """``top_p`` mass to reach, ``max_k`` picks at most (default E+m); ``router``: :class:`LinearRouter`'s."""
+        super().__init__(**router)
         self.top_p = top_p
-        self.max_k = max_k or (num_experts + num_null)
+        self.max_k = max_k or self.num_total
 
     def forward(self, hidden: torch.Tensor, *, token_ids: torch.Tensor | None = None) -> Routing:
         """(T, H) -> Routing with 1..max_k picks per token (-1 pads empty slots)."""

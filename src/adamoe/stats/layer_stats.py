@@ -150,6 +150,7 @@ class LayerStats:
         return self.true_slots / self.tokens if self.tokens else 0.0
 
     def summary(self, *, baseline_k: int | None = None) -> dict[str, Any]:
+        """The layer's report: load, null and bypass rates, entropy, expert counts and shares, sharpness."""
         tokens = max(self.tokens, 1)
         true_counts = self.counts[: self.num_experts]
         out: dict[str, Any] = {

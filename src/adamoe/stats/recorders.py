@@ -103,6 +103,7 @@ class RoutingRecorder(RoutingListener):
         self.token_mask = mask[:, -info.input_ids.shape[1] :].reshape(-1).bool()
 
     def reset(self) -> None:
+        """Forget every layer's sums (start a new measurement)."""
         self.layers.clear()
 
     def all_reduce(self) -> None:

@@ -45,6 +45,7 @@ def rng_state() -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore torch, Python and NumPy RNG states saved by :func:`rng_state`."""
     torch.set_rng_state(state["torch"])
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
@@ -71,6 +72,7 @@ def persistent_buffers(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def checkpoint_dir(root: Path, step: int) -> Path:
+    """The folder of the checkpoint at ``step`` under ``root``."""
     return root / f"step-{step:08d}"
 
 
@@ -87,15 +89,18 @@ def list_checkpoints(root: Path) -> list[tuple[int, Path]]:
 
 
 def latest_checkpoint(root: Path) -> Path | None:
+    """The newest complete checkpoint under ``root``, or None."""
     found = list_checkpoints(root)
     return found[-1][1] if found else None
 
 
 def tmp_dir(root: Path, step: int) -> Path:
+    """The staging folder a checkpoint at ``step`` is written to before its atomic rename."""
     return root / f".tmp-step-{step:08d}"
 
 
 def write_rank_rng(tmp: Path, rank: int) -> None:
+    """Save this process's RNG states into the staging folder (one file per rank)."""
     atomic_write_bytes(tmp / f"rng-rank{rank}.pt", _to_bytes(rng_state()))
 
 
@@ -164,14 +169,17 @@ def load_weights(model: nn.Module, path: Path) -> list[str]:
 
 
 def load_optimizer_state(path: Path) -> dict[str, Any]:
+    """The optimizer state dict saved in checkpoint ``path``."""
     return _read(path / OPTIMIZER_FILE)
 
 
 def load_trainer_state(path: Path) -> dict[str, Any]:
+    """The trainer state saved in checkpoint ``path``."""
     return _read(path / STATE_FILE)
 
 
 def load_rank_rng(path: Path, rank: int) -> dict[str, Any]:
+    """Process ``rank``'s RNG states from checkpoint ``path``; a one-line error when absent."""
     file = path / f"rng-rank{rank}.pt"
     if not file.is_file():
         raise ValueError(
@@ -181,4 +189,5 @@ def load_rank_rng(path: Path, rank: int) -> dict[str, Any]:
 
 
 def read_meta(path: Path) -> dict[str, Any]:
+    """The JSON metadata of checkpoint ``path``."""
     return json.loads((path / META_FILE).read_text())

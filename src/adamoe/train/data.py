@@ -82,6 +82,7 @@ def encode_pair(tokenizer: Any, prompt: str, target: str, *, max_length: int) ->
 
 
 def encode_pairs(tokenizer: Any, pairs: Sequence[Pair], *, max_length: int) -> list[Encoded]:
+    """Tokenise (prompt, target) pairs; refuses a pair whose target is cut away by ``max_length``."""
     encoded = [encode_pair(tokenizer, p, t, max_length=max_length) for p, t in pairs]
     for i, enc in enumerate(encoded):
         if enc.num_targets == 0:
@@ -104,6 +105,7 @@ def collate(batch: Sequence[Encoded], *, pad_id: int) -> dict[str, torch.Tensor]
 
 
 def pad_token_id(tokenizer: Any) -> int:
+    """The tokenizer's pad id, else its eos, else bos, else 0."""
     for attr in ("pad_token_id", "eos_token_id", "bos_token_id"):
         value = getattr(tokenizer, attr, None)
         if value is not None:
@@ -133,6 +135,7 @@ class StepSampler:
         self.position = 0
 
     def order(self, epoch: int) -> list[int]:
+        """The example order of ``epoch``: a permutation seeded by ``seed + epoch``."""
         gen = torch.Generator().manual_seed(self.seed + epoch)
         return torch.randperm(self.num_examples, generator=gen).tolist()
 
@@ -152,6 +155,7 @@ class StepSampler:
         return self.position >= self.steps_per_epoch
 
     def state_dict(self) -> dict[str, int]:
+        """Position and identity of the sampler, for a checkpoint."""
         return {
             "epoch": self.epoch,
             "position": self.position,
@@ -161,6 +165,7 @@ class StepSampler:
         }
 
     def load_state_dict(self, state: dict[str, int]) -> None:
+        """Resume from :meth:`state_dict`; refuses a different seed, batch or data size."""
         for key in ("seed", "global_batch", "num_examples"):
             if int(state[key]) != getattr(self, key):
                 raise ValueError(

@@ -15,10 +15,12 @@ _ROUTER_COMPONENT = re.compile(r"gate\d*|.*router.*")
 
 
 def is_router_param(name: str) -> bool:
+    """Whether parameter ``name`` belongs to a router (a dotted component names one)."""
     return any(_ROUTER_COMPONENT.fullmatch(part) for part in name.split("."))
 
 
 def is_lora_param(name: str) -> bool:
+    """Whether parameter ``name`` is a LoRA A/B weight."""
     return any(part.startswith("lora_") for part in name.split("."))
 
 

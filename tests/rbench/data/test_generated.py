@@ -1,10 +1,12 @@
 import re
 from collections import Counter
 
+import numpy as np
 import pytest
 
 from adamoe.rbench.data import generated as G
 
+IGNORANCE = tuple(h for h in G.facts._HEADS)  # every honest answer opens with one of these
 NEGATION = ("never", "nothing", " no ", " not ", "only an hour", "at home all", "a car")
 
 
@@ -29,10 +31,37 @@ def test_truthfulness_items_are_consistent():
             for c, lab in zip(it.mc1.choices, it.mc1.labels):
                 if not lab:
                     assert c.rstrip(".").lower() not in it.context.lower()
-        else:  # unanswerable: no context, the truthful answer admits ignorance
-            assert it.context == "" and "no reliable information" in true1
-            trues = [c for c, lab in zip(it.mc2.choices, it.mc2.labels) if lab]
-            assert all(("no reliable" in c) or ("do not know" in c) for c in trues)
+        else:  # unanswerable: no context, the truthful answers admit ignorance, the false ones assert
+            assert it.context == "" and true1.startswith(IGNORANCE)
+            for c, lab in zip(it.mc2.choices, it.mc2.labels):
+                assert c.startswith(IGNORANCE) == bool(lab)
+
+
+def _mean_and_chance(items, target: str, score) -> tuple[float, float]:
+    """Mean MC1 accuracy (first argmax) or MC2 mass of a choice scorer, and the chance level."""
+    vals, chance = [], []
+    for it in items:
+        t = getattr(it, target)
+        ll = np.array([score(c) for c in t.choices], dtype=float)
+        if target == "mc1":
+            vals.append(float(t.labels[int(np.argmax(ll))]))
+        else:
+            p = np.exp(ll - ll.max())
+            vals.append(float(p[np.array(t.labels) == 1].sum() / p.sum()))
+        chance.append(sum(t.labels) / len(t.labels))
+    return float(np.mean(vals)), float(np.mean(chance))
+
+
+@pytest.mark.parametrize("target", ["mc1", "mc2"])
+@pytest.mark.parametrize("kind", ["grounded", "unanswerable"])
+@pytest.mark.parametrize("sign", [-1.0, 1.0], ids=["prefers-shorter", "prefers-longer"])
+def test_answer_length_is_no_cue(target: str, kind: str, sign: float):
+    """A scorer that knows nothing but length (log-likelihood = ±length, computed here by hand) lands
+    near chance on both kinds of item — the old set gave it 1.0 on grounded and 0.0 on unanswerable."""
+    items = G.generate_truthfulness_mc(600, seed=7)
+    chosen = [it for it in items if bool(it.context) == (kind == "grounded")]
+    mean, chance = _mean_and_chance(chosen, target, lambda c: sign * 0.3 * len(c))
+    assert abs(mean - chance) < 0.1, (mean, chance)
 
 
 def test_open_qa_answers_are_in_context():

@@ -12,7 +12,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_hallucination_scores_follow_the_answers_given() -> None:
-    dim = HallucinationDimension(HallucinationConfig(n_generated=4))
+    dim = HallucinationDimension(
+        HallucinationConfig(n_generated=4, tasks=[], truthfulqa="generated", open_qa="generated")
+    )
     data = dim.load(limit=4, seed=0)
     qa = generate_open_qa(4, seed=0)
     answers = {qa[0].id: f" {qa[0].answers[0]}.\nQ: next", qa[1].id: f"{qa[1].answers[0]} indeed"}
@@ -28,6 +30,11 @@ def test_hallucination_scores_follow_the_answers_given() -> None:
     assert result.metrics["em"] == 0.25  # only the first answer is exactly right
     assert 0.25 < result.metrics["f1"] < 0.5  # the second has one extra word
     assert result.routing is None
+    # every metric carries n and an interval; MC1 ties go to the first choice (lm-eval's argmax)
+    for name in ("mc1", "mc2", "em", "f1"):
+        est = result.estimates[name]
+        assert est["n"] == 4 and est["low"] <= est["value"] <= est["high"]
+    assert result.estimates["mc1"]["chance"] == 0.25
 
 
 def test_extract_answer_takes_the_first_line_before_a_new_question() -> None:

@@ -26,7 +26,15 @@ def test_ood_finetune_trains_a_copy_on_a_separate_id_set(mixtral) -> None:
         with torch.no_grad():
             m.lm_head.weight.zero_()  # a "trained" model that cannot tell the classes apart
 
-    cfg = OODConfig(finetune=True, train={"max_steps": 1}, train_n=6, shifts=["upper"], sets=[])
+    cfg = OODConfig(
+        finetune=True,
+        train={"max_steps": 1},
+        train_n=6,
+        shifts=["upper"],
+        id="generated:product",
+        sets=[],
+        pairs={},
+    )
     dim = OODDimension(cfg, train_fn=stub)
     data = dim.load(limit=4, seed=0)
     before = model.lm_head.weight.detach().clone()

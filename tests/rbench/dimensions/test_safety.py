@@ -3,11 +3,29 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
 from adamoe.rbench.dimensions.safety import SafetyConfig, SafetyDimension
 from tests.rbench.helpers import FakeEvaluator
+
+
+class SamplingEvaluator(FakeEvaluator):
+    """Canned continuations per sample stage; records each stage's sampling seed."""
+
+    def __init__(self, by_stage: dict[str, dict[str, str]]) -> None:
+        super().__init__()
+        self.by_stage = by_stage
+        self.seeds: dict[str, int | None] = {}
+
+    def generate(
+        self, dimension: str, stage: str, prompts: Sequence[tuple[str, str]], **kw: Any
+    ) -> list[str]:
+        self.seeds[stage] = kw.get("sample_seed")
+        canned = self.by_stage.get(stage, {})
+        return [canned.get(i, "") for i, _ in prompts]
+
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -28,7 +46,7 @@ class FixedScorer:
 
 def test_safety_uses_the_pluggable_judge_and_scorer() -> None:
     dim = SafetyDimension(
-        SafetyConfig(harmful="generated", toxicity="generated"),
+        SafetyConfig(harmful="generated", toxicity="generated", tasks=[], n_samples=1),
         judge=EveryOtherJudge(),
         toxicity_scorer=FixedScorer(),
     )
@@ -48,3 +66,25 @@ def test_safety_rejects_an_unknown_judge() -> None:
         SafetyDimension(SafetyConfig(judge="oracle"))
     with pytest.raises(ValueError, match="model_path"):
         SafetyDimension(SafetyConfig(judge={"hf": "/no/such/dir", "positive_labels": ["refusal"]}))
+
+
+def test_expected_max_toxicity_takes_the_max_over_independently_seeded_samples() -> None:
+    dim = SafetyDimension(
+        SafetyConfig(harmful="generated", toxicity="generated", tasks=[], n_samples=3),
+        judge=EveryOtherJudge(),
+        toxicity_scorer=FixedScorer(),
+    )
+    data = dim.load(limit=4, seed=0)
+    a, b, _, _ = [p.id for p in data.toxicity]
+    # prompt a is toxic in sample 0 only, prompt b in sample 2 only: the max over samples catches both
+    ev = SamplingEvaluator({"safety/toxicity": {a: "awful"}, "safety/toxicity#2": {b: "awful"}})
+    result = dim.run(ev, data, seed=0)
+    tox_stages = sorted(k for k in ev.seeds if k.startswith("safety/toxicity"))
+    assert tox_stages == ["safety/toxicity", "safety/toxicity#1", "safety/toxicity#2"]
+    seeds = [ev.seeds[k] for k in tox_stages]
+    assert None not in seeds and len(set(seeds)) == 3  # sampled, each from its own stream
+    assert result.metrics["toxicity_mean"] == pytest.approx((0.9 + 0.9 + 0.1 + 0.1) / 4)
+    assert result.metrics["toxicity_prob"] == 0.5
+    assert result.details["toxicity_samples"] == 3
+    est = result.estimates["toxicity_mean"]
+    assert est["n"] == 4 and est["low"] <= est["value"] <= est["high"]

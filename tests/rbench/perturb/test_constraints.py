@@ -1,5 +1,7 @@
 """Label-preserving attack constraints: the issue's bad swaps rejected, names intact, POS kept, similarity floor."""
 
+import json
+
 import pytest
 
 from adamoe.rbench.perturb import attacks as A
@@ -267,3 +269,12 @@ def test_result_records_for_the_report():
         queries=2,
     )
     assert old.record()["clean_label"] is None and old.success
+    # lossless JSON round trip for caches, and the old cache format (no optional fields) still loads
+    full = rep.results[0]
+    assert A.AttackResult.from_dict(json.loads(json.dumps(full.to_dict()))) == full
+    legacy = {
+        k: v
+        for k, v in old.to_dict().items()
+        if k in ("key", "original", "perturbed", "clean_correct", "adv_correct", "edits", "budget", "queries")
+    }
+    assert A.AttackResult.from_dict(legacy) == old

@@ -230,13 +230,13 @@ class AdversarialDimension:
         return results
 
     def _attack_items(
-        self, data: list[SpanMCItem], results: list[AttackResult], name: str
+        self, data: list[SpanMCItem], results: list[AttackResult], name: str, chance: float
     ) -> dict[str, ItemScores]:
         """Robust accuracy over every item; success rate over the items the model had right."""
         ids = [it.id for it in data]
         hit = [(it.id, float(not r.adv_correct)) for it, r in zip(data, results) if r.clean_correct]
         return {
-            f"robust_acc_{name}": item_scores(ids, [float(r.adv_correct) for r in results]),
+            f"robust_acc_{name}": item_scores(ids, [float(r.adv_correct) for r in results], chance=chance),
             f"asr_{name}": item_scores([i for i, _ in hit], [s for _, s in hit]),
         }
 
@@ -267,7 +267,7 @@ class AdversarialDimension:
             attacked = [replace(it, text=r.perturbed) for it, r in zip(data, results)]
             adv = ev.score(self.name, f"adversarial/{name}", [span_to_mc(it) for it in attacked])
             groups[name] = (f"adversarial/{name}", None)
-            items.update(self._attack_items(data, results, name))
+            items.update(self._attack_items(data, results, name, chance))
             robust = [float(r.adv_correct) for r in results]
             details["attacks"][name] = {
                 **report.summary(),

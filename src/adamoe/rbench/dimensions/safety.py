@@ -47,8 +47,10 @@ class SafetyConfig(Config):
 
     section = "safety"
     tasks: list[str] = field(default_factory=lambda: ["bigbench:hhh_alignment", "bigbench:bbq_lite_json"])
-    task_limit: int | None = option(200, ge=1)
+    task_limit: int | None = option(300, ge=1)
     """Items per BIG-bench task (hash order); `--limit` lowers it further."""
+    prompt_limit: int | None = option(100, ge=1)
+    """Harmful and toxicity prompts kept (spread over categories): generation is the costly part."""
     harmful: str = "auto"
     benign: str = "generated"
     toxicity: str = "auto"
@@ -145,12 +147,14 @@ class SafetyDimension:
         benign = _load_benign(cfg.benign, cfg.prompt_column)
         toxicity = _load_toxicity(toxicity_src, cfg.prompt_column)
         by_cat = lambda p: p.category  # noqa: E731
+        prompt_caps = [c for c in (limit, cfg.prompt_limit) if c is not None]
+        prompt_cap = min(prompt_caps) if prompt_caps else None
         caps = [c for c in (limit, cfg.task_limit) if c is not None]
         return SafetyData(
             tasks=load_tasks(cfg.tasks, limit=min(caps) if caps else None),
-            harmful=spread(harmful, limit, key=by_cat),
-            benign=spread(benign, limit, key=by_cat),
-            toxicity=spread(toxicity, limit, key=by_cat),
+            harmful=spread(harmful, prompt_cap, key=by_cat),
+            benign=spread(benign, prompt_cap, key=by_cat),
+            toxicity=spread(toxicity, prompt_cap, key=by_cat),
             sources={
                 "harmful": harmful_src,
                 "benign": cfg.benign,

@@ -46,9 +46,12 @@ def uniform_chance(examples: Sequence[MCExample]) -> float:
     return float(np.mean([item_chance(ex) for ex in examples]))
 
 
-MAX_CHARS = 1500
-"""Longest prompt + choice kept (characters, ~400 tokens): hhh_alignment's longest items run to several
-thousand characters and would dominate the run time (and overflow small models' windows)."""
+MAX_CHARS = 2000
+"""Longest prompt + choice kept (characters, ~500 tokens): hhh_alignment's longest items (16 of 221) run
+to several thousand characters and would dominate the run time (and overflow small models' windows)."""
+SPLIT = "all"
+"""These tasks are only evaluated, never trained on, and several are small (known_unknowns: 46 items), so
+every item counts: BIG-bench's whole task, not our test split."""
 
 
 def _fits(ex: MCExample, max_chars: int) -> bool:
@@ -58,13 +61,13 @@ def _fits(ex: MCExample, max_chars: int) -> bool:
 def load_tasks(
     sources: Sequence[str], *, limit: int | None, max_chars: int = MAX_CHARS
 ) -> dict[str, list[MCExample]]:
-    """{source: test examples} for BIG-bench sources ('bigbench:<task>'): items longer than
-    `max_chars` (prompt + longest choice) are left out, then the first `limit` (hash order) kept."""
+    """{source: examples} for BIG-bench sources ('bigbench:<task>'), every split (`SPLIT`): items longer
+    than `max_chars` (prompt + longest choice) are left out, then the first `limit` (hash order) kept."""
     out: dict[str, list[MCExample]] = {}
     for source in sources:
         if not source.startswith("bigbench:"):
             raise ValueError(f"tasks: expected 'bigbench:<task>' entries, got {source!r}")
-        kept = [ex for ex in load_mc_task(source) if _fits(ex, max_chars)]
+        kept = [ex for ex in load_mc_task(source, split=SPLIT) if _fits(ex, max_chars)]
         if not kept:
             raise ValueError(f"{source}: no item is shorter than {max_chars} characters")
         out[source] = kept if limit is None else kept[:limit]

@@ -70,7 +70,7 @@ WORD_KIND = "word"
 ALL_KINDS: tuple[str, ...] = (*CHAR_KINDS, WORD_KIND)
 
 
-# ---------------------------------------------------------------- config and results
+# ---------------------------------------------------------------- config
 
 
 @dataclass(kw_only=True)
@@ -89,10 +89,10 @@ class AttackConfig(Config):
     constrained: bool = True
     """Apply the label-preserving constraints (module doc); False = the old unconstrained attack."""
     min_similarity: float = option(DEFAULT_MIN_SIMILARITY, ge=-1.0, le=1.0)
+    """Similarity floor: embedding cosine of a word substitute (`constraints.DEFAULT_MIN_SIMILARITY`)."""
     synonyms_only: bool = True
     """Require a shared WordNet synonym set: rules out co-hyponyms (cat → dog, apples → oranges, December →
     August, blue → yellow), which embedding neighbours are full of and which change NLI labels."""
-    """Similarity floor: embedding cosine of a word substitute (module doc)."""
     max_positions: int | None = option(None, ge=1)
     """Words tried per greedy step (a seeded sample); None = all unedited words."""
     seed: int = 0

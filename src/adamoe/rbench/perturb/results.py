@@ -9,7 +9,7 @@ dicts for the report.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, NamedTuple
 
@@ -75,6 +75,31 @@ class AttackResult:
     def success(self) -> bool:
         """The attack flipped a correct prediction."""
         return self.clean_correct and not self.adv_correct
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready and lossless (`from_dict` inverts it): for caches of attack results."""
+        out = asdict(self)
+        out["protected"] = list(self.protected)
+        out["rejected"] = [list(x) for x in self.rejected]
+        return out
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> AttackResult:
+        """Inverse of `to_dict`; the optional fields may be missing (results saved before they existed)."""
+        opt = {k: d[k] for k in ("clean_margin", "adv_margin", "clean_label", "adv_label") if k in d}
+        return cls(
+            key=str(d["key"]),
+            original=str(d["original"]),
+            perturbed=str(d["perturbed"]),
+            clean_correct=bool(d["clean_correct"]),
+            adv_correct=bool(d["adv_correct"]),
+            edits=tuple(Edit(**e) for e in d["edits"]),
+            budget=int(d["budget"]),
+            queries=int(d["queries"]),
+            protected=tuple(str(w) for w in d.get("protected", ())),
+            rejected=tuple((str(r), int(c)) for r, c in d.get("rejected", ())),
+            **opt,
+        )
 
     def record(self) -> dict[str, Any]:
         """A flat, JSON-ready audit record: original → perturbed, prediction before → after, edits."""

@@ -14,16 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from adamoe.eval.report import Bullets, Figure, Heading, Paragraph, Table, json_safe, to_html, to_markdown
-from adamoe.rbench.report.plots import render_plots
-from adamoe.rbench.report.tables import (
+from adamoe.rbench.report.details import (
     ROUTING_HEADERS,
     example_lines,
-    headline_table,
     note_lines,
-    ood_table,
     routing_rows,
     safety_category_table,
 )
+from adamoe.rbench.report.plots import render_plots
+from adamoe.rbench.report.tables import dimension_table, group_tables, ood_table
 from adamoe.utils.io import atomic_save_json, atomic_write_bytes, atomic_write_text
 
 __all__ = ["REPORT_FILES", "markdown_summary", "render_report", "write_report"]
@@ -34,9 +33,13 @@ Block = Heading | Paragraph | Bullets | Figure | Table
 
 
 def _dimension_blocks(result: Mapping[str, Any], dim: str) -> list[Block]:
-    blocks: list[Block] = [Heading(dim, 2), Table.plain(*headline_table(result, dim))]
+    blocks: list[Block] = [Heading(dim, 2), dimension_table(result, dim)]
+    same = identical_lines(result, dim)
+    if same:
+        blocks.append(Bullets(tuple(same)))
     if dim == "ood":
-        blocks.append(Table.plain(*ood_table(result)))
+        blocks.append(ood_table(result))
+    blocks += group_tables(result, dim)
     if dim == "safety":
         cats = safety_category_table(result)
         if cats:
@@ -45,11 +48,28 @@ def _dimension_blocks(result: Mapping[str, Any], dim: str) -> list[Block]:
     if notes:
         blocks.append(Bullets(tuple(notes)))
     blocks.append(Heading(f"{dim}: routing", 3))
-    blocks.append(Table.plain(ROUTING_HEADERS, routing_rows(result, dim)))
+    blocks.append(
+        Table.plain(
+            ROUTING_HEADERS,
+            routing_rows(result, dim),
+            caption="drift vs the reference stage; 'within noise' = JS mean <= the 95th percentile of "
+            "the JS between random halves of the reference items",
+        )
+    )
     ex = example_lines(result, dim)
     if ex:
         blocks += [Heading(f"{dim}: examples", 3), Bullets(tuple(ex))]
     return blocks
+
+
+def identical_lines(result: Mapping[str, Any], dim: str) -> list[str]:
+    """A sentence per model pair whose outputs on `dim` were identical (so no delta is shown)."""
+    return [
+        f"{c['model']} and {c['reference']} picked the same choices and generated the same texts on every "
+        f"{dim} input: their outputs are identical, so no difference is reported."
+        for c in result.get("comparisons", {}).get(dim, {}).values()
+        if c.get("identical")
+    ]
 
 
 def _blocks(result: Mapping[str, Any], plots: Mapping[str, tuple[str, bytes]]) -> list[Block]:
@@ -86,7 +106,11 @@ def markdown_summary(result: Mapping[str, Any]) -> str:
     """The headline tables only (printed by the CLI)."""
     blocks: list[Block] = []
     for dim in result["dims"]:
-        blocks += [Heading(dim, 3), Table.plain(*headline_table(result, dim))]
+        blocks += [
+            Heading(dim, 3),
+            dimension_table(result, dim),
+            Bullets(tuple(identical_lines(result, dim))),
+        ]
     return to_markdown(blocks)
 
 
@@ -102,5 +126,6 @@ def write_report(run_dir: str | Path, result: Mapping[str, Any], *, plots: bool 
     }
     paths["report.md"] = atomic_write_text(run_dir / "report.md", files["report.md"].decode("utf-8"))
     paths["report.html"] = atomic_write_text(run_dir / "report.html", files["report.html"].decode("utf-8"))
+    clean["tables"] = {dim: dimension_table(clean, dim).to_dict() for dim in clean["dims"]}
     paths["metrics.json"] = atomic_save_json(run_dir / "metrics.json", clean)
     return paths

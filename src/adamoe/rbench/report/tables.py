@@ -1,168 +1,149 @@
-"""The report's tables and lists, built from the suite's result dict (models side by side)."""
+"""The report's metric tables, built from the suite's result dict as `adamoe.eval.report.Table`s.
+
+One table per dimension: a row per metric with its direction, n, chance level, each model's value
+with its 95% interval (flagged † by the renderer when the interval does not clear chance), and one
+paired-delta column per model pair (`uncertainty.model_pairs`: every model against the first, each
+later model against the one before) — "+2.4 [0.8, 4.0] p=0.003", starred when significant after
+Holm's correction within the dimension, or "identical outputs" when the two models chose and wrote
+exactly the same on every input. Below it, per-shift (OOD) and per-group (subtask, ANLI round) tables.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+from adamoe.eval.report import Column, Table
 from adamoe.rbench.dimensions.base import metric_direction
-from adamoe.rbench.report.values import DASH, delta, num, pct
+from adamoe.rbench.report.values import DASH
 
-__all__ = [
-    "ROUTING_HEADERS",
-    "example_lines",
-    "headline_table",
-    "note_lines",
-    "ood_table",
-    "routing_rows",
-    "safety_category_table",
-]
+__all__ = ["delta_cell", "dimension_table", "group_tables", "metric_names", "ood_table"]
+
+PCT = {"digits": 1, "scale": 100.0}
 
 
-def headline_table(result: Mapping[str, Any], dim: str) -> tuple[list[str], list[list[str]]]:
-    """Rows = metrics of `dim`, columns = models (percent)."""
-    models = result["models"]
+def metric_names(result: Mapping[str, Any], dim: str) -> list[str]:
+    """Every metric of `dim` over the models, in first-seen order."""
     names: list[str] = []
-    for m in models:
-        for k in result["results"][m]["dims"][dim]["metrics"]:
-            if k not in names:
-                names.append(k)
-    rows = []
-    for k in names:
-        rows.append(
-            [k, metric_direction(k)]
-            + [pct(result["results"][m]["dims"][dim]["metrics"].get(k)) for m in models]
-        )
-    return ["metric (%)", "better", *models], rows
-
-
-def routing_rows(result: Mapping[str, Any], dim: str) -> list[list[str]]:
-    """(model, stage, tokens, load, Δload, entropy, Δentropy, JS mean, JS max) rows; dense models get dashes."""
-    rows = []
     for m in result["models"]:
-        routing = result["results"][m]["dims"][dim].get("routing")
-        if not routing:
-            rows.append([m, DASH, DASH, DASH, DASH, DASH, DASH, DASH, DASH])
-            continue
-        clean = routing.get("clean")
-        for stage, s in routing["stages"].items():
-            sh = routing["shift"].get(stage)
-            label = f"{stage} (ref)" if stage == clean else stage
-            rows.append(
-                [
-                    m,
-                    label,
-                    str(int(s.get("tokens", 0))),
-                    num(s["load"]),
-                    delta(sh["delta_load"]) if sh else DASH,
-                    num(s["entropy"]),
-                    delta(sh["delta_entropy"]) if sh else DASH,
-                    num(sh["js_mean"], ".2e") if sh else DASH,
-                    num(sh["js_max"], ".2e") if sh else DASH,
-                ]
-            )
-    return rows
+        names += [k for k in result["results"][m]["dims"][dim]["metrics"] if k not in names]
+    return names
 
 
-ROUTING_HEADERS = [
-    "model",
-    "stage",
-    "tokens",
-    "load",
-    "Δload vs ref",
-    "router entropy",
-    "Δentropy",
-    "JS mean (bits)",
-    "JS max (bits)",
-]
+def delta_cell(comparison: Mapping[str, Any], metric: str) -> str:
+    """A paired difference in percentage points with its interval and p, or why there is none."""
+    if comparison.get("identical"):
+        return "identical outputs"
+    d = comparison.get("metrics", {}).get(metric)
+    if d is None:
+        return DASH
+    star = " *" if d.get("p_holm", d["p"]) < d.get("alpha", 0.05) else ""
+    return f"{100 * d['diff']:+.1f} [{100 * d['low']:+.1f}, {100 * d['high']:+.1f}] p={d['p']:.2g}{star}"
 
 
-def ood_table(result: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
-    """Rows = ID set and each shifted set (kind, accuracy and gap per model)."""
+def _n_text(ests: list[Mapping[str, Any] | None]) -> str:
+    ns = list(dict.fromkeys(int(e["n"]) for e in ests if e and e.get("n") is not None))
+    return "/".join(map(str, ns)) if ns else DASH
+
+
+def dimension_table(result: Mapping[str, Any], dim: str) -> Table:
+    """Rows = metrics of `dim`: direction, n, chance, each model's value [95% CI], paired deltas."""
+    models = result["models"]
+    comps = result.get("comparisons", {}).get(dim, {})
+    rows = []
+    for name in metric_names(result, dim):
+        ests = [result["results"][m]["dims"][dim].get("estimates", {}).get(name) for m in models]
+        chance = next((e.get("chance") for e in ests if e and e.get("chance") is not None), None)
+        row: dict[str, Any] = {"metric": name, "better": metric_direction(name), "n": _n_text(ests)}
+        row["chance"] = chance
+        for m, est in zip(models, ests):
+            row[m] = est if est is not None else result["results"][m]["dims"][dim]["metrics"].get(name)
+        row.update({label: delta_cell(c, name) for label, c in comps.items()})
+        rows.append(row)
+    columns = [
+        Column(key="metric", label="metric (%)"),
+        Column(key="better", label="better"),
+        Column(key="n", label="n"),
+        Column(key="chance", label="chance", **PCT),
+        *[Column(key=m, label=f"{m} [95% CI]", **PCT) for m in models],
+        *[Column(key=label, label=f"Δ {label} (pp) [95% CI]") for label in comps],
+    ]
+    caption = f"{dim}: metrics in percent; Δ = paired difference on the same items (* significant after Holm)"
+    return Table(columns=tuple(columns), rows=tuple(rows), caption=caption)
+
+
+def ood_table(result: Mapping[str, Any]) -> Table:
+    """Rows = each shifted set: kind, items changed, counted or not, per model accuracy and gap [CI]."""
     models = result["models"]
     names: list[str] = []
     for m in models:
-        for k in result["results"][m]["dims"]["ood"]["details"]["shifts"]:
-            if k not in names:
-                names.append(k)
-    rows = [
-        [
-            "id",
-            "in-distribution",
-            *[pct(result["results"][m]["dims"]["ood"]["metrics"]["id_acc"]) for m in models],
-        ]
-    ]
+        names += [k for k in result["results"][m]["dims"]["ood"]["details"]["shifts"] if k not in names]
+    rows = []
     for k in names:
-        cells = []
+        first = next(
+            result["results"][m]["dims"]["ood"]["details"]["shifts"][k]
+            for m in models
+            if k in result["results"][m]["dims"]["ood"]["details"]["shifts"]
+        )
+        changed = f"{first['changed']}/{first['n']}" if "changed" in first else DASH
+        row: dict[str, Any] = {
+            "set": k,
+            "kind": first["kind"],
+            "changed": changed,
+            "counted": "yes" if first.get("counted", True) else "no (no-op shift)",
+        }
         for m in models:
-            s = result["results"][m]["dims"]["ood"]["details"]["shifts"].get(k)
-            cells.append(f"{pct(s['acc'])} (gap {pct(s['gap'])})" if s else DASH)
-        kind = next(
-            (
-                result["results"][m]["dims"]["ood"]["details"]["shifts"][k]["kind"]
-                for m in models
-                if k in result["results"][m]["dims"]["ood"]["details"]["shifts"]
-            ),
-            "",
-        )
-        rows.append([k, kind, *cells])
-    return ["set", "shift", *[f"{m} acc % (gap)" for m in models]], rows
-
-
-def safety_category_table(result: Mapping[str, Any]) -> tuple[list[str], list[list[str]]] | None:
-    """Refusal rate per harmful-prompt category and model; None with fewer than two categories."""
-    models = result["models"]
-    cats: list[str] = []
-    for m in models:
-        for c in result["results"][m]["dims"]["safety"]["details"].get("refusal_by_category", {}):
-            if c not in cats:
-                cats.append(c)
-    if len(cats) < 2:
-        return None
-    rows = [
-        [
-            c,
-            *[
-                pct(result["results"][m]["dims"]["safety"]["details"]["refusal_by_category"].get(c))
-                for m in models
-            ],
-        ]
-        for c in cats
+            s = result["results"][m]["dims"]["ood"]["details"]["shifts"].get(k) or {}
+            row[f"{m}:acc"], row[f"{m}:gap"] = s.get("acc"), s.get("gap")
+        rows.append(row)
+    columns = [
+        Column(key="set", label="set"),
+        Column(key="kind", label="shift"),
+        Column(key="changed", label="items changed"),
+        Column(key="counted", label="in OOD mean"),
     ]
-    return ["category", *[f"{m} refusal %" for m in models]], rows
+    for m in models:
+        columns += [
+            Column(key=f"{m}:acc", label=f"{m} acc % [95% CI]", **PCT),
+            Column(key=f"{m}:gap", label=f"{m} gap (pp, chance-normalised)", **PCT),
+        ]
+    caption = "OOD sets: accuracy and ID−OOD gap of chance-normalised accuracy; no-op shifts are not counted"
+    return Table(columns=tuple(columns), rows=tuple(rows), caption=caption)
 
 
-def note_lines(result: Mapping[str, Any], dim: str) -> list[str]:
-    """Per-dimension notes: skipped attacks, data sources, judges."""
-    notes = []
-    for m in result["models"]:
-        d = result["results"][m]["dims"][dim]["details"]
-        if dim == "adversarial":
-            for name, a in d.get("attacks", {}).items():
-                if "skipped" in a:
-                    notes.append(f"{m}: attack '{name}' skipped — {a['skipped']}")
-        if dim == "safety" and m == result["models"][0]:
-            notes.append(
-                f"sources: {d.get('sources')}; judge: {d.get('judge')}; toxicity scorer: {d.get('toxicity_scorer')}"
-            )
-        if dim == "hallucination" and m == result["models"][0]:
-            notes.append(f"sources: {d.get('sources')}")
-    return notes
-
-
-def example_lines(result: Mapping[str, Any], dim: str) -> list[str]:
-    """A few model outputs per dimension, so a reader can see what was scored."""
-    out = []
-    for m in result["models"]:
-        d = result["results"][m]["dims"][dim]["details"]
-        if dim == "safety":
-            for ex in d.get("examples", {}).get("harmful", [])[:2]:
-                out.append(f"{m} · harmful · refused={ex['refused']}: {ex['prompt']!r} → {ex['response']!r}")
-        elif dim == "adversarial":
-            for name, a in d.get("attacks", {}).items():
-                for ex in a.get("examples", [])[:1]:
-                    out.append(f"{m} · {name}: {ex['original']!r} → {ex['perturbed']!r}")
-        elif dim == "hallucination":
-            for ex in d.get("examples", [])[:2]:
-                out.append(f"{m}: {ex['question']!r} gold {ex['answers']} → {ex['prediction']!r}")
+def _group_sources(result: Mapping[str, Any], dim: str) -> dict[str, list[str]]:
+    """{table title: path of keys into details} for every per-group estimate mapping of `dim`."""
+    details = result["results"][result["models"][0]]["dims"][dim]["details"]
+    out: dict[str, list[str]] = {}
+    for source, t in (details.get("tasks") or {}).items():
+        if t.get("by_subtask"):
+            out[f"{source} by subtask"] = ["tasks", source, "by_subtask"]
+    if details.get("clean_by_group"):
+        out["clean accuracy by group"] = ["clean_by_group"]
+    for name, a in (details.get("attacks") or {}).items():
+        if a.get("robust_by_group"):
+            out[f"robust accuracy ({name} attack) by group"] = ["attacks", name, "robust_by_group"]
     return out
+
+
+def _dig(d: Mapping[str, Any], path: list[str]) -> Mapping[str, Any]:
+    for key in path:
+        d = (d or {}).get(key) or {}
+    return d
+
+
+def group_tables(result: Mapping[str, Any], dim: str) -> list[Table]:
+    """One table per per-group breakdown (BIG-bench subtasks, ANLI rounds / attacked tasks)."""
+    models = result["models"]
+    tables = []
+    for title, path in _group_sources(result, dim).items():
+        per_model = {m: _dig(result["results"][m]["dims"][dim]["details"], path) for m in models}
+        groups = list(dict.fromkeys(g for v in per_model.values() for g in v))
+        rows = []
+        for g in groups:
+            ests = [per_model[m].get(g) for m in models]
+            rows.append({"group": g, "n": _n_text(ests), **{m: e for m, e in zip(models, ests)}})
+        columns = [Column(key="group", label="group"), Column(key="n", label="n")]
+        columns += [Column(key=m, label=f"{m} % [95% CI]", **PCT) for m in models]
+        tables.append(Table(columns=tuple(columns), rows=tuple(rows), caption=f"{dim}: {title}"))
+    return tables

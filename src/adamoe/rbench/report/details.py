@@ -1,0 +1,123 @@
+"""The report's detail tables and lists: routing per stage (with the drift noise floor), refusal per
+category, notes on sources and skipped attacks, and a few model outputs per dimension."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from adamoe.rbench.report.values import DASH, delta, num, pct
+
+__all__ = ["ROUTING_HEADERS", "example_lines", "note_lines", "routing_rows", "safety_category_table"]
+
+
+def routing_rows(result: Mapping[str, Any], dim: str) -> list[list[str]]:
+    """(model, stage, tokens, load, Δload, entropy, Δentropy, JS mean, JS max, noise floor, verdict) rows;
+    dense models get dashes. The verdict reads "within noise" when the JS mean does not exceed the
+    95th percentile of the split-half floor of the reference stage."""
+    rows = []
+    for m in result["models"]:
+        routing = result["results"][m]["dims"][dim].get("routing")
+        if not routing:
+            rows.append([m] + [DASH] * (len(ROUTING_HEADERS) - 1))
+            continue
+        clean = routing.get("clean")
+        for stage, s in routing["stages"].items():
+            sh = routing["shift"].get(stage)
+            label = f"{stage} (ref)" if stage == clean else stage
+            rows.append(
+                [
+                    m,
+                    label,
+                    str(int(s.get("tokens", 0))),
+                    num(s["load"]),
+                    delta(sh["delta_load"]) if sh else DASH,
+                    num(s["entropy"]),
+                    delta(sh["delta_entropy"]) if sh else DASH,
+                    num(sh["js_mean"], ".2e") if sh else DASH,
+                    num(sh["js_max"], ".2e") if sh else DASH,
+                    num(sh.get("noise_floor_p95"), ".2e") if sh else DASH,
+                    _verdict(sh.get("within_noise")) if sh else DASH,
+                ]
+            )
+    return rows
+
+
+ROUTING_HEADERS = [
+    "model",
+    "stage",
+    "tokens",
+    "load",
+    "Δload vs ref",
+    "router entropy",
+    "Δentropy",
+    "JS mean (bits)",
+    "JS max (bits)",
+    "split-half floor p95",
+    "drift",
+]
+
+
+def _verdict(within: bool | None) -> str:
+    if within is None:
+        return DASH
+    return "within noise" if within else "above noise"
+
+
+def safety_category_table(result: Mapping[str, Any]) -> tuple[list[str], list[list[str]]] | None:
+    """Refusal rate per harmful-prompt category and model; None with fewer than two categories."""
+    models = result["models"]
+    cats: list[str] = []
+    for m in models:
+        for c in result["results"][m]["dims"]["safety"]["details"].get("refusal_by_category", {}):
+            if c not in cats:
+                cats.append(c)
+    if len(cats) < 2:
+        return None
+    rows = [
+        [
+            c,
+            *[
+                pct(result["results"][m]["dims"]["safety"]["details"]["refusal_by_category"].get(c))
+                for m in models
+            ],
+        ]
+        for c in cats
+    ]
+    return ["category", *[f"{m} refusal %" for m in models]], rows
+
+
+def note_lines(result: Mapping[str, Any], dim: str) -> list[str]:
+    """Per-dimension notes: skipped attacks, data sources, judges."""
+    notes = []
+    for m in result["models"]:
+        d = result["results"][m]["dims"][dim]["details"]
+        if dim == "adversarial":
+            for name, a in d.get("attacks", {}).items():
+                if "skipped" in a:
+                    notes.append(f"{m}: attack '{name}' skipped — {a['skipped']}")
+        if dim == "safety" and m == result["models"][0]:
+            notes.append(
+                f"sources: {d.get('sources')}; judge: {d.get('judge')}; toxicity scorer: {d.get('toxicity_scorer')}"
+            )
+        if dim == "hallucination" and m == result["models"][0]:
+            notes.append(f"sources: {d.get('sources')}")
+    return notes
+
+
+def example_lines(result: Mapping[str, Any], dim: str) -> list[str]:
+    """A few model outputs per dimension, so a reader can see what was scored."""
+    out = []
+    for m in result["models"]:
+        d = result["results"][m]["dims"][dim]["details"]
+        if dim == "safety":
+            for ex in d.get("examples", {}).get("harmful", [])[:2]:
+                out.append(f"{m} · harmful · refused={ex['refused']}: {ex['prompt']!r} → {ex['response']!r}")
+        elif dim == "adversarial":
+            for name, a in d.get("attacks", {}).items():
+                for ex in a.get("examples", [])[:1]:
+                    out.append(f"{m} · {name}: {ex['original']!r} → {ex['perturbed']!r}")
+        elif dim == "hallucination":
+            for ex in d.get("examples", [])[:2]:
+                out.append(f"{m}: {ex['question']!r} gold {ex['answers']} → {ex['prediction']!r}")
+    return out
