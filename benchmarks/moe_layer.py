@@ -1,6 +1,6 @@
 """Benchmark the MoE layer: `python benchmarks/moe_layer.py [--quick] [--sections training,decode]`.
 
-Prints a Markdown table and the JSON of all measurements (see adamoe.bench for the method).
+Prints a Markdown table and the JSON of all measurements (see adamoe.speed for the method).
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from adamoe.bench import BenchSettings, format_table, run_all
+from adamoe.speed import BenchSettings, format_table, run_all
 
 
 def main() -> None:

@@ -34,7 +34,7 @@ LAYERS: dict[str, int] = {
     "eval": 4,
     "rbench": 5,
     "experiments": 5,
-    "bench": 5,
+    "speed": 5,
     "commands": 6,
     "cli": 6,
     "__main__": 6,

@@ -1,22 +1,53 @@
-"""The demo's library stages: config defaults and errors, the two MoE variants, the YAML in sync."""
+"""The demo's library stages on tiny models: config defaults and errors, data, the two MoE variants,
+fine-tuning (only the last layers move), evaluation records, the findings' wording, the YAML in sync."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+import torch
 
-from adamoe.experiments.demo import DemoConfig, build_models, make_variants
+from adamoe.experiments.demo import (
+    DEMO_TASKS,
+    DemoConfig,
+    build_models,
+    evaluate_models,
+    finetune,
+    load_data,
+    make_variants,
+)
+from adamoe.experiments.demo_report import finding
 from adamoe.hf.convert import routers
 from adamoe.hf.models import DEFAULT_NULL, DEFAULT_TOP_K
 from adamoe.runs import load_config
+from tests.experiments.fixtures import fake_bigbench, one_thread  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "demo.yaml"
 
 
-def test_defaults_come_from_the_model_spec_constants():
+def test_defaults_are_the_reduced_experiment_2():
     cfg = DemoConfig().validate()
     assert (cfg.null_experts, cfg.top_k) == (DEFAULT_NULL, DEFAULT_TOP_K)
+    assert cfg.moe == "moefy" and cfg.tasks == DEMO_TASKS and len(cfg.tasks) >= 2
+    assert cfg.eval_examples >= 200 and cfg.anneal and cfg.aux_coef > cfg.aux_coef_end
+
+
+def test_default_tasks_are_the_two_cheapest_paper_tasks_from_different_categories():
+    from adamoe.data.bigbench import PAPER_TASKS, bigbench_info
+    from adamoe.data.bigbench_index import tarball_path
+
+    try:
+        tarball_path()
+    except Exception:  # no sdist on this machine
+        pytest.skip("BIG-bench sdist not cached")
+    infos = sorted((bigbench_info(t)["chars_p95"], t) for t in PAPER_TASKS)
+    first = infos[0][1]
+    second = next(t for _, t in infos if PAPER_TASKS[t] != PAPER_TASKS[first])
+    assert [f"bigbench:{first}", f"bigbench:{second}"] == DEMO_TASKS
+    assert all(bigbench_info(t)["split_sizes"]["test"] >= 250 for t in (first, second))
 
 
 def test_example_yaml_spells_out_exactly_the_defaults():
@@ -24,8 +55,8 @@ def test_example_yaml_spells_out_exactly_the_defaults():
 
 
 def test_quick_keeps_the_user_settings_it_does_not_shrink():
-    cfg = DemoConfig.from_mapping({"lr": 1e-4, "null_experts": 4}, where="").quick()
-    assert (cfg.model, cfg.epochs, cfg.lr, cfg.null_experts) == ("tiny-llama", 1, 1e-4, 4)
+    cfg = DemoConfig.from_mapping({"lr": 1e-4, "null_experts": 4, "moe": "upcycle"}, where="").quick()
+    assert (cfg.model, cfg.epochs, cfg.lr, cfg.null_experts, cfg.moe) == ("tiny-llama", 1, 1e-4, 4, "upcycle")
 
 
 @pytest.mark.parametrize(
@@ -35,11 +66,24 @@ def test_quick_keeps_the_user_settings_it_does_not_shrink():
         ({"baseline_k": 9}, "baseline_k: expected <= num_experts=8"),
         ({"trainable": "most"}, "trainable: expected one of"),
         ({"epochs": 0}, "epochs: expected >= 1"),
+        ({"tasks": []}, "tasks: expected at least one task"),
+        ({"tasks": ["bigbench:a", "bigbench:a"]}, "tasks: expected distinct names"),
     ],
 )
 def test_bad_settings_are_one_line_errors_naming_the_key(mapping, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         DemoConfig.from_mapping(mapping, where="")
+
+
+def test_data_takes_the_first_items_of_each_split_per_task(fake_bigbench):  # noqa: F811
+    from adamoe.data import load_task
+
+    cfg = DemoConfig(tasks=fake_bigbench, train_examples=5, calib_per_task=3, eval_examples=7).validate()
+    data = load_data(cfg, seed=0)
+    assert list(data.tests) == fake_bigbench and all(len(v) == 7 for v in data.tests.values())
+    assert (len(data.train), len(data.calib)) == (10, 6)
+    expected = [e.id for t in fake_bigbench for e in load_task(t, split="train", limit=5)]
+    assert [e.id for e in data.train] == expected
 
 
 @pytest.mark.parametrize("build", ["upcycle", "moefy"])
@@ -54,4 +98,48 @@ def test_variants_are_the_top_k_baseline_and_adamoe_with_nulls(build):
         assert (a.num_null, a.top_k) == (cfg.null_experts, cfg.top_k)
         assert a.weight is not b.weight  # AdaMoE is a copy, not the baseline converted twice
     expected = {"upcycle": "MixtralForCausalLM", "moefy": "Qwen2MoeForCausalLM"}[build]
-    assert type(base).__name__ == type(ada).__name__ == expected
+    assert type(base).__name__ == type(ada).__name__ and type(base).__name__.endswith(expected)
+
+
+def test_finetune_moves_only_the_last_layers_and_evaluation_keeps_per_item_records(fake_bigbench):  # noqa: F811
+    cfg = DemoConfig(tasks=fake_bigbench, moe="moefy", train_last_layers=1, lr=1e-2).validate().quick()
+    data = load_data(cfg, seed=0)
+    _, tok, moe = build_models(cfg, seed=0)
+    _, ada = make_variants(moe, cfg, seed=0)
+    last = int(ada.config.num_hidden_layers) - 1
+    before = {n: p.detach().clone() for n, p in ada.named_parameters()}
+    summary = finetune(ada, tok, data, cfg, num_null=cfg.null_experts, seed=0)
+    assert summary["steps"] == -(-len(data.train) // cfg.batch_size) * cfg.epochs
+    after = dict(ada.named_parameters())
+    moved = {n for n, p in before.items() if not torch.equal(p, after[n])}
+    head = {"model.norm.weight", "lm_head.weight"}  # after the last layer: backward still stops there
+    assert moved and all(f".layers.{last}." in n or n in head for n in moved)
+    runs = evaluate_models({"ada": ada}, tok, data, cfg, baseline_k=cfg.baseline_k)["ada"]
+    assert list(runs) == fake_bigbench
+    for task, run in runs.items():
+        assert run.ids == tuple(e.id for e in data.tests[task])
+        assert set(run.credit) <= {0.0, 1.0} and 0 < run.load < cfg.top_k
+        assert run.model_flops_pct is not None
+
+
+@pytest.mark.parametrize(
+    ("p", "value", "tail"),
+    [
+        (0.61, 0.012, "no significant difference at the 5% level."),
+        (0.05, -0.03, "no significant difference at the 5% level."),
+        (0.01, 0.04, "AdaMoE is significantly better (p < 0.05, before Holm)."),
+        (0.002, -0.05, "AdaMoE is significantly worse (p < 0.05, before Holm)."),
+    ],
+)
+def test_finding_says_plainly_whether_the_difference_is_significant(p, value, tail):
+    row = {
+        "model": "AdaMoE",
+        "task": "bigbench:x",
+        "n": 250,
+        "diff": {"value": value, "low": value - 0.05, "high": value + 0.05},
+        "p": p,
+        "test": "mcnemar-exact",
+    }
+    text = finding(row, baseline="top-2")
+    assert text.startswith(f"AdaMoE - top-2 on bigbench:x (n=250): {100 * value:+.1f} points [95% CI ")
+    assert f"mcnemar-exact p = {p:.3f}" in text and text.endswith(tail)

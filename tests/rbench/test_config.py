@@ -41,7 +41,8 @@ def test_model_specs_and_dims_parse() -> None:
 
 def test_unknown_section_keys_list_the_valid_ones_and_null_sections_mean_defaults() -> None:
     with pytest.raises(
-        ValueError, match=r"safety: unknown key\(s\) colour; valid keys: tasks, task_limit, prompt_limit, harmful, benign"
+        ValueError,
+        match=r"safety: unknown key\(s\) colour; valid keys: tasks, task_limit, prompt_limit, harmful, benign",
     ) as err:
         RBenchConfig.from_dict({"safety": {"colour": "red"}})
     assert "\n" not in str(err.value)
@@ -62,3 +63,4 @@ def test_quick_swaps_in_the_smoke_sets_but_keeps_fields_set_explicitly() -> None
     assert quick.adversarial.nli == "generated" and quick.safety.harmful == "generated"
     assert quick.ood.id == "generated:product" and quick.ood.pairs == {}
     assert quick.ood.sets == ["generated:movie"]  # set explicitly: kept
+    assert quick.limit == 20 and RBenchConfig.from_dict({"quick": True, "limit": 3}).limit == 3

@@ -173,8 +173,15 @@ def test_checkpoints_are_complete_pruned_and_hold_the_trainable_set(tmp_path: Pa
     assert sorted(p.name for p in root.iterdir()) == ["step-00000006", "step-00000007"]
     assert result.checkpoint == root / "step-00000007"
     files = {p.name for p in result.checkpoint.iterdir()}
-    assert files == {"weights.safetensors", "optimizer.pt", "trainer_state.pt", "rng-rank0.pt", "meta.json"}
-    weights = load_file(str(result.checkpoint / "weights.safetensors"))
+    # Accelerate's save_state layout (model, optimizer, RNG states, our registered trainer state) + meta.
+    assert files == {
+        "model.safetensors",
+        "optimizer.bin",
+        "custom_checkpoint_0.pkl",
+        "random_states_0.pkl",
+        "meta.json",
+    }
+    weights = load_file(str(result.checkpoint / "model.safetensors"))
     assert sorted(weights) == sorted(result.trainable)
     for name, tensor in weights.items():
         torch.testing.assert_close(tensor, model.get_parameter(name).detach(), rtol=0, atol=0)
@@ -280,3 +287,13 @@ def test_converted_hf_model_gets_the_aux_gradient_on_its_null_router() -> None:
         return grads[0]
 
     assert (gate2_grad(1e3) - gate2_grad(0.0)).abs().max() > 1.0
+
+
+def test_resuming_an_old_format_checkpoint_is_one_line(tmp_path: Path) -> None:
+    old = tmp_path / "checkpoints" / "step-00000002"
+    old.mkdir(parents=True)
+    for name in ("weights.safetensors", "optimizer.pt", "trainer_state.pt", "rng-rank0.pt"):
+        (old / name).write_bytes(b"")
+    (old / "meta.json").write_text(json.dumps({"step": 2}))
+    with pytest.raises(ValueError, match=r"^checkpoint: .* is in the pre-Accelerate checkpoint format"):
+        train(tiny_moe_lm(), TOK, PAIRS, config(max_steps=4, output_dir=str(tmp_path), resume=True))

@@ -10,7 +10,7 @@ import argparse
 from dataclasses import dataclass
 from typing import Any
 
-from adamoe.commands.common import load_tasks, verb_config
+from adamoe.commands.common import add_runtime_arguments, load_tasks, model_placement, verb_config
 from adamoe.hf.models import ModelSpec
 from adamoe.runs import run_directory, save_run_config, seed_everything
 from adamoe.utils.config import Config, option
@@ -42,6 +42,7 @@ CONFIG = AnalyzeVerbConfig
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``adamoe analyze`` flags."""
+    add_runtime_arguments(parser, trackers=False)
     parser.add_argument("--model", help="model spec or folder")
     parser.add_argument("--text", help="text for the per-token load plot")
 
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     tasks = load_tasks([cfg.task], split=None, limit=cfg.limit, seed=args.seed)
     with run_directory(args.runs_root, "analyze", args.run_dir) as run_dir:
         save_run_config(run_dir, {**cfg.to_dict(), "seed": args.seed})
-        model, tok, info = ModelSpec.parse(cfg.model).load(seed=args.seed)
+        model, tok, info = ModelSpec.parse(cfg.model).load(seed=args.seed, **model_placement(args))
         if info["kind"] == "dense":
             raise ValueError(f"model: {cfg.model!r} is dense; routing analysis needs an MoE model")
         res = evaluate_tasks(model, tok, tasks, baseline_k=info.get("baseline_k"))[0]

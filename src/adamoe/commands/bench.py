@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> dict:
     """Run the layer benchmark (``adamoe bench``); returns its result record."""
-    from adamoe.bench import BenchSettings, format_table, run_all
+    from adamoe.speed import BenchSettings, format_table, run_all
 
     quick = True if args.quick else None
     cfg = verb_config(BenchVerbConfig, args, lists=("sections",), sections=args.sections, quick=quick)

@@ -63,6 +63,44 @@ def read_settings(args: argparse.Namespace, *, lists: Iterable[str] = (), **flag
     return settings
 
 
+def add_runtime_arguments(parser: argparse.ArgumentParser, *, trackers: bool = True) -> None:
+    """``--device``, ``--dtype`` (and ``--log-with``): where a verb runs, shared by the verbs that run a model.
+
+    Defaults are None ("not given") so a config file's values stand unless a flag overrides them; the
+    config defaults (auto / fp32 / no tracker) keep earlier runs unchanged.
+    """
+    from adamoe.utils.device import DEVICES, DTYPES
+
+    parser.add_argument(
+        "--device", choices=DEVICES, help="auto (Accelerate's choice: cuda, mps, cpu) or force one"
+    )
+    parser.add_argument(
+        "--dtype", choices=DTYPES, help="fp32; bf16/fp16 = mixed precision in training, model dtype otherwise"
+    )
+    if trackers:
+        from adamoe.train.config import TRACKERS
+
+        parser.add_argument("--log-with", choices=TRACKERS, help="also log to this tracker (JSONL is kept)")
+
+
+def runtime_flags(args: argparse.Namespace) -> dict[str, str]:
+    """The ``--device``/``--dtype``/``--log-with`` values given on the command line (absent ones left out)."""
+    given = {key: getattr(args, key, None) for key in ("device", "dtype", "log_with")}
+    return {key: value for key, value in given.items() if value is not None}
+
+
+def model_placement(args: argparse.Namespace) -> dict[str, Any]:
+    """``spec.load`` keyword arguments for evaluation/inference verbs: ``--device`` (auto = cuda, mps or
+    cpu, whichever is there) and ``--dtype`` as the model dtype; nothing when neither flag is given."""
+    from adamoe.utils.device import check_device, resolve_device, torch_dtype
+
+    device, dtype = getattr(args, "device", None), getattr(args, "dtype", None)
+    if device is None and dtype is None:
+        return {}
+    check_device(device or "auto", dtype or "fp32")
+    return {"device": resolve_device(device or "auto"), "dtype": torch_dtype(dtype or "fp32")}
+
+
 def verb_config(cls: type[C], args: argparse.Namespace, *, lists: Iterable[str] = (), **flags: Any) -> C:
     """``cls`` built from :func:`read_settings`; keys are named bare in errors (the prompt names the verb)."""
     return cls.from_mapping(read_settings(args, lists=lists, **flags), where="")

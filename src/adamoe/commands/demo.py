@@ -10,8 +10,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from adamoe.commands.common import verb_config
 from adamoe.experiments.demo import DemoConfig
-from adamoe.runs import load_config, make_run_dir, save_run_config, seed_everything
+from adamoe.runs import make_run_dir, save_run_config, seed_everything
 
 CONFIG = DemoConfig
 
@@ -26,7 +27,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from adamoe.eval.report import markdown_table
     from adamoe.experiments.demo import run_demo
 
-    cfg = DemoConfig.from_mapping(load_config(args.config, args.set), where="")
+    cfg = verb_config(DemoConfig, args, lists=("tasks",))  # --set tasks=bigbench:a,bigbench:b
     if args.quick:
         cfg = cfg.quick()
     run_dir = make_run_dir(args.runs_root, "demo", args.run_dir)

@@ -11,7 +11,7 @@ import argparse
 from dataclasses import dataclass, field
 from typing import Any
 
-from adamoe.commands.common import load_tasks, verb_config
+from adamoe.commands.common import add_runtime_arguments, load_tasks, model_placement, verb_config
 from adamoe.hf.models import ModelSpec
 from adamoe.runs import run_directory, save_run_config, seed_everything
 from adamoe.utils.config import Config, option, require
@@ -46,6 +46,7 @@ CONFIG = EvalVerbConfig
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``adamoe evaluate`` flags."""
+    add_runtime_arguments(parser, trackers=False)
     parser.add_argument("--model", action="append", help="model spec or folder (repeatable)")
     parser.add_argument("--task", action="append", help="task name or name=file (repeatable)")
     parser.add_argument("--limit", type=int)
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with run_directory(args.runs_root, "eval", args.run_dir) as run_dir:
         save_run_config(run_dir, {**cfg.to_dict(), "seed": args.seed})
         for i, spec in enumerate(cfg.models):
-            model, tok, info = ModelSpec.parse(spec).load(seed=args.seed)
+            model, tok, info = ModelSpec.parse(spec).load(seed=args.seed, **model_placement(args))
             results = evaluate_tasks(
                 model,
                 tok,

@@ -14,7 +14,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from adamoe.commands.common import read_settings, save_model
+from adamoe.commands.common import add_runtime_arguments, read_settings, runtime_flags, save_model
 from adamoe.hf.models import ModelSpec
 from adamoe.runs import run_directory, save_run_config, seed_everything
 from adamoe.train.config import TrainConfig
@@ -60,6 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--resume", action="store_true", help="continue from the latest checkpoint in --run-dir"
     )
+    add_runtime_arguments(parser)
 
 
 def _config(args: argparse.Namespace) -> TrainVerbConfig:
@@ -70,7 +71,13 @@ def _config(args: argparse.Namespace) -> TrainVerbConfig:
     settings = read_settings(args, model=args.model)
     train = settings.get("train") or {}
     require(isinstance(train, dict), f"train: expected a mapping, got {train!r}")
-    settings["train"] = {"seed": args.seed, **train, "output_dir": _RUN_DIR, "resume": args.resume}
+    settings["train"] = {
+        "seed": args.seed,
+        **train,
+        **runtime_flags(args),
+        "output_dir": _RUN_DIR,
+        "resume": args.resume,
+    }
     return TrainVerbConfig.from_mapping(settings, where="")
 
 

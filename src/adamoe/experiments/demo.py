@@ -230,7 +230,8 @@ def make_variants(moe: Any, cfg: DemoConfig, *, seed: int) -> tuple[Any, Any]:
 def finetune(model: Any, tok: Any, data: DemoData, cfg: DemoConfig, *, num_null: int, seed: int) -> dict:
     """Fine-tune `model` in place on the training items; returns the harness's run summary.
 
-    The trainable set is ``cfg.trainable`` limited to the last ``cfg.train_last_layers`` layers; the
+    The trainable set is ``cfg.trainable`` limited to the last ``cfg.train_last_layers`` layers (and the
+    final norm; the input embedding is frozen too, so backward stops at the first trainable layer); the
     aux-loss recipe is :func:`adamoe.experiments.harness.schedule` (Switch for m = 0, null-aware and
     annealed with nulls), the training order from the seed's ``data`` stream: the same for both variants.
     """
@@ -239,7 +240,9 @@ def finetune(model: Any, tok: Any, data: DemoData, cfg: DemoConfig, *, num_null:
     from adamoe.train.params import freeze_all_but_last_layers
 
     select_trainable(model, cfg.trainable)
-    freeze_all_but_last_layers(model, cfg.train_last_layers)
+    if freeze_all_but_last_layers(model, cfg.train_last_layers):
+        # a trainable embedding (tied to the LM head in SmolLM2) would pull backward through every layer
+        model.get_input_embeddings().weight.requires_grad_(False)
     return train_variant(model, tok, data, cfg, num_null=num_null, seed=seed)
 
 

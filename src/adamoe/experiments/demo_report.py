@@ -48,7 +48,7 @@ def write_demo_report(
     """
     from adamoe.experiments.demo import variant_names
     from adamoe.experiments.harness import write_experiment_report
-    from adamoe.experiments.moe import _plots as sharpness_and_dial_plots
+    from adamoe.experiments.moe import sharpness_and_dial_plots
     from adamoe.experiments.tables import paired_rows
 
     base, ada = variant_names(cfg)

@@ -165,19 +165,15 @@ def score_tasks(
     ``flops(model, routing)`` returns the FLOPs columns of a routing summary (default
     :func:`adamoe.eval.evaluate.flops_columns` against top-``baseline_k``).
     """
-    from adamoe.eval.evaluate import flops_columns, routing_of
-    from adamoe.eval.scoring import score_multiple_choice
-    from adamoe.stats import ItemRoutingRecorder, routing_sources
+    from adamoe.eval.evaluate import flops_columns, routing_of, score_with_routing
+    from adamoe.stats import routing_sources
 
     order = [name for name, _ in routing_sources(model)]
     out = {}
     for task, examples in tests.items():
-        kwargs: dict[str, Any] = {"batch_size": batch_size, "progress": False}
-        if order:
-            with ItemRoutingRecorder(model) as rec:
-                res = score_multiple_choice(model, tokenizer, examples, item_routing=rec, **kwargs)
-        else:
-            res = score_multiple_choice(model, tokenizer, examples, **kwargs)
+        res = score_with_routing(
+            model, tokenizer, examples, order=order, batch_size=batch_size, progress=False
+        )
         routing = routing_of(res, baseline_k=baseline_k, order=order)
         if routing:
             columns = flops(model, routing) if flops else flops_columns(model, routing, baseline_k=baseline_k)

@@ -49,7 +49,7 @@ from adamoe.experiments.harness import (
 from adamoe.hf.convert import GATE2_INITS
 from adamoe.utils.config import option, require
 
-__all__ = ["MoEExperimentConfig", "dial_points", "prepare_variant", "run_moe"]
+__all__ = ["MoEExperimentConfig", "dial_points", "prepare_variant", "run_moe", "sharpness_and_dial_plots"]
 
 DEFAULT_MODEL = "moefy"
 """The cached shared-plus-routed SmolLM2 MoE (built on first use, ~minutes, then loaded from disk)."""
@@ -269,7 +269,7 @@ def run_moe(cfg: MoEExperimentConfig, *, seed: int, run_dir: Path, log=print) ->
         runs = {"untuned": [store.runs(["untuned"], seeds[:1])["untuned"][0]] * len(seeds), **runs}
     ada = list(variants)[1]
     dials = [store.get(ada, s)["dial"] for s in seeds]
-    plots = _plots(run_dir, runs, dials, list(variants))
+    plots = sharpness_and_dial_plots(run_dir, runs, dials, list(variants))
     return write_experiment_report(
         run_dir,
         title=f"MoE ({cfg.model}): fine-tuned top-{baseline_k} vs AdaMoE (paper §4.2 analog)",
@@ -284,7 +284,9 @@ def run_moe(cfg: MoEExperimentConfig, *, seed: int, run_dir: Path, log=print) ->
     )
 
 
-def _plots(run_dir: Path, runs: Any, dials: list[dict], variants: list[str]) -> list[tuple[str, Path]]:
+def sharpness_and_dial_plots(
+    run_dir: Path, runs: Any, dials: list[dict], variants: list[str]
+) -> list[tuple[str, Path]]:
     """Sharpness per layer of each trained variant and the compute dial (all AdaMoE seeds)."""
     from adamoe.eval.plots import plot_dial, plot_sharpness
     from adamoe.experiments.tables import layer_loads

@@ -94,6 +94,9 @@ def grouped_swiglu(
     if rows.shape[0] == 0:
         # Keep the graph connected so callers can always backprop through the output.
         return rows.new_zeros(0, down.shape[1]) + 0 * (gate_up.sum() + down.sum())
+    if rows.device.type == "cuda":
+        # On CUDA one grouped GEMM launch beats a BLAS call per expert; the loop below is a CPU design.
+        return grouped_swiglu_torch(rows, gate_up, down, counts)
     return _GroupedSwiGLU.apply(rows, gate_up, down, counts)
 
 
@@ -116,7 +119,11 @@ def grouped_swiglu_torch(
     """The same computation through ``torch._grouped_mm`` (kept as a backend to compare against)."""
     if rows.shape[0] == 0:
         return grouped_swiglu_reference(rows, gate_up, down, counts)
-    offs = torch.tensor(counts, dtype=torch.int32).cumsum(0).to(torch.int32)
+    if rows.is_cuda and torch.is_autocast_enabled("cuda"):
+        # torch._grouped_mm is not autocast-aware: run it in the autocast dtype, as the dense GEMMs are.
+        dtype = torch.get_autocast_dtype("cuda")
+        rows, gate_up, down = rows.to(dtype), gate_up.to(dtype), down.to(dtype)
+    offs = torch.tensor(counts, dtype=torch.int32, device=rows.device).cumsum(0).to(torch.int32)
     gu = torch._grouped_mm(rows, gate_up.transpose(-2, -1), offs=offs)
     g, u = gu.chunk(2, dim=-1)
     return torch._grouped_mm((F.silu(g) * u).contiguous(), down.transpose(-2, -1), offs=offs)

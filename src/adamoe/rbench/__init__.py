@@ -6,7 +6,8 @@ Layout, in the order data flows through a run:
 - `dimensions/` (one module per dimension, the shared protocol, the name registry);
 - `evaluator` + `generation` (one model under test: cached scoring and greedy generation);
 - `perturb/` (attacks and style shifts), `judges/` (refusal, toxicity), `metrics` (scores);
-- `drift` (routing shift between a dimension's stages), `report/` (tables, plots, files), `sweep/`.
+- `uncertainty` (n, 95% intervals, chance, paired model deltas), `drift` (routing shift between a
+  dimension's stages, beside its split-half noise floor), `report/` (tables, plots, files), `sweep/`.
 
 The entry points are importable from here; they load lazily so `import adamoe.rbench` stays cheap.
 """

@@ -26,13 +26,28 @@ DEFAULT_MODELS: tuple[str, ...] = ("smollm2", "smollm2-moe", "smollm2-adamoe")
 _SECTIONS = ("safety", "hallucination", "adversarial", "ood")
 
 QUICK: dict[str, dict[str, Any]] = {
-    "safety": {"tasks": [], "harmful": "generated", "toxicity": "generated", "n_samples": 2},
-    "hallucination": {"tasks": [], "truthfulqa": "generated", "open_qa": "generated"},
-    "adversarial": {"nli": "generated"},
+    "safety": {
+        "tasks": [],
+        "harmful": "generated",
+        "toxicity": "generated",
+        "prompt_limit": 10,
+        "max_new_tokens": 16,
+        "toxicity_max_new_tokens": 16,
+        "n_samples": 2,
+    },
+    "hallucination": {"tasks": [], "truthfulqa": "generated", "open_qa": "generated", "max_new_tokens": 8},
+    "adversarial": {
+        "nli": "generated",
+        "attacks": {
+            "char": {"kinds": ["swap", "homoglyph"], "max_edits": 1, "max_positions": 4},
+            "word": {"kinds": ["word"], "max_edits": 1, "max_positions": 4},
+        },
+    },
     "ood": {"id": "generated:product", "sets": ["generated:restaurant", "generated:movie"], "pairs": {}},
 }
 """`quick: true` (`--quick`): the generated smoke sets instead of the real data, for each field still at
-its default (a field set explicitly keeps its value)."""
+its default (a field set explicitly keeps its value), and `limit` `QUICK_LIMIT` unless one is given."""
+QUICK_LIMIT = 20
 
 
 def parse_dims(value: str | Sequence[str]) -> list[str]:
@@ -110,7 +125,9 @@ class RBenchConfig(Config):
             self.hallucination.max_new_tokens = self.max_new_tokens
 
     def _apply_quick(self) -> None:
-        """Swap in the smoke sources for every data field left at its default."""
+        """Swap in the smoke sources for every data field left at its default; cap the sets."""
+        if self.limit is None:
+            self.limit = QUICK_LIMIT
         for section, values in QUICK.items():
             cfg = getattr(self, section)
             fresh = type(cfg)()

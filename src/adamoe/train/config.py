@@ -12,8 +12,10 @@ from dataclasses import dataclass
 
 from adamoe.losses import AUX_LOSSES, SCHEDULES, AuxSchedule
 from adamoe.utils.config import Config, option, require
+from adamoe.utils.device import DEVICES, DTYPES
 
 TRAINABLE_SETS = ("lora", "lora+router", "router", "full", "adapters")
+TRACKERS = ("tensorboard", "wandb", "trackio")
 LR_SCHEDULERS = ("constant", "linear", "cosine")
 
 
@@ -34,6 +36,10 @@ class TrainConfig(Config):
     MoE-RBench recipe knobs: ``dropout`` (None keeps the model's own rates) sets every attention /
     hidden dropout of the model; ``expert_dropout`` drops elements of the routed experts' outputs;
     ``freeze_router``; ``z_loss_coef``.
+
+    Where and how: ``device`` (``auto`` lets Accelerate pick, ``cpu`` forces it), ``dtype`` (bf16/fp16 =
+    Accelerate autocast mixed precision over fp32 weights), ``log_with`` (an Accelerate tracker written
+    into ``output_dir`` beside the JSONL logs, which are always kept).
     """
 
     lr: float = option(5e-5, gt=0)
@@ -64,6 +70,9 @@ class TrainConfig(Config):
     resume: bool = False
     log_every: int = option(1, ge=1)
     progress: bool = True
+    device: str = option("auto", choices=DEVICES)
+    dtype: str = option("fp32", choices=DTYPES)
+    log_with: str | None = option(None, choices=TRACKERS)
 
     def check(self) -> None:
         require(

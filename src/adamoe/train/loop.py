@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 from accelerate import Accelerator
-from accelerate.utils import DistributedDataParallelKwargs, set_seed
+from accelerate.utils import set_seed
 from torch import nn
 from torch.nn import functional as F
 from tqdm import tqdm
@@ -34,6 +34,7 @@ from transformers import get_scheduler
 
 from adamoe.stats import RoutingTap, mean_load
 from adamoe.train import checkpoint as ckpt
+from adamoe.train.accelerator import build_accelerator
 from adamoe.train.config import TrainConfig
 from adamoe.train.data import (
     IGNORE_INDEX,
@@ -47,7 +48,7 @@ from adamoe.train.data import (
 )
 from adamoe.train.params import param_groups, select_trainable
 from adamoe.train.recipe import expert_dropout, set_dropout
-from adamoe.train.runlog import append_jsonl, truncate_jsonl
+from adamoe.train.runlog import append_jsonl, tracker_values, truncate_jsonl
 from adamoe.utils.io import atomic_save_json
 
 LOG_FILE = "log.jsonl"
@@ -101,13 +102,9 @@ def train(
     """
     config.validate()
     encoded = encode_pairs(tokenizer, as_pairs(train_pairs), max_length=config.max_length)
-    accelerator = Accelerator(
-        cpu=True,
-        gradient_accumulation_steps=config.grad_accum,
-        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
-    )
-    set_seed(config.seed, device_specific=True)
     out_dir = Path(config.output_dir) if config.output_dir else None
+    accelerator = build_accelerator(config, out_dir)
+    set_seed(config.seed, device_specific=True)
     resume_from = _prepare_output(out_dir, config, accelerator) if out_dir else None
 
     trainable = select_trainable(model, config.trainable, freeze_router=config.freeze_router)
@@ -131,6 +128,7 @@ def train(
     if result.checkpoint is None and out_dir is not None:
         result.checkpoint = ckpt.latest_checkpoint(out_dir / CHECKPOINTS)
     accelerator.wait_for_everyone()
+    accelerator.end_training()
     return result
 
 
@@ -153,6 +151,7 @@ def _run_steps(
             while run.step < run.total_steps:
                 record = run.train_step()
                 result.history.append(record)
+                run.accelerator.log(tracker_values(record), step=run.step)
                 bar.update(1)
                 bar.set_postfix(
                     loss=f"{record['loss']:.4f}", load=_fmt(record["load"]), coef=f"{record['coef']:.1e}"
@@ -209,6 +208,10 @@ class _Run:
         )
         self.wrapped, self.optimizer = accelerator.prepare(model, optimizer)
         self.model = accelerator.unwrap_model(self.wrapped)
+        self.state = ckpt.TrainerState(scheduler=self.scheduler, sampler=self.sampler)
+        accelerator.register_for_checkpointing(self.state)
+        if config.trainable != "full":
+            accelerator.register_save_state_pre_hook(ckpt.keep_only(self.model, trainable))
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.tap = RoutingTap(self.model)
         self.step = 0
@@ -278,8 +281,8 @@ class _Run:
         grad_norm: float | None,
     ) -> dict[str, Any]:
         sums = local_sums.clone()
-        if self.world > 1:
-            torch.distributed.all_reduce(sums)
+        if self.world > 1:  # on the accelerator's device: NCCL reduces CUDA tensors only
+            sums = self.accelerator.reduce(sums.to(self.accelerator.device), reduction="sum").cpu()
         micro = self.config.grad_accum * self.world
         lm, aux, z = float(sums[0]) / n_targets, float(sums[1]) / micro, float(sums[2]) / micro
         layers = len(self.tap.names)
@@ -310,63 +313,42 @@ class _Run:
             self.wrapped.train()
         if self.accelerator.is_main_process and self.out_dir is not None:
             append_jsonl(self.out_dir / EVAL_FILE, out)
+        self.accelerator.log({f"eval/{k}": v for k, v in tracker_values(out).items()}, step=self.step)
         return out
 
     def routing_summary(self) -> dict[str, Any] | None:
-        """Routing statistics of this call's steps, summed over all processes (collective call)."""
+        """Routing statistics of this call's steps, summed over all processes (collective call).
+
+        Reduced through the accelerator on its device (NCCL reduces CUDA tensors only; the recorder
+        keeps its (P,) float64 sums on the CPU), layer by layer in name order on every process.
+        """
         recorder = self.tap.recorder
         if recorder is None or not recorder.layers:
             return None
-        recorder.all_reduce()
+        if self.world > 1:
+            for name in sorted(recorder.layers):
+                packed = recorder.layers[name].as_tensor().to(self.accelerator.device)
+                recorder.layers[name].load_tensor(self.accelerator.reduce(packed, reduction="sum"))
         return recorder.summary()
 
     def restore(self, path: Path) -> None:
-        """Load a checkpoint into the live objects. RNG last, after all other setup has run."""
-        ckpt.load_weights(self.model, path)
-        self.optimizer.load_state_dict(ckpt.load_optimizer_state(path))
-        state = ckpt.load_trainer_state(path)
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.sampler.load_state_dict(state["sampler"])
-        ckpt.set_rng_state(ckpt.load_rank_rng(path, self.rank))
-        self.step = int(state["step"])
+        """Load a checkpoint into the live objects (Accelerate's load_state; RNG states last)."""
+        ckpt.load(self.accelerator, path)
+        self.step = self.state.step
 
     def save(self, *, epoch: int) -> Path:
-        """Write one checkpoint atomically: every process its RNG state, the main process the rest."""
+        """Write one checkpoint atomically through Accelerate's save_state (collective call)."""
         assert self.out_dir is not None
-        root, acc, step = self.out_dir / CHECKPOINTS, self.accelerator, self.step
-        tmp = ckpt.tmp_dir(root, step)
-        if acc.is_main_process:
-            ckpt.clean_temporaries(root)
-            tmp.mkdir(parents=True)
-        acc.wait_for_everyone()
-        ckpt.write_rank_rng(tmp, self.rank)
-        if acc.is_main_process:
-            ckpt.write_main(
-                tmp,
-                model=self.model,
-                trainable=self.trainable,
-                save_all=self.config.trainable == "full",
-                optimizer=self.optimizer,
-                trainer_state={
-                    "step": step,
-                    "epoch": epoch,
-                    "scheduler": self.scheduler.state_dict(),
-                    "sampler": self.sampler.state_dict(),
-                },
-                meta={
-                    "step": step,
-                    "epoch": epoch,
-                    "num_processes": self.world,
-                    "trainable": self.trainable,
-                    "config": self.config.to_dict(),
-                },
-            )
-        acc.wait_for_everyone()
-        final = ckpt.checkpoint_dir(root, step)
-        if acc.is_main_process:
-            final = ckpt.publish(root, tmp, step, keep_last=self.config.keep_last)
-        acc.wait_for_everyone()
-        return final
+        self.state.step, self.state.epoch = self.step, epoch
+        meta = {
+            "step": self.step,
+            "epoch": epoch,
+            "num_processes": self.world,
+            "trainable": self.trainable,
+            "config": self.config.to_dict(),
+        }
+        root = self.out_dir / CHECKPOINTS
+        return ckpt.save(self.accelerator, root, self.step, meta=meta, keep_last=self.config.keep_last)
 
 
 def _fmt(value: float | None) -> str:

@@ -1,7 +1,12 @@
-"""The training run's JSONL logs: one record per line, appended as steps finish, cut back on resume."""
+"""The training run's logs: JSONL (one record per line, appended as steps finish, cut back on resume),
+and optionally an Accelerate tracker (TensorBoard, wandb, trackio) fed the same numbers.
+
+The JSONL files stay the record of truth (resume cuts them back to the checkpoint); trackers are a view.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -9,7 +14,41 @@ from typing import Any
 
 from adamoe.utils.io import atomic_write_text
 
-__all__ = ["append_jsonl", "truncate_jsonl"]
+__all__ = ["append_jsonl", "check_tracker", "tracker_config", "tracker_values", "truncate_jsonl"]
+
+#: tracker name -> (module that must import, pip package that provides it)
+_TRACKER_PACKAGES = {
+    "tensorboard": ("tensorboard", "tensorboard"),
+    "wandb": ("wandb", "wandb"),
+    "trackio": ("trackio", "trackio"),
+}
+
+
+def check_tracker(name: str | None) -> None:
+    """One-line error with the pip command when the tracker ``name`` is not installed (None = no tracker)."""
+    if name is None:
+        return
+    if name not in _TRACKER_PACKAGES:
+        raise ValueError(f"log_with: expected one of {', '.join(_TRACKER_PACKAGES)}, got {name!r}")
+    module, package = _TRACKER_PACKAGES[name]
+    if importlib.util.find_spec(module) is None:
+        raise ValueError(f"log_with: {name} is not installed; pip install {package} (or drop --log-with)")
+
+
+def tracker_values(record: Mapping[str, Any]) -> dict[str, float]:
+    """The numeric scalars of a log record (trackers take numbers only; ``grad_norm`` may be None)."""
+    return {k: float(v) for k, v in record.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+
+
+def tracker_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A run config flattened to the scalar hyper-parameters trackers accept (``a.b`` keys)."""
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, Mapping):
+            flat.update({f"{key}.{k}": v for k, v in tracker_config(value).items()})
+        elif isinstance(value, bool | int | float | str):
+            flat[key] = value
+    return flat
 
 
 def append_jsonl(path: Path, record: Mapping[str, Any]) -> None:

@@ -134,7 +134,7 @@ def load_span_items(
     items: list[SpanMCItem] = []
     for source in split_sources(spec):
         if source.startswith("bigbench:"):
-            loaded, _ = load_span_task(source)
+            loaded, _ = load_span_task(source, limit=per_source)  # hash order: already spread
         else:
             loaded = [
                 nli_to_span(it, field=text_field)

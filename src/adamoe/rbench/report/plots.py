@@ -16,7 +16,7 @@ from typing import Any
 from adamoe.rbench.dimensions.base import metric_direction
 from adamoe.rbench.report.tables import metric_names
 
-__all__ = ["MAX_LINES", "render_plots"]
+__all__ = ["MAX_LINES", "headline_figure", "js_figure", "render_plots"]
 
 Plot = tuple[str, bytes]
 MAX_LINES = 8
@@ -84,7 +84,8 @@ def _metric_bars(result: Mapping[str, Any], direction: str) -> tuple[list[str], 
     return labels, series
 
 
-def _headline(result: Mapping[str, Any]) -> Plot:
+def headline_figure(result: Mapping[str, Any]) -> Any:
+    """Two panels: metrics where higher is better, and where lower is better (never mixed)."""
     panels = [("↑", "higher is better"), ("↓", "lower is better")]
     fig, axes = _figure(1, 2, width=13.0, height=4.0)
     for ax, (direction, title) in zip(axes, panels):
@@ -94,7 +95,12 @@ def _headline(result: Mapping[str, Any]) -> Plot:
         ax.set_title(f"{title} (95% CI)")
         ax.set_ylabel("value (fraction)")
     _legend_outside(axes[1])
-    return "Headline metrics with 95% intervals: higher-is-better and lower-is-better apart", _png(fig)
+    return fig
+
+
+def _headline(result: Mapping[str, Any]) -> Plot:
+    caption = "Headline metrics with 95% intervals: higher-is-better and lower-is-better apart"
+    return caption, _png(headline_figure(result))
 
 
 def _ood(result: Mapping[str, Any]) -> Plot:
@@ -134,7 +140,8 @@ def _js_lines(
     return out
 
 
-def _routing_js(result: Mapping[str, Any], moe: Sequence[str]) -> Plot:
+def js_figure(result: Mapping[str, Any], moe: Sequence[str]) -> Any:
+    """The routing-drift `Figure`: one panel per dimension (split further past `MAX_LINES` lines)."""
     lines = _js_lines(result, moe)
     per_panel = MAX_LINES - 1  # one line of each panel is the noise floor
     chunks = []  # panels never mix dimensions: each has its own reference and floor
@@ -160,11 +167,15 @@ def _routing_js(result: Mapping[str, Any], moe: Sequence[str]) -> Plot:
         _legend_outside(ax)
     for ax in axes[len(chunks) :]:
         ax.set_visible(False)
+    return fig
+
+
+def _routing_js(result: Mapping[str, Any], moe: Sequence[str]) -> Plot:
     caption = (
         "Routing drift: per-layer JS divergence of expert histograms vs each dimension's reference inputs, "
         f"at most {MAX_LINES} lines per panel; dashed: split-half noise floor (95th percentile)"
     )
-    return caption, _png(fig)
+    return caption, _png(js_figure(result, moe))
 
 
 def _routing_load(result: Mapping[str, Any], moe: Sequence[str]) -> Plot:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from adamoe.bench import BenchSettings, format_table, interleaved_medians, run_all
+from adamoe.speed import BenchSettings, format_table, interleaved_medians, run_all
 
 
 def test_interleaved_medians_calls_each_function_round_robin():

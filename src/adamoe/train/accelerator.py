@@ -1,0 +1,66 @@
+"""The training run's ``Accelerator``: device, mixed precision, trackers, and FSDP on CPU.
+
+Accelerate decides the distributed engine from the environment ``accelerate launch`` sets (DDP, FSDP,
+DeepSpeed; see ``examples/accelerate/*.yaml``), so the loop itself never names one. One gap is filled
+here: Accelerate turns FSDP on only for GPU-type process groups, so ``ACCELERATE_USE_FSDP=true`` on a
+CPU (gloo) run silently becomes DDP. :func:`enable_cpu_fsdp` switches such a run to FSDP with the
+plugin read from the same ``FSDP_*`` variables, which is what lets the FSDP path be tested on CPU.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from accelerate import Accelerator, FullyShardedDataParallelPlugin
+from accelerate.state import AcceleratorState, PartialState
+from accelerate.utils import DistributedDataParallelKwargs, DistributedType
+
+from adamoe.train.config import TrainConfig
+from adamoe.train.runlog import check_tracker, tracker_config
+from adamoe.utils.device import accelerator_kwargs, check_placement
+
+TRACKER_PROJECT = "adamoe-train"
+
+
+def build_accelerator(config: TrainConfig, out_dir: Path | None) -> Accelerator:
+    """The run's Accelerator: ``config.device`` (Accelerate picks unless cpu is forced), ``config.dtype``
+    as mixed precision, trackers started when ``log_with`` is set (logs under ``out_dir``)."""
+    check_tracker(config.log_with)
+    # Accelerate keeps one process-wide state; a second train() call in the same process (a sweep, the
+    # demo's two runs) may ask for another precision. The process group (PartialState) is kept.
+    AcceleratorState._reset_state(reset_partial_state=False)
+    accelerator = Accelerator(
+        **accelerator_kwargs(config.device, config.dtype),
+        gradient_accumulation_steps=config.grad_accum,
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+        log_with=config.log_with,
+        project_dir=str(out_dir) if out_dir is not None else None,
+    )
+    check_placement(config.device, accelerator.device)
+    enable_cpu_fsdp(accelerator)
+    if config.log_with is not None:
+        accelerator.init_trackers(TRACKER_PROJECT, config=tracker_config(config.to_dict()))
+    return accelerator
+
+
+def fsdp_requested() -> bool:
+    """Whether ``accelerate launch`` (or the environment) asked for FSDP."""
+    return os.environ.get("ACCELERATE_USE_FSDP", "false").strip().lower() in ("1", "true", "yes")
+
+
+def enable_cpu_fsdp(accelerator: Accelerator) -> bool:
+    """Switch a multi-process CPU run that asked for FSDP from Accelerate's DDP fallback to FSDP.
+
+    Sets the engine on both the process state and the accelerator state (Accelerate re-copies the
+    former into the latter), with a plugin built from the ``FSDP_*`` variables. Returns whether it did.
+    """
+    if not fsdp_requested() or accelerator.distributed_type != DistributedType.MULTI_CPU:
+        return False
+    plugin = FullyShardedDataParallelPlugin()
+    if accelerator.mixed_precision != "no":
+        plugin.set_mixed_precision(accelerator.mixed_precision)
+    PartialState().distributed_type = DistributedType.FSDP
+    accelerator.state.distributed_type = DistributedType.FSDP
+    accelerator.state.fsdp_plugin = plugin
+    return True
