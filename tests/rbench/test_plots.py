@@ -43,3 +43,11 @@ def test_headline_plot_keeps_higher_and_lower_is_better_apart() -> None:
     plots = render_plots(_result(2))
     assert set(plots) == {"headline.png", "ood.png", "routing_js.png", "routing_load.png"}
     assert all(png.startswith(b"\x89PNG") for _, png in plots.values())
+
+
+def test_an_interval_that_misses_its_point_value_still_plots() -> None:
+    result = _result(1)
+    result["results"]["moe"]["dims"]["ood"]["estimates"] = {
+        "gap_mean": {"value": 0.3, "low": 0.35, "high": 0.5}
+    }
+    assert render_plots(result)["headline.png"][1].startswith(b"\x89PNG")

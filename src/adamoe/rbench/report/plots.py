@@ -61,9 +61,10 @@ def _grouped_bars(ax: Any, labels: Sequence[str], series: Mapping[str, Sequence[
     for j, (name, bars) in enumerate(series.items()):
         xs = [i + (j - (n - 1) / 2) * width for i in range(len(labels))]
         vals = [b[0] if b else float("nan") for b in bars]
+        # a percentile interval need not contain its point value (skewed or tiny samples): clip at 0
         err = [
-            [b[0] - b[1] if b else 0.0 for b in bars],
-            [b[2] - b[0] if b else 0.0 for b in bars],
+            [max(b[0] - b[1], 0.0) if b else 0.0 for b in bars],
+            [max(b[2] - b[0], 0.0) if b else 0.0 for b in bars],
         ]
         ax.bar(xs, vals, width=width, label=name, yerr=err, capsize=2, error_kw={"elinewidth": 0.8})
     ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=7)
