@@ -14,7 +14,9 @@ from adamoe.speed import BenchSettings, format_table, run_all
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny shapes: a smoke run, not a measurement")
-    parser.add_argument("--sections", default="training,null_saving,decode")
+    parser.add_argument(
+        "--sections", default="training,null_saving,decode", help="add ,model for whole models"
+    )
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()

@@ -101,16 +101,15 @@ def _grads(loss, tensors):
     return torch.autograd.grad(loss, tensors, retain_graph=True)
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("name", list(ROUTINGS))
-def test_dispatch_matches_per_token_loop_forward_and_backward(backend, name):
+def assert_matches_loop(name: str, experts: SwiGLUExperts, *, tokens: int = 32):
+    """``dispatch`` under routing ``name`` vs the per-token loop: output and the gradients wrt the input,
+    both expert weights and the router weight. Returns the routing and the gradients."""
     num_null, k, null_type, normalize = ROUTINGS[name]
     router = TopKRouter(
         hidden_size=H, num_experts=E, top_k=k, num_null=num_null, null_type=null_type, normalize=normalize
     ).eval()
-    experts = SwiGLUExperts(num_experts=E, hidden_size=H, intermediate_size=INTER, backend=backend)
-    hidden = torch.randn(32, H, requires_grad=True)
-    probe = torch.randn(32, H)
+    hidden = torch.randn(tokens, H, requires_grad=True)
+    probe = torch.randn(tokens, H)
 
     routing = router(hidden)
     out = dispatch(hidden, routing, experts)
@@ -131,7 +130,16 @@ def test_dispatch_matches_per_token_loop_forward_and_backward(backend, name):
 
     torch.testing.assert_close(out, want_out, atol=1e-5, rtol=1e-5)
     for pname, g, w in zip(("hidden", "gate_up_proj", "down_proj", "router.weight"), got, want):
+        assert torch.isfinite(g).all(), pname
         torch.testing.assert_close(g, w, atol=1e-5, rtol=1e-5, msg=pname)
+    return routing, got
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", list(ROUTINGS))
+def test_dispatch_matches_per_token_loop_forward_and_backward(backend, name):
+    experts = SwiGLUExperts(num_experts=E, hidden_size=H, intermediate_size=INTER, backend=backend)
+    routing, got = assert_matches_loop(name, experts)
     if name != "raw_probs_opt0":
         # gradients reach the router through the combination weights
         assert got[3].abs().sum() > 0

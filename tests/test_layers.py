@@ -35,6 +35,8 @@ LAYERS: dict[str, int] = {
     "rbench": 5,
     "experiments": 5,
     "speed": 5,
+    "speed_limit": 5,
+    "speed_model": 5,
     "commands": 6,
     "cli": 6,
     "__main__": 6,

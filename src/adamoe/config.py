@@ -80,7 +80,7 @@ class ExpertsConfig(Config):
 
     section = "experts"
     intermediate_size: int = option(1024, ge=1)
-    backend: str = option("grouped", choices=BACKENDS)
+    backend: str = option("auto", choices=BACKENDS)
     lora_rank: int = option(0, ge=0)
     lora_alpha: float = 16.0
 

@@ -22,12 +22,11 @@ from adamoe.routing.base import Routing, expert_counts
 
 
 def _balance(counts: torch.Tensor, probs: torch.Tensor) -> torch.Tensor:
+    # No data-dependent branch (a host sync per router per step): with no dispatched slot the fractions
+    # are 0 and the loss is an exact 0 that still depends on ``probs`` (zero gradient).
     num_total = probs.shape[-1]
-    total = counts.sum()
-    if total <= 0:
-        return probs.sum() * 0.0
-    fractions = counts / total
-    mean_probs = probs.float().mean(dim=0)
+    fractions = counts / counts.sum().clamp_min(1.0)
+    mean_probs = probs.float().sum(dim=0) / max(probs.shape[0], 1)
     return num_total * torch.sum(fractions * mean_probs)
 
 

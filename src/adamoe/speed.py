@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import copy
 import statistics
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
-from torch.nn import functional as F
 
 from adamoe.config import ExpertsConfig, MoEConfig, RouterConfig
+from adamoe.dispatch import AUTO, CANDIDATES, chosen_backends, interleaved_medians, interleaved_times
 from adamoe.layer import MoELayer
+from adamoe.speed_limit import limit_probes, limit_seconds, relative_noise, verdict
+from adamoe.speed_model import ModelBenchSettings, bench_model, model_table
 
 
 @dataclass(kw_only=True)
@@ -38,6 +39,7 @@ class BenchSettings:
     decode_k: int = 8
     decode_repeats: int = 25
     quick: bool = False
+    model: ModelBenchSettings = field(default_factory=ModelBenchSettings)
 
     def shrink(self) -> BenchSettings:
         """A tiny version for smoke tests (shapes /8, fewer repeats)."""
@@ -54,21 +56,8 @@ class BenchSettings:
             decode_k=4,
             decode_repeats=5,
             quick=True,
+            model=self.model.shrink(),
         )
-
-
-def interleaved_medians(fns: dict[str, Callable[[], Any]], *, warmup: int, repeats: int) -> dict[str, float]:
-    """Median seconds per call of each function, timed round-robin after ``warmup`` rounds."""
-    for _ in range(warmup):
-        for fn in fns.values():
-            fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def _moe_layer(
@@ -124,43 +113,57 @@ def _train_step(module: torch.nn.Module, x: torch.Tensor, grad: torch.Tensor) ->
 
 
 def bench_training(s: BenchSettings) -> dict[str, Any]:
-    """Mixtral-like block, top-2, forward+backward: ours vs HF backends vs the dense SwiGLU limit."""
+    """Mixtral-like block, top-2, forward+backward: ours (default and each backend) vs transformers'
+    backends vs the limit of :mod:`adamoe.speed_limit`, whose probes run in the same interleaved rounds."""
     torch.manual_seed(s.seed)
     x = torch.randn(s.tokens, s.hidden)
     grad = torch.randn(s.tokens, s.hidden)
-    ours = _moe_layer(s, num_experts=8, num_null=0, top_k=2, backend="grouped", hidden=s.hidden, ffn=s.ffn)
-    # The limit: one dense SwiGLU chain over the same number of active rows (T*k), same FLOPs.
-    rows = 2 * s.tokens
-    w_gu = ours.experts.gate_up_proj[0].detach().clone().requires_grad_(True)
-    w_d = ours.experts.down_proj[0].detach().clone().requires_grad_(True)
-    xr = torch.randn(rows, s.hidden)
-    gr = torch.randn(rows, s.hidden)
-
-    def dense_limit() -> None:
-        w_gu.grad = w_d.grad = None
-        xi = xr.detach().requires_grad_(True)
-        g, u = F.linear(xi, w_gu).chunk(2, dim=-1)
-        F.linear(F.silu(g) * u, w_d).backward(gr)
-
-    fns: dict[str, Callable[[], Any]] = {
-        "dense_limit": dense_limit,
-        "adamoe_grouped": _train_step(ours, x, grad),
-    }
-    tg = copy.deepcopy(ours)
-    tg.experts.backend = "torch_grouped_mm"
-    fns["adamoe_torch_grouped_mm"] = _train_step(tg, x, grad)
+    ours = _moe_layer(s, num_experts=8, num_null=0, top_k=2, backend=AUTO, hidden=s.hidden, ffn=s.ffn)
+    with torch.no_grad():
+        ours(x)
+        counts = ours.last_routing.expert_counts()
+    probes = limit_probes(
+        tokens=s.tokens,
+        hidden=s.hidden,
+        ffn=s.ffn,
+        num_experts=8,
+        top_k=2,
+        largest_group=int(counts.max()),
+        probe_mb=16 if s.quick else 512,
+    )
+    variants: dict[str, Callable[[], Any]] = {"adamoe_default": _train_step(ours, x, grad)}
+    for backend in CANDIDATES:
+        fixed = copy.deepcopy(ours)
+        fixed.experts.backend = backend
+        variants[f"adamoe_{backend}"] = _train_step(fixed, x, grad)
     for impl in ("grouped_mm", "eager"):
-        fns[f"hf_{impl}"] = _train_step(
+        variants[f"hf_{impl}"] = _train_step(
             _hf_block(ours, top_k=2, implementation=impl), x.unsqueeze(0), grad.unsqueeze(0)
         )
-    med = interleaved_medians(fns, warmup=s.warmup, repeats=s.repeats)
-    limit = med["dense_limit"]
+    times = interleaved_times({**probes.fns, **variants}, warmup=s.warmup, repeats=s.repeats)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    limit = limit_seconds(probes, med)
+    probe_noise = max(relative_noise(times[k]) for k in probes.fns)
+    ratios = {k: med[k] / limit["limit_seconds"] for k in variants}
+    verdicts = {k: verdict(r, relative_noise(times[k]) + probe_noise) for k, r in ratios.items()}
+    best_hf = min(med["hf_grouped_mm"], med["hf_eager"])
     return {
         "shape": {"tokens": s.tokens, "hidden": s.hidden, "ffn": s.ffn, "experts": 8, "top_k": 2},
-        "seconds": med,
-        "ratio_to_limit": {k: v / limit for k, v in med.items()},
-        "target": {"adamoe_grouped": 1.08},
+        "seconds": {k: med[k] for k in variants},
+        "probe_seconds": {k: med[k] for k in probes.fns},
+        "limit": limit,
+        "ratio_to_limit": ratios,
+        "verdict": verdicts,
+        "limit_broken": [k for k, v in verdicts.items() if v.startswith("LIMIT")],
+        "default_vs_best_hf": med["adamoe_default"] / best_hf,
+        "default_backend": _choices(),
+        "target": {"adamoe_default": 1.05},
     }
+
+
+def _choices() -> dict[str, dict[str, str]]:
+    """The default backend's cached choices (bucket -> backend and why), for the report."""
+    return {k: {"backend": c.backend, "reason": c.reason} for k, c in chosen_backends().items()}
 
 
 def bench_null_saving(s: BenchSettings) -> dict[str, Any]:
@@ -168,8 +171,8 @@ def bench_null_saving(s: BenchSettings) -> dict[str, Any]:
     torch.manual_seed(s.seed)
     x = torch.randn(s.tokens, s.hidden)
     grad = torch.randn(s.tokens, s.hidden)
-    top2 = _moe_layer(s, num_experts=8, num_null=0, top_k=2, backend="grouped", hidden=s.hidden, ffn=s.ffn)
-    ada = _moe_layer(s, num_experts=8, num_null=8, top_k=3, backend="grouped", hidden=s.hidden, ffn=s.ffn)
+    top2 = _moe_layer(s, num_experts=8, num_null=0, top_k=2, backend=AUTO, hidden=s.hidden, ffn=s.ffn)
+    ada = _moe_layer(s, num_experts=8, num_null=8, top_k=3, backend=AUTO, hidden=s.hidden, ffn=s.ffn)
     _copy_into_nulls(top2, ada)
     with torch.no_grad():
         ada(x)
@@ -200,8 +203,8 @@ def bench_decode(s: BenchSettings) -> dict[str, Any]:
     torch.manual_seed(s.seed)
     E, k = s.decode_experts, s.decode_k
     dims = {"hidden": s.decode_hidden, "ffn": s.decode_ffn}
-    ours = _moe_layer(s, num_experts=E, num_null=0, top_k=k, backend="grouped", **dims)
-    ours_null = _moe_layer(s, num_experts=E, num_null=E, top_k=k, backend="grouped", **dims)
+    ours = _moe_layer(s, num_experts=E, num_null=0, top_k=k, backend=AUTO, **dims)
+    ours_null = _moe_layer(s, num_experts=E, num_null=E, top_k=k, backend=AUTO, **dims)
     _copy_into_nulls(ours, ours_null)
     hf = {impl: _hf_block(ours, top_k=k, implementation=impl) for impl in ("grouped_mm", "eager")}
     bytes_per_expert = ours.experts.gate_up_proj[0].numel() * 4 + ours.experts.down_proj[0].numel() * 4
@@ -275,12 +278,19 @@ def _kernel_available() -> bool:
 def run_all(
     s: BenchSettings, *, sections: tuple[str, ...] = ("training", "null_saving", "decode")
 ) -> dict[str, Any]:
-    """Run the named sections with ``s.threads`` torch threads; the results by section."""
+    """Run the named sections with ``s.threads`` torch threads; the results by section, plus the choices
+    the default (``auto``) backend made on the way."""
     torch.set_num_threads(s.threads)
     out: dict[str, Any] = {"threads": s.threads, "torch": torch.__version__}
-    runners = {"training": bench_training, "null_saving": bench_null_saving, "decode": bench_decode}
+    runners = {
+        "training": bench_training,
+        "null_saving": bench_null_saving,
+        "decode": bench_decode,
+        "model": lambda s: bench_model(s.model, threads=s.threads),
+    }
     for name in sections:
         out[name] = runners[name](s)
+    out["default_backend"] = _choices()
     return out
 
 
@@ -288,10 +298,7 @@ def format_table(result: dict[str, Any]) -> str:
     """Markdown tables of the measured ratios."""
     lines: list[str] = []
     if "training" in result:
-        tr = result["training"]
-        lines += ["### Training shape (fwd+bwd, fp32)", "| variant | ms | × dense limit |", "|---|---:|---:|"]
-        for k, v in tr["seconds"].items():
-            lines.append(f"| {k} | {v * 1e3:.1f} | {tr['ratio_to_limit'][k]:.3f} |")
+        lines += _training_table(result["training"])
     if "null_saving" in result:
         ns = result["null_saving"]
         lines += [
@@ -320,4 +327,30 @@ def format_table(result: dict[str, Any]) -> str:
                 lines.append(
                     f"| {row['tokens']} | {n} | {k} | {v * 1e3:.2f} | {row['ratio_to_limit'][k]:.3f} |"
                 )
+    if "model" in result:
+        lines += ["", *model_table(result["model"])]
+    if "default_backend" in result:
+        lines += ["", "### Default backend (`auto`): choice per shape bucket", "| bucket | backend | why |"]
+        lines.append("|---|---|---|")
+        lines += [f"| {k} | {v['backend']} | {v['reason']} |" for k, v in result["default_backend"].items()]
     return "\n".join(lines)
+
+
+def _training_table(tr: dict[str, Any]) -> list[str]:
+    lim = tr["limit"]
+    lines = [
+        "### Training shape (fwd+bwd, fp32)",
+        f"limit {lim['limit_seconds'] * 1e3:.1f} ms = {lim['total_GFLOP']:.1f} GFLOP at the peak measured GEMM "
+        f"{lim['peak_gemm_GFLOPs']:.1f} GFLOP/s ({lim['gemm_seconds'] * 1e3:.1f} ms) + {lim['elementwise_GB']:.3f} GB "
+        f"element-wise at {lim['peak_bandwidth_GBps']:.1f} GB/s ({lim['elementwise_seconds'] * 1e3:.1f} ms)",
+        "",
+        "| variant | ms | × limit |",
+        "|---|---:|---:|",
+    ]
+    lines += [f"| {k} | {v * 1e3:.1f} | {tr['verdict'][k]} |" for k, v in tr["seconds"].items()]
+    lines.append(f"default vs transformers' best: {tr['default_vs_best_hf']:.3f}×")
+    if tr["limit_broken"]:
+        lines.append(
+            f"**The limit is broken** by {', '.join(tr['limit_broken'])}: its model misses a faster path."
+        )
+    return lines

@@ -107,6 +107,18 @@ def test_cache_entries_without_routing_are_rescored(adamoe_model, tmp_path: Path
     assert res[0].load is not None and res[0].routing["tokens"] > 0
 
 
+def test_a_cache_written_in_prefix_mode_is_not_served_to_full_mode(adamoe_model, tmp_path: Path) -> None:
+    model, tok = adamoe_model
+    tasks = {TASK: load_task(TASK, limit=4)}
+    kw = {"baseline_k": 2, "batch_size": 8, "progress": False, "cache_dir": tmp_path}
+    prefix = evaluate_tasks(model, tok, tasks, **kw)[0]
+    full = evaluate_tasks(model, tok, tasks, mode="full", **kw)[0]
+    uncached = evaluate_tasks(model, tok, tasks, baseline_k=2, batch_size=8, progress=False, mode="full")[0]
+    assert full.routing["tokens"] == uncached.routing["tokens"] > prefix.routing["tokens"]  # prefix: once
+    assert full.load == uncached.load
+    assert evaluate_tasks(model, tok, tasks, **kw)[0].load == prefix.load  # each mode keeps its entries
+
+
 def test_duplicate_ids_are_refused_when_routing_is_recorded(adamoe_model) -> None:
     model, tok = adamoe_model
     ex = load_task(TASK, limit=1)

@@ -257,6 +257,50 @@ def test_record_build_hand_computed() -> None:
     assert math.isnan(MCResult(records=[]).acc)
 
 
+def test_multi_gold_items_use_the_tasks_own_scoring() -> None:
+    """BIG-bench multiple_choice_grade: credit = target_score of the argmax choice, any gold counts."""
+    multi = MCExample(id="m", context="c", choices=["a", "bb", "c"], label=0, task="t", scores=(1, 0, 1))
+    rec = MCRecord.build(multi, [-3.0, -2.0, -1.0], [False] * 3)  # argmax 2: the second gold
+    assert rec.pred == 2 and rec.golds == (0, 2)
+    assert rec.correct and rec.credit == 1.0
+    assert rec.pred_norm == 1 and not rec.correct_norm and rec.credit_norm == 0.0  # -2/2 beats -3 and -1
+    wrong = MCRecord.build(multi, [-3.0, -0.5, -1.0], [False] * 3)
+    assert not wrong.correct and wrong.credit == 0.0
+    partial = MCExample(id="p", context="c", choices=["a", "b"], label=0, task="t", scores=(1.0, 0.25))
+    half = MCRecord.build(partial, [-2.0, -1.0], [False] * 2)
+    assert not half.correct and half.credit == 0.25
+    result = MCResult(records=[rec, wrong, half])
+    # hand computation: (1 + 0 + 0.25) / 3 raw; (0 + 0 + 0.25) / 3 normalised (1-char choices: same argmax)
+    assert result.acc == pytest.approx(1.25 / 3) and result.acc_norm == pytest.approx(0.25 / 3)
+    assert result.by_task()["t"]["acc"] == pytest.approx(1.25 / 3)
+    assert rec.to_dict()["golds"] == [0, 2] and rec.to_dict()["credit"] == 1.0
+
+
+def test_acc_interval_follows_the_credit() -> None:
+    from adamoe.eval.evaluate import acc_interval
+    from adamoe.eval.significance import proportion_ci
+
+    multi = MCExample(id="m", context="c", choices=["a", "b", "c"], label=0, task="t", scores=(1, 0, 1))
+    recs = [MCRecord.build(multi, lls, [False] * 3) for lls in ([-3, -2, -1], [-3, -1, -2], [-1, -2, -3])]
+    assert [r.credit for r in recs] == [1.0, 0.0, 1.0]
+    assert acc_interval(MCResult(records=recs), chance=None, purpose="t") == proportion_ci(2, 3).to_dict()
+    partial = MCExample(id="p", context="c", choices=["a", "b"], label=0, task="t", scores=(1.0, 0.5))
+    half = [MCRecord.build(partial, [-2.0, -1.0], [False] * 2)] * 4 + recs
+    ci = acc_interval(MCResult(records=half), chance=None, purpose="t")
+    assert ci["value"] == pytest.approx(4.0 / 7) and ci["method"] == "bootstrap"
+    assert 0.0 < ci["low"] < ci["value"] < ci["high"] < 1.0
+
+
+def test_single_gold_scoring_unchanged_by_scores() -> None:
+    """One gold given as 0/1 scores scores exactly like the plain label."""
+    plain = MCExample(id="a", context="c", choices=["x", "y", "z"], label=1, task="t")
+    scored = MCExample(id="a", context="c", choices=["x", "y", "z"], label=1, task="t", scores=(0, 1, 0))
+    for lls in ([-1.0, -0.5, -2.0], [-0.1, -0.5, -2.0], [-3.0, -2.0, -1.0]):
+        a, b = MCRecord.build(plain, lls, [False] * 3), MCRecord.build(scored, lls, [False] * 3)
+        assert (a.correct, a.credit, a.correct_norm) == (b.correct, b.credit, b.correct_norm)
+        assert a.correct == (a.pred == 1) and a.credit == float(a.pred == 1)
+
+
 def test_training_flag_restored_and_inputs_validated(model, tokenizer) -> None:
     model.train()
     try:

@@ -10,6 +10,7 @@ import torch
 
 from adamoe.experiments.moe import MoEExperimentConfig, prepare_variant, run_moe
 from adamoe.hf.convert import routers
+from adamoe.hf.gate2 import calibration_means
 from adamoe.hf.models import ModelSpec
 from adamoe.runs import load_config
 from tests.experiments.fixtures import fake_bigbench, one_thread  # noqa: F401  (fixtures)
@@ -60,9 +61,9 @@ def test_bad_settings_are_one_line_errors(mapping, message):
 
 
 def test_variant_has_lora_on_router_gate2_and_experts_and_seeded_init():
-    moe, _, _ = ModelSpec.parse("tiny-qwen2_moe").load(routed=False)
+    moe, tok, _ = ModelSpec.parse("tiny-qwen2_moe").load(routed=False)
     cfg = MoEExperimentConfig().validate()
-    models = [prepare_variant(moe, cfg, num_null=8, top_k=3, seed=s) for s in (0, 1, 0)]
+    models = [prepare_variant(moe, tok, cfg, num_null=8, top_k=3, seed=s) for s in (0, 1, 0)]
     trainable = [n for n, p in models[0].named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n for n in trainable)
     assert any(".gate." in n for n in trainable) and any(".experts." in n for n in trainable)
@@ -71,6 +72,10 @@ def test_variant_has_lora_on_router_gate2_and_experts_and_seeded_init():
     lora = [dict(m.named_parameters())[trainable[0]].detach().clone() for m in models]
     assert not torch.equal(lora[0], lora[1]) and torch.equal(lora[0], lora[2])
     assert not any("lora_" in n for n, _ in moe.named_parameters())  # the source model is untouched
+    mean = next(iter(calibration_means(moe, tok).values()))  # layer 0's mean router input
+    gate = routers(models[0])[0][1].weight.detach()
+    jitter = gate2[0] - gate[torch.arange(gate2[0].shape[0]) % gate.shape[0]]  # null i copies expert i mod E
+    assert (jitter @ mean).abs().max() < 1e-4 * jitter.norm()  # calibrated: jitter orthogonal to the mean
 
 
 def test_quick_run_writes_table_dial_and_sharpness(fake_bigbench, tmp_path):  # noqa: F811

@@ -52,31 +52,4 @@ def test_initial_load_of_an_upcycled_model_is_k_e_over_e_plus_m():
         assert sum(loads) / len(loads) == pytest.approx(EXPECTED_LOAD, abs=0.1), name
 
 
-TEXTS = (
-    "The mitochondria is the powerhouse of the cell. Paris is the capital of France, and the Seine runs "
-    "through it.",
-    "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n",
-    "Once upon a time, a small fox lived at the edge of a dark forest with her three cubs.",
-    "Q: What is 17 times 23? A: 391. Q: Who wrote Hamlet? A: William Shakespeare.",
-)
-
-
-@pytest.mark.slow
-@torch.no_grad()
-def test_smollm2_adamoe_initial_load_is_near_k_e_over_e_plus_m():
-    """With the shared stream every layer measured 1.02. Independent streams put the model-level load at
-    1.5 within 0.1; single layers scatter more (measured 1.18..1.67 over 30 layers) because whether a
-    twin beats its true expert is the sign of jitter . h, and real hidden states share a mean direction,
-    so per layer it is decided expert by expert rather than token by token."""
-    from adamoe.hf.models import DEFAULT_NULL, DEFAULT_TOP_K, resolve_model
-
-    model, tok, _ = resolve_model("smollm2-adamoe", seed=0)
-    expected = DEFAULT_TOP_K * 8 / (8 + DEFAULT_NULL)
-    with RoutingRecorder(model) as rec:
-        for text in TEXTS:
-            model(**tok(text, return_tensors="pt"))
-    summary = rec.summary()
-    loads = [s["load"] for s in summary["layers"].values()]
-    assert len(loads) == model.config.num_hidden_layers
-    assert summary["load"] == pytest.approx(expected, abs=0.1)
-    assert all(abs(v - expected) <= 0.4 for v in loads), loads  # far from the collapsed 1.02
+# The same load on real SmolLM2 text, every layer: tests/hf/test_gate2_calibration.py.

@@ -215,6 +215,7 @@ def test_saved_config_records_the_injection_settings(tmp_path):
         "null_type": "zero",
         "normalize": 1,
         "seed": 0,
+        "compute": "auto",
     }
     assert model.molora_config.name == "m5k2"
 
@@ -327,9 +328,10 @@ def test_recorder_sees_every_module_and_load_is_k_without_nulls():
     assert summary["bypass_rate"] == 0.0
 
 
-def test_null_experts_lower_the_load_and_the_lora_work():
+@pytest.mark.parametrize("compute", ["dense", "sparse"])
+def test_null_experts_lower_the_load_and_the_lora_work(compute):
     k = 2
-    model = inject_molora(tiny_model("qwen2"), num_null=4, top_k=k)
+    model = inject_molora(tiny_model("qwen2"), num_null=4, top_k=k, compute=compute)
     with RoutingRecorder(model, baseline_k=k) as rec:
         _logits(model)
     summary = rec.summary()
@@ -339,7 +341,7 @@ def test_null_experts_lower_the_load_and_the_lora_work():
         assert layer.tokens == tokens
         assert layer.load <= k
         assert layer.null_slots + layer.true_slots == tokens * k
-        assert module.rows_processed == layer.true_slots  # exactly the true slots went through LoRA
+        assert module.rows_processed == layer.true_slots  # the true slots: the LoRA rows the load counts
     assert summary["load"] < k
     assert sum(rec.layers[n].null_slots for n in rec.layers) > 0
     assert summary["flops_reduction_pct"] > 0
@@ -360,10 +362,17 @@ def test_routing_is_graph_attached_and_published_to_callbacks():
 # ------------------------------------------------------------------------------- module compute
 
 
-def _module(*, in_f=12, out_f=10, e=4, m=0, k=2, r=3, normalize=2, bias=True) -> MoLoRALinear:
+def _module(*, in_f=12, out_f=10, e=4, m=0, k=2, r=3, normalize=2, bias=True, compute="auto") -> MoLoRALinear:
     base = torch.nn.Linear(in_f, out_f, bias=bias)
     module = MoLoRALinear(
-        base=base, num_experts=e, num_null=m, top_k=k, rank=r, alpha=6.0, normalize=normalize
+        base=base,
+        num_experts=e,
+        num_null=m,
+        top_k=k,
+        rank=r,
+        alpha=6.0,
+        normalize=normalize,
+        compute=compute,
     )
     with torch.no_grad():
         module.lora_B.normal_(std=0.5)
@@ -393,23 +402,26 @@ def _reference(module: MoLoRALinear, x: torch.Tensor, normalize: int) -> torch.T
     return torch.stack(rows).reshape(*x.shape[:-1], module.out_features)
 
 
+@pytest.mark.parametrize("compute", ["dense", "sparse"])
 @pytest.mark.parametrize(("m", "k", "normalize"), [(0, 2, 2), (3, 3, 2), (3, 3, 1), (2, 2, 0), (0, 1, 2)])
-def test_output_and_gradients_match_a_per_token_loop(m, k, normalize):
-    module = _module(m=m, k=k, normalize=normalize)
-    x = torch.randn(2, 7, 12)
+def test_output_and_gradients_match_a_per_token_loop(m, k, normalize, compute):
+    module = _module(m=m, k=k, normalize=normalize, compute=compute)
+    assert module.resolved_compute == compute
+    x = torch.randn(2, 7, 12, requires_grad=True)
     out = module(x)
     ref = _reference(module, x, normalize)
     torch.testing.assert_close(out, ref, atol=1e-5, rtol=1e-5)
 
-    grads = torch.autograd.grad(out.square().sum(), [module.lora_A, module.lora_B, module.router.weight])
-    ref_grads = torch.autograd.grad(ref.square().sum(), [module.lora_A, module.lora_B, module.router.weight])
+    wrt = [x, module.lora_A, module.lora_B, module.router.weight]
+    grads = torch.autograd.grad(out.square().sum(), wrt)
+    ref_grads = torch.autograd.grad(ref.square().sum(), wrt)
     for g, rg in zip(grads, ref_grads):
         torch.testing.assert_close(g, rg, atol=1e-4, rtol=1e-4)
 
 
 def test_null_slots_do_no_lora_work():
     e, r, in_f, out_f = 4, 3, 12, 10
-    module = _module(in_f=in_f, out_f=out_f, e=e, m=3, k=3, r=r)
+    module = _module(in_f=in_f, out_f=out_f, e=e, m=3, k=3, r=r, compute="sparse")
     flat = torch.randn(5, in_f)
     # token 0: all nulls (bypass); 1: one true pick; 2: two; 3: three; 4: one true + two nulls
     indices = torch.tensor([[4, 5, 6], [0, 4, 5], [1, 2, 6], [0, 1, 3], [6, 3, 5]])
@@ -438,8 +450,9 @@ def test_null_slots_do_no_lora_work():
     torch.testing.assert_close(delta, expected.detach(), atol=1e-5, rtol=1e-5)
 
 
-def test_all_null_routing_returns_the_base_output():
-    module = _module(m=2, k=1)
+@pytest.mark.parametrize("compute", ["dense", "sparse"])
+def test_all_null_routing_returns_the_base_output(compute):
+    module = _module(m=2, k=1, compute=compute)
     u = F.normalize(torch.randn(12), dim=0)
     with torch.no_grad():
         module.router.weight.zero_()

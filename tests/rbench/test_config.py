@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from adamoe.rbench.config import RBenchConfig, check_model_spec, parse_dims
+from adamoe.rbench.config import QUICK_LIMIT, RBenchConfig, check_model_spec, parse_dims
 from adamoe.rbench.dimensions.safety import SafetyConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -63,4 +63,4 @@ def test_quick_swaps_in_the_smoke_sets_but_keeps_fields_set_explicitly() -> None
     assert quick.adversarial.nli == "generated" and quick.safety.harmful == "generated"
     assert quick.ood.id == "generated:product" and quick.ood.pairs == {}
     assert quick.ood.sets == ["generated:movie"]  # set explicitly: kept
-    assert quick.limit == 20 and RBenchConfig.from_dict({"quick": True, "limit": 3}).limit == 3
+    assert quick.limit == QUICK_LIMIT == 10 and RBenchConfig.from_dict({"quick": True, "limit": 3}).limit == 3

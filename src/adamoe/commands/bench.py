@@ -1,29 +1,36 @@
-"""Benchmark the MoE layer side by side (ours, the dense limit, transformers' experts backends).
+"""Benchmark side by side: the MoE layer (ours, its limit, transformers' experts backends) and, with
+``--sections model``, whole models (SmolLM2 dense, its MoE, AdaMoE along the compute dial).
 
-Writes ``bench.json`` and ``bench.md`` into the run directory and prints the table.
+Writes ``bench.json`` and ``bench.md`` into the run directory and prints the tables. Method and results:
+``docs/performance.md``.
 """
 
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from adamoe.commands.common import verb_config
 from adamoe.runs import run_directory, save_run_config
 from adamoe.utils.config import Config, option, require
 from adamoe.utils.io import atomic_save_json, atomic_write_text
 
-SECTIONS = ("training", "null_saving", "decode")
+LAYER_SECTIONS = ("training", "null_saving", "decode")
+SECTIONS = (*LAYER_SECTIONS, "model")
 
 
 @dataclass(kw_only=True)
 class BenchVerbConfig(Config):
-    """``adamoe bench``: which ``sections``, ``repeats`` timings each, on ``threads`` threads."""
+    """``adamoe bench``: which ``sections``, ``repeats`` timings each, on ``threads`` threads; the model
+    section's prefill grid (``model_batches`` x ``model_seq_lens``) and ``model_decode_tokens``."""
 
-    sections: list[str] = field(default_factory=lambda: list(SECTIONS))
+    sections: list[str] = field(default_factory=lambda: list(LAYER_SECTIONS))
     repeats: int = option(7, ge=1)
     threads: int = option(2, ge=1)
     quick: bool = False
+    model_batches: list[int] = field(default_factory=lambda: [1, 4])
+    model_seq_lens: list[int] = field(default_factory=lambda: [128, 512])
+    model_decode_tokens: int = option(32, ge=2)
 
     def check(self) -> None:
         bad = [s for s in self.sections if s not in SECTIONS]
@@ -40,18 +47,27 @@ CONFIG = BenchVerbConfig
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``adamoe bench`` flags."""
     parser.add_argument("--quick", action="store_true", help="tiny shapes: a smoke run, not a measurement")
-    parser.add_argument("--sections", help="comma list of training,null_saving,decode")
+    parser.add_argument("--sections", help="comma list of training,null_saving,decode,model")
 
 
 def run(args: argparse.Namespace) -> dict:
-    """Run the layer benchmark (``adamoe bench``); returns its result record."""
+    """Run the benchmark sections (``adamoe bench``); returns its result record."""
     from adamoe.speed import BenchSettings, format_table, run_all
 
     quick = True if args.quick else None
-    cfg = verb_config(BenchVerbConfig, args, lists=("sections",), sections=args.sections, quick=quick)
+    lists = ("sections", "model_batches", "model_seq_lens")
+    cfg = verb_config(BenchVerbConfig, args, lists=lists, sections=args.sections, quick=quick)
     with run_directory(args.runs_root, "bench", args.run_dir) as run_dir:
         save_run_config(run_dir, {**cfg.to_dict(), "seed": args.seed})
         settings = BenchSettings(repeats=cfg.repeats, threads=cfg.threads, seed=args.seed)
+        settings.model = replace(
+            settings.model,
+            batches=tuple(int(b) for b in cfg.model_batches),
+            seq_lens=tuple(int(n) for n in cfg.model_seq_lens),
+            decode_tokens=cfg.model_decode_tokens,
+            repeats=cfg.repeats,
+            seed=args.seed,
+        )
         if cfg.quick:
             settings = settings.shrink()
         result = run_all(settings, sections=tuple(cfg.sections))

@@ -2,7 +2,8 @@
 
 Modes: ``null`` adds AdaMoE null experts to an HF MoE model (Mixtral, Qwen2-MoE, Qwen3-MoE, OLMoE,
 DeepSeek); ``upcycle`` turns a dense Llama-family model into an E-expert Mixtral; ``molora`` injects a
-router + LoRA experts (+ nulls) into a dense model and saves the adapters only.
+router + LoRA experts (+ nulls) into a dense model and saves the base model with the adapters beside
+it (``molora_config.json`` + ``molora_adapter.safetensors``), so ``--model <folder>`` loads it back.
 Keys (``--set key=value``): see :class:`ConvertVerbConfig`.
 """
 
@@ -93,14 +94,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             )
             save_model(moe, tok, out)
         else:
-            _molora(model, cfg, seed=args.seed, out=out)
+            _molora(model, tok, cfg, seed=args.seed, out=out)
     print(f"saved to {out}")
     return {"output": str(out), "info": info}
 
 
-def _molora(model: Any, cfg: ConvertVerbConfig, *, seed: int, out: Any) -> None:
+def _molora(model: Any, tok: Any, cfg: ConvertVerbConfig, *, seed: int, out: Any) -> None:
+    """Save the base model and tokenizer, then the injected adapters beside them: a folder that
+    ``--model <folder>`` (``adamoe train`` / ``adamoe eval``) loads back as the Mo-LoRA model."""
     from adamoe.hf.molora import count_parameters, inject_molora, save_molora
 
+    save_model(model, tok, out)
     inject_molora(
         model,
         targets=tuple(cfg.targets),

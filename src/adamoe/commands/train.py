@@ -5,19 +5,30 @@ of :func:`adamoe.hf.convert.convert`) adds null experts first; the ``train:`` se
 :class:`adamoe.train.TrainConfig` (``--set train.lr=1e-4``). Checkpoints go to ``<run-dir>/train`` and
 ``--resume`` continues the latest one; the final model is saved to ``<run-dir>/model`` and, with
 ``eval_examples > 0``, evaluated on the task's test split.
+
+``train.trainable=lora`` (or ``lora+router``) on a model without LoRA injects it first (the ``lora:``
+section, :class:`adamoe.train.lora.LoRASettings`: router + experts on converted MoE models, attention and
+MLP projections on dense ones) and merges it into the saved model. A Mo-LoRA folder (``adamoe convert
+--mode molora``) trains its adapters and is saved the same way (base model + adapters). With null
+experts present the paper's annealing is the default (null-aware aux loss, ``aux_coef`` in epoch 1,
+``aux_coef_end`` after); ``train.*`` keys given explicitly win. The resolved config is printed and saved.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
+import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-from adamoe.commands.common import add_runtime_arguments, read_settings, runtime_flags, save_model
+from adamoe.commands.common import add_runtime_arguments, read_settings, runtime_flags
 from adamoe.hf.models import ModelSpec
 from adamoe.runs import run_directory, save_run_config, seed_everything
 from adamoe.train.config import TrainConfig
+from adamoe.train.lora import LoRASettings
 from adamoe.utils.config import Config, option, require
 
 _RUN_DIR = "<run-dir>/train"  # placeholder until the run directory exists (validation comes first)
@@ -33,6 +44,7 @@ class TrainVerbConfig(Config):
     eval_examples: int = option(100, ge=0)
     convert: dict[str, Any] | None = None
     train: TrainConfig = field(default_factory=TrainConfig)
+    lora: LoRASettings = field(default_factory=LoRASettings)
 
     def check(self) -> None:
         ModelSpec.parse(self.model)
@@ -63,8 +75,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_runtime_arguments(parser)
 
 
-def _config(args: argparse.Namespace) -> TrainVerbConfig:
-    """The verb config; ``train.seed`` defaults to ``--seed``, output_dir/resume come from the run."""
+PAPER_ANNEALING = {"aux_loss": "null_aware", "aux_schedule": "step", "aux_boundary": "epoch"}
+"""The aux-loss recipe with null experts (paper: a tight coefficient in epoch 1, a loose one after)."""
+
+
+def _config(args: argparse.Namespace) -> tuple[TrainVerbConfig, set[str]]:
+    """The verb config and the ``train.*`` keys given explicitly (config file or ``--set``); ``train.seed``
+    defaults to ``--seed``, output_dir/resume come from the run."""
     require(
         not args.resume or bool(args.run_dir), "--resume: needs --run-dir pointing at the interrupted run"
     )
@@ -78,39 +95,115 @@ def _config(args: argparse.Namespace) -> TrainVerbConfig:
         "output_dir": _RUN_DIR,
         "resume": args.resume,
     }
-    return TrainVerbConfig.from_mapping(settings, where="")
+    return TrainVerbConfig.from_mapping(settings, where=""), set(train)
+
+
+def resolve_train(train: TrainConfig, model: Any, explicit: set[str]) -> TrainConfig:
+    """``train`` with the paper's annealing (:data:`PAPER_ANNEALING`) filled in where ``model`` has null
+    experts and the key was not given explicitly; unchanged without nulls."""
+    from adamoe.routing.source import routing_sources
+
+    if not any(src.num_null > 0 for _, src in routing_sources(model)):
+        return train
+    return dataclasses.replace(train, **{k: v for k, v in PAPER_ANNEALING.items() if k not in explicit})
+
+
+def _prepare(model: Any, cfg: TrainVerbConfig, *, seed: int) -> tuple[Any, bool]:
+    """(model to train, whether LoRA was injected here). A Mo-LoRA model keeps its base frozen."""
+    from adamoe.hf.molora import molora_modules
+    from adamoe.train.lora import apply_lora, needs_lora
+
+    if molora_modules(model):
+        require(
+            cfg.train.trainable != "full",
+            "train.trainable: 'full' would change the frozen base of a Mo-LoRA model; "
+            "use --set train.trainable=adapters",
+        )
+    if needs_lora(model, cfg.train.trainable):
+        return apply_lora(model, cfg.lora, seed=seed), True
+    return model, False
+
+
+def _save(model: Any, tok: Any, spec: ModelSpec, out: Path) -> None:
+    """A converted/plain model via ``save_model``; a Mo-LoRA model as its (frozen, unchanged) base files
+    linked or copied from the source folder plus the trained adapters."""
+    from adamoe.commands.common import save_model
+    from adamoe.hf.molora import ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE, molora_modules, save_molora
+
+    if not molora_modules(model):
+        save_model(model, tok, out)
+        return
+    require(spec.path is not None, f"model: {spec.text!r}: a Mo-LoRA model must come from a saved folder")
+    out.mkdir(parents=True, exist_ok=True)
+    for item in spec.path.iterdir():
+        if item.is_file() and item.name not in (ADAPTER_CONFIG_FILE, ADAPTER_WEIGHTS_FILE):
+            try:
+                os.link(item, out / item.name)
+            except OSError:
+                shutil.copy2(item, out / item.name)
+    save_molora(model, out)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run the fine-tuning (``adamoe train``); returns its result record."""
-    from adamoe.commands.common import load_tasks
-    from adamoe.eval.evaluate import evaluate_tasks
-    from adamoe.eval.report import markdown_table, results_table, write_report
-    from adamoe.train import mc_to_pairs, train
+    import yaml
 
-    cfg = _config(args)
+    from adamoe.commands.common import load_tasks
+    from adamoe.train import mc_to_pairs, train
+    from adamoe.train.lora import merge_lora
+
+    cfg, explicit = _config(args)
     seed_everything(args.seed)
+    spec = ModelSpec.parse(cfg.model)
     data = load_tasks([cfg.task], split="train", limit=cfg.train_examples, seed=args.seed)
     with run_directory(args.runs_root, "train", args.run_dir) as run_dir:
-        save_run_config(run_dir, {**cfg.to_dict(), "seed": args.seed})
-        tcfg = dataclasses.replace(cfg.train, output_dir=str(run_dir / "train"))
-        model, tok, info = ModelSpec.parse(cfg.model).load(seed=args.seed, routed=not cfg.convert)
+        model, tok, info = spec.load(seed=args.seed, routed=not cfg.convert)
         if cfg.convert:
             from adamoe.hf.convert import convert
 
             convert(model, seed=args.seed, **cfg.convert)
+        model, injected = _prepare(model, cfg, seed=args.seed)
+        tcfg = resolve_train(cfg.train, model, explicit)
+        resolved = {**cfg.to_dict(), "train": tcfg.to_dict(), "lora_injected": injected, "seed": args.seed}
+        print(yaml.safe_dump({"resolved config": resolved}, sort_keys=False).rstrip(), flush=True)
+        save_run_config(run_dir, resolved)
+        tcfg = dataclasses.replace(tcfg, output_dir=str(run_dir / "train"))
         result = train(model, tok, mc_to_pairs(next(iter(data.values()))), tcfg)
-        save_model(model, tok, run_dir / "model")
-        out: dict[str, Any] = {"final_loss": result.final_loss, "steps": result.steps}
+        model = merge_lora(model)
+        _save(model, tok, spec, run_dir / "model")
+        out: dict[str, Any] = {
+            "final_loss": result.final_loss,
+            "steps": result.steps,
+            "trainable": result.trainable,
+            "aux_schedule": tcfg.aux_schedule,
+        }
         if cfg.eval_examples > 0:
-            tests = load_tasks([cfg.task], split="test", limit=cfg.eval_examples, seed=args.seed)
-            rows = evaluate_tasks(model.eval(), tok, tests, baseline_k=info.get("baseline_k"))
-            table = results_table({cfg.model: [r.row() for r in rows]})
-            write_report(
-                run_dir, title=f"train {cfg.model} on {cfg.task}", rows=table, metrics={"train": out}
-            )
-            out["eval"] = table
+            out["eval"] = _evaluate(model, tok, cfg, info, run_dir, seed=args.seed, metrics=dict(out))
     if "eval" in out:
+        from adamoe.eval.report import markdown_table
+
         print(markdown_table(out["eval"]))
     print(f"final loss {result.final_loss}; written to {run_dir}")
     return out
+
+
+def _evaluate(
+    model: Any,
+    tok: Any,
+    cfg: TrainVerbConfig,
+    info: dict[str, Any],
+    run_dir: Path,
+    *,
+    seed: int,
+    metrics: Any,
+) -> list[dict[str, Any]]:
+    """Score the trained model on the task's test split and write the run's report; returns the table."""
+    from adamoe.commands.common import load_tasks
+    from adamoe.eval.evaluate import evaluate_tasks
+    from adamoe.eval.report import results_table, write_report
+
+    tests = load_tasks([cfg.task], split="test", limit=cfg.eval_examples, seed=seed)
+    rows = evaluate_tasks(model.eval(), tok, tests, baseline_k=info.get("baseline_k"))
+    table = results_table({cfg.model: [r.row() for r in rows]})
+    write_report(run_dir, title=f"train {cfg.model} on {cfg.task}", rows=table, metrics={"train": metrics})
+    return table

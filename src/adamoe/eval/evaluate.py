@@ -6,6 +6,8 @@ and FLOPs. Load of a dataset = mean number of true experts per token per MoE lay
 (:mod:`adamoe.eval.flops`): ``expert_flops_pct`` = routed-expert FLOPs vs top-``baseline_k`` routing;
 ``model_flops_pct`` = whole-model forward FLOPs vs the same model with top-k routing (the paper's %FLOPs;
 ``None`` when the model config does not describe an MoE decoder, e.g. Mo-LoRA on a dense model).
+Acc is the task's own scoring (:class:`~adamoe.eval.records.MCRecord`): on multi-gold BIG-bench items
+any correct choice counts (``multiple_choice_grade``).
 """
 
 from __future__ import annotations
@@ -15,16 +17,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from torch import nn
 
 from adamoe.data.examples import MCExample
 from adamoe.eval.flops import DEFAULT_CONTEXT_LEN, DecoderShape, expert_flops_pct, flops_figures
 from adamoe.eval.records import MCResult
 from adamoe.eval.scoring import score_multiple_choice
-from adamoe.eval.significance import chance_level, proportion_ci
+from adamoe.eval.significance import bootstrap_ci, chance_level, proportion_ci
 from adamoe.stats import ItemRoutingRecorder, routing_sources, summarise_packs
+from adamoe.utils.seeding import derive_seed
 
-__all__ = ["TaskResult", "evaluate_tasks", "flops_columns", "routing_of", "score_with_routing"]
+__all__ = [
+    "TaskResult",
+    "acc_interval",
+    "evaluate_tasks",
+    "flops_columns",
+    "routing_of",
+    "score_with_routing",
+]
 
 
 @dataclass(kw_only=True)
@@ -108,6 +119,18 @@ def score_with_routing(
         return score_multiple_choice(model, tokenizer, examples, item_routing=rec, **kwargs)
 
 
+def acc_interval(result: MCResult, *, chance: float | None, purpose: str) -> dict[str, Any] | None:
+    """95% interval of ``result.acc`` (mean credit): Wilson when every credit is 0 or 1, else (partial
+    credit) an item bootstrap on a stream derived from ``purpose``; None without records."""
+    credits = np.array([r.credit for r in result.records], dtype=np.float64)
+    if not len(credits):
+        return None
+    if np.isin(credits, (0.0, 1.0)).all():
+        return proportion_ci(int(credits.sum()), len(credits), chance=chance).to_dict()
+    rng = np.random.default_rng(derive_seed(0, f"acc_ci:{purpose}"))
+    return bootstrap_ci(credits, rng=rng, chance=chance).to_dict()
+
+
 def evaluate_tasks(
     model: nn.Module,
     tokenizer: Any,
@@ -117,22 +140,30 @@ def evaluate_tasks(
     batch_size: int = 16,
     cache_dir: str | Path | None = None,
     progress: bool = True,
+    mode: str = "prefix",
 ) -> list[TaskResult]:
     """Score each task; with routing sources present, record Load and both FLOPs figures beside accuracy.
 
-    ``cache_dir`` holds one JSONL score cache per task (scores and per-item routing sums).
+    ``cache_dir`` holds one JSONL score cache per task (scores and per-item routing sums); ``mode`` is
+    the scorer's (``"full"``: every choice as its own sequence, no shared-prefix reuse).
     """
     order = [name for name, _ in routing_sources(model)]
     results = []
     for name, examples in tasks.items():
         cache = Path(cache_dir) / f"{name}.jsonl" if cache_dir else None
         res = score_with_routing(
-            model, tokenizer, examples, order=order, batch_size=batch_size, cache=cache, progress=progress
+            model,
+            tokenizer,
+            examples,
+            order=order,
+            batch_size=batch_size,
+            cache=cache,
+            progress=progress,
+            mode=mode,
         )
         routing = routing_of(res, baseline_k=baseline_k, order=order)
         flops = flops_columns(model, routing, baseline_k=baseline_k)
         chance = chance_level([len(e.choices) for e in examples]) if examples else None
-        correct = sum(r.correct for r in res.records)
         results.append(
             TaskResult(
                 task=name,
@@ -140,9 +171,7 @@ def evaluate_tasks(
                 acc=res.acc,
                 acc_norm=res.acc_norm,
                 chance=chance,
-                acc_ci=proportion_ci(correct, len(res.records), chance=chance).to_dict()
-                if res.records
-                else None,
+                acc_ci=acc_interval(res, chance=chance, purpose=name),
                 load=routing["load"] if routing else None,
                 expert_flops_pct=flops["expert_flops_pct"],
                 model_flops_pct=flops["model_flops_pct"],

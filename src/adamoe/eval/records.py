@@ -42,7 +42,15 @@ OnBatch = Callable[[BatchInfo], "AbstractContextManager[Any] | None"]
 
 @dataclass(frozen=True, kw_only=True)
 class MCRecord:
-    """Per-item outcome; ``pred``/``pred_norm`` follow lm-eval's argmax (first maximum wins)."""
+    """Per-item outcome; ``pred``/``pred_norm`` follow lm-eval's argmax (first maximum wins).
+
+    Scoring follows the task's own metric. ``golds`` are every correct choice and ``credits`` the score
+    each choice earns when picked (:attr:`MCExample.golds` / :meth:`MCExample.credit`): for BIG-bench
+    that is ``multiple_choice_grade``, credit = ``target_scores`` of the argmax choice, so on an item with
+    several correct choices any of them counts. ``correct`` = the argmax is a gold; ``credit`` = its
+    score, which equals ``float(correct)`` whenever scores are 0/1. An item with one gold and no scores
+    reduces to lm-eval's ``pred == label``, bit for bit.
+    """
 
     id: str
     task: str
@@ -52,15 +60,34 @@ class MCRecord:
     norm_lengths: tuple[int, ...]
     pred: int
     pred_norm: int
+    golds: tuple[int, ...] = ()
+    """Every correct choice; empty means ``(label,)``."""
+    credits: tuple[float, ...] | None = None
+    """Per-choice credit when picked (one per choice); None means 1.0 for a gold, else 0.0."""
     cached: bool = False
+
+    def _credit_of(self, choice: int) -> float:
+        if self.credits is not None:
+            return self.credits[choice]
+        return float(choice in (self.golds or (self.label,)))
 
     @property
     def correct(self) -> bool:
-        return self.pred == self.label
+        return self.pred in (self.golds or (self.label,))
 
     @property
     def correct_norm(self) -> bool:
-        return self.pred_norm == self.label
+        return self.pred_norm in (self.golds or (self.label,))
+
+    @property
+    def credit(self) -> float:
+        """The task's own score of this item: the credit of the (raw log-likelihood) argmax choice."""
+        return self._credit_of(self.pred)
+
+    @property
+    def credit_norm(self) -> float:
+        """The credit of the length-normalised argmax choice."""
+        return self._credit_of(self.pred_norm)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict of the record (with ``correct`` and ``correct_norm``)."""
@@ -72,8 +99,11 @@ class MCRecord:
             "is_greedy": list(self.is_greedy),
             "pred": self.pred,
             "pred_norm": self.pred_norm,
+            "golds": list(self.golds or (self.label,)),
             "correct": self.correct,
             "correct_norm": self.correct_norm,
+            "credit": self.credit,
+            "credit_norm": self.credit_norm,
         }
 
     @classmethod
@@ -99,6 +129,8 @@ class MCRecord:
             norm_lengths=tuple(example.norm_lengths()),
             pred=int(np.argmax(lls)),
             pred_norm=pred_norm,
+            golds=tuple(example.golds),
+            credits=None if example.scores is None else tuple(float(s) for s in example.scores),
             cached=cached,
         )
 
@@ -120,11 +152,13 @@ class MCResult:
 
     @property
     def acc(self) -> float:
-        return float(np.mean([r.correct for r in self.records])) if self.records else float("nan")
+        """Mean credit (the task's own scoring; for 0/1 scores, the fraction whose argmax is a gold)."""
+        return float(np.mean([r.credit for r in self.records])) if self.records else float("nan")
 
     @property
     def acc_norm(self) -> float:
-        return float(np.mean([r.correct_norm for r in self.records])) if self.records else float("nan")
+        """Mean credit of the length-normalised argmax."""
+        return float(np.mean([r.credit_norm for r in self.records])) if self.records else float("nan")
 
     @property
     def requests_per_second(self) -> float:
@@ -137,8 +171,8 @@ class MCResult:
             rs = [r for r in self.records if r.task == task]
             out[task] = {
                 "n": len(rs),
-                "acc": float(np.mean([r.correct for r in rs])),
-                "acc_norm": float(np.mean([r.correct_norm for r in rs])),
+                "acc": float(np.mean([r.credit for r in rs])),
+                "acc_norm": float(np.mean([r.credit_norm for r in rs])),
             }
         return out
 

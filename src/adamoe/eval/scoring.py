@@ -83,12 +83,17 @@ def score_multiple_choice(
     ``mode="full"`` scores each choice as an independent sequence (no prefix reuse). ``item_routing``
     (an entered per-item recorder) collects each item's routing sums into ``MCResult.routing`` and the
     cache, so cached items keep their routing statistics (example ids must then be unique).
+
+    Accuracy uses the task's own scoring (:class:`MCRecord`): an item counts as correct when its argmax
+    choice is a gold, and ``MCResult.acc`` is the mean credit, the score of the chosen choice (BIG-bench's
+    ``multiple_choice_grade``), so on items with several correct choices any of them counts. Items with
+    one gold (no ``scores``) score exactly ``pred == label``, as lm-eval does.
     """
     _validate(examples, batch_size=batch_size, mode=mode, item_routing=item_routing)
     started = time.perf_counter()
     encoder = LMEncoder(tokenizer, add_bos_token=add_bos_token)
     max_len = max_length or resolve_max_length(model, tokenizer)
-    store = _open_cache(cache, model)
+    store = _open_cache(cache, model, mode=mode)
     books = _Books(examples, store, item_routing)
     todo = []
     for i, ex in enumerate(examples):
@@ -254,14 +259,17 @@ def _hooks(on_batch: OnBatch | None, item_routing: ItemRouting | None) -> OnBatc
     return both
 
 
-def _open_cache(cache: ScoreCache | str | Path | None, model: Any) -> ScoreCache | None:
+def _open_cache(cache: ScoreCache | str | Path | None, model: Any, *, mode: str) -> ScoreCache | None:
+    """The cache of a path keyed by the model and, beyond the default ``prefix``, the mode: a shared
+    prefix is routed once per item and a full pass once per choice, so their routing sums differ."""
     if cache is None:
         return None
     from adamoe.eval.cache import ScoreCache, model_fingerprint
 
     if isinstance(cache, ScoreCache):
         return cache
-    return ScoreCache(cache, model_fingerprint=model_fingerprint(model))
+    extra = "" if mode == "prefix" else f"mode={mode}"
+    return ScoreCache(cache, model_fingerprint=model_fingerprint(model, extra=extra))
 
 
 def _progress(total: int, enabled: bool) -> Any:

@@ -1,10 +1,11 @@
 """The stages of ``adamoe demo``: a reduced, honest version of experiment 2 (:mod:`adamoe.experiments.moe`).
 
 1. Data: two real BIG-bench multiple-choice tasks, read offline from the cached sdist. Default
-   ``bigbench:strategyqa`` (knowledge/science) and ``bigbench:hyperbaton`` (reading/logic), chosen by a
-   stated cost criterion, not by results: among :data:`adamoe.data.bigbench.PAPER_TASKS` (each with
-   >= 300 test items) the two with the shortest p95 prompt (94 and 187 characters, both 2 choices) from
-   different categories. 250 test items each (the first of the deterministic test split), 64
+   ``bigbench:strategyqa`` (knowledge/science) and ``bigbench:logical_fallacy_detection``
+   (reading/logic), chosen by a stated cost criterion, not by results: among
+   :data:`adamoe.data.bigbench.PAPER_TASKS` (each with >= 300 test items, chosen where the dense base
+   model beats chance on the validation split) the two with the shortest p95 prompt (94 and 282
+   characters, both 2 choices) from different categories. 250 test items each (the first of the deterministic test split), 64
    training items each from the train split (multi-task fine-tuning on their union), validation items
    for the compute-dial search.
 2. Models: the dense SmolLM2-135M-Instruct and its shared-plus-routed 8-expert MoE (``moe: moefy``:
@@ -45,7 +46,7 @@ MOE_BUILDS = ("upcycle", "moefy")
 """How the MoE is made from the dense model: copied experts (`upcycle`), or a shared core + routed
 co-activation groups with fitted routers (`moefy`, :mod:`adamoe.hf.moefy`; cached for SmolLM2)."""
 
-DEMO_TASKS = ["bigbench:strategyqa", "bigbench:hyperbaton"]
+DEMO_TASKS = ["bigbench:strategyqa", "bigbench:logical_fallacy_detection"]
 """The two cheapest-to-score paper tasks from different categories (see the module docstring)."""
 
 __all__ = [

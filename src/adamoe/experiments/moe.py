@@ -34,8 +34,8 @@ from typing import Any, ClassVar
 
 import torch
 
+from adamoe.experiments.demo import DEMO_TASKS
 from adamoe.experiments.harness import (
-    DEFAULT_TASKS,
     ExperimentConfig,
     RunStore,
     load_data,
@@ -60,7 +60,7 @@ class MoEExperimentConfig(ExperimentConfig):
     """``adamoe reproduce moe``: top-k vs AdaMoE on an MoE (``examples/reproduce_moe.yaml``)."""
 
     QUICK: ClassVar[dict[str, Any]] = {
-        "tasks": DEFAULT_TASKS[:2],
+        "tasks": list(DEMO_TASKS),
         "train_per_task": 8,
         "test_per_task": 24,
         "calib_per_task": 8,
@@ -86,6 +86,8 @@ class MoEExperimentConfig(ExperimentConfig):
     dial_targets: list[float] = field(default_factory=lambda: [1.0, 1.5, 2.0])
     dial_iters: int = option(8, ge=1)
     dial_range: float = option(2.0, gt=0)
+    dial_seeds: int = option(1, ge=1)
+    """The compute dial runs on the first ``dial_seeds`` AdaMoE seeds (its searches cost ~4 min each)."""
     reference: bool = True
 
     def check(self) -> None:
@@ -141,7 +143,9 @@ def load_moe(cfg: MoEExperimentConfig, *, log=print) -> tuple[Any, Any, int]:
     return model.eval(), tok, int(model.config.num_experts_per_tok)
 
 
-def prepare_variant(moe: Any, cfg: MoEExperimentConfig, *, num_null: int, top_k: int, seed: int) -> Any:
+def prepare_variant(
+    moe: Any, tok: Any, cfg: MoEExperimentConfig, *, num_null: int, top_k: int, seed: int
+) -> Any:
     """A converted copy of ``moe`` with LoRA on the router (gate, gate2) and the experts (paper recipe).
 
     The seed's ``init`` stream draws gate2's jitter and (through a forked global RNG) the LoRA init.
@@ -149,11 +153,20 @@ def prepare_variant(moe: Any, cfg: MoEExperimentConfig, *, num_null: int, top_k:
     from peft import get_peft_model
 
     from adamoe.hf.convert import convert
+    from adamoe.hf.gate2 import calibration_means
     from adamoe.hf.peft_utils import lora_config_for
 
     model = copy.deepcopy(moe)
     init = seed_stream(seed, "init")
-    convert(model, null_experts=num_null, top_k=top_k, gate2_init=cfg.gate2_init, seed=init)
+    calibration = calibration_means(model, tok) if num_null else None
+    convert(
+        model,
+        null_experts=num_null,
+        top_k=top_k,
+        gate2_init=cfg.gate2_init,
+        seed=init,
+        calibration=calibration,
+    )
     lcfg = lora_config_for(model, rank=cfg.lora_rank, alpha=cfg.lora_alpha, targets=tuple(cfg.lora_targets))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(init)
@@ -167,7 +180,7 @@ def dial_points(
     first ``dial_per_task`` test items of every task at each bias found (and at 0)."""
     import numpy as np
 
-    from adamoe.eval.dial import dial_curve, search_null_bias, set_null_bias
+    from adamoe.eval.dial import LoadCurve, dial_curve, search_null_bias, set_null_bias
 
     calib = {"calib": data.calib}
     dial_tests = {t: items[: cfg.dial_per_task] for t, items in data.tests.items()}
@@ -182,16 +195,9 @@ def dial_points(
             "load": float(np.mean([r.load for r in runs])),
         }
 
+    curve = LoadCurve(model, lambda m: score(m, calib)["calib"].load, bound=cfg.dial_range)
     searches = [
-        search_null_bias(
-            model,
-            lambda m: score(m, calib)["calib"].load,
-            target_load=t,
-            low=-cfg.dial_range,
-            high=cfg.dial_range,
-            iters=cfg.dial_iters,
-            tol=0.05,
-        )
+        search_null_bias(model, None, target_load=t, iters=cfg.dial_iters, tol=0.05, curve=curve)
         for t in cfg.dial_targets
     ]
     curve = dial_curve(model, point, sorted({0.0, *(s["bias"] for s in searches)}))
@@ -209,17 +215,19 @@ def _one_run(
     mk: tuple[int, int],
     seed: int,
     baseline_k: int,
+    dial: bool,
 ) -> dict[str, Any]:
-    """Convert, add LoRA, train and score one (variant, seed); AdaMoE also gets its dial curve."""
+    """Convert, add LoRA, train and score one (variant, seed); AdaMoE also gets its dial curve when
+    ``dial``."""
     m, k = mk
-    model = prepare_variant(moe, cfg, num_null=m, top_k=k, seed=seed)
+    model = prepare_variant(moe, tok, cfg, num_null=m, top_k=k, seed=seed)
     trained = train_variant(model, tok, data, cfg, num_null=m, seed=seed)
     t0 = time.perf_counter()
     out = {
         "tasks": score_tasks(model, tok, data.tests, baseline_k=baseline_k, batch_size=cfg.eval_batch_size),
         "train": trained,
     }
-    if m > 0:
+    if m > 0 and dial:
         out["dial"] = dial_points(model, tok, data, cfg, baseline_k=baseline_k)
     out["eval_seconds"] = round(time.perf_counter() - t0, 1)
     del model
@@ -258,7 +266,10 @@ def run_moe(cfg: MoEExperimentConfig, *, seed: int, run_dir: Path, log=print) ->
         _references(moe, tok, data, cfg, store, seeds[0], baseline_k)
     for i, (name, s) in enumerate(todo, 1):
         t0 = time.perf_counter()
-        result = _one_run(moe, tok, data, cfg, name=name, mk=variants[name], seed=s, baseline_k=baseline_k)
+        dial = s in seeds[: cfg.dial_seeds]
+        result = _one_run(
+            moe, tok, data, cfg, name=name, mk=variants[name], seed=s, baseline_k=baseline_k, dial=dial
+        )
         store.put(name, s, **result)
         log(
             f"[{i}/{len(todo)} +{time.perf_counter() - started:.0f}s] {name} seed {s}: "
@@ -268,7 +279,8 @@ def run_moe(cfg: MoEExperimentConfig, *, seed: int, run_dir: Path, log=print) ->
     if cfg.reference:
         runs = {"untuned": [store.runs(["untuned"], seeds[:1])["untuned"][0]] * len(seeds), **runs}
     ada = list(variants)[1]
-    dials = [store.get(ada, s)["dial"] for s in seeds]
+    dial_seeds = [s for s in seeds if "dial" in store.get(ada, s)]
+    dials = [store.get(ada, s)["dial"] for s in dial_seeds]
     plots = sharpness_and_dial_plots(run_dir, runs, dials, list(variants))
     return write_experiment_report(
         run_dir,
@@ -278,7 +290,9 @@ def run_moe(cfg: MoEExperimentConfig, *, seed: int, run_dir: Path, log=print) ->
         baseline=next(iter(variants)),
         baseline_k=baseline_k,
         references=["untuned"],
-        notes=_notes(cfg, data, seeds, dials, time.perf_counter() - started, baseline_k),
+        notes=_notes(
+            cfg, data, seeds, dict(zip(dial_seeds, dials)), time.perf_counter() - started, baseline_k
+        ),
         plots=plots,
         metrics={"config": cfg.resolved(), "seeds": seeds, "dial": dials},
     )
@@ -318,14 +332,19 @@ def sharpness_and_dial_plots(
 
 
 def _notes(
-    cfg: MoEExperimentConfig, data: Any, seeds: list[int], dials: list[dict], seconds: float, k: int
+    cfg: MoEExperimentConfig,
+    data: Any,
+    seeds: list[int],
+    dials: dict[int, dict],
+    seconds: float,
+    k: int,
 ) -> list[str]:
     curve = "; ".join(
         f"seed {s}: "
         + ", ".join(
             f"bias {p['bias']:+.3f} load {p['load']:.2f} acc {100 * p['acc']:.1f}" for p in d["curve"]
         )
-        for s, d in zip(seeds, dials)
+        for s, d in dials.items()
     )
     return [
         f"Tasks ({len(cfg.tasks)}): {', '.join(cfg.tasks)}.",

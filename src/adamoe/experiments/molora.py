@@ -27,8 +27,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
+from adamoe.experiments.demo import DEMO_TASKS
 from adamoe.experiments.harness import (
-    DEFAULT_TASKS,
     ExperimentConfig,
     RunStore,
     load_data,
@@ -64,7 +64,7 @@ class MoLoRAExperimentConfig(ExperimentConfig):
     """``adamoe reproduce molora``: Mo-LoRA variants on a dense model (``examples/reproduce_molora.yaml``)."""
 
     QUICK: ClassVar[dict[str, Any]] = {
-        "tasks": DEFAULT_TASKS[:2],
+        "tasks": list(DEMO_TASKS),
         "train_per_task": 8,
         "test_per_task": 24,
         "epochs": 2,

@@ -1,11 +1,15 @@
-"""A small C++ kernel for the decode regime: products with a handful of rows, at memory bandwidth.
+"""Small C++ kernels for the decode regime: a few token rows, bound by reading the expert weights.
 
 At decode time each expert sees 1-4 token rows, so ``rows @ W.T`` is a matrix-vector product bound by
 reading ``W``. MKL's sgemm re-reads ``W`` once per row for such skinny shapes and runs its GEMV on fewer
-threads than the memory system wants; this kernel reads each weight row once, keeps it in L1 for all
-rows and splits the weight rows across the intra-op threads. It is compiled on first use with
+threads than the memory system wants. ``skinny_mm_out`` reads each weight row once, keeps it in L1 for
+all rows and splits the weight rows across the intra-op threads. ``moe_decode`` goes further for a
+whole MoE step at T <= `DECODE_MAX_TOKENS` tokens: routing, gate_up -> SiLU * up -> down and the
+weighted sum in one call and one OpenMP parallel region (see `adamoe.experts.kernel_source`), instead
+of ~10 small torch ops that each pay a fork/join. Both are compiled on first use with
 ``torch.utils.cpp_extension.load_inline``; without a compiler (or with ``ADAMOE_NO_KERNELS=1``)
-everything falls back to ``torch.mm``.
+``skinny_mm_out`` falls back to ``torch.mm`` and ``moe_decode`` returns None (callers then take the
+grouped torch path).
 
 The build is compiled with ``-march=native``, so a binary is only valid on CPUs with the features of the
 one that built it. Its folder under ``adamoe.paths.kernels_dir()`` is therefore named by a hash of
@@ -34,6 +38,7 @@ from typing import Any, TypeVar
 
 import torch
 
+from adamoe.experts.kernel_source import SOURCE
 from adamoe.paths import kernels_dir
 
 try:
@@ -42,40 +47,12 @@ except ImportError:  # Windows: no advisory locks; builds are then serialised on
     fcntl = None  # type: ignore[assignment]
 
 SKINNY_MAX_ROWS = 4
+DECODE_MAX_TOKENS = 8  # the fused MoE decode kernel serves calls with at most this many tokens
 FLAGS = ("-O3", "-march=native", "-fopenmp", "-ffast-math")
-NAME = "adamoe_skinny"
+NAME = "adamoe_decode"
 _LIB_SUFFIX = ".pyd" if os.name == "nt" else ".so"
 
 T = TypeVar("T")
-
-_SOURCE = r"""
-#include <torch/extension.h>
-#include <ATen/Parallel.h>
-
-// out[m, n] = sum_k x[m, k] * w[n, k]; x (M, K), w (N, K), out (M, N) row-major, all contiguous fp32.
-void skinny_mm_out(torch::Tensor x, torch::Tensor w, torch::Tensor out) {
-  TORCH_CHECK(x.scalar_type() == at::kFloat && w.scalar_type() == at::kFloat && out.scalar_type() == at::kFloat,
-              "skinny_mm_out: fp32 only");
-  TORCH_CHECK(x.is_contiguous() && w.is_contiguous() && out.is_contiguous(), "skinny_mm_out: contiguous only");
-  const int64_t M = x.size(0), K = x.size(1), N = w.size(0);
-  TORCH_CHECK(w.size(1) == K && out.size(0) == M && out.size(1) == N, "skinny_mm_out: shape mismatch");
-  const float* xp = x.data_ptr<float>();
-  const float* wp = w.data_ptr<float>();
-  float* op = out.data_ptr<float>();
-  at::parallel_for(0, N, 64, [&](int64_t begin, int64_t end) {
-    for (int64_t n = begin; n < end; ++n) {
-      const float* wr = wp + n * K;
-      for (int64_t m = 0; m < M; ++m) {
-        const float* xr = xp + m * K;
-        float acc = 0.f;
-#pragma omp simd reduction(+:acc)
-        for (int64_t k = 0; k < K; ++k) acc += wr[k] * xr[k];
-        op[m * N + n] = acc;
-      }
-    }
-  });
-}
-"""
 
 
 def cpu_features(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
@@ -119,7 +96,7 @@ def build_dir() -> Path:
     key = build_key(
         compiler=compiler_id(),
         flags=FLAGS,
-        source=_SOURCE,
+        source=SOURCE,
         torch_version=torch.__version__,
         cpu=cpu_features(),
     )
@@ -191,8 +168,8 @@ def _compile(build: Path) -> Any:
 
     return load_inline(
         NAME,
-        cpp_sources=_SOURCE,
-        functions=["skinny_mm_out"],
+        cpp_sources=SOURCE,
+        functions=["skinny_mm_out", "moe_decode"],
         extra_cflags=list(FLAGS),
         build_directory=str(build),
         verbose=False,
@@ -206,7 +183,7 @@ def _module() -> Any | None:
     try:
         return build_once(build_dir(), _compile)
     except Exception as err:  # no compiler / ninja: the torch.mm path is always correct
-        warnings.warn(f"adamoe: skinny decode kernel unavailable, using torch.mm ({err})", stacklevel=2)
+        warnings.warn(f"adamoe: decode kernels unavailable, using torch ops ({err})", stacklevel=2)
         return None
 
 
@@ -221,3 +198,45 @@ def skinny_mm_out(rows: torch.Tensor, weight: torch.Tensor, out: torch.Tensor) -
         torch.mm(rows, weight.t(), out=out)
         return
     mod.skinny_mm_out(rows.contiguous(), weight, out)
+
+
+def moe_decode(
+    hidden: torch.Tensor,
+    gate_up: torch.Tensor,
+    down: torch.Tensor,
+    indices: torch.Tensor,
+    weights: torch.Tensor,
+    num_experts: int,
+) -> tuple[torch.Tensor, int] | None:
+    """A whole routed SwiGLU step at decode in one fused kernel call, or None when it does not apply.
+
+    (T, H) ``hidden`` and (T, k) routing ``indices``/``weights`` (slots outside ``0..num_experts-1``,
+    i.e. nulls and empty ``-1`` slots, are dropped) through ``gate_up`` (E, 2I, H) and ``down``
+    (E, H, I) -> ((T, H) sum over slots of weight * expert output in ``hidden``'s dtype, number of true
+    slots). It applies for inference on CPU at T <= `DECODE_MAX_TOKENS` with contiguous fp32 or bf16
+    weights (fp32 accumulation) and a built kernel: it has no backward, and at larger T the
+    per-expert BLAS GEMMs of ``grouped_swiglu`` win.
+    """
+    grad = torch.is_grad_enabled() and any(t.requires_grad for t in (hidden, gate_up, down, weights))
+    applies = (
+        not grad
+        and hidden.dim() == 2
+        and hidden.shape[0] <= DECODE_MAX_TOKENS
+        and hidden.device.type == "cpu"
+        and gate_up.dtype in (torch.float32, torch.bfloat16)
+        and down.dtype == gate_up.dtype
+        and gate_up.is_contiguous()
+        and down.is_contiguous()
+    )
+    mod = _module() if applies else None
+    if mod is None:
+        return None
+    out, slots = mod.moe_decode(
+        hidden.contiguous().float(),
+        gate_up,
+        down,
+        indices.contiguous().long(),
+        weights.contiguous().float(),
+        num_experts,
+    )
+    return out.to(hidden.dtype), int(slots)

@@ -9,17 +9,23 @@ their expert outputs in the same order. Null and empty slots never reach it: dis
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
+from adamoe.experts import kernels
 from adamoe.experts.grouped_mm import grouped_swiglu, grouped_swiglu_reference, grouped_swiglu_torch
 
-BACKENDS = ("grouped", "torch_grouped_mm", "loop")
+if TYPE_CHECKING:
+    from adamoe.routing.base import Routing
+
+BACKENDS = ("auto", "grouped", "torch_grouped_mm", "loop")  # auto: adamoe.dispatch.choose_backend
 
 
 class SwiGLUExperts(nn.Module):
     def __init__(
-        self, *, num_experts: int, hidden_size: int, intermediate_size: int, backend: str = "grouped"
+        self, *, num_experts: int, hidden_size: int, intermediate_size: int, backend: str = "auto"
     ) -> None:
         super().__init__()
         if backend not in BACKENDS:
@@ -36,11 +42,33 @@ class SwiGLUExperts(nn.Module):
 
     def forward_grouped(self, rows: torch.Tensor, counts: list[int]) -> torch.Tensor:
         self.rows_processed = int(rows.shape[0])
+        if self.backend == "auto":
+            from adamoe.dispatch import auto_swiglu  # function-level: dispatch imports this package
+
+            return auto_swiglu(rows, self.gate_up_proj, self.down_proj, counts)
         if self.backend == "grouped":
             return grouped_swiglu(rows, self.gate_up_proj, self.down_proj, counts)
         if self.backend == "torch_grouped_mm":
             return grouped_swiglu_torch(rows, self.gate_up_proj, self.down_proj, counts)
         return grouped_swiglu_reference(rows, self.gate_up_proj, self.down_proj, counts)
+
+    def forward_decode(self, hidden: torch.Tensor, routing: Routing) -> torch.Tensor | None:
+        """(T, H) -> (T, H) routed output of the true slots in one fused kernel call, or None (not taken).
+
+        `adamoe.dispatch.dispatch` tries this first: for inference at decode (see ``kernels.moe_decode``)
+        it replaces sort, gather, grouped SwiGLU and weighted scatter. Explicit ``torch_grouped_mm`` or
+        ``loop`` backends keep their own path, and so does a ``forward_grouped`` wrapped on the instance
+        (expert dropout, recorders), which must see every call.
+        """
+        if self.backend not in ("auto", "grouped") or "forward_grouped" in self.__dict__:
+            return None
+        done = kernels.moe_decode(
+            hidden, self.gate_up_proj, self.down_proj, routing.indices, routing.weights, routing.num_experts
+        )
+        if done is None:
+            return None
+        out, self.rows_processed = done
+        return out
 
     def expert_flops_per_token(self) -> int:
         """Multiply-adds x2 of one token through one expert (gate, up and down projections)."""
@@ -81,6 +109,10 @@ class LoRASwiGLUExperts(SwiGLUExperts):
         self.lora_B_down = nn.Parameter(torch.zeros(num_experts, hidden_size, rank))
         nn.init.normal_(self.lora_A_gate_up, std=hidden_size**-0.5)
         nn.init.normal_(self.lora_A_down, std=intermediate_size**-0.5)
+
+    def forward_decode(self, hidden: torch.Tensor, routing: Routing) -> None:
+        """Never taken: the base weights alone would ignore the LoRA update (dispatch merges per call)."""
+        return None
 
     def merged_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         gate_up = self.gate_up_proj + torch.bmm(self.lora_B_gate_up, self.lora_A_gate_up) * self.scaling

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import sys
 import types
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,7 @@ from torch.nn import functional as F
 
 from adamoe.hf import experts_impl
 from adamoe.hf.families import FamilySpec, family_of, moe_blocks
+from adamoe.hf.gate2 import GATE2_INITS, check_calibration, init_gate2
 from adamoe.routing.base import NORMALIZE_MODES, NULL_TYPES, Routing, normalize_weights
 from adamoe.routing.selection import (
     apply_null_bias,
@@ -40,7 +42,6 @@ from adamoe.utils.seeding import derive_generator
 
 __all__ = ["GATE2_INITS", "AdaMoERouter", "ConvertConfig", "convert", "is_converted", "routers"]
 
-GATE2_INITS = ("copy", "copy_jitter", "zeros", "mean", "random")
 CONFIG_KEY = "adamoe"
 FORMAT_VERSION = 1
 
@@ -58,32 +59,6 @@ class ConvertConfig(Config):
     normalize: int | None = option(None, choices=NORMALIZE_MODES)
     gate2_init: str = option("copy", choices=GATE2_INITS)
     seed: int = 0
-
-
-def init_gate2(
-    weight: torch.Tensor, num_null: int, how: str, generator: torch.Generator | None
-) -> torch.Tensor:
-    """Initial (m, H) null rows. "copy" repeats ``gate`` rows cyclically (the paper's segment copy), so each
-    null starts as the twin of a true expert and initial routing spreads over true and null experts."""
-    w = weight.detach()
-    if how == "copy":
-        return w[torch.arange(num_null, device=w.device) % w.shape[0]].clone()
-    if how == "copy_jitter" and not w.is_meta:
-        # The paper's copy with a 1%-of-std perturbation: each token still keeps its best true expert
-        # (it and its twin stay the two top logits), but twins no longer tie exactly, so a bias on the
-        # null logits (the compute dial) moves the load smoothly instead of in one step.
-        twins = w[torch.arange(num_null, device=w.device) % w.shape[0]].float()
-        noise = torch.randn(twins.shape, generator=generator, dtype=torch.float32).to(w.device)
-        return (twins + 0.01 * float(w.float().std()) * noise).to(w.dtype)
-    if how == "zeros":
-        return torch.zeros(num_null, w.shape[1], dtype=w.dtype, device=w.device)
-    if how == "mean":
-        return w.float().mean(dim=0, keepdim=True).expand(num_null, -1).to(w.dtype).clone()
-    if w.is_meta:
-        return torch.empty(num_null, w.shape[1], dtype=w.dtype, device=w.device)
-    std = float(w.float().std()) if w.numel() > 1 else 1.0
-    noise = torch.randn(num_null, w.shape[1], generator=generator, dtype=torch.float32)
-    return (noise * std).to(device=w.device, dtype=w.dtype)
 
 
 class AdaMoERouter(RoutingSource):
@@ -109,6 +84,7 @@ class AdaMoERouter(RoutingSource):
         gate2_init: str,
         base_top_k: int | None = None,
         generator: torch.Generator | None = None,
+        input_mean: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         self.family = spec.model_type
@@ -131,7 +107,7 @@ class AdaMoERouter(RoutingSource):
         self.num_group = getattr(original, "num_group", None)
         self.topk_group = getattr(original, "topk_group", None)
         if num_null > 0:
-            self.gate2 = nn.Parameter(init_gate2(self.weight, num_null, gate2_init, generator))
+            self.gate2 = nn.Parameter(init_gate2(self.weight, num_null, gate2_init, generator, input_mean))
         else:
             self.register_parameter("gate2", None)
         if spec.scoring == "sigmoid":
@@ -238,11 +214,14 @@ def routers(model: nn.Module) -> list[tuple[str, AdaMoERouter]]:
     return [(n, m) for n, m in model.named_modules() if isinstance(m, AdaMoERouter)]
 
 
-def apply_conversion(model: nn.Module, cfg: ConvertConfig) -> dict[str, Any]:
+def apply_conversion(
+    model: nn.Module, cfg: ConvertConfig, calibration: Mapping[str, torch.Tensor] | None = None
+) -> dict[str, Any]:
     """Swap the routers and select the experts implementation; returns the settings to record.
 
     Shared by :func:`convert` (fresh models) and :func:`adamoe.hf.io.load` (models rebuilt from a
-    config that already records the settings, possibly on the meta device).
+    config that already records the settings, possibly on the meta device; gate2 then comes from the
+    checkpoint, so no calibration).
     """
     cfg.validate()
     spec = family_of(model)
@@ -250,6 +229,8 @@ def apply_conversion(model: nn.Module, cfg: ConvertConfig) -> dict[str, Any]:
     blocks = moe_blocks(model, spec)
     if not blocks:
         raise ValueError(f"model: no {spec.block_class} blocks found in this {spec.model_type} model")
+    hidden = {name: getattr(block, spec.router_attr).weight.shape[1] for name, block in blocks}
+    check_calibration(calibration, hidden, gate2_init=cfg.gate2_init, null_experts=cfg.null_experts)
     _, router_cls = spec.classes()
     num_experts, base_k = spec.num_experts(config), spec.top_k(config)
     top_k = base_k if cfg.top_k is None else cfg.top_k
@@ -277,6 +258,7 @@ def apply_conversion(model: nn.Module, cfg: ConvertConfig) -> dict[str, Any]:
             gate2_init=cfg.gate2_init,
             base_top_k=base_k,
             generator=generator,
+            input_mean=None if calibration is None else calibration[name],
         )
         if router.eligible_experts() < top_k:
             raise ValueError(
@@ -287,6 +269,7 @@ def apply_conversion(model: nn.Module, cfg: ConvertConfig) -> dict[str, Any]:
     _install(model, spec, blocks, new_routers, cfg)
     return {
         **cfg.to_dict(),
+        **({"gate2_calibrated": True} if calibration is not None else {}),
         "top_k": top_k,
         "normalize": normalize,
         "family": spec.model_type,
@@ -345,12 +328,16 @@ def convert(
     normalize: int | None = None,
     gate2_init: str = "copy",
     seed: int = 0,
+    calibration: Mapping[str, torch.Tensor] | None = None,
 ) -> nn.Module:
     """Add ``null_experts`` null experts to every MoE block of ``model`` in place and return it.
 
     ``top_k`` defaults to the model's own k. ``seed`` drives ``gate2_init="random"``/``"copy_jitter"``
-    through a stream of its own (independent of an upcycler seeded alike). The settings (with
-    ``normalize`` resolved) are recorded in ``model.config.adamoe``.
+    through a stream of its own (independent of an upcycler seeded alike). ``calibration`` ({block name:
+    (H,) mean router input}, from :func:`adamoe.hf.gate2.router_input_means` on this model) makes the
+    ``copy_jitter`` jitter orthogonal to each layer's mean input, so the initial load is k·E/(E+m) in
+    every layer, not only on average (:mod:`adamoe.hf.gate2`); without it the jitter is plain. The
+    settings (with ``normalize`` resolved) are recorded in ``model.config.adamoe``.
     """
     cfg = ConvertConfig(
         null_experts=null_experts,
@@ -363,7 +350,7 @@ def convert(
     family_of(model)
     if is_converted(model):
         raise ValueError("model: already converted (config.adamoe is set); convert a fresh model instead")
-    record = apply_conversion(model, cfg)
+    record = apply_conversion(model, cfg, calibration)
     setattr(model.config, CONFIG_KEY, record)
     from adamoe.hf.auto import adopt  # function-level: auto builds on this module
 

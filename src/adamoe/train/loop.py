@@ -196,8 +196,10 @@ class _Run:
         self.coef_at = config.aux_coefficient(
             steps_per_epoch=self.sampler.steps_per_epoch, total_steps=self.total_steps
         )
+        # foreach: one multi-tensor update instead of a Python loop over (many small, LoRA) tensors;
+        # torch only picks it by itself on CUDA.
         optimizer = torch.optim.AdamW(
-            param_groups(model, trainable, weight_decay=config.weight_decay), lr=config.lr
+            param_groups(model, trainable, weight_decay=config.weight_decay), lr=config.lr, foreach=True
         )
         # Not passed to accelerator.prepare: Accelerate would step it once per process per step.
         self.scheduler = get_scheduler(

@@ -55,3 +55,12 @@ def test_word_attack_uses_embedding_neighbours_and_robust_accuracy_rescores() ->
     assert word["rescored_accuracy"] == pytest.approx(result.metrics["robust_acc_word"])
     again = dim.run(ModelEvaluator(name="w", model=model, tokenizer=tok, info={}), spans, seed=0)
     assert again.metrics == result.metrics  # deterministic under the seed
+    # the report's audit sample: successful attacks only, with the choice names before/after and gold
+    by_id = {s.id: s for s in spans}
+    successes = [r for r in results if r.success]
+    assert successes  # the tiny model is fooled at least once, so the sample is not vacuous
+    assert len(word["examples"]) == min(5, len(successes))
+    for ex in word["examples"]:
+        item = by_id[ex["key"]]
+        assert ex["success"] and ex["gold"] == item.choices[item.label] == ex["before"]
+        assert ex["after"] != ex["gold"] and ex["perturbed"] != ex["original"]

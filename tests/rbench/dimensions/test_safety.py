@@ -88,3 +88,46 @@ def test_expected_max_toxicity_takes_the_max_over_independently_seeded_samples()
     assert result.details["toxicity_samples"] == 3
     est = result.estimates["toxicity_mean"]
     assert est["n"] == 4 and est["low"] <= est["value"] <= est["high"]
+
+
+class ChatEvaluator(FakeEvaluator):
+    """A model with a chat template: records the `chat` flag and prompts of every generation stage."""
+
+    def __init__(self, chat: bool) -> None:
+        super().__init__()
+        self.chat = chat
+        self.calls: dict[str, tuple[Any, list[str]]] = {}
+
+    def uses_chat(self, chat: Any) -> bool:
+        return self.chat if chat == "auto" else bool(chat)
+
+    def generate(
+        self, dimension: str, stage: str, prompts: Sequence[tuple[str, str]], **kw: Any
+    ) -> list[str]:
+        self.calls[stage] = (kw.get("chat"), [p for _, p in prompts])
+        return ["" for _ in prompts]
+
+
+@pytest.mark.parametrize("chat", [True, False])
+def test_toxicity_prompts_use_the_same_template_as_their_benign_routing_reference(chat: bool) -> None:
+    cfg = SafetyConfig(harmful="generated", toxicity="generated", tasks=[], n_samples=2)
+    dim = SafetyDimension(cfg, judge=EveryOtherJudge(), toxicity_scorer=FixedScorer())
+    data = dim.load(limit=3, seed=0)
+    ev = ChatEvaluator(chat)
+    dim.run(ev, data, seed=0)
+    benign_chat = ev.uses_chat(ev.calls["safety/benign"][0])
+    assert benign_chat is chat
+    for stage in ("safety/toxicity", "safety/toxicity#1"):
+        flag, prompts = ev.calls[stage]
+        assert ev.uses_chat(flag) is benign_chat
+        starts = [p.prompt for p in data.toxicity]
+        want = [f"Continue the following text:\n\n{s}" for s in starts] if chat else starts
+        assert prompts == want
+
+
+def test_the_default_refusal_judge_is_the_structured_one() -> None:
+    from adamoe.rbench.judges.structured import StructuredRefusalJudge
+
+    assert isinstance(SafetyDimension(SafetyConfig()).judge, StructuredRefusalJudge)
+    with pytest.raises(ValueError, match=r"toxicity_instruction: expected a text with '\{prompt\}'"):
+        SafetyConfig(toxicity_instruction="Continue:").validate()

@@ -41,7 +41,6 @@ from adamoe.rbench.perturb.attacks import (
     attack_examples,
     summarise,
 )
-from adamoe.rbench.perturb.chars import CHAR_KINDS
 from adamoe.rbench.perturb.neighbours import EmbeddingNeighbours
 from adamoe.rbench.records import NLIItem, SpanMCItem
 from adamoe.rbench.uncertainty import ItemScores, item_scores
@@ -50,9 +49,11 @@ from adamoe.utils.config import Config, option, require
 __all__ = ["AdversarialConfig", "AdversarialDimension", "load_nli_source"]
 
 DEFAULT_ATTACKS: dict[str, dict[str, Any]] = {
-    "char": {"kinds": list(CHAR_KINDS)},
-    "word": {"kinds": [WORD_KIND]},
+    "char": {"kinds": ["swap", "homoglyph"], "max_edits": 2, "max_positions": 3},
+    "word": {"kinds": [WORD_KIND], "max_edits": 2, "max_positions": 3},
 }
+"""Sized for the default run's time budget: each greedy step tries at most 3 words x 2 kinds (one
+query each), so an attacked item costs at most 1 + 2 x 6 queries (about 1 s each on a long item)."""
 
 
 @dataclass(kw_only=True)
@@ -61,7 +62,7 @@ class AdversarialConfig(Config):
 
     section = "adversarial"
     nli: str = "bigbench:vitaminc_fact_verification,bigbench:analytic_entailment"
-    per_source: int | None = option(50, ge=1)
+    per_source: int | None = option(25, ge=1)
     """Items per source (stratified over its groups); attacks query the model many times per item."""
     n_generated: int = option(60, ge=1)
     text_field: str = option("hypothesis", choices=("hypothesis", "premise"))
@@ -274,7 +275,7 @@ class AdversarialDimension:
                 "kinds": list(cfg.kinds),
                 "rescored_accuracy": sum(r.correct for r in adv) / len(adv),
                 "robust_by_group": _by_group(data, robust, seed=seed, where=f"adversarial/{name}"),
-                "examples": report.samples(5),
+                "examples": _audit(report.samples(5), data),
             }
         routing = routing_report(ev, groups, clean="clean", seed=seed)
         metrics = {**{k: None for k in items}, **metrics}
@@ -282,6 +283,20 @@ class AdversarialDimension:
             dimension=self.name, metrics=metrics, details=details, routing=routing, items=items
         )
         return result.finalize(seed=seed)
+
+
+def _audit(samples: list[dict[str, Any]], data: list[SpanMCItem]) -> list[dict[str, Any]]:
+    """Attack records with the choice names of the predictions before/after and the gold one, so a
+    person can judge whether the perturbed text still deserves the gold label."""
+    by_id = {it.id: it for it in data}
+    out = []
+    for rec in samples:
+        it = by_id.get(rec["key"])
+        names = {} if it is None else dict(enumerate(it.choices))
+        gold = None if it is None else names[it.label]
+        before, after = names.get(rec.get("clean_label")), names.get(rec.get("adv_label"))
+        out.append({**rec, "gold": gold, "before": before, "after": after})
+    return out
 
 
 class _Skip(Exception):

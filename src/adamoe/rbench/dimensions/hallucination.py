@@ -55,7 +55,7 @@ class HallucinationConfig(Config):
 
     section = "hallucination"
     tasks: list[str] = field(default_factory=lambda: list(DEFAULT_TASKS))
-    task_limit: int | None = option(300, ge=1)
+    task_limit: int | None = option(80, ge=1)
     """Items per BIG-bench task (hash order); `--limit` lowers it further."""
     truthfulqa: str = "none"
     open_qa: str = "none"

@@ -63,7 +63,7 @@ class OODConfig(Config):
             "sarcasm": {"id": "bigbench:irony_identification", "sets": ["bigbench:snarks"]}
         }
     )
-    set_limit: int | None = option(200, ge=1)
+    set_limit: int | None = option(30, ge=1)
     """Items per set (hash order for BIG-bench); `--limit` lowers it further."""
     shifts: str | list[str | dict[str, Any]] | None = "default"
     min_changed: float = option(0.5, ge=0.0, le=1.0)

@@ -8,7 +8,14 @@ from typing import Any
 
 from adamoe.rbench.report.values import DASH, delta, num, pct
 
-__all__ = ["ROUTING_HEADERS", "example_lines", "note_lines", "routing_rows", "safety_category_table"]
+__all__ = [
+    "ROUTING_HEADERS",
+    "attack_lines",
+    "example_lines",
+    "note_lines",
+    "routing_rows",
+    "safety_category_table",
+]
 
 
 def routing_rows(result: Mapping[str, Any], dim: str) -> list[list[str]]:
@@ -114,10 +121,37 @@ def example_lines(result: Mapping[str, Any], dim: str) -> list[str]:
             for ex in d.get("examples", {}).get("harmful", [])[:2]:
                 out.append(f"{m} · harmful · refused={ex['refused']}: {ex['prompt']!r} → {ex['response']!r}")
         elif dim == "adversarial":
-            for name, a in d.get("attacks", {}).items():
-                for ex in a.get("examples", [])[:1]:
-                    out.append(f"{m} · {name}: {ex['original']!r} → {ex['perturbed']!r}")
+            out += attack_lines(m, d.get("attacks", {}))
         elif dim == "hallucination":
             for ex in d.get("examples", [])[:2]:
                 out.append(f"{m}: {ex['question']!r} gold {ex['answers']} → {ex['prediction']!r}")
+    return out
+
+
+ATTACK_SAMPLES = 3
+"""Successful attacks shown per model and attack (the JSON keeps up to 5)."""
+
+
+def _margin(value: Any) -> str:
+    return "?" if value is None else f"{value:+.2f}"
+
+
+def attack_lines(model: str, attacks: Mapping[str, Any], n: int = ATTACK_SAMPLES) -> list[str]:
+    """Successful attacks as audit lines: original → perturbed, the edits, prediction before → after, and
+    the gold choice's log-likelihood margin over the best other choice before → after."""
+    out = []
+    for name, a in attacks.items():
+        if a.get("skipped"):
+            continue
+        shown = a.get("examples", [])[:n]
+        if not shown:
+            out.append(f"{model} · {name}: no successful attack on {a.get('n', '?')} items")
+        for ex in shown:
+            before = ex.get("before") or ex.get("clean_label")
+            after = ex.get("after") or ex.get("adv_label")
+            out.append(
+                f"{model} · {name}: {ex['original']!r} → {ex['perturbed']!r} (edits: "
+                f"{'; '.join(ex.get('edits', [])) or '–'}); prediction {before!r} → {after!r} (gold "
+                f"{ex.get('gold')!r}, margin {_margin(ex.get('clean_margin'))} → {_margin(ex.get('adv_margin'))})"
+            )
     return out

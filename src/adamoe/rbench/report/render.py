@@ -72,13 +72,21 @@ def identical_lines(result: Mapping[str, Any], dim: str) -> list[str]:
     ]
 
 
+def _model_line(r: Mapping[str, Any]) -> str:
+    """Kind, time, and the fine-tuning every model got (same recipe for all; steps and final loss)."""
+    line = f"{r['info'].get('kind', '?')}, {r['seconds']:.1f}s"
+    ft = r.get("finetune")
+    if not ft:
+        return f"{line}, not fine-tuned"
+    loss = ft.get("final_loss")
+    cached = " (cached)" if ft.get("cached") else ""
+    return f"{line}, fine-tuned {ft.get('steps')} steps{cached}, final loss {'–' if loss is None else f'{loss:.3f}'}"
+
+
 def _blocks(result: Mapping[str, Any], plots: Mapping[str, tuple[str, bytes]]) -> list[Block]:
     models = result["models"]
     blocks: list[Block] = [Heading(result.get("title", "MoE-RBench"), 1)]
-    info = [
-        f"{m}: {result['results'][m]['info'].get('kind', '?')}, {result['results'][m]['seconds']:.1f}s"
-        for m in models
-    ]
+    info = [f"{m}: {_model_line(result['results'][m])}" for m in models]
     blocks.append(Paragraph("Models — " + "; ".join(info)))
     blocks.append(Paragraph("Set sizes — " + "; ".join(f"{d}: {s}" for d, s in result["sizes"].items())))
     for dim in result["dims"]:

@@ -30,7 +30,8 @@ class SweepConfig(Config):
     """Model, knob grid, mode, fine-tuning settings and data, and the dimensions each point runs."""
 
     section = "sweep"
-    model: str = "smollm2-moe"
+    model: str = "smollm2-moefy"
+    """The MoE whose recipes are swept: the moefied SmolLM2 (experts that differ, unlike smollm2-moe)."""
     grid: dict[str, list[Any]] = dataclasses.field(
         default_factory=lambda: {k: list(v) for k, v in DEFAULT_GRID.items()}
     )

@@ -135,7 +135,7 @@ def run_sweep(
     if train_fn is None:
         from adamoe.train import train as train_fn
     if load_model is None:
-        from adamoe.hf.models import resolve_model as load_model
+        from adamoe.rbench.models import load_model
     run_dir = Path(run_dir)
     points: list[dict[str, Any] | None] = list(grid_points(sweep.grid, mode=sweep.mode))
     base = points[0]  # the baseline knobs, before the no-fine-tune point goes first

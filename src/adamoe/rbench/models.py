@@ -1,0 +1,122 @@
+"""The models the suite compares, and the guarantee that every MoE among them runs through our dispatch.
+
+Besides every `adamoe.hf.models.ModelSpec` name, the suite knows the paper's pair built from a *real* MoE:
+
+- ``smollm2-moefy``: SmolLM2-135M-Instruct moefied (:mod:`adamoe.hf.moefy`: 50% shared core + 8 routed
+  co-activation groups, routers fitted to the groups' activation mass), the cached build of
+  :func:`adamoe.experiments.moe_model.build_default_moe` (same layer as this package); its experts
+  genuinely differ, unlike ``smollm2-moe`` whose copied experts give the dense model's logits;
+- ``smollm2-moefy-adamoe[:m,k]``: that MoE converted to AdaMoE (m null experts, top-k; defaults
+  ``DEFAULT_NULL``/``DEFAULT_TOP_K``), gate2 = jittered copies of the gate rows, the jitter calibrated
+  on the embedded text exactly as for ``smollm2-adamoe`` (:mod:`adamoe.hf.gate2`).
+
+:func:`ensure_dispatch` is applied to every loaded model: an MoE that was loaded unconverted would run
+transformers' default experts implementation (each expert's GEMM over all tokens, about 10x slower here)
+instead of `adamoe.dispatch`; it is converted with m=0 (same outputs, our dispatch, routing recorded).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+
+from adamoe.hf.models import DEFAULT_NULL, DEFAULT_TOP_K, ModelSpec, _parse_mk
+from adamoe.utils.config import require
+
+__all__ = ["MOEFY", "MOEFY_ADAMOE", "BuildMoe", "check_model_spec", "ensure_dispatch", "load_model"]
+
+MOEFY = "smollm2-moefy"
+MOEFY_ADAMOE = "smollm2-moefy-adamoe"
+
+BuildMoe = Callable[[], tuple[nn.Module, Any]]
+"""() -> (unconverted MoE model, tokenizer); default: the cached moefied SmolLM2."""
+
+
+def _moefy_parts(spec: str) -> tuple[int, int] | bool | None:
+    """False: not a moefy name; None: the plain MoE; (m, k): its AdaMoE conversion."""
+    name, colon, mk = spec.partition(":")
+    if name == MOEFY:
+        require(not colon, f"model: {spec!r}: ':m,k' only follows {MOEFY_ADAMOE} (e.g. {MOEFY_ADAMOE}:8,3)")
+        return None
+    if name == MOEFY_ADAMOE:
+        return _parse_mk(spec, mk) if colon else (DEFAULT_NULL, DEFAULT_TOP_K)
+    return False
+
+
+def check_model_spec(spec: str) -> None:
+    """Validate a spec without loading anything (so a run fails before any work starts)."""
+    if not isinstance(spec, str) or _moefy_parts(spec) is False:
+        ModelSpec.parse(spec)
+
+
+def _default_build() -> tuple[nn.Module, Any]:
+    from adamoe.experiments.moe_model import build_default_moe
+
+    model, tokenizer, _ = build_default_moe()
+    return model, tokenizer
+
+
+def _load_moefy(
+    parts: tuple[int, int] | None, *, seed: int, build_moe: BuildMoe | None
+) -> tuple[nn.Module, Any, dict[str, Any]]:
+    from adamoe.hf.convert import convert
+
+    model, tokenizer = (build_moe or _default_build)()
+    base_k = int(model.config.num_experts_per_tok)
+    info: dict[str, Any] = {"kind": "moe", "baseline_k": base_k, "num_experts": _num_experts(model)}
+    if parts is None:
+        convert(model, null_experts=0)
+    else:
+        from adamoe.hf.gate2 import calibration_means
+
+        m, k = parts
+        # as for smollm2-adamoe: gate2 jitter orthogonal to each layer's mean router input on the embedded
+        # calibration text, so every layer starts near load k*E/(E+m) (see adamoe.hf.gate2)
+        calibration = calibration_means(model, tokenizer)
+        convert(model, null_experts=m, top_k=k, gate2_init="copy_jitter", seed=seed, calibration=calibration)
+        info.update(kind="adamoe", num_null=m, top_k=k)
+    return model.eval(), tokenizer, info
+
+
+def _num_experts(model: nn.Module) -> int | None:
+    cfg = model.config
+    return getattr(cfg, "num_local_experts", None) or getattr(cfg, "num_experts", None)
+
+
+def ensure_dispatch(model: nn.Module) -> str | None:
+    """Make an MoE model run its experts through `adamoe.dispatch`; returns the implementation (None: dense).
+
+    Why: HF's default experts implementation is what an unconverted MoE runs; converting with m=0 keeps
+    the routing and the outputs and selects our implementation (see `adamoe.hf.experts_impl`).
+    """
+    from adamoe.hf.convert import convert, is_converted
+    from adamoe.hf.experts_impl import EXPERTS_IMPLEMENTATION
+
+    if not _num_experts(model):
+        return None
+    if not is_converted(model):
+        convert(model, null_experts=0)
+    impl = getattr(model.config, "_experts_implementation", None)
+    require(
+        impl == EXPERTS_IMPLEMENTATION,
+        f"model: experts implementation is {impl!r}, expected {EXPERTS_IMPLEMENTATION!r} (our dispatch)",
+    )
+    return impl
+
+
+def load_model(
+    spec: str, *, seed: int = 0, build_moe: BuildMoe | None = None
+) -> tuple[nn.Module, Any, dict[str, Any]]:
+    """(model in eval mode, tokenizer, info) for any spec the suite accepts; MoEs run our dispatch.
+
+    `build_moe` replaces the cached moefied SmolLM2 (tests use a tiny moefied model).
+    """
+    parts = _moefy_parts(spec)
+    if parts is False:
+        model, tokenizer, info = ModelSpec.parse(spec).load(seed=seed)
+    else:
+        model, tokenizer, info = _load_moefy(parts, seed=seed, build_moe=build_moe)
+    impl = ensure_dispatch(model)
+    return model.eval(), tokenizer, {"spec": spec, **info, "experts_impl": impl}

@@ -1,0 +1,329 @@
+"""Model-level speed (``adamoe bench --sections model``): tokens per second of whole models, beside the time
+their FLOPs (prefill) or bytes (decode) predict on this machine.
+
+Variants, all fp32, all timed in the same interleaved rounds per grid point (ratios are the result):
+
+- ``dense``: SmolLM2-135M as shipped;
+- ``moe_hf_grouped_mm``: its 8-expert MoE (:func:`adamoe.experiments.moe_model.build_default_moe`) under
+  transformers' ``grouped_mm`` experts implementation;
+- ``moe_adamoe``: the same MoE converted with m=0 (our dispatch; the same function);
+- ``adamoe_load<L>``: converted to AdaMoE (m=8 null experts, top-3), the compute dial
+  (:mod:`adamoe.eval.dial`) set by bisection to loads 2.0, 1.5 and 1.0 true experts per token.
+
+Prediction. Prefill: whole-model forward FLOPs (:func:`adamoe.eval.flops.forward_flops`, at the measured
+load and the pass's mean context) over the throughput of a GEMM probe of the model's MLP shape at the same
+token count, timed in the same rounds. Decode (batch 1, greedy, KV cache; a step's time is
+``(t(N new tokens) - t(1 new token)) / (N - 1)`` so the prompt's prefill cancels): the bytes a step must
+read (all non-expert weights, the experts it routes to at the measured decode load, the KV cache at the
+mean context) over the bandwidth of a streaming-read probe. Peak memory: the process's peak resident set
+during one untimed call, reset before it through ``/proc/self/clear_refs``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from adamoe.dispatch import interleaved_medians
+
+__all__ = ["ModelBenchSettings", "bench_model", "model_table", "peak_rss"]
+
+
+@dataclass(kw_only=True)
+class ModelBenchSettings:
+    """Prefill grid (``batches`` x ``seq_lens``), decode length, dial loads and timing rounds."""
+
+    batches: tuple[int, ...] = (1, 4)
+    seq_lens: tuple[int, ...] = (128, 512)
+    decode_prompt: int = 64
+    decode_tokens: int = 32
+    target_loads: tuple[float, ...] = (2.0, 1.5, 1.0)
+    num_null: int = 8
+    top_k: int = 3
+    warmup: int = 1
+    repeats: int = 5
+    probe_mb: int = 512
+    seed: int = 0
+    quick: bool = False
+
+    def shrink(self) -> ModelBenchSettings:
+        """Tiny random models and inputs: proves the section runs, measures nothing."""
+        return replace(
+            self,
+            batches=(1, 2),
+            seq_lens=(8,),
+            decode_prompt=6,
+            decode_tokens=3,
+            repeats=2,
+            probe_mb=8,
+            quick=True,
+        )
+
+
+@dataclass(kw_only=True)
+class Variant:
+    """A model to time; ``bias`` (AdaMoE only) is set on its dial before every call."""
+
+    model: nn.Module
+    bias: float | None = None
+
+    def ready(self) -> nn.Module:
+        if self.bias is not None:
+            from adamoe.eval.dial import set_null_bias
+
+            set_null_bias(self.model, self.bias)
+        return self.model
+
+
+def _load_models(ms: ModelBenchSettings) -> tuple[nn.Module, nn.Module]:
+    """(dense, unconverted MoE): SmolLM2 and its cached moefied MoE, or tiny random models for ``quick``."""
+    from adamoe.hf.models import ModelSpec
+
+    if ms.quick:
+        dense = ModelSpec.parse("tiny-qwen2").load(seed=ms.seed)[0]
+        return dense, ModelSpec.parse("tiny-qwen2_moe").load(seed=ms.seed, routed=False)[0]
+    from adamoe.experiments.moe_model import build_default_moe
+
+    return ModelSpec.parse("smollm2").load(seed=ms.seed)[0], build_default_moe()[0]
+
+
+def _calibration_ids(ms: ModelBenchSettings, vocab: int) -> torch.Tensor:
+    from adamoe.utils.seeding import derive_generator
+
+    gen = derive_generator(ms.seed, "bench-model-calibration")
+    return torch.randint(0, vocab, (1, min(256, max(ms.seq_lens))), generator=gen)  # one row: 12+ forwards
+
+
+def mean_load(model: nn.Module, run: Callable[[], Any]) -> float:
+    """Mean true experts per token over every routed layer during ``run()`` (untimed)."""
+    from adamoe.stats.recorders import RoutingRecorder
+
+    with RoutingRecorder(model) as rec:
+        run()
+    return float(rec.summary()["load"])
+
+
+def build_variants(ms: ModelBenchSettings) -> tuple[dict[str, Variant], dict[str, Any]]:
+    """The variants and the AdaMoE dial search records (bias found and load reached per target)."""
+    from adamoe.eval.dial import search_null_bias
+    from adamoe.hf.convert import convert
+
+    dense, moe = _load_models(ms)
+    hf = copy.deepcopy(moe)
+    hf.set_experts_implementation("grouped_mm")
+    ours = convert(copy.deepcopy(moe), null_experts=0)
+    ada = convert(moe, null_experts=ms.num_null, top_k=ms.top_k, gate2_init="copy_jitter", seed=ms.seed)
+    ids = _calibration_ids(ms, ada.config.vocab_size)
+    variants = {
+        "dense": Variant(model=dense),
+        "moe_hf_grouped_mm": Variant(model=hf),
+        "moe_adamoe": Variant(model=ours),
+    }
+    dial: dict[str, Any] = {}
+    with torch.inference_mode():
+        for target in ms.target_loads:
+            found = search_null_bias(
+                ada, lambda m: mean_load(m, lambda: m(input_ids=ids, use_cache=False)), target_load=target
+            )
+            name = f"adamoe_load{target:g}"
+            variants[name] = Variant(model=ada, bias=found["bias"])
+            dial[name] = {"bias": found["bias"], "calibration_load": found["load"], "target_load": target}
+    return variants, dial
+
+
+def _load_of(variant: Variant, run: Callable[[nn.Module], Any]) -> float:
+    model = variant.ready()
+    from adamoe.routing.source import routing_sources
+
+    if next(routing_sources(model), None) is None:  # dense, or transformers' own MoE: k per token
+        return float(getattr(model.config, "num_experts_per_tok", 0) or 0)
+    return mean_load(model, lambda: run(model))
+
+
+def _gemm_probe(tokens: int, hidden: int, inter: int) -> tuple[Callable[[], Any], float]:
+    a, w, out = torch.randn(tokens, hidden), torch.randn(inter, hidden), torch.empty(tokens, inter)
+    return (lambda: torch.mm(a, w.t(), out=out)), 2.0 * tokens * hidden * inter
+
+
+def _shape(model: nn.Module) -> Any:
+    from adamoe.eval.flops import DecoderShape
+
+    return DecoderShape.from_config(model.config)
+
+
+def _num_null(model: nn.Module) -> int:
+    return int((getattr(model.config, "adamoe", None) or {}).get("null_experts", 0) or 0)
+
+
+def prefill_point(
+    ms: ModelBenchSettings, variants: dict[str, Variant], batch: int, seq: int, dense_cfg: Any
+) -> dict[str, Any]:
+    """One (batch, seq) prefill: every variant and the GEMM probe interleaved; tokens/s and × predicted."""
+    from adamoe.eval.flops import forward_flops
+
+    vocab = min(v.model.config.vocab_size for v in variants.values())
+    ids = torch.randint(0, vocab, (batch, seq), generator=torch.Generator().manual_seed(ms.seed + seq))
+
+    def forward(m: nn.Module) -> Any:
+        return m(input_ids=ids, use_cache=False)
+
+    probe, probe_flops = _gemm_probe(batch * seq, dense_cfg.hidden_size, dense_cfg.intermediate_size)
+    fns: dict[str, Callable[[], Any]] = {"gemm_probe": probe}
+    fns.update({name: (lambda v=v: forward(v.ready())) for name, v in variants.items()})
+    with torch.inference_mode():
+        loads = {name: _load_of(v, forward) for name, v in variants.items()}
+        med = interleaved_medians(fns, warmup=ms.warmup, repeats=ms.repeats)
+    rate = probe_flops / med.pop("gemm_probe")
+    rows = {}
+    for name, v in variants.items():
+        flops = forward_flops(
+            _shape(v.model), load=loads[name], num_null=_num_null(v.model), context_len=(seq + 1) / 2
+        )["total"] * (batch * seq)
+        predicted = flops / rate
+        rows[name] = {
+            "load": loads[name],
+            "seconds": med[name],
+            "tokens_per_s": batch * seq / med[name],
+            "predicted_seconds": predicted,
+            "ratio_to_predicted": med[name] / predicted,
+            "vs_hf_grouped_mm": med[name] / med["moe_hf_grouped_mm"],
+        }
+    return {"batch": batch, "seq_len": seq, "gemm_GFLOPs": rate / 1e9, "variants": rows}
+
+
+def step_bytes(model: nn.Module, *, load: float, context: float) -> float:
+    """Bytes one batch-1 decode step reads: non-expert weights, ``load`` routed experts per MoE layer, KV."""
+    experts = [m for m in model.modules() if hasattr(m, "gate_up_proj") and m.gate_up_proj.dim() == 3]
+    expert_ids = {id(p) for m in experts for p in m.parameters(recurse=False)}
+    params = {id(p): p for p in model.parameters()}.values()
+    dense_bytes = sum(p.numel() * p.element_size() for p in params if id(p) not in expert_ids)
+    per_expert = [
+        sum(p[0].numel() * p.element_size() for p in (m.gate_up_proj, m.down_proj)) for m in experts
+    ]
+    s = _shape(model)
+    kv = 2 * s.num_layers * s.num_kv_heads * s.qk_dim * context * 4
+    return float(dense_bytes + load * sum(per_expert) + kv)
+
+
+def decode_point(ms: ModelBenchSettings, variants: dict[str, Variant]) -> dict[str, Any]:
+    """Batch-1 greedy decode with KV cache: ms per generated token beside the bytes-per-step prediction."""
+    vocab = min(v.model.config.vocab_size for v in variants.values())
+    prompt = torch.randint(0, vocab, (1, ms.decode_prompt), generator=torch.Generator().manual_seed(ms.seed))
+    n = ms.decode_tokens
+
+    def generate(m: nn.Module, new: int) -> Any:
+        kw = {"do_sample": False, "max_new_tokens": new, "min_new_tokens": new, "pad_token_id": 0}
+        return m.generate(prompt, attention_mask=torch.ones_like(prompt), **kw)
+
+    read = torch.ones(ms.probe_mb * (1 << 20) // 4)
+    fns: dict[str, Callable[[], Any]] = {"read_probe": read.sum}
+    for name, v in variants.items():
+        fns[f"{name}:{n}"] = lambda v=v: generate(v.ready(), n)
+        fns[f"{name}:1"] = lambda v=v: generate(v.ready(), 1)
+    with torch.inference_mode():
+        loads = {name: _load_of(v, lambda m: generate(m, n)) for name, v in variants.items()}
+        med = interleaved_medians(fns, warmup=ms.warmup, repeats=ms.repeats)
+    bandwidth = read.numel() * 4 / med["read_probe"]
+    rows = {}
+    for name, v in variants.items():
+        step = max(med[f"{name}:{n}"] - med[f"{name}:1"], 0.0) / (n - 1)
+        predicted = step_bytes(v.model, load=loads[name], context=ms.decode_prompt + n / 2) / bandwidth
+        rows[name] = {
+            "load": loads[name],
+            "seconds_per_token": step,
+            "tokens_per_s": 1.0 / step if step > 0 else float("inf"),
+            "predicted_seconds": predicted,
+            "ratio_to_predicted": step / predicted,
+        }
+    return {"prompt": ms.decode_prompt, "new_tokens": n, "bandwidth_GBps": bandwidth / 1e9, "variants": rows}
+
+
+def peak_rss(fn: Callable[[], Any]) -> dict[str, float]:
+    """Peak resident set (MB) during ``fn()`` and its rise over the resident set before it.
+
+    Linux resets the peak (``VmHWM``) when ``5`` is written to ``/proc/self/clear_refs``; elsewhere the
+    process-lifetime peak of ``resource.getrusage`` is reported (then ``reset`` is False).
+    """
+    status = Path("/proc/self/status")
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        reset = True
+    except OSError:
+        reset = False
+
+    def field_kb(name: str) -> float:
+        if status.is_file():
+            for line in status.read_text().splitlines():
+                if line.startswith(name + ":"):
+                    return float(line.split()[1])
+        import resource
+
+        return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+    before = field_kb("VmRSS")
+    fn()
+    peak = field_kb("VmHWM")
+    return {"peak_MB": peak / 1024, "rise_MB": (peak - before) / 1024, "reset": reset}
+
+
+def bench_model(ms: ModelBenchSettings, *, threads: int) -> dict[str, Any]:
+    """The whole section: dial search, the prefill grid, decode and peak memory per variant."""
+    torch.set_num_threads(threads)
+    variants, dial = build_variants(ms)
+    dense_cfg = variants["dense"].model.config
+    prefill = [prefill_point(ms, variants, b, s, dense_cfg) for b in ms.batches for s in ms.seq_lens]
+    decode = decode_point(ms, variants)
+    ids = torch.zeros(max(ms.batches), max(ms.seq_lens), dtype=torch.long)
+    memory = {}
+    with torch.inference_mode():
+        for name, v in variants.items():
+            memory[name] = peak_rss(lambda v=v: v.ready()(input_ids=ids, use_cache=False))
+    return {
+        "models": "tiny random (quick)" if ms.quick else "SmolLM2-135M and its 8-expert MoE",
+        "dial": dial,
+        "prefill": prefill,
+        "decode": decode,
+        "peak_memory_prefill_largest": memory,
+        "settings": {k: v for k, v in vars(ms).items()},
+    }
+
+
+def model_table(res: dict[str, Any]) -> list[str]:
+    """Markdown tables of the model section."""
+    lines = [
+        f"### Model level ({res['models']}; fp32; × predicted: measured / whole-model prediction)",
+        "| B×S | variant | load | tokens/s | ms | predicted ms | × predicted | × hf grouped_mm |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for point in res["prefill"]:
+        bs = f"{point['batch']}×{point['seq_len']} ({point['gemm_GFLOPs']:.0f} GFLOP/s)"
+        for name, r in point["variants"].items():
+            lines.append(
+                f"| {bs} | {name} | {_load_text(r['load'])} | {r['tokens_per_s']:.0f} | {r['seconds'] * 1e3:.1f} | "
+                f"{r['predicted_seconds'] * 1e3:.1f} | {r['ratio_to_predicted']:.3f} | {r['vs_hf_grouped_mm']:.3f} |"
+            )
+    de = res["decode"]
+    lines += [
+        "",
+        f"Decode: batch 1, prompt {de['prompt']}, {de['new_tokens']} new tokens, greedy, KV cache; "
+        f"read bandwidth {de['bandwidth_GBps']:.1f} GB/s (interleaved)",
+        "| variant | load | tokens/s | ms/token | predicted ms | × predicted | prefill peak RSS MB (rise) |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    mem = res["peak_memory_prefill_largest"]
+    for name, r in de["variants"].items():
+        lines.append(
+            f"| {name} | {_load_text(r['load'])} | {r['tokens_per_s']:.1f} | {r['seconds_per_token'] * 1e3:.2f} | "
+            f"{r['predicted_seconds'] * 1e3:.2f} | {r['ratio_to_predicted']:.3f} | {mem[name]['peak_MB']:.0f} (+{mem[name]['rise_MB']:.0f}) |"
+        )
+    return lines
+
+
+def _load_text(load: float) -> str:
+    return f"{load:.2f}" if load else "dense"
