@@ -11,7 +11,7 @@ SmolLM2-135M (fp32, offline) with adapters on q, k, v, o, gate, up and down of e
 
 One step = forward + backward of the LM loss on a batch of ``--batch`` x ``--tokens`` random token ids
 (+ ``--aux-coef`` x the null-aware aux loss for Mo-LoRA, as the trainer adds; 0 leaves it out) + AdamW
-(single-tensor on CPU, as in the trainer; ``--foreach``: multi-tensor). Every variant shares the one
+(multi-tensor ``foreach``, as in the trainer; ``--no-foreach``: single-tensor). Every variant shares the one
 frozen base model's weights. After one untimed warm-up step each, ``--rounds`` rounds run every variant
 for ``--steps`` steps, the variant order rotating per round, so a noisy shared machine slows all alike;
 the table gives the median seconds per step and its ratio to ``lora32``, plus the measured Mo-LoRA load
@@ -86,7 +86,7 @@ def build(name: str, base: torch.nn.Module, *, aux_coef: float, foreach: bool) -
         )  # fmt: skip
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=1e-5, foreach=foreach or None)
+    optimizer = torch.optim.AdamW(params, lr=1e-5, foreach=foreach)
     return Variant(name, model, optimizer, name != REFERENCE, sum(p.numel() for p in params), aux_coef)
 
 
@@ -162,7 +162,10 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=42)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--foreach", action="store_true", help="multi-tensor AdamW (default: single-tensor, as the trainer)"
+        "--no-foreach",
+        dest="foreach",
+        action="store_false",
+        help="single-tensor AdamW (default: multi-tensor, as the trainer)",
     )
     parser.add_argument("--aux-coef", type=float, default=0.01, help="Mo-LoRA aux-loss weight (0: none)")
     args = parser.parse_args()

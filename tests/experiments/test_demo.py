@@ -10,6 +10,7 @@ import torch
 
 from adamoe.experiments.demo import (
     DEMO_TASKS,
+    SMOKE_TASKS,
     DemoConfig,
     build_models,
     evaluate_models,
@@ -35,19 +36,22 @@ def test_defaults_are_the_reduced_experiment_2():
     assert cfg.eval_examples >= 200 and cfg.anneal and cfg.aux_coef > cfg.aux_coef_end
 
 
-def test_default_tasks_are_the_two_cheapest_paper_tasks_from_different_categories():
-    from adamoe.data.bigbench import PAPER_TASKS, bigbench_info
+def test_default_tasks_are_the_cheapest_paper_task_per_category():
+    from adamoe.data.bigbench import PAPER_CATEGORIES, PAPER_TASKS, bigbench_info
     from adamoe.data.bigbench_index import tarball_path
 
     try:
         tarball_path()
     except Exception:  # no sdist on this machine
         pytest.skip("BIG-bench sdist not cached")
-    infos = sorted((bigbench_info(t)["chars_p95"], t) for t in PAPER_TASKS)
-    first = infos[0][1]
-    second = next(t for _, t in infos if PAPER_TASKS[t] != PAPER_TASKS[first])
-    assert [f"bigbench:{first}", f"bigbench:{second}"] == DEMO_TASKS
-    assert all(bigbench_info(t)["split_sizes"]["test"] >= 250 for t in (first, second))
+    cheapest = [
+        min((bigbench_info(t)["chars_p95"], t) for t, c in PAPER_TASKS.items() if c == category)[1]
+        for category in PAPER_CATEGORIES
+    ]
+    assert [f"bigbench:{t}" for t in cheapest] == DEMO_TASKS
+    assert all(bigbench_info(t)["split_sizes"]["test"] >= 250 for t in cheapest)
+    two = sorted((bigbench_info(t)["chars_p95"], t) for t in cheapest)
+    assert sorted(f"bigbench:{t}" for _, t in two[:2]) == sorted(SMOKE_TASKS)
 
 
 def test_example_yaml_spells_out_exactly_the_defaults():
@@ -89,8 +93,8 @@ def test_data_takes_the_first_items_of_each_split_per_task(fake_bigbench):  # no
 @pytest.mark.parametrize("build", ["upcycle", "moefy"])
 def test_variants_are_the_top_k_baseline_and_adamoe_with_nulls(build):
     cfg = DemoConfig(moe=build).validate().quick()
-    _, _, moe = build_models(cfg, seed=0)
-    base, ada = make_variants(moe, cfg, seed=0)
+    _, tok, moe = build_models(cfg, seed=0)
+    base, ada = make_variants(moe, tok, cfg, seed=0)
     base_routers, ada_routers = routers(base), routers(ada)
     assert base_routers and len(base_routers) == len(ada_routers)
     for (_, b), (_, a) in zip(base_routers, ada_routers):
@@ -105,7 +109,7 @@ def test_finetune_moves_only_the_last_layers_and_evaluation_keeps_per_item_recor
     cfg = DemoConfig(tasks=fake_bigbench, moe="moefy", train_last_layers=1, lr=1e-2).validate().quick()
     data = load_data(cfg, seed=0)
     _, tok, moe = build_models(cfg, seed=0)
-    _, ada = make_variants(moe, cfg, seed=0)
+    _, ada = make_variants(moe, tok, cfg, seed=0)
     last = int(ada.config.num_hidden_layers) - 1
     before = {n: p.detach().clone() for n, p in ada.named_parameters()}
     summary = finetune(ada, tok, data, cfg, num_null=cfg.null_experts, seed=0)

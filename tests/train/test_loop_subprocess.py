@@ -23,6 +23,7 @@ def run_child(
         **os.environ,
         "HF_HUB_OFFLINE": "1",
         "OMP_NUM_THREADS": "1",
+        "ADAMOE_AUTOTUNE": "0",  # every rank on the same backend, whatever the machine's timing
         "ADAMOE_TEST_KILL_AFTER": str(kill_after),
         **(env or {}),
     }

@@ -127,6 +127,20 @@ def test_yaml_number_strings_become_floats_only_where_a_float_is_wanted():
     assert Outer.from_mapping({"name": "1e-1"}).name == "1e-1"
 
 
+@dataclass(kw_only=True)
+class Lists(Config):
+    counts: list[int] = field(default_factory=list)
+    rates: list[float] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+
+
+def test_number_strings_in_lists_of_numbers_are_converted_and_nothing_else():
+    # `--set counts=1,4` arrives as ["1", "4"] (the comma split of a verb's list keys)
+    got = Lists.from_mapping({"counts": ["1", "4"], "rates": ["1e-4", 2], "names": ["1", "x"]})
+    assert (got.counts, got.rates, got.names) == ([1, 4], [1e-4, 2], ["1", "x"])
+    assert _error(Lists.from_mapping, {"counts": ["1.5"]}) == "counts: expected list[int], got ['1.5']"
+
+
 def test_option_rejects_unknown_bounds_and_require_passes_or_raises():
     with pytest.raises(
         TypeError, match=r"option: unknown bound\(s\) \['min'\]; valid: \['ge', 'gt', 'le', 'lt'\]"

@@ -1,13 +1,14 @@
 """The stages of ``adamoe demo``: a reduced, honest version of experiment 2 (:mod:`adamoe.experiments.moe`).
 
-1. Data: two real BIG-bench multiple-choice tasks, read offline from the cached sdist. Default
-   ``bigbench:strategyqa`` (knowledge/science) and ``bigbench:logical_fallacy_detection``
-   (reading/logic), chosen by a stated cost criterion, not by results: among
+1. Data: four real BIG-bench multiple-choice tasks, one per paper category, read offline from the
+   cached sdist, chosen by a stated cost criterion, not by results: among
    :data:`adamoe.data.bigbench.PAPER_TASKS` (each with >= 300 test items, chosen where the dense base
-   model beats chance on the validation split) the two with the shortest p95 prompt (94 and 282
-   characters, both 2 choices) from different categories. 250 test items each (the first of the deterministic test split), 64
-   training items each from the train split (multi-task fine-tuning on their union), validation items
-   for the compute-dial search.
+   model beats chance on the validation split) the one with the shortest p95 prompt per category:
+   ``social_iqa`` (commonsense, 320 characters, 3 choices), ``strategyqa`` (knowledge/science, 94),
+   ``epistemic_reasoning`` (NLI, 498) and ``logical_fallacy_detection`` (reading/logic, 282). 250 test
+   items each (the first of the deterministic test split), 64 training items each from the train split
+   (multi-task fine-tuning on their union), validation items for the compute-dial search.
+   ``--quick`` and the experiments' smoke runs use :data:`SMOKE_TASKS`, the two cheapest of them.
 2. Models: the dense SmolLM2-135M-Instruct and its shared-plus-routed 8-expert MoE (``moe: moefy``:
    50% shared core + 8 routed co-activation groups with fitted routers, a standard Qwen2-MoE, built once
    and cached by :func:`adamoe.experiments.moe_model.build_default_moe`); ``moe: upcycle`` keeps the
@@ -22,9 +23,9 @@
    AdaMoE - top-2 difference (CI, McNemar p, stated plainly when not significant), Load per layer and
    mean, expert and whole-model FLOPs vs top-2, sharpness and dial plots.
 
-Budget basis (2 cores): 128 training pairs x 2 epochs = 32 steps per variant (~1-2 min each), 3 x 500
-scored test items (~1 min each), the dial ~2-3 min, the cached MoE ~10 s to load (~3 min to build
-once): ~10-12 min in total. ``--quick``: the tiny random Llama on a few items of the same tasks.
+Budget basis (2 cores, quiet machine): the two-task version of this demo (128 training pairs, 2 x 250
+test items) took 197 s; four tasks double the training and evaluation: ~7-8 min, plus ~3 min to build
+the cached MoE once. ``--quick``: the tiny random Llama on a few items of :data:`SMOKE_TASKS`.
 """
 
 from __future__ import annotations
@@ -46,11 +47,20 @@ MOE_BUILDS = ("upcycle", "moefy")
 """How the MoE is made from the dense model: copied experts (`upcycle`), or a shared core + routed
 co-activation groups with fitted routers (`moefy`, :mod:`adamoe.hf.moefy`; cached for SmolLM2)."""
 
-DEMO_TASKS = ["bigbench:strategyqa", "bigbench:logical_fallacy_detection"]
-"""The two cheapest-to-score paper tasks from different categories (see the module docstring)."""
+DEMO_TASKS = [
+    "bigbench:social_iqa",
+    "bigbench:strategyqa",
+    "bigbench:epistemic_reasoning",
+    "bigbench:logical_fallacy_detection",
+]
+"""Per paper category, the cheapest-to-score paper task (see the module docstring)."""
+
+SMOKE_TASKS = ["bigbench:strategyqa", "bigbench:logical_fallacy_detection"]
+"""The two cheapest demo tasks (2 choices, p95 prompts 94 and 282 characters): smoke runs in the tests."""
 
 __all__ = [
     "DEMO_TASKS",
+    "SMOKE_TASKS",
     "DemoConfig",
     "DemoData",
     "build_models",
@@ -106,10 +116,12 @@ class DemoConfig(Config):
         require(len(set(self.tasks)) == len(self.tasks), f"tasks: expected distinct names, got {self.tasks}")
 
     def quick(self) -> DemoConfig:
-        """The ``--quick`` variant: tiny random model, a few items of the same tasks, seconds."""
+        """The ``--quick`` variant: tiny random model, a few items of :data:`SMOKE_TASKS` (or of the
+        tasks given), seconds."""
         return dataclasses.replace(
             self,
             model="tiny-llama",
+            tasks=list(SMOKE_TASKS) if self.tasks == DEMO_TASKS else self.tasks,
             train_examples=8,
             eval_examples=24,
             calib_per_task=6,
@@ -215,16 +227,26 @@ def _moefied(dense: Any, cfg: DemoConfig, *, seed: int) -> Any:
     return moefy(dense, calib_tokens=ids, num_experts=cfg.num_experts, top_k=cfg.baseline_k, seed=seed).model
 
 
-def make_variants(moe: Any, cfg: DemoConfig, *, seed: int) -> tuple[Any, Any]:
+def make_variants(moe: Any, tok: Any, cfg: DemoConfig, *, seed: int) -> tuple[Any, Any]:
     """(top-k baseline, AdaMoE): the MoE with 0 nulls, and a copy with m nulls and k raised (gate2's
-    jitter from the run seed's own ``init`` stream)."""
+    jitter from the run seed's own ``init`` stream, orthogonal to each layer's mean router input on the
+    embedded calibration text, so every layer starts near load k·E/(E+m): :mod:`adamoe.hf.gate2`)."""
     from adamoe.experiments.harness import seed_stream
     from adamoe.hf.convert import convert
+    from adamoe.hf.gate2 import calibration_means
 
     ada = copy.deepcopy(moe)
+    calibration = calibration_means(moe, tok)
     convert(moe, null_experts=0)
     init = seed_stream(seed, "init")
-    convert(ada, null_experts=cfg.null_experts, top_k=cfg.top_k, gate2_init=cfg.gate2_init, seed=init)
+    convert(
+        ada,
+        null_experts=cfg.null_experts,
+        top_k=cfg.top_k,
+        gate2_init=cfg.gate2_init,
+        seed=init,
+        calibration=calibration,
+    )
     return moe, ada
 
 
@@ -274,7 +296,7 @@ def run_demo(cfg: DemoConfig, *, seed: int, run_dir: Path) -> dict[str, Any]:
     del dense
     gc.collect()
     names = variant_names(cfg)
-    models = dict(zip(names, make_variants(moe, cfg, seed=seed)))
+    models = dict(zip(names, make_variants(moe, tok, cfg, seed=seed)))
     trained = {}
     for (name, model), m in zip(models.items(), (0, cfg.null_experts)):
         stage(f"train_{name}", f"fine-tuning {name} on {len(data.train)} items x {cfg.epochs} epochs")

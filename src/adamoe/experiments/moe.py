@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from adamoe.experiments.demo import DEMO_TASKS
+from adamoe.experiments.demo import SMOKE_TASKS
 from adamoe.experiments.harness import (
     ExperimentConfig,
     RunStore,
@@ -60,7 +60,7 @@ class MoEExperimentConfig(ExperimentConfig):
     """``adamoe reproduce moe``: top-k vs AdaMoE on an MoE (``examples/reproduce_moe.yaml``)."""
 
     QUICK: ClassVar[dict[str, Any]] = {
-        "tasks": list(DEMO_TASKS),
+        "tasks": list(SMOKE_TASKS),
         "train_per_task": 8,
         "test_per_task": 24,
         "calib_per_task": 8,

@@ -8,12 +8,13 @@ batches, for ``seeds`` seeds; the seed drives the adapter/router init and the da
 independent streams. With nulls the paper's annealing is the default (null-aware aux loss, tight in
 epoch 1, loose after: :func:`adamoe.experiments.harness.schedule`).
 
-Budget basis (2 cores): a Mo-LoRA step of batch 8 x ~42 tokens takes ~3 s, taken as linear in the
-padded batch length (~107 tokens here, BIG-bench prompts of the 8 tasks: ~7.6 s per step), and scoring
-runs ~40-50 requests/s. Default grid: 6 variants x 3 seeds = 18 runs, each 8 tasks x 16 training items
-(2 epochs = 32 steps, ~4 min) + 8 x 80 test items (~1,450 requests, ~35 s): ~86 min. ``--quick``: 2 tasks,
-8 training items each (2 epochs x 2 steps of ~62 padded tokens, so the annealing switches once) and 24
-test items each, 2 seeds: 12 runs of ~25 s, ~6 min.
+Budget basis (2 cores): measured on the earlier task set (shorter prompts) with the sparse Mo-LoRA
+dispatch — a step of batch 8 x ~42 tokens ~3 s, scoring ~40-50 requests/s, the default grid (6 variants
+x 3 seeds = 18 runs of 8 tasks x 16 training items, 2 epochs, + 8 x 80 test items) ~86 min. Since then a
+step costs ~2.1 s (dense compute of the small-rank experts, 1.07x a plain LoRA step) and the tasks'
+prompts are longer (``movie_dialog_same_or_different``, ``vitaminc_fact_verification``): not re-measured
+at the default size yet. ``--quick``: 2 tasks (:data:`adamoe.experiments.demo.SMOKE_TASKS`), 8 training
+items each (2 epochs x 2 steps, so the annealing switches once) and 24 test items each, 2 seeds.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
-from adamoe.experiments.demo import DEMO_TASKS
+from adamoe.experiments.demo import SMOKE_TASKS
 from adamoe.experiments.harness import (
     ExperimentConfig,
     RunStore,
@@ -64,7 +65,7 @@ class MoLoRAExperimentConfig(ExperimentConfig):
     """``adamoe reproduce molora``: Mo-LoRA variants on a dense model (``examples/reproduce_molora.yaml``)."""
 
     QUICK: ClassVar[dict[str, Any]] = {
-        "tasks": list(DEMO_TASKS),
+        "tasks": list(SMOKE_TASKS),
         "train_per_task": 8,
         "test_per_task": 24,
         "epochs": 2,

@@ -93,13 +93,28 @@ def _type_name(tp: Any) -> str:
 
 
 def _coerce(value: Any, tp: Any) -> Any:
-    """A YAML string that is a number where the field wants a float (PyYAML reads ``1e-4`` as a string)."""
+    """A YAML string that is a number where the field wants a float (PyYAML reads ``1e-4`` as a string);
+    in a list of numbers, each such string (``--set model_batches=1,4`` arrives as ``["1", "4"]``)."""
+    args = typing.get_args(tp)
+    if isinstance(value, list) and typing.get_origin(tp) is list and args and args[0] in (int, float):
+        return [_number(v, args[0]) for v in value]
     if isinstance(value, str) and not _matches(value, tp) and _matches(1.5, tp):
         try:
             return float(value)
         except ValueError:
             return value
     return value
+
+
+def _number(value: Any, tp: type) -> Any:
+    """``"4"`` -> 4 for an int element, ``"1e-4"`` -> 1e-4 for a float one; anything else unchanged (the
+    type check then names the field)."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return tp(value) if tp is float else int(value)
+    except ValueError:
+        return value
 
 
 def _config_type(tp: Any) -> type[Config] | None:

@@ -5,7 +5,6 @@
 - `details`: routing per stage beside its noise floor, refusal per category, notes and examples;
 - `plots`: PNG plots on `matplotlib.figure.Figure` objects;
 - `render`: the report's document, rendered by `adamoe.eval.report`, and the atomic writing of its files;
-- `sweep`: the recipe sweep's table.
 """
 
 from adamoe.rbench.report.details import routing_rows
