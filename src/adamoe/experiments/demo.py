@@ -259,13 +259,9 @@ def finetune(model: Any, tok: Any, data: DemoData, cfg: DemoConfig, *, num_null:
     annealed with nulls), the training order from the seed's ``data`` stream: the same for both variants.
     """
     from adamoe.experiments.harness import train_variant
-    from adamoe.train import select_trainable
-    from adamoe.train.params import freeze_all_but_last_layers
+    from adamoe.train.params import train_last_layers
 
-    select_trainable(model, cfg.trainable)
-    if freeze_all_but_last_layers(model, cfg.train_last_layers):
-        # a trainable embedding (tied to the LM head in SmolLM2) would pull backward through every layer
-        model.get_input_embeddings().weight.requires_grad_(False)
+    train_last_layers(model, cfg.trainable, cfg.train_last_layers)
     return train_variant(model, tok, data, cfg, num_null=num_null, seed=seed)
 
 

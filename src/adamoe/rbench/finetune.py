@@ -94,13 +94,9 @@ def finetune_key(cfg: FinetuneConfig, *, seed: int, pairs: Sequence[tuple[str, s
 
 def mark_trainable(model: nn.Module, cfg: FinetuneConfig) -> list[str]:
     """Set requires_grad to the recipe's set; returns the trainable parameter names (sorted)."""
-    from adamoe.train import select_trainable
-    from adamoe.train.params import freeze_all_but_last_layers
+    from adamoe.train.params import train_last_layers
 
-    select_trainable(model, cfg.trainable)
-    if freeze_all_but_last_layers(model, cfg.train_last_layers):
-        # SmolLM2 ties the input embedding to the LM head: trainable, it would pull backward to layer 0
-        model.get_input_embeddings().weight.requires_grad_(False)
+    train_last_layers(model, cfg.trainable, cfg.train_last_layers)
     return sorted(n for n, p in model.named_parameters() if p.requires_grad)
 
 

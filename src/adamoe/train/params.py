@@ -93,3 +93,12 @@ def freeze_all_but_last_layers(model: nn.Module, last: int) -> list[str]:
             param.requires_grad_(False)
             frozen.append(name)
     return frozen
+
+
+def train_last_layers(model: nn.Module, trainable: str, last: int) -> None:
+    """:func:`select_trainable` ``trainable``, then only the last ``last`` decoder layers (and what follows
+    them); when layers are frozen the input embedding is frozen too, because a tied embedding (SmolLM2's
+    is the LM head) would pull backward down to layer 0 and undo the saving."""
+    select_trainable(model, trainable)
+    if freeze_all_but_last_layers(model, last):
+        model.get_input_embeddings().weight.requires_grad_(False)
