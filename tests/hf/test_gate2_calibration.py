@@ -53,6 +53,28 @@ def test_jitter_orthogonal_to_the_mean_restores_the_load_on_skewed_inputs():
     assert all(abs(v - EXPECTED_LOAD) <= 0.05 for v in fixed), fixed
 
 
+def test_relative_jitter_keeps_the_load_on_rows_of_very_different_scale():
+    """A fitted router folds the input's per-dimension scale into its rows: dimensions where the input is
+    near zero get huge weights (the moefied SmolLM2's layer 21: row norms 36-1342). A jitter scaled to the
+    whole gate's std then swamps every logit and the nulls win most slots; relative to each weight it
+    stays a tie-breaker."""
+    quiet = torch.ones(256)
+    quiet[128:] = 1e-3  # half the input dimensions are near zero
+    calib, held = skewed_inputs(2000, seed=3) * quiet, skewed_inputs(2000, seed=4) * quiet
+    loads, swamped = [], []
+    for seed in range(4):
+        weight = 0.02 * torch.randn(E, 256, generator=torch.Generator().manual_seed(200 + seed))
+        weight[5:, 128:] *= 1000.0  # large weights where the input is tiny: logits of similar size
+        twins = weight.repeat(M // E, 1)
+        gate2 = init_gate2(weight, M, "copy_jitter", torch.Generator().manual_seed(seed), mean=calib.mean(0))
+        assert float(((gate2 - twins).norm(dim=1) / twins.norm(dim=1)).max()) < 0.02  # small, per row
+        loads.append(load_of(held, weight, gate2))
+        noise = torch.randn(M, 256, generator=torch.Generator().manual_seed(50 + seed))
+        swamped.append(load_of(held, weight, twins + 0.01 * float(weight.std()) * noise))
+    assert max(swamped) < EXPECTED_LOAD - 0.2, swamped  # the failure the relative jitter avoids
+    assert all(abs(v - EXPECTED_LOAD) <= 0.07 for v in loads), loads
+
+
 def test_router_input_means_match_a_naive_capture():
     model = upcycle_to_mixtral(tiny_model("llama", seed=0, head_dim=32, **WIDE), num_experts=E, seed=0)
     batches = [{"input_ids": torch.randint(0, 128, (2, n))} for n in (5, 9)]
@@ -201,3 +223,31 @@ def test_smollm2_adamoe_initial_load_is_k_e_over_e_plus_m_in_every_layer():
     loads = [s["load"] for s in rec.summary()["layers"].values()]
     assert len(loads) == model.config.num_hidden_layers
     assert all(abs(v - expected) <= 0.1 for v in loads), [round(v, 3) for v in loads]
+
+
+@pytest.mark.slow
+@torch.no_grad()
+def test_moefied_smollm2_adamoe_initial_load_is_k_e_over_e_plus_m_in_every_layer():
+    """The moefied MoE's fitted router has rows 40x apart in norm (layers 21, 24); with a jitter scaled to
+    the gate's std those layers started at 0.31-0.52. Relative jitter: every layer 1.5 +- 0.15."""
+    import copy
+
+    from adamoe.experiments.moe_model import build_default_moe
+    from adamoe.hf.gate2 import calibration_means
+
+    moe, tok, _ = build_default_moe(log=lambda _: None)
+    model = copy.deepcopy(moe)
+    convert(
+        model,
+        null_experts=M,
+        top_k=K,
+        gate2_init="copy_jitter",
+        seed=0,
+        calibration=calibration_means(moe, tok),
+    )
+    with RoutingRecorder(model) as rec:
+        for text in HELD_OUT:
+            model(**tok(text, return_tensors="pt"))
+    loads = [s["load"] for s in rec.summary()["layers"].values()]
+    assert len(loads) == model.config.num_hidden_layers
+    assert all(abs(v - EXPECTED_LOAD) <= 0.15 for v in loads), [round(v, 3) for v in loads]
