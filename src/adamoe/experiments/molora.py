@@ -8,12 +8,11 @@ batches, for ``seeds`` seeds; the seed drives the adapter/router init and the da
 independent streams. With nulls the paper's annealing is the default (null-aware aux loss, tight in
 epoch 1, loose after: :func:`adamoe.experiments.harness.schedule`).
 
-Budget basis (2 cores): measured on the earlier task set (shorter prompts) with the sparse Mo-LoRA
-dispatch — a step of batch 8 x ~42 tokens ~3 s, scoring ~40-50 requests/s, the default grid (6 variants
-x 3 seeds = 18 runs of 8 tasks x 16 training items, 2 epochs, + 8 x 80 test items) ~86 min. Since then a
-step costs ~2.1 s (dense compute of the small-rank experts, 1.07x a plain LoRA step) and the tasks'
-prompts are longer (``movie_dialog_same_or_different``, ``vitaminc_fact_verification``): not re-measured
-at the default size yet. ``--quick``: 2 tasks (:data:`adamoe.experiments.demo.SMOKE_TASKS`), 8 training
+Budget basis (2 cores, the eight paper tasks): a training step of batch 8 costs ~7.7 s (the prompts of
+``movie_dialog_same_or_different`` and ``vitaminc_fact_verification`` run to ~200 tokens; a step of 8 x 42
+tokens costs 2.1 s) and scoring 640 test items ~170 s, so 16 training + 80 test items per task measured
+~420 s per run, 18 runs ~2 h: over the 90-minute budget. The defaults are therefore 8 training items per
+task (16 steps over 2 epochs) and 40 test items per task (320 per variant and seed, 960 over 3 seeds). ``--quick``: 2 tasks (:data:`adamoe.experiments.demo.SMOKE_TASKS`), 8 training
 items each (2 epochs x 2 steps, so the annealing switches once) and 24 test items each, 2 seeds.
 """
 
@@ -72,6 +71,14 @@ class MoLoRAExperimentConfig(ExperimentConfig):
         "seeds": 2,
     }
 
+    aux_coef: float = option(1e-3 / 7, ge=0)
+    """Per router. The authors' Mo-LoRA code joins a layer's seven routers into one balancing loss at
+    0.001, summed over layers; the trainer sums one loss per router, so 0.001 / 7 gives each router the
+    authors' gradient (0.01 per router was 70x theirs)."""
+    aux_coef_end: float = option(1e-4 / 7, ge=0)
+    """Per router, epoch 2 onward (the paper's "loose" phase; its figures are not in the text, 10x lower)."""
+    train_per_task: int = option(8, ge=1)
+    test_per_task: int = option(40, ge=1)
     model: str = "smollm2"
     variants: list[str] = field(default_factory=lambda: ["top1", "top2", "m5k4", "m7k4", "m9k4", "m5k2"])
     baseline: str = "top2"
