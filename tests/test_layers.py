@@ -37,6 +37,7 @@ LAYERS: dict[str, int] = {
     "speed": 5,
     "speed_limit": 5,
     "speed_model": 5,
+    "speed_profile": 5,
     "commands": 6,
     "cli": 6,
     "__main__": 6,

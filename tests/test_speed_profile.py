@@ -1,0 +1,261 @@
+"""The profiling sections of issue 12 (``adamoe.speed_profile``): the op classifier against a hand-built
+table, the category sums, the GEMM FLOP split against a hand count, and a toy run of every section and of
+the CLI. Nothing here compares two timings."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from adamoe.experts import kernels
+from adamoe.hf.models import ModelSpec
+from adamoe.speed import BenchSettings
+from adamoe.speed_model import ModelBenchSettings
+from adamoe.speed_profile import (
+    CATEGORIES,
+    GEMM_SHAPES,
+    NORM_SCOPE,
+    OP_CATEGORIES,
+    OpTime,
+    category_ms,
+    classify,
+    decode_bounds,
+    gemm_shape_rates,
+    prefill_bounds,
+    profile_prefill,
+    profile_table,
+    profiled_ops,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize(
+    ("name", "in_norm", "expected"),
+    [
+        ("aten::mm", False, "gemm"),
+        ("aten::addmm", False, "gemm"),
+        ("aten::linear", False, "gemm"),
+        ("aten::matmul", False, "gemm"),
+        ("aten::bmm", False, "gemm"),
+        ("aten::_grouped_mm", False, "gemm"),
+        ("aten::addmm", True, "gemm"),  # a GEMM stays a GEMM wherever it runs
+        ("aten::scaled_dot_product_attention", False, "attention"),
+        ("aten::_scaled_dot_product_flash_attention_for_cpu", False, "attention"),
+        ("aten::_softmax", False, "attention"),
+        ("aten::softmax", False, "attention"),
+        ("aten::mul", False, "elementwise"),
+        ("aten::mul_", False, "elementwise"),  # in-place variant
+        ("aten::silu", False, "elementwise"),
+        ("aten::neg", False, "elementwise"),
+        ("aten::cat", False, "elementwise"),
+        ("aten::pow", False, "elementwise"),
+        ("aten::rsqrt", False, "elementwise"),
+        ("aten::mean", False, "elementwise"),
+        ("aten::rsqrt", True, "norm"),  # inside an RMSNorm module
+        ("aten::_to_copy", True, "norm"),
+        ("aten::view", True, "norm"),
+        ("aten::native_layer_norm", False, "norm"),
+        ("aten::rms_norm", False, "norm"),
+        ("aten::topk", False, "dispatch"),
+        ("aten::sort", False, "dispatch"),
+        ("aten::argsort", False, "dispatch"),
+        ("aten::index_select", False, "dispatch"),
+        ("aten::index_add_", False, "dispatch"),
+        ("aten::_index_put_impl_", False, "dispatch"),
+        ("aten::scatter_add_", False, "dispatch"),
+        ("aten::gather", False, "dispatch"),
+        ("aten::bincount", False, "dispatch"),
+        ("aten::cumsum", False, "dispatch"),
+        ("aten::nonzero", False, "dispatch"),
+        ("aten::copy_", False, "copy"),
+        ("aten::contiguous", False, "copy"),
+        ("aten::view", False, "other"),
+        ("aten::empty", False, "other"),
+        ("aten::embedding", False, "other"),
+        ("somelib::custom_op", False, "other"),
+    ],
+)
+def test_classify_hand_built_names(name, in_norm, expected):
+    assert classify(name, in_norm=in_norm) == expected
+
+
+def test_the_table_only_names_known_categories():
+    assert set(OP_CATEGORIES.values()) <= set(CATEGORIES)
+    assert not any(op.startswith("aten::") for op in OP_CATEGORIES)
+
+
+def test_category_ms_of_a_fake_profile_sums_to_its_total():
+    ops = [
+        OpTime(name="aten::addmm", self_ms=10.0),
+        OpTime(name="aten::mm", self_ms=5.0),
+        OpTime(name="aten::linear", self_ms=0.5),
+        OpTime(name="aten::_softmax", self_ms=2.0),
+        OpTime(name="aten::pow", self_ms=1.0, in_norm=True),
+        OpTime(name="aten::mul", self_ms=1.5),
+        OpTime(name="aten::topk", self_ms=0.25),
+        OpTime(name="aten::copy_", self_ms=0.75),
+        OpTime(name="aten::view", self_ms=0.125),
+    ]
+    got = category_ms(ops)
+    assert got == {
+        "gemm": 15.5,
+        "attention": 2.0,
+        "norm": 1.0,
+        "elementwise": 1.5,
+        "dispatch": 0.25,
+        "copy": 0.75,
+        "other": 0.125,
+        "total": 21.125,
+    }
+    assert got["total"] == sum(op.self_ms for op in ops)
+
+
+@pytest.fixture(scope="module")
+def tiny_dense():
+    return ModelSpec.parse("tiny-qwen2").load(seed=0)[0]
+
+
+def test_a_toy_profile_splits_all_its_self_time_into_categories(tiny_dense):
+    ids = torch.randint(0, 100, (2, 8), generator=torch.Generator().manual_seed(0))
+    ops, wall = profiled_ops(tiny_dense, ids)
+    cats = category_ms(ops)
+    assert wall > 0 and cats["total"] > 0
+    assert cats["total"] == pytest.approx(sum(op.self_ms for op in ops))
+    assert sum(cats[c] for c in CATEGORIES) == pytest.approx(cats["total"])
+    assert cats["gemm"] > 0 and cats["attention"] > 0 and cats["norm"] > 0  # RMSNorm ops seen in scope
+    assert all(op.name != NORM_SCOPE for op in ops)
+    for m in tiny_dense.modules():  # the norm scopes' hooks are gone
+        assert not m._forward_hooks and not m._forward_pre_hooks
+
+
+def _hand_flops_per_token(cfg, context: float) -> tuple[float, float]:
+    """(all, attention scores) forward FLOPs per token of a dense Llama-like config, counted by hand."""
+    h, nh, kv, inter = (
+        cfg.hidden_size,
+        cfg.num_attention_heads,
+        cfg.num_key_value_heads,
+        cfg.intermediate_size,
+    )
+    hd = h // nh
+    proj = 2 * (h * nh * hd + 2 * h * kv * hd + nh * hd * h)
+    scores = 2 * nh * (hd + hd) * context
+    mlp = 2 * 3 * h * inter
+    layers = cfg.num_hidden_layers
+    return layers * (proj + scores + mlp) + 2 * h * cfg.vocab_size, layers * scores
+
+
+def test_profile_prefill_prediction_matches_a_hand_count(tiny_dense):
+    batch, seq = 2, 8
+    ids = torch.randint(0, 100, (batch, seq), generator=torch.Generator().manual_seed(1))
+    res = profile_prefill(tiny_dense, ids, gemm_GFLOPs=2.0)  # a made-up rate: 2e9 FLOP/s
+    total, scores = _hand_flops_per_token(tiny_dense.config, (seq + 1) / 2)
+    assert res["load"] == 0.0  # dense
+    assert res["predicted_ms"] == pytest.approx(total * batch * seq / 2e9 * 1e3)
+    assert res["predicted_attention_scores_ms"] == pytest.approx(scores * batch * seq / 2e9 * 1e3)
+    assert res["predicted_gemm_ms"] == pytest.approx(
+        res["predicted_ms"] - res["predicted_attention_scores_ms"]
+    )
+    assert res["ops_total_ms"] == pytest.approx(sum(res["categories_ms"].values()))
+    assert res["unattributed_ms"] == pytest.approx(res["profiled_wall_ms"] - res["ops_total_ms"])
+    assert res["top_ops"] and all(cat in CATEGORIES for _, _, cat in res["top_ops"])
+
+
+T, H, FFN, E, K = 16, 8, 12, 8, 2
+
+
+@pytest.fixture(scope="module")
+def training():
+    s = BenchSettings(threads=1, warmup=0, repeats=1, tokens=T, hidden=H, ffn=FFN, quick=True)
+    return gemm_shape_rates(s, num_experts=E, top_k=K)
+
+
+def test_gemm_flops_split_18_n_h_i_over_the_six_shapes(training):
+    n = T * K
+    hand = {
+        "gemm_gate_up": 4 * n * H * FFN,  # (n, H) @ (H, 2I)
+        "gemm_down": 2 * n * FFN * H,
+        "gemm_grad_hidden": 2 * n * H * FFN,
+        "gemm_grad_down": 2 * n * H * FFN,
+        "gemm_grad_rows": 4 * n * FFN * H,
+        "gemm_grad_gate_up": 4 * n * FFN * H,
+    }
+    shapes = training["shapes"]
+    assert tuple(shapes) == GEMM_SHAPES
+    assert {k: v["flops"] for k, v in shapes.items()} == hand
+    assert {k: v["grouped_flops"] for k, v in shapes.items()} == hand  # the groups hold all N rows
+    assert sum(hand.values()) == 18 * n * H * FFN
+    assert sum(training["group_rows"]) == n and len(training["group_rows"]) == E
+    assert training["limit"]["total_GFLOP"] == pytest.approx((18 * n * H * FFN + 6 * T * H * E) / 1e9)
+
+
+def test_training_toy_run_is_positive_and_its_prediction_adds_up(training):
+    for v in training["shapes"].values():
+        assert min(v["big_seconds"], v["grouped_seconds"], v["big_GFLOPs"], v["grouped_GFLOPs"]) > 0
+    lim = training["limit"]
+    router = 6 * T * H * E / (lim["peak_gemm_GFLOPs"] * 1e9)
+    assert training["router_seconds"] == pytest.approx(router)
+    grouped = sum(v["grouped_seconds"] for v in training["shapes"].values())
+    assert training["predicted"]["grouped_seconds"] == pytest.approx(
+        grouped + router + lim["elementwise_seconds"]
+    )
+    assert training["layer_seconds"] > 0
+    lines = profile_table({"training": training})
+    assert lines[0].startswith("### Training shape") and all(any(n in x for x in lines) for n in GEMM_SHAPES)
+
+
+def test_decode_toy_run_reports_every_candidate():
+    s = BenchSettings(
+        threads=1,
+        warmup=0,
+        decode_hidden=64,
+        decode_ffn=32,
+        decode_experts=8,
+        decode_k=2,
+        decode_repeats=2,
+        quick=True,
+    )
+    before = torch.get_num_threads()
+    res = decode_bounds(s)
+    assert torch.get_num_threads() == before
+    assert len(res["chosen_experts"]) == 2  # one token, top-2: two distinct experts
+    assert res["weight_MB"] == pytest.approx(2 * (2 * 32 * 64 + 64 * 32) * 4 / 1e6)
+    assert list(res["threads"]) == [1]
+    names = {"layer", "blas_gemv", "read_experts_sum", "read_same_size", "read_probe"}
+    assert set(res["threads"][1]) == names | ({"kernel"} if kernels.available() else set())
+    for v in res["threads"][1].values():
+        assert v["ms"] > 0 and v["GBps"] > 0
+    assert profile_table({"decode": res})[0].startswith("### Decode T=1")
+
+
+def test_prefill_toy_run_splits_the_gap_exactly():
+    ms = ModelBenchSettings(target_loads=(1.0,), repeats=1).shrink()
+    res = prefill_bounds(ms, batch=2, seq=8)
+    assert set(res["variants"]) == {"dense", "moe_hf_grouped_mm", "moe_adamoe", "adamoe_load1"}
+    assert res["gemm_GFLOPs"] > 0
+    for v in res["variants"].values():
+        gap = v["gap_ms"]
+        assert gap["total"] == pytest.approx(sum(x for k, x in gap.items() if k != "total"))
+        assert v["measured_ms"] > 0 and v["predicted_ms"] > 0 and v["categories_ms"]["gemm"] > 0
+    lines = profile_table({"prefill": res})
+    assert lines[0].startswith("### Prefill 2×8") and any("Gap to the prediction" in x for x in lines)
+
+
+def test_cli_quick_decode_prints_tables_and_json(capsys, tmp_path):
+    spec = importlib.util.spec_from_file_location("profile_bounds", ROOT / "benchmarks" / "profile_bounds.py")
+    cli = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cli)
+    out_json = tmp_path / "profile.json"
+    cli.main(["--quick", "--sections", "decode", "--threads", "1", "--json-out", str(out_json)])
+    printed = capsys.readouterr().out
+    assert printed.startswith("### Decode T=1")
+    saved = json.loads(out_json.read_text())
+    assert saved["quick"] is True and set(saved) >= {"decode"} and "training" not in saved
+    assert all(math.isfinite(v["GBps"]) for v in saved["decode"]["threads"]["1"].values())
+    with pytest.raises(SystemExit):
+        cli.parse_args(["--sections", "training,nope"])
