@@ -60,7 +60,7 @@ class BenchSettings:
         )
 
 
-def _moe_layer(
+def moe_layer(
     s: BenchSettings, *, num_experts: int, num_null: int, top_k: int, backend: str, hidden: int, ffn: int
 ) -> MoELayer:
     torch.manual_seed(s.seed)
@@ -102,7 +102,7 @@ def _hf_block(layer: MoELayer, *, top_k: int, implementation: str) -> torch.nn.M
     return block
 
 
-def _train_step(module: torch.nn.Module, x: torch.Tensor, grad: torch.Tensor) -> Callable[[], None]:
+def train_step_fn(module: torch.nn.Module, x: torch.Tensor, grad: torch.Tensor) -> Callable[[], None]:
     def step() -> None:
         module.zero_grad(set_to_none=True)
         xi = x.detach().requires_grad_(True)
@@ -118,7 +118,7 @@ def bench_training(s: BenchSettings) -> dict[str, Any]:
     torch.manual_seed(s.seed)
     x = torch.randn(s.tokens, s.hidden)
     grad = torch.randn(s.tokens, s.hidden)
-    ours = _moe_layer(s, num_experts=8, num_null=0, top_k=2, backend=AUTO, hidden=s.hidden, ffn=s.ffn)
+    ours = moe_layer(s, num_experts=8, num_null=0, top_k=2, backend=AUTO, hidden=s.hidden, ffn=s.ffn)
     with torch.no_grad():
         ours(x)
         counts = ours.last_routing.expert_counts()
@@ -131,13 +131,13 @@ def bench_training(s: BenchSettings) -> dict[str, Any]:
         largest_group=int(counts.max()),
         probe_mb=16 if s.quick else 512,
     )
-    variants: dict[str, Callable[[], Any]] = {"adamoe_default": _train_step(ours, x, grad)}
+    variants: dict[str, Callable[[], Any]] = {"adamoe_default": train_step_fn(ours, x, grad)}
     for backend in CANDIDATES:
         fixed = copy.deepcopy(ours)
         fixed.experts.backend = backend
-        variants[f"adamoe_{backend}"] = _train_step(fixed, x, grad)
+        variants[f"adamoe_{backend}"] = train_step_fn(fixed, x, grad)
     for impl in ("grouped_mm", "eager"):
-        variants[f"hf_{impl}"] = _train_step(
+        variants[f"hf_{impl}"] = train_step_fn(
             _hf_block(ours, top_k=2, implementation=impl), x.unsqueeze(0), grad.unsqueeze(0)
         )
     times = interleaved_times({**probes.fns, **variants}, warmup=s.warmup, repeats=s.repeats)
@@ -171,14 +171,14 @@ def bench_null_saving(s: BenchSettings) -> dict[str, Any]:
     torch.manual_seed(s.seed)
     x = torch.randn(s.tokens, s.hidden)
     grad = torch.randn(s.tokens, s.hidden)
-    top2 = _moe_layer(s, num_experts=8, num_null=0, top_k=2, backend=AUTO, hidden=s.hidden, ffn=s.ffn)
-    ada = _moe_layer(s, num_experts=8, num_null=8, top_k=3, backend=AUTO, hidden=s.hidden, ffn=s.ffn)
+    top2 = moe_layer(s, num_experts=8, num_null=0, top_k=2, backend=AUTO, hidden=s.hidden, ffn=s.ffn)
+    ada = moe_layer(s, num_experts=8, num_null=8, top_k=3, backend=AUTO, hidden=s.hidden, ffn=s.ffn)
     _copy_into_nulls(top2, ada)
     with torch.no_grad():
         ada(x)
         ada_load = ada.last_routing.load()
     med = interleaved_medians(
-        {"top2": _train_step(top2, x, grad), "adamoe_m8k3": _train_step(ada, x, grad)},
+        {"top2": train_step_fn(top2, x, grad), "adamoe_m8k3": train_step_fn(ada, x, grad)},
         warmup=s.warmup,
         repeats=s.repeats,
     )
@@ -203,8 +203,8 @@ def bench_decode(s: BenchSettings) -> dict[str, Any]:
     torch.manual_seed(s.seed)
     E, k = s.decode_experts, s.decode_k
     dims = {"hidden": s.decode_hidden, "ffn": s.decode_ffn}
-    ours = _moe_layer(s, num_experts=E, num_null=0, top_k=k, backend=AUTO, **dims)
-    ours_null = _moe_layer(s, num_experts=E, num_null=E, top_k=k, backend=AUTO, **dims)
+    ours = moe_layer(s, num_experts=E, num_null=0, top_k=k, backend=AUTO, **dims)
+    ours_null = moe_layer(s, num_experts=E, num_null=E, top_k=k, backend=AUTO, **dims)
     _copy_into_nulls(ours, ours_null)
     hf = {impl: _hf_block(ours, top_k=k, implementation=impl) for impl in ("grouped_mm", "eager")}
     bytes_per_expert = ours.experts.gate_up_proj[0].numel() * 4 + ours.experts.down_proj[0].numel() * 4

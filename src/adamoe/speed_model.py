@@ -137,7 +137,7 @@ def build_variants(ms: ModelBenchSettings) -> tuple[dict[str, Variant], dict[str
     return variants, dial
 
 
-def _load_of(variant: Variant, run: Callable[[nn.Module], Any]) -> float:
+def measured_load(variant: Variant, run: Callable[[nn.Module], Any]) -> float:
     model = variant.ready()
     from adamoe.routing.source import routing_sources
 
@@ -151,13 +151,13 @@ def _gemm_probe(tokens: int, hidden: int, inter: int) -> tuple[Callable[[], Any]
     return (lambda: torch.mm(a, w.t(), out=out)), 2.0 * tokens * hidden * inter
 
 
-def _shape(model: nn.Module) -> Any:
+def decoder_shape(model: nn.Module) -> Any:
     from adamoe.eval.flops import DecoderShape
 
     return DecoderShape.from_config(model.config)
 
 
-def _num_null(model: nn.Module) -> int:
+def num_null_of(model: nn.Module) -> int:
     return int((getattr(model.config, "adamoe", None) or {}).get("null_experts", 0) or 0)
 
 
@@ -177,13 +177,13 @@ def prefill_point(
     fns: dict[str, Callable[[], Any]] = {"gemm_probe": probe}
     fns.update({name: (lambda v=v: forward(v.ready())) for name, v in variants.items()})
     with torch.inference_mode():
-        loads = {name: _load_of(v, forward) for name, v in variants.items()}
+        loads = {name: measured_load(v, forward) for name, v in variants.items()}
         med = interleaved_medians(fns, warmup=ms.warmup, repeats=ms.repeats)
     rate = probe_flops / med.pop("gemm_probe")
     rows = {}
     for name, v in variants.items():
         flops = forward_flops(
-            _shape(v.model), load=loads[name], num_null=_num_null(v.model), context_len=(seq + 1) / 2
+            decoder_shape(v.model), load=loads[name], num_null=num_null_of(v.model), context_len=(seq + 1) / 2
         )["total"] * (batch * seq)
         predicted = flops / rate
         rows[name] = {
@@ -206,7 +206,7 @@ def step_bytes(model: nn.Module, *, load: float, context: float) -> float:
     per_expert = [
         sum(p[0].numel() * p.element_size() for p in (m.gate_up_proj, m.down_proj)) for m in experts
     ]
-    s = _shape(model)
+    s = decoder_shape(model)
     kv = 2 * s.num_layers * s.num_kv_heads * s.qk_dim * context * 4
     return float(dense_bytes + load * sum(per_expert) + kv)
 
@@ -227,7 +227,7 @@ def decode_point(ms: ModelBenchSettings, variants: dict[str, Variant]) -> dict[s
         fns[f"{name}:{n}"] = lambda v=v: generate(v.ready(), n)
         fns[f"{name}:1"] = lambda v=v: generate(v.ready(), 1)
     with torch.inference_mode():
-        loads = {name: _load_of(v, lambda m: generate(m, n)) for name, v in variants.items()}
+        loads = {name: measured_load(v, lambda m: generate(m, n)) for name, v in variants.items()}
         med = interleaved_medians(fns, warmup=ms.warmup, repeats=ms.repeats)
     bandwidth = read.numel() * 4 / med["read_probe"]
     rows = {}

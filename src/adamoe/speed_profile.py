@@ -26,9 +26,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from adamoe import speed_model as sm  # its private _load_of, _shape, _num_null: the bench's own helpers
+from adamoe import speed_model as sm
 from adamoe.dispatch import AUTO, interleaved_medians, interleaved_times
-from adamoe.speed import BenchSettings, _moe_layer, _train_step
+from adamoe.speed import BenchSettings, moe_layer, train_step_fn
 from adamoe.speed_limit import LimitProbes, limit_probes, limit_seconds
 from adamoe.speed_model import ModelBenchSettings, Variant, build_variants, prefill_point
 
@@ -109,7 +109,7 @@ def gemm_shape_rates(s: BenchSettings, *, num_experts: int = 8, top_k: int = 2) 
     torch.manual_seed(s.seed)
     x, grad = torch.randn(s.tokens, s.hidden), torch.randn(s.tokens, s.hidden)
     dims = {"hidden": s.hidden, "ffn": s.ffn}
-    layer = _moe_layer(s, num_experts=num_experts, num_null=0, top_k=top_k, backend="grouped", **dims)
+    layer = moe_layer(s, num_experts=num_experts, num_null=0, top_k=top_k, backend="grouped", **dims)
     with torch.no_grad():
         layer(x)
     counts = [int(c) for c in layer.last_routing.expert_counts()]
@@ -124,7 +124,7 @@ def gemm_shape_rates(s: BenchSettings, *, num_experts: int = 8, top_k: int = 2) 
     groups = [probes(tokens=c, num_experts=1, top_k=1, largest_group=c, probe_mb=0) for c in counts if c]
     fns = {f"big:{name}": fn for name, fn in big.fns.items()}
     fns.update({f"grouped:{name}": _in_turn([g.fns[name] for g in groups]) for name in GEMM_SHAPES})
-    fns["adamoe_grouped"] = _train_step(layer, x, grad)
+    fns["adamoe_grouped"] = train_step_fn(layer, x, grad)
     times = interleaved_times(fns, warmup=s.warmup, repeats=s.repeats)
     out = _shape_summary(big, groups, {k: statistics.median(v) for k, v in times.items()})
     out["shape"] = {"tokens": s.tokens, **dims, "experts": num_experts, "top_k": top_k}
@@ -202,7 +202,7 @@ def decode_bounds(s: BenchSettings, *, thread_counts: tuple[int, ...] | None = N
     the same chosen experts' weights, at each of ``thread_counts`` (default: 1 and ``s.threads``)."""
     torch.manual_seed(s.seed)
     E, k, dims = s.decode_experts, s.decode_k, {"hidden": s.decode_hidden, "ffn": s.decode_ffn}
-    layer = _moe_layer(s, num_experts=E, num_null=0, top_k=k, backend=AUTO, **dims)
+    layer = moe_layer(s, num_experts=E, num_null=0, top_k=k, backend=AUTO, **dims)
     x = torch.randn(1, s.decode_hidden, generator=torch.Generator().manual_seed(s.seed))
     with torch.no_grad():
         layer(x)
@@ -278,11 +278,11 @@ def profile_prefill(
     batch, seq = input_ids.shape
     if load is None:
         with torch.inference_mode():
-            load = sm._load_of(Variant(model=model), lambda m: m(input_ids=input_ids, use_cache=False))
+            load = sm.measured_load(Variant(model=model), lambda m: m(input_ids=input_ids, use_cache=False))
     ops, wall = profiled_ops(model, input_ids)
     cats = category_ms(ops)
     parts = forward_flops(
-        sm._shape(model), load=load, num_null=sm._num_null(model), context_len=(seq + 1) / 2
+        sm.decoder_shape(model), load=load, num_null=sm.num_null_of(model), context_len=(seq + 1) / 2
     )
     ms_per_flop_token = batch * seq / (gemm_GFLOPs * 1e6)  # per-token FLOPs -> ms of the whole batch
     top: dict[str, float] = {}
