@@ -14,13 +14,12 @@ Both fine-tune LoRA (rank 8) on the router (``gate`` + ``gate2``) and the expert
 found by bisection on validation items, :mod:`adamoe.eval.dial`) traces accuracy vs load on test items;
 routing sharpness per layer (paper Fig. 3) comes from the test-set routing sums.
 
-Budget basis (2 cores): a step of batch 8 x ~42 tokens ~3 s, taken as linear in the padded batch
-length (~108 tokens here: ~7.6 s), scoring ~40 requests/s. Default: 2 variants x 3 seeds, 8 tasks x 32
-training items (2 epochs = 64 steps, ~8 min per run), 8 x 150 test items (~2,700 requests, ~70 s), the
-dial <= ~4.5 min per AdaMoE seed (3 targets x <= 8 bisection steps on 128 validation items + <= 4 curve
-points on 400 test items), the untuned reference and the cached model: ~75 min (+2 min if the MoE is
-built first). ``--quick`` (2 tasks, 8 training / 24 test items, 2 epochs of 2 steps, 2 seeds, one
-dial target): ~3 min.
+Budget basis (2 cores), measured at 150 test items per task (50.6 min): a run trains 64 steps in
+~3.5 min and scores 1,200 items in ~2.4 min; the dial (seed 0) ~6.5 min; the untuned reference ~2.5 min.
+Default: 2 variants x 3 seeds, 8 tasks x 32 training items (2 epochs = 64 steps), **all 300 test items
+per task** (2,400 per variant and seed; ~+17 min over 150), the dial on seed 0: ~68 min (+2 min if the
+MoE is built first). ``--quick`` (2 tasks, 8 training / 24 test items, 2 epochs of 2 steps, 2 seeds,
+one dial target): ~3 min.
 """
 
 from __future__ import annotations
@@ -73,7 +72,7 @@ class MoEExperimentConfig(ExperimentConfig):
 
     model: str = DEFAULT_MODEL
     train_per_task: int = option(32, ge=1)
-    test_per_task: int = option(150, ge=1)
+    test_per_task: int = option(300, ge=1)
     lr: float = option(5e-5, gt=0)
     null_experts: int = option(8, ge=1)
     top_k: int = option(3, ge=1)
