@@ -297,3 +297,35 @@ def test_resuming_an_old_format_checkpoint_is_one_line(tmp_path: Path) -> None:
     (old / "meta.json").write_text(json.dumps({"step": 2}))
     with pytest.raises(ValueError, match=r"^checkpoint: .* is in the pre-Accelerate checkpoint format"):
         train(tiny_moe_lm(), TOK, PAIRS, config(max_steps=4, output_dir=str(tmp_path), resume=True))
+
+
+def poison_gradient_at(model: torch.nn.Module, calls: set[int]) -> None:
+    """Make the first trainable parameter's gradient +inf on the given backward calls (1-based)."""
+    param = next(p for p in model.parameters() if p.requires_grad)
+    seen = [0]
+
+    def hook(grad: torch.Tensor) -> torch.Tensor:
+        seen[0] += 1
+        return grad * float("inf") if seen[0] in calls else grad
+
+    param.register_hook(hook)
+
+
+def test_a_non_finite_gradient_skips_the_step_and_leaves_the_weights_alone() -> None:
+    model = tiny_moe_lm()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    poison_gradient_at(model, {1})
+    result = train(model, TOK, PAIRS[:4], config(max_steps=1))
+    assert result.history[0]["skipped_steps"] == 1 and not np.isfinite(result.history[0]["grad_norm"])
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # bit-identical: no update happened
+
+
+def test_training_goes_on_after_a_skipped_step() -> None:
+    model = tiny_moe_lm()
+    poison_gradient_at(model, {2})
+    result = train(model, TOK, PAIRS, config(max_grad_norm=1.0))
+    assert [r["skipped_steps"] for r in result.history] == [0, 1, 1, 1]
+    assert all(np.isfinite(r["grad_norm"]) for i, r in enumerate(result.history) if i != 1)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert all(np.isfinite(r["lm_loss"]) for r in result.history)

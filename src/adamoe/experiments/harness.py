@@ -142,7 +142,7 @@ def train_variant(
     t0 = time.perf_counter()
     result = train(model, tokenizer, mc_to_pairs(data.train), config)
     model.eval()
-    keep = ("step", "epoch", "loss", "lm_loss", "aux_loss", "load", "coef")
+    keep = ("step", "epoch", "loss", "lm_loss", "aux_loss", "load", "coef", "grad_norm", "skipped_steps")
     return {
         "steps": result.steps,
         "seconds": round(time.perf_counter() - t0, 1),

@@ -17,6 +17,7 @@ uninterrupted one. Checkpoints are taken at optimizer-step boundaries only.
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -217,6 +218,7 @@ class _Run:
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.tap = RoutingTap(self.model)
         self.step = 0
+        self.skipped_steps = 0
 
     def train_step(self) -> dict[str, Any]:
         """One optimizer step over the next global batch; returns its (all-reduced) log record."""
@@ -259,10 +261,7 @@ class _Run:
                 terms = self.tap.terms(aux_kind=config.aux_loss)
                 loss = nll * scale + coef * terms.aux + config.z_loss_coef * terms.z
                 self.accelerator.backward(loss)
-                if self.accelerator.sync_gradients and config.max_grad_norm is not None:
-                    grad_norm = float(self.accelerator.clip_grad_norm_(self.params, config.max_grad_norm))
-                self.optimizer.step()
-                self.optimizer.zero_grad()
+                grad_norm = self._update() if self.accelerator.sync_gradients else grad_norm
             local = [nll.item(), terms.aux.item(), terms.z.item(), *terms.true_slots, *terms.tokens]
             sums += torch.tensor(local, dtype=torch.float64)
         self.scheduler.step()
@@ -272,6 +271,23 @@ class _Run:
         if due and self.accelerator.is_main_process and self.out_dir is not None:
             append_jsonl(self.out_dir / LOG_FILE, record)
         return record
+
+    def _update(self) -> float:
+        """Clip (when ``max_grad_norm`` is set) and step; returns the gradient's global norm before clipping.
+
+        A non-finite norm skips the optimizer step and counts it in ``skipped_steps``: one overflowing
+        batch would otherwise turn every weight into NaN for the rest of the run (a Mo-LoRA run with a
+        very sharp router did, at step 15 of 16), as OLMo-core and Megatron skip such steps. Finite steps
+        are untouched (clipping at +inf scales by exactly 1).
+        """
+        limit = self.config.max_grad_norm or math.inf
+        grad_norm = float(self.accelerator.clip_grad_norm_(self.params, limit))
+        if math.isfinite(grad_norm):
+            self.optimizer.step()
+        else:
+            self.skipped_steps += 1
+        self.optimizer.zero_grad()
+        return grad_norm
 
     def _record(
         self,
@@ -299,6 +315,7 @@ class _Run:
             "load": mean_load(sums[3 : 3 + layers].tolist(), sums[3 + layers :].tolist()),
             "lr": lr,
             "grad_norm": grad_norm,
+            "skipped_steps": self.skipped_steps,
             "target_tokens": n_targets,
         }
 
