@@ -126,3 +126,35 @@ def test_null_bias_shifts_only_null_logits_and_lowers_load():
     loads = [load(b) for b in (-20.0, 0.0, 1.0, 20.0)]
     assert loads[0] == 2.0 and loads[-1] == 0.0
     assert loads[0] > loads[1] > loads[2] > loads[3]
+
+
+@pytest.mark.parametrize("null_type", ["zero", "identity"])
+@pytest.mark.parametrize("normalize", [1, 2])
+def test_log_space_weights_equal_the_probability_ratio(normalize: int, null_type: str) -> None:
+    """With the picks' logits the weights are the same numbers as values / sum(values)."""
+    logits = torch.randn(64, 9, generator=torch.Generator().manual_seed(5)) * 3
+    probs = logits.softmax(-1)
+    values, indices = probs.topk(4, dim=-1)
+    kw = {"num_experts": 4, "normalize": normalize, "null_type": null_type}
+    ratio = normalize_weights(values, indices, **kw)
+    log_space = normalize_weights(values, indices, **kw, logits=logits.gather(1, indices))
+    torch.testing.assert_close(log_space, ratio, rtol=1e-5, atol=1e-7)
+
+
+def test_log_space_weights_stay_finite_when_the_chosen_probabilities_underflow() -> None:
+    """A sharp router: the chosen true experts sit 90-104 logits below a null, p ~ 1e-40 or exactly 0.
+    Probability space gives NaN gradients (90) or all-zero weights (104); log space gives the hand-computed
+    softmax over the two chosen true logits, with finite gradients."""
+    for gap in (90.0, 104.0):
+        logits = torch.tensor([[0.0, -gap, -gap - 1.0, -1.0, 0.5, 0.2, 0.1, 0.3, 0.4]], requires_grad=True)
+        indices = torch.tensor([[1, 2, 4, 8]])  # two true experts + two zero nulls
+        values = logits.softmax(-1).gather(1, indices)
+        kw = {"num_experts": 4, "normalize": 2, "null_type": "zero"}
+        weights = normalize_weights(values, indices, **kw, logits=logits.gather(1, indices))
+        e = torch.tensor([1.0, torch.e**-1])  # exp(l - max) of the two true picks
+        torch.testing.assert_close(weights[0].detach(), torch.cat([e / e.sum(), torch.zeros(2)]))
+        (weights * torch.tensor([[1.0, 2.0, 0.0, 0.0]])).sum().backward()
+        assert torch.isfinite(logits.grad).all()
+        logits.grad = None
+    probability_space = normalize_weights(values, indices, **kw)
+    assert float(probability_space.detach().sum()) == 0.0  # the old failure at gap 104: the token lost its experts

@@ -178,14 +178,20 @@ class AdaMoERouter(RoutingSource):
         sum to exactly what the unconverted model gives it, whatever the number of true picks. Sigmoid
         scores do not depend on the other experts and stay raw; m = 0 stays raw and exact.
         """
+        picked = logits.gather(1, idx.clamp(min=0)) if self.scoring == "softmax" else None
         if self.normalize == 0 and self.num_null > 0 and self.scoring == "softmax":
             option2 = normalize_weights(
-                vals, idx, num_experts=self.num_experts, normalize=2, null_type=self.null_type
+                vals, idx, num_experts=self.num_experts, normalize=2, null_type=self.null_type, logits=picked
             )
             mass = true_topk_mass(logits, self.base_top_k, num_experts=self.num_experts, groups=self.groups)
             return option2 * mass
         return normalize_weights(
-            vals, idx, num_experts=self.num_experts, normalize=self.normalize, null_type=self.null_type
+            vals,
+            idx,
+            num_experts=self.num_experts,
+            normalize=self.normalize,
+            null_type=self.null_type,
+            logits=picked,
         )
 
     def forward(self, hidden_states: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -116,6 +116,7 @@ def normalize_weights(
     num_experts: int,
     normalize: int,
     null_type: str,
+    logits: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Turn the router scores of the chosen slots into combination weights.
 
@@ -124,6 +125,11 @@ def normalize_weights(
     1 = renormalise over all chosen slots, nulls included (option 1); 0 = keep raw probabilities
     (e.g. Qwen2-MoE with ``norm_topk_prob=False``). Zero-null and empty slots always get weight 0.
     A token whose picks are all zero-nulls gets all-zero weights: it bypasses the layer.
+
+    ``logits`` (T, k), the picks' softmax logits: options 1 and 2 then renormalise as a softmax over
+    them — the same weights as ``values / sum(values)``, but computed in log space. In probability space
+    a router so sharp that every chosen true expert has p ~ 1e-40 (a Mo-LoRA run at step 14) gets
+    0/0 gradients (NaN) through ``p / sum p``, and weights of exactly 0 once p underflows.
     """
     valid = indices >= 0
     true = valid & (indices < num_experts)
@@ -131,6 +137,13 @@ def normalize_weights(
     if normalize == 0:
         return values * contributes
     over = contributes if normalize == 2 else valid
+    if logits is not None:
+        any_over = over.any(dim=-1, keepdim=True)
+        masked = torch.where(
+            over, logits.float(), torch.full_like(logits, float("-inf"), dtype=torch.float32)
+        )
+        masked = torch.where(any_over, masked, torch.zeros_like(masked))
+        return (masked.softmax(dim=-1) * (contributes & any_over)).to(values.dtype)
     denom = (values * over).sum(dim=-1, keepdim=True)
     denom = torch.where(denom > 0, denom, torch.ones_like(denom))
     return values * contributes / denom
@@ -219,8 +232,20 @@ class LinearRouter(Router):
         logits = self.compute_logits(hidden)
         return logits, softmax_probs(logits)
 
-    def combine_weights(self, values: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
-        """Combination weights of the chosen slots under this router's normalisation and null type."""
+    def combine_weights(
+        self, values: torch.Tensor, indices: torch.Tensor, logits: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Combination weights of the chosen slots under this router's normalisation and null type.
+
+        ``logits``: the (T, E+m) softmax logits the picks came from, for the log-space renormalisation
+        of :func:`normalize_weights` (pass them for softmax routers; sigmoid scores stay as they are).
+        """
+        picked = None if logits is None else logits.gather(1, indices.clamp(min=0))
         return normalize_weights(
-            values, indices, num_experts=self.num_experts, normalize=self.normalize, null_type=self.null_type
+            values,
+            indices,
+            num_experts=self.num_experts,
+            normalize=self.normalize,
+            null_type=self.null_type,
+            logits=picked,
         )

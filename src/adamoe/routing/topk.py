@@ -29,5 +29,5 @@ class TopKRouter(LinearRouter):
         """(T, H) -> Routing with (T, k) picks over E true + m null experts."""
         logits, probs = self.logits_and_probs(hidden)
         top_vals, top_idx = topk_with_nulls(probs, self.top_k, num_experts=self.num_experts)
-        weights = self.combine_weights(top_vals, top_idx)
+        weights = self.combine_weights(top_vals, top_idx, logits)
         return self._routing(top_idx, weights, probs, logits)

@@ -38,5 +38,5 @@ class TopPRouter(LinearRouter):
         # Trim columns nobody uses so downstream work scales with the real k.
         width = max(int(keep.sum(dim=-1).max()), 1) if keep.numel() else 1
         idx, vals = idx[:, :width], vals[:, :width]
-        weights = self.combine_weights(vals, idx)
+        weights = self.combine_weights(vals, idx, logits)
         return self._routing(idx, weights, probs, logits)
