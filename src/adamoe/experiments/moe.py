@@ -356,5 +356,6 @@ def _notes(
         f"FLOPs: expert FLOPs vs top-{k}; whole-model FLOPs per token vs the same model at top-{k} "
         "(shared expert, attention, LM head included).",
         f"Compute dial ({cfg.dial_per_task} test items per task): {curve}.",
-        f"'untuned' = the MoE before fine-tuning at top-{k}. Wall time: {seconds:.0f} s.",
+        f"'untuned' = the MoE before fine-tuning at top-{k}. Wall time of this invocation: {seconds:.0f} s "
+        "(runs already in the run folder are loaded, not repeated).",
     ]

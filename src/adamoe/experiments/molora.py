@@ -244,5 +244,6 @@ def _notes(cfg: MoLoRAExperimentConfig, data: Any, seeds: list[int], seconds: fl
         f"Load = LoRA experts per token, averaged over the {len(cfg.targets)} projections x layers; "
         f"expert FLOPs vs {cfg.baseline}; whole-model FLOPs = dense decoder + routers + LoRA experts at the "
         "measured load, vs the same adapters at top-k.",
-        f"Wall time: {seconds:.0f} s.",
+        f"Wall time of this invocation: {seconds:.0f} s "
+        "(runs already in the run folder are loaded, not repeated).",
     ]
