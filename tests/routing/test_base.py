@@ -157,4 +157,5 @@ def test_log_space_weights_stay_finite_when_the_chosen_probabilities_underflow()
         assert torch.isfinite(logits.grad).all()
         logits.grad = None
     probability_space = normalize_weights(values, indices, **kw)
-    assert float(probability_space.detach().sum()) == 0.0  # the old failure at gap 104: the token lost its experts
+    # the old failure at gap 104: the token lost its experts
+    assert float(probability_space.detach().sum()) == 0.0
