@@ -150,7 +150,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     from adamoe.commands.common import load_tasks
     from adamoe.train import mc_to_pairs, train
-    from adamoe.train.accelerator import shutdown_distributed
     from adamoe.train.lora import merge_lora
 
     cfg, explicit = _config(args)
@@ -180,7 +179,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         }
         if cfg.eval_examples > 0:
             out["eval"] = _evaluate(model, tok, cfg, info, run_dir, seed=args.seed, metrics=dict(out))
-    shutdown_distributed()
     if "eval" in out:
         from adamoe.eval.report import markdown_table
 

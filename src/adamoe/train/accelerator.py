@@ -64,18 +64,3 @@ def enable_cpu_fsdp(accelerator: Accelerator) -> bool:
     accelerator.state.distributed_type = DistributedType.FSDP
     accelerator.state.fsdp_plugin = plugin
     return True
-
-
-def shutdown_distributed() -> None:
-    """End a multi-process run cleanly: every rank meets at a barrier, then destroys the process group.
-
-    Without it the ranks reach interpreter exit at different times (rank 0 still writing results) and the
-    gloo/NCCL teardown can block one rank for good (seen: the two-process test's rank 0 waiting in a
-    futex after its peer had exited). Call it once, at the very end of a script that ran ``train``
-    under ``torchrun``/``accelerate launch``; a single-process run is left untouched.
-    """
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
