@@ -206,6 +206,14 @@ HELD_OUT = (
 )
 
 
+def held_out_layer_loads(model: torch.nn.Module, tok) -> list[float]:
+    """Per-layer Load of ``model`` over the :data:`HELD_OUT` texts, one text per forward."""
+    with RoutingRecorder(model) as rec:
+        for text in HELD_OUT:
+            model(**tok(text, return_tensors="pt"))
+    return [s["load"] for s in rec.summary()["layers"].values()]
+
+
 @pytest.mark.slow
 @torch.no_grad()
 def test_smollm2_adamoe_initial_load_is_k_e_over_e_plus_m_in_every_layer():
@@ -217,10 +225,7 @@ def test_smollm2_adamoe_initial_load_is_k_e_over_e_plus_m_in_every_layer():
     model, tok, _ = resolve_model("smollm2-adamoe", seed=0)
     assert model.config.adamoe["gate2_calibrated"] is True
     expected = DEFAULT_TOP_K * 8 / (8 + DEFAULT_NULL)
-    with RoutingRecorder(model) as rec:
-        for text in HELD_OUT:
-            model(**tok(text, return_tensors="pt"))
-    loads = [s["load"] for s in rec.summary()["layers"].values()]
+    loads = held_out_layer_loads(model, tok)
     assert len(loads) == model.config.num_hidden_layers
     assert all(abs(v - expected) <= 0.1 for v in loads), [round(v, 3) for v in loads]
 
@@ -245,9 +250,6 @@ def test_moefied_smollm2_adamoe_initial_load_is_k_e_over_e_plus_m_in_every_layer
         seed=0,
         calibration=calibration_means(moe, tok),
     )
-    with RoutingRecorder(model) as rec:
-        for text in HELD_OUT:
-            model(**tok(text, return_tensors="pt"))
-    loads = [s["load"] for s in rec.summary()["layers"].values()]
+    loads = held_out_layer_loads(model, tok)
     assert len(loads) == model.config.num_hidden_layers
     assert all(abs(v - EXPECTED_LOAD) <= 0.15 for v in loads), [round(v, 3) for v in loads]
