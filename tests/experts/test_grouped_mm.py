@@ -73,3 +73,20 @@ def test_grouped_kernel_accepts_a_non_contiguous_output_gradient():
     naive_rows(*ref, counts).sum().backward()
     for x, y in zip((rows, gate_up, down), ref):
         torch.testing.assert_close(x.grad, y.grad, atol=1e-4, rtol=1e-5)
+
+
+def test_weight_gradients_of_experts_without_rows_are_zero_on_a_dirty_allocator():
+    """The weight gradients are not zero-filled (every expert with rows overwrites its slice): the experts
+    without rows must still get exact zeros. Freed NaN buffers of the same sizes make the allocator hand
+    back dirty memory, so a missing zero shows up as NaN (checked: it does, without the zeroing)."""
+    counts = [2, 0, 4, 0]
+    rows, gate_up, down = leaves(torch.randn(6, H), torch.randn(E, 2 * INTER, H), torch.randn(E, H, INTER))
+    ref = leaves(rows, gate_up, down)
+    out = grouped_swiglu(rows, gate_up, down, counts)
+    junk = [torch.full_like(gate_up, float("nan")), torch.full_like(down, float("nan"))]
+    del junk
+    out.sum().backward()
+    naive_rows(*ref, counts).sum().backward()
+    for x, y in zip((rows, gate_up, down), ref):
+        torch.testing.assert_close(x.grad, y.grad, atol=1e-4, rtol=1e-5)
+    assert bool((gate_up.grad[[1, 3]] == 0).all()) and bool((down.grad[[1, 3]] == 0).all())

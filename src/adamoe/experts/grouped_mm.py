@@ -2,8 +2,8 @@
 
 ``grouped_swiglu`` is a hand-written autograd function: one preallocated buffer per stage, one BLAS
 call per (expert, stage) written in place with ``out=``, the SiLU-gate done once over all rows and
-its backward fused into the gradient buffer. This keeps the per-row cost at the dense SwiGLU GEMM
-chain's (the benchmark's limit) instead of paying autograd's per-expert slicing, concatenation and
+its backward fused into the gradient buffer, weight gradients written slice by slice without a zero
+fill. This keeps the per-row cost at the dense SwiGLU GEMM chain's (the benchmark's limit) instead of paying autograd's per-expert slicing, concatenation and
 zero-filled gradient accumulation.
 """
 
@@ -22,6 +22,21 @@ def _ranges(counts: list[int]) -> list[tuple[int, int, int]]:
             out.append((e, start, start + n))
         start += n
     return out
+
+
+def _weight_grad(weight: torch.Tensor, ranges: list[tuple[int, int, int]]) -> torch.Tensor:
+    """An uninitialised (E, ...) gradient buffer for ``weight`` whose rows-free experts are zeroed.
+
+    Why not ``zeros_like``: every expert with rows overwrites its whole slice with one ``mm(out=)``, so a
+    zero fill of all E slices is a wasted pass over the weights' size (issue 20); only the experts that got
+    no rows (absent from ``ranges``) need their zero gradient written.
+    """
+    grad = torch.empty_like(weight, memory_format=torch.contiguous_format)
+    present = {e for e, _, _ in ranges}
+    for e in range(weight.shape[0]):
+        if e not in present:
+            grad[e].zero_()
+    return grad
 
 
 def _mm_out(rows: torch.Tensor, weight: torch.Tensor, out: torch.Tensor) -> None:
@@ -61,7 +76,7 @@ class _GroupedSwiGLU(torch.autograd.Function):
 
         grad_down = None
         if need_down:
-            grad_down = torch.zeros_like(down)
+            grad_down = _weight_grad(down, ranges)
             for e, s, t in ranges:
                 torch.mm(grad_out[s:t].t(), h[s:t], out=grad_down[e])
         grad_h = rows.new_empty(n, inter)
@@ -81,7 +96,7 @@ class _GroupedSwiGLU(torch.autograd.Function):
             for e, s, t in ranges:
                 torch.mm(grad_gu[s:t], gate_up[e], out=grad_rows[s:t])
         if need_gu:
-            grad_gate_up = torch.zeros_like(gate_up)
+            grad_gate_up = _weight_grad(gate_up, ranges)
             for e, s, t in ranges:
                 torch.mm(grad_gu[s:t].t(), rows[s:t], out=grad_gate_up[e])
         return grad_rows, grad_gate_up, grad_down, None
