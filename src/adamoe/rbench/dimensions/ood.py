@@ -34,7 +34,7 @@ from adamoe.rbench.data.formats import span_to_mc, text_label_to_span
 from adamoe.rbench.data.generated import SENTIMENT_DOMAINS, generate_sentiment
 from adamoe.rbench.data.labelled import load_text_label_file, load_text_label_hub
 from adamoe.rbench.dimensions.base import DimensionResult, take
-from adamoe.rbench.dimensions.ood_scores import ood_scores
+from adamoe.rbench.dimensions.ood_scores import OODData, ood_scores
 from adamoe.rbench.drift import routing_report
 from adamoe.rbench.evaluator import ModelEvaluator
 from adamoe.rbench.perturb.shifts import SHIFT_KINDS, ShiftConfig, default_shifts
@@ -173,18 +173,6 @@ def load_span_source(
         return load_span_task(spec, limit=limit, split=split)[0]
     items = load_text_label_source(spec, n_generated=n_generated, seed=seed)
     return take([text_label_to_span(it, question=question) for it in items], limit)
-
-
-@dataclass(kw_only=True)
-class OODData:
-    """ID items of every pair (with their pair), other data sets by name, style shifts, fine-tuning items."""
-
-    id_items: list[SpanMCItem]
-    id_pair: dict[str, str]
-    sets: dict[str, list[SpanMCItem]]
-    set_pair: dict[str, str]
-    shifts: list[ShiftConfig]
-    train_items: list[SpanMCItem] = field(default_factory=list)
 
 
 class OODDimension:

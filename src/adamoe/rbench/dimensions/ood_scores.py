@@ -3,7 +3,8 @@
 Kept apart from `ood` (data and config) because this is where the statistics live: per-item credit
 and chance-normalised credit, paired gaps for style shifts (same items), unpaired gaps for other data
 sets, and the pooled `id_acc` / `ood_acc_mean` / `gap_mean` / `gap_max`. See `ood`'s docstring for
-the definitions.
+the definitions. `OODData` (what `ood` loads and this module scores) lives here, so `ood` imports
+this module and never the other way round.
 """
 
 from __future__ import annotations
@@ -17,15 +18,26 @@ import numpy as np
 from adamoe.eval.significance import paired_difference
 from adamoe.rbench.data.formats import span_to_mc
 from adamoe.rbench.dimensions.tasks import item_chance
-from adamoe.rbench.perturb.shifts import shift_field
+from adamoe.rbench.perturb.shifts import ShiftConfig, shift_field
 from adamoe.rbench.records import SpanMCItem
 from adamoe.rbench.uncertainty import ItemScores, estimate, item_scores, stream, unpaired_difference
 
 if TYPE_CHECKING:
-    from adamoe.rbench.dimensions.ood import OODData
     from adamoe.rbench.evaluator import ModelEvaluator
 
-__all__ = ["OODScores", "ood_scores", "shift_changes"]
+__all__ = ["OODData", "OODScores", "ood_scores", "shift_changes"]
+
+
+@dataclass(kw_only=True)
+class OODData:
+    """ID items of every pair (with their pair), other data sets by name, style shifts, fine-tuning items."""
+
+    id_items: list[SpanMCItem]
+    id_pair: dict[str, str]
+    sets: dict[str, list[SpanMCItem]]
+    set_pair: dict[str, str]
+    shifts: list[ShiftConfig]
+    train_items: list[SpanMCItem] = field(default_factory=list)
 
 
 @dataclass(kw_only=True)
