@@ -79,3 +79,4 @@ def test_other_experts_keep_their_own_path():
     assert dsp.fused_swiglu_weights(lora) is None
     plain.forward_grouped = plain.forward_grouped  # wrapped on the instance (expert dropout, recorders)
     assert dsp.fused_swiglu_weights(plain) is None
+    assert dsp.fused_swiglu_weights(object()) is None  # only a grouped-experts protocol: no opt-in

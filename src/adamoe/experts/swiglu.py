@@ -15,12 +15,13 @@ import torch
 from torch import nn
 
 from adamoe.experts import kernels
+from adamoe.experts.backend import AUTO, auto_swiglu
 from adamoe.experts.grouped_mm import grouped_swiglu, grouped_swiglu_reference, grouped_swiglu_torch
 
 if TYPE_CHECKING:
     from adamoe.routing.base import Routing
 
-BACKENDS = ("auto", "grouped", "torch_grouped_mm", "loop")  # auto: adamoe.dispatch.choose_backend
+BACKENDS = (AUTO, "grouped", "torch_grouped_mm", "loop")  # auto: adamoe.experts.backend.choose_backend
 
 
 class SwiGLUExperts(nn.Module):
@@ -42,9 +43,7 @@ class SwiGLUExperts(nn.Module):
 
     def forward_grouped(self, rows: torch.Tensor, counts: list[int]) -> torch.Tensor:
         self.rows_processed = int(rows.shape[0])
-        if self.backend == "auto":
-            from adamoe.dispatch import auto_swiglu  # function-level: dispatch imports this package
-
+        if self.backend == AUTO:
             return auto_swiglu(rows, self.gate_up_proj, self.down_proj, counts)
         if self.backend == "grouped":
             return grouped_swiglu(rows, self.gate_up_proj, self.down_proj, counts)
@@ -60,7 +59,7 @@ class SwiGLUExperts(nn.Module):
         ``loop`` backends keep their own path, and so does a ``forward_grouped`` wrapped on the instance
         (expert dropout, recorders), which must see every call.
         """
-        if self.backend not in ("auto", "grouped") or "forward_grouped" in self.__dict__:
+        if self.backend not in (AUTO, "grouped") or "forward_grouped" in self.__dict__:
             return None
         done = kernels.moe_decode(
             hidden, self.gate_up_proj, self.down_proj, routing.indices, routing.weights, routing.num_experts
@@ -69,6 +68,14 @@ class SwiGLUExperts(nn.Module):
             return None
         out, self.rows_processed = done
         return out
+
+    def fused_swiglu_weights(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(E, 2I, H), (E, H, I) weights for :func:`adamoe.dispatch.dispatch_sync_free` (one
+        ``torch._grouped_mm`` per projection, no host sync), or None: the explicit ``grouped``/``loop``
+        backends keep their own kernel."""
+        if self.backend not in (AUTO, "torch_grouped_mm"):
+            return None
+        return self.gate_up_proj, self.down_proj
 
     def expert_flops_per_token(self) -> int:
         """Multiply-adds x2 of one token through one expert (gate, up and down projections)."""
@@ -112,6 +119,10 @@ class LoRASwiGLUExperts(SwiGLUExperts):
 
     def forward_decode(self, hidden: torch.Tensor, routing: Routing) -> None:
         """Never taken: the base weights alone would ignore the LoRA update (dispatch merges per call)."""
+        return None
+
+    def fused_swiglu_weights(self) -> None:
+        """Never taken, for the same reason as :meth:`forward_decode`."""
         return None
 
     def merged_weights(self) -> tuple[torch.Tensor, torch.Tensor]:

@@ -22,9 +22,9 @@ from torch.nn import functional as F
 from transformers.activations import SiLUActivation
 from transformers.integrations.moe import ExpertsInterface, _default_apply_gate
 
-from adamoe.dispatch import auto_swiglu as grouped_swiglu  # the fastest backend per shape (issue 12)
 from adamoe.dispatch import dispatch
 from adamoe.experts import kernels
+from adamoe.experts.backend import auto_swiglu as grouped_swiglu  # the fastest backend per shape (issue 12)
 from adamoe.routing.base import Routing
 
 EXPERTS_IMPLEMENTATION = "adamoe"

@@ -12,8 +12,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from adamoe import dispatch as dsp
-from adamoe.experts import SwiGLUExperts
+from adamoe.experts import SwiGLUExperts, backend
 
 E, H, INTER = 4, 16, 8
 
@@ -52,73 +51,75 @@ class FakeTimer:
 
 @pytest.fixture(autouse=True)
 def _fresh(monkeypatch):
-    dsp.clear_backend_choices()
-    monkeypatch.setenv(dsp.AUTOTUNE_ENV, "1")
+    backend.clear_backend_choices()
+    monkeypatch.setenv(backend.AUTOTUNE_ENV, "1")
     yield
-    dsp.clear_backend_choices()
+    backend.clear_backend_choices()
 
 
-@pytest.mark.parametrize("fastest", dsp.CANDIDATES)
+@pytest.mark.parametrize("fastest", backend.CANDIDATES)
 def test_fastest_candidate_is_chosen_and_cached_per_bucket(fastest):
-    other = next(c for c in dsp.CANDIDATES if c != fastest)
+    other = next(c for c in backend.CANDIDATES if c != fastest)
     timer = FakeTimer({fastest: 1.0, other: 1.5})
-    choice = dsp.choose_backend(*_inputs(40), timer=timer)
+    choice = backend.choose_backend(*_inputs(40), timer=timer)
     assert choice.backend == fastest and choice.reason.startswith("autotune (fwd, 64-row bucket)")
     assert choice.seconds == {fastest: 1.0, other: 1.5}
     # 33..64 rows share the bucket: no second trial even if the timer would now say otherwise
     timer.seconds = {fastest: 9.0, other: 1.0}
-    assert dsp.choose_backend(*_inputs(60), timer=timer).backend == fastest and timer.calls == 1
+    assert backend.choose_backend(*_inputs(60), timer=timer).backend == fastest and timer.calls == 1
     # 65 rows is a new bucket, timed again
-    assert dsp.choose_backend(*_inputs(65), timer=timer).backend == other and timer.calls == 2
-    assert len(dsp.chosen_backends()) == 2
+    assert backend.choose_backend(*_inputs(65), timer=timer).backend == other and timer.calls == 2
+    assert len(backend.chosen_backends()) == 2
 
 
 def test_forward_and_forward_backward_are_separate_buckets():
     timer = FakeTimer({"grouped": 1.0, "torch_grouped_mm": 2.0})
-    fwd = dsp.choose_backend(*_inputs(16), timer=timer)
+    fwd = backend.choose_backend(*_inputs(16), timer=timer)
     timer.seconds = {"grouped": 3.0, "torch_grouped_mm": 2.0}
-    bwd = dsp.choose_backend(*_inputs(16, grad=True), timer=timer)
+    bwd = backend.choose_backend(*_inputs(16, grad=True), timer=timer)
     assert (fwd.backend, bwd.backend) == ("grouped", "torch_grouped_mm") and timer.calls == 2
     assert "fwd+bwd" in bwd.reason
     with torch.no_grad():  # no graph to build: the forward-only bucket again
-        assert dsp.choose_backend(*_inputs(16, grad=True), timer=timer).backend == "grouped"
+        assert backend.choose_backend(*_inputs(16, grad=True), timer=timer).backend == "grouped"
     assert timer.calls == 2
 
 
 def test_trials_leave_the_real_parameters_untouched():
     x, gate_up, down, counts = _inputs(12, grad=True)
-    dsp.choose_backend(x, gate_up, down, counts, timer=FakeTimer({"grouped": 1.0, "torch_grouped_mm": 2.0}))
+    backend.choose_backend(
+        x, gate_up, down, counts, timer=FakeTimer({"grouped": 1.0, "torch_grouped_mm": 2.0})
+    )
     assert x.grad is None and gate_up.grad is None and down.grad is None
 
 
 @pytest.mark.parametrize("env", ["0", None])
 def test_no_timing_when_switched_off_or_under_pytest(monkeypatch, env):
     if env is None:
-        monkeypatch.delenv(dsp.AUTOTUNE_ENV)  # unset: pytest (PYTEST_CURRENT_TEST) switches it off
+        monkeypatch.delenv(backend.AUTOTUNE_ENV)  # unset: pytest (PYTEST_CURRENT_TEST) switches it off
     else:
-        monkeypatch.setenv(dsp.AUTOTUNE_ENV, env)
+        monkeypatch.setenv(backend.AUTOTUNE_ENV, env)
     timer = FakeTimer({"grouped": 2.0, "torch_grouped_mm": 1.0})
-    choice = dsp.choose_backend(*_inputs(8), timer=timer)
+    choice = backend.choose_backend(*_inputs(8), timer=timer)
     assert timer.calls == 0 and choice.backend == "grouped" and choice.reason.startswith("rule:")
-    assert [c.reason for c in dsp.chosen_backends().values()] == [choice.reason]  # reported, not timed
+    assert [c.reason for c in backend.chosen_backends().values()] == [choice.reason]  # reported, not timed
 
 
 def test_rule_per_device():
-    assert dsp.rule_backend("cuda").backend == "torch_grouped_mm"
-    assert dsp.rule_backend("cpu", compiling=True).backend == "torch_grouped_mm"
-    assert dsp.rule_backend("cpu").backend == "grouped"
-    assert not dsp.autotune_enabled("cuda")
+    assert backend.rule_backend("cuda").backend == "torch_grouped_mm"
+    assert backend.rule_backend("cpu", compiling=True).backend == "torch_grouped_mm"
+    assert backend.rule_backend("cpu").backend == "grouped"
+    assert not backend.autotune_enabled("cuda")
 
 
-@pytest.mark.parametrize("fastest", dsp.CANDIDATES)
+@pytest.mark.parametrize("fastest", backend.CANDIDATES)
 def test_auto_backend_matches_the_naive_loop_whichever_wins(monkeypatch, fastest):
-    other = next(c for c in dsp.CANDIDATES if c != fastest)
+    other = next(c for c in backend.CANDIDATES if c != fastest)
     timer = FakeTimer({fastest: 1.0, other: 2.0})
-    real = dsp.choose_backend
-    monkeypatch.setattr(dsp, "choose_backend", lambda *a: real(*a, timer=timer))
+    real = backend.choose_backend
+    monkeypatch.setattr(backend, "choose_backend", lambda *a: real(*a, timer=timer))
     x, gate_up, down, counts = _inputs(10, grad=True)
-    out = dsp.auto_swiglu(x, gate_up, down, counts)
-    assert dsp.chosen_backends()[next(iter(dsp.chosen_backends()))].backend == fastest
+    out = backend.auto_swiglu(x, gate_up, down, counts)
+    assert backend.chosen_backends()[next(iter(backend.chosen_backends()))].backend == fastest
     probe = torch.randn_like(out)
     got = torch.autograd.grad((out * probe).sum(), (x, gate_up, down))
     want_out = _naive(x, gate_up, down, counts)
@@ -129,4 +130,4 @@ def test_auto_backend_matches_the_naive_loop_whichever_wins(monkeypatch, fastest
 
 
 def test_experts_default_to_auto():
-    assert SwiGLUExperts(num_experts=E, hidden_size=H, intermediate_size=INTER).backend == dsp.AUTO
+    assert SwiGLUExperts(num_experts=E, hidden_size=H, intermediate_size=INTER).backend == backend.AUTO
