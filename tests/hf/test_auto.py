@@ -14,8 +14,8 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
 from adamoe.hf import io
-from adamoe.hf.auto import family_of_type, model_type_for
 from adamoe.hf.convert import AdaMoERouter, convert, routers
+from adamoe.hf.families import family_of_type, model_type_for
 from adamoe.hf.io import REMOTE_CODE, REMOTE_FAMILIES, export_remote, load, save
 from adamoe.hf.tiny import MOE_FAMILIES, tiny_model
 from tests.hf.without_adamoe import run_without_adamoe
@@ -234,7 +234,7 @@ def test_fused_moe_engines_are_told_to_refuse():
 
 
 def test_an_adopted_model_saves_the_distinct_type_with_plain_save_pretrained(tmp_path):
-    from adamoe.hf.auto import adopt
+    from adamoe.hf.convert import adopt
 
     model = converted("qwen3_moe")
     want = logits_of(model)

@@ -10,6 +10,9 @@ Mixtral without ``gate2``: silently a different model. Saved by :func:`adamoe.hf
   recorded ``config.adamoe`` settings with :func:`adamoe.hf.convert.apply_conversion`, before the
   weights arrive (so ``gate2`` loads like any other weight).
 
+Imports run one way, this module -> :mod:`adamoe.hf.convert`: a freshly converted model gets these
+classes from :func:`adamoe.hf.convert.adopt`, which finds them by model type in transformers' registry.
+
 Registration happens when ``adamoe.hf`` is imported, not ``adamoe``: the low layers must not pull
 transformers (tests/test_layers.py). The configs register at once (cheap); each family's model class
 is built and registered when a config of that family is first instantiated, which ``AutoModel*``
@@ -29,37 +32,14 @@ from typing import TYPE_CHECKING, Any
 
 from transformers import AutoConfig, PreTrainedConfig
 
-from adamoe.hf.families import FAMILY_SPECS
+from adamoe.hf.families import FAMILY_SPECS, model_type_for
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel
 
-__all__ = [
-    "PREFIX",
-    "adopt",
-    "config_class",
-    "family_of_type",
-    "model_class",
-    "model_type_for",
-    "register",
-    "register_model",
-]
+__all__ = ["config_class", "model_class", "register", "register_model"]
 
-PREFIX = "adamoe_"
 _MISSING = object()
-
-
-def model_type_for(family: str) -> str:
-    """``"mixtral"`` -> ``"adamoe_mixtral"``: the model type a converted checkpoint of ``family`` carries."""
-    if family not in FAMILY_SPECS:
-        raise ValueError(f"family: expected one of {', '.join(FAMILY_SPECS)}, got {family!r}")
-    return PREFIX + family
-
-
-def family_of_type(model_type: str) -> str | None:
-    """``"adamoe_mixtral"`` -> ``"mixtral"``; None for any other model type."""
-    family = model_type.removeprefix(PREFIX) if model_type.startswith(PREFIX) else None
-    return family if family in FAMILY_SPECS else None
 
 
 def _hf_config_class(family: str) -> type[PreTrainedConfig]:
@@ -74,7 +54,9 @@ def _hf_config_class(family: str) -> type[PreTrainedConfig]:
 @cache
 def config_class(family: str) -> type[PreTrainedConfig]:
     """The family's HF config class with model type ``adamoe_<family>`` (no new fields: the settings ride
-    in ``config.adamoe`` as before). Instantiating it registers the family's model class."""
+    in ``config.adamoe`` as before). Instantiating it registers the family's model class, and so does
+    its ``registered_model_class()``, which returns that class: how :func:`adamoe.hf.convert.adopt`
+    finds it through transformers' registry without importing this module (which builds on convert)."""
     base = _hf_config_class(family)
 
     def __post_init__(self: PreTrainedConfig, **kwargs: Any) -> None:
@@ -84,7 +66,12 @@ def config_class(family: str) -> type[PreTrainedConfig]:
     return type(
         f"AdaMoE{base.__name__}",
         (base,),
-        {"model_type": model_type_for(family), "__post_init__": __post_init__, "__module__": __name__},
+        {
+            "model_type": model_type_for(family),
+            "__post_init__": __post_init__,
+            "__module__": __name__,
+            "registered_model_class": classmethod(lambda cls: register_model(family)),
+        },
     )
 
 
@@ -160,29 +147,6 @@ def register_model(family: str) -> type[PreTrainedModel]:
     cls = model_class(family)
     AutoModelForCausalLM.register(config_class(family), cls, exist_ok=True)
     return cls
-
-
-def adopt(model: PreTrainedModel) -> PreTrainedModel:
-    """Give a converted model (from :func:`adamoe.hf.convert`) the ``adamoe_<family>`` classes in place, so
-    that a plain ``model.save_pretrained`` writes the distinct model type too; returns ``model``.
-
-    Only the classes change (the registered ones are subclasses adding no state); a config read from a
-    config.json also holds its ``model_type`` as an instance attribute, which is dropped so the class's
-    one shows. Afterwards ``model.config.model_type`` is ``adamoe_<family>``.
-    """
-    record = getattr(getattr(model, "config", None), "adamoe", None)
-    if not isinstance(record, dict) or record.get("family") not in FAMILY_SPECS:
-        raise ValueError("model: not converted (config.adamoe missing); call adamoe.hf.convert first")
-    family = record["family"]
-    cls, cfg_cls = register_model(family), config_class(family)
-    if type(model) not in (cls, cls.__mro__[1]) or type(model.config) not in (cfg_cls, cfg_cls.__mro__[1]):
-        raise ValueError(
-            f"model: expected a {cls.__mro__[1].__name__} with its own config, got {type(model).__name__}"
-        )
-    model.config.__class__ = cfg_cls
-    model.config.__dict__.pop("model_type", None)
-    model.__class__ = cls
-    return model
 
 
 def register() -> None:

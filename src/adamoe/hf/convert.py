@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from adamoe.hf import experts_impl
-from adamoe.hf.families import FamilySpec, family_of, moe_blocks
+from adamoe.hf.families import FAMILY_SPECS, FamilySpec, family_of, model_type_for, moe_blocks
 from adamoe.hf.gate2 import GATE2_INITS, check_calibration, init_gate2
 from adamoe.routing.base import NORMALIZE_MODES, NULL_TYPES, Routing, normalize_weights
 from adamoe.routing.selection import (
@@ -358,11 +358,32 @@ def convert(
         raise ValueError("model: already converted (config.adamoe is set); convert a fresh model instead")
     record = apply_conversion(model, cfg, calibration)
     setattr(model.config, CONFIG_KEY, record)
-    from adamoe.hf.auto import adopt  # function-level: auto builds on this module
-
     # The adamoe_<family> classes: a plain save_pretrained then writes a model type that vanilla
     # transformers refuses instead of silently loading the unconverted model.
     return adopt(model)
+
+
+def adopt(model: nn.Module) -> nn.Module:
+    """Give a converted model the ``adamoe_<family>`` classes in place (a plain ``save_pretrained`` then
+    writes that model type too); returns ``model``. The classes are those :mod:`adamoe.hf.auto` registered
+    (on ``import adamoe.hf``, which importing this module implies), found in transformers' registry: auto
+    builds on this module, so this module never imports it. Only the classes change (subclasses adding no
+    state); a config's instance attribute ``model_type`` (read from config.json) is dropped."""
+    from transformers import CONFIG_MAPPING
+
+    record = getattr(getattr(model, "config", None), CONFIG_KEY, None)
+    if not isinstance(record, dict) or record.get("family") not in FAMILY_SPECS:
+        raise ValueError("model: not converted (config.adamoe missing); call adamoe.hf.convert first")
+    cfg_cls = CONFIG_MAPPING[model_type_for(record["family"])]
+    cls = cfg_cls.registered_model_class()
+    if type(model) not in (cls, cls.__mro__[1]) or type(model.config) not in (cfg_cls, cfg_cls.__mro__[1]):
+        raise ValueError(
+            f"model: expected a {cls.__mro__[1].__name__} with its own config, got {type(model).__name__}"
+        )
+    model.config.__class__ = cfg_cls
+    model.config.__dict__.pop("model_type", None)
+    model.__class__ = cls
+    return model
 
 
 class _CallableModule(types.ModuleType):

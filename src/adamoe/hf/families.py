@@ -132,13 +132,29 @@ FAMILY_SPECS: dict[str, FamilySpec] = {
 
 SUPPORTED = tuple(FAMILY_SPECS)
 
+PREFIX = "adamoe_"
+"""Model types of converted checkpoints are ``adamoe_<family>`` (:mod:`adamoe.hf.auto` registers them)."""
+
+
+def model_type_for(family: str) -> str:
+    """``"mixtral"`` -> ``"adamoe_mixtral"``: the model type a converted checkpoint of ``family`` carries."""
+    if family not in FAMILY_SPECS:
+        raise ValueError(f"family: expected one of {', '.join(FAMILY_SPECS)}, got {family!r}")
+    return PREFIX + family
+
+
+def family_of_type(model_type: str) -> str | None:
+    """``"adamoe_mixtral"`` -> ``"mixtral"``; None for any other model type."""
+    family = model_type.removeprefix(PREFIX) if model_type.startswith(PREFIX) else None
+    return family if family in FAMILY_SPECS else None
+
 
 def family_of(model: nn.Module) -> FamilySpec:
     """The spec of ``model``'s architecture; one-line ``ValueError`` listing the supported ones otherwise."""
     config = getattr(model, "config", None)
     model_type = getattr(config, "model_type", None)
-    if isinstance(model_type, str):  # a reloaded converted checkpoint is "adamoe_<family>" (adamoe.hf.auto)
-        model_type = model_type.removeprefix("adamoe_")
+    if isinstance(model_type, str):  # a reloaded converted checkpoint is "adamoe_<family>"
+        model_type = model_type.removeprefix(PREFIX)
     if model_type not in FAMILY_SPECS:
         raise ValueError(
             f"model: architecture {model_type!r} is not supported; expected one of {', '.join(SUPPORTED)}"

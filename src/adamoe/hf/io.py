@@ -31,9 +31,9 @@ import torch
 from safetensors.torch import save_model
 from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedModel
 
-from adamoe.hf.auto import config_class, family_of_type, model_class, model_type_for
+from adamoe.hf.auto import config_class, model_class
 from adamoe.hf.convert import CONFIG_KEY, routers
-from adamoe.hf.families import FAMILY_SPECS
+from adamoe.hf.families import FAMILY_SPECS, family_of_type, model_type_for
 
 __all__ = ["REMOTE_FAMILIES", "export_remote", "load", "save"]
 
