@@ -5,7 +5,7 @@ import os
 import pytest
 import torch
 
-from tests.offline_fixture import offline_wheel, offline_wheel_dir  # noqa: F401  (suite-wide fixtures)
+from tests.offline_fixture import no_offline_wheel, offline_wheel, offline_wheel_dir  # noqa: F401  (suite-wide)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")

