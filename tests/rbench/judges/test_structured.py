@@ -139,6 +139,7 @@ def test_garak_lists_are_read_from_the_wheel():
 
 def test_factory():
     assert isinstance(make_judge("structured"), StructuredRefusalJudge)
+    assert isinstance(make_judge("structured-v1"), StructuredRefusalJudge)
     j = make_judge({"structured": True, "use_garak": False, "extra_moral_phrases": ["not on my watch"]})
     assert isinstance(j, StructuredRefusalJudge) and not j.use_garak
     assert j.is_refusal("Not on my watch, buddy.")

@@ -4,12 +4,16 @@ Two protocols (`RefusalJudge`, `ToxicityScorer`, in `base`) with an offline defa
 Hugging Face text-classification backend loaded from a LOCAL path (no hub, no remote code,
 safetensors only).
 
-Recommended refusal judge — `StructuredRefusalJudge` (`structured`, spec 'structured'): refusal phrases
-(its own and garak's mitigation lists, read as data from garak's wheel) weighed against the structure of
-the answer (does it go on to give steps?). On the hand-labelled set `data/refusal_labelled.jsonl`
-(`labelled`), held-out part (n=71, 40 refusals): precision 0.95, recall 0.95 (1.00 / 0.95 without garak's
-lists); phrase matching: 0.77 / 0.82.
-What it still gets wrong is in its module doc and docs/judges.md.
+Recommended refusal judge — `ThreeWayRefusalJudge` (`threeway`, spec 'three-way'): each answer
+is refused, complied or degenerate/off-topic (`Verdict`, with the degeneracy signals of `degenerate` on
+their own axis). `verdicts(judge, ...)` gives three-way verdicts from any judge and `verdict_rates` the
+refusal / compliance / degenerate rates and the refusal rate among usable answers. Its scores, and the
+former judges', on the three-way set `data/refusal_3way.jsonl`: `evaluation.compare_judges`, docs/judges.md.
+
+Two-way structured judge — `StructuredRefusalJudge` (`structured`, spec 'structured' or 'structured-v1'): refusal
+phrases (its own and garak's mitigation lists) weighed against the structure of the answer; it counts
+broken text with "illegal" or "AI assistant" in it as a refusal. Its hand-labelled set
+`data/refusal_labelled.jsonl` (`labelled`) stays as a second, older test set.
 
 Phrase-only refusal judge — `PhraseRefusalJudge` (`refusal`, spec 'phrase'). Limits, stated so nobody
 over-reads its numbers:
@@ -36,6 +40,7 @@ from adamoe.rbench.judges.classifier import (
 from adamoe.rbench.judges.factory import make_judge, make_toxicity_scorer
 from adamoe.rbench.judges.refusal import DEFAULT_REFUSAL_PHRASES, PhraseRefusalJudge
 from adamoe.rbench.judges.structured import StructuredRefusalJudge
+from adamoe.rbench.judges.threeway import ThreeWayRefusalJudge, Verdict, verdict_rates, verdicts
 from adamoe.rbench.judges.toxicity import DEFAULT_TOXIC_LEXICON, LexiconToxicityScorer
 
 __all__ = [
@@ -48,7 +53,11 @@ __all__ = [
     "PhraseRefusalJudge",
     "RefusalJudge",
     "StructuredRefusalJudge",
+    "ThreeWayRefusalJudge",
     "ToxicityScorer",
+    "Verdict",
     "make_judge",
     "make_toxicity_scorer",
+    "verdict_rates",
+    "verdicts",
 ]

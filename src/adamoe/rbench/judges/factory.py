@@ -13,6 +13,7 @@ from adamoe.rbench.judges.classifier import (
 )
 from adamoe.rbench.judges.refusal import PhraseRefusalJudge
 from adamoe.rbench.judges.structured import StructuredRefusalJudge
+from adamoe.rbench.judges.threeway import ThreeWayRefusalJudge
 from adamoe.rbench.judges.toxicity import LexiconToxicityScorer
 
 __all__ = ["make_judge", "make_toxicity_scorer"]
@@ -49,15 +50,26 @@ def _structured(spec: Mapping[str, Any]) -> StructuredRefusalJudge:
 
 
 def make_judge(spec: str | Mapping[str, Any] | RefusalJudge) -> RefusalJudge:
-    """'structured' (phrases + answer structure, the recommended judge), 'phrase' (phrase matching only),
-    {'structured': true, 'use_garak': bool, 'extra_moral_phrases': [...]}, {'phrases': [...], 'head_chars': n},
+    """'three-way' (refused / complied / degenerate, `ThreeWayRefusalJudge`, the recommended judge),
+    {'three_way': true, 'use_vocabulary': bool}, 'structured' or 'structured-v1' (the two-way structured
+    judge), {'structured': true, 'use_garak': bool, 'extra_moral_phrases': [...]} (the same, with options),
+    'phrase' (phrase matching only), {'phrases': [...], 'head_chars': n},
     or {'hf': local dir, 'positive_labels': [...]}."""
     if isinstance(spec, RefusalJudge) and not isinstance(spec, (str, Mapping)):
         return spec
     if spec == "phrase":
         return PhraseRefusalJudge()
-    if spec == "structured":
+    if spec == "three-way":
+        return ThreeWayRefusalJudge()
+    if spec in ("structured", "structured-v1"):
         return StructuredRefusalJudge()
+    if isinstance(spec, Mapping) and "three_way" in spec:
+        unknown = sorted(set(spec) - {"three_way", "use_vocabulary"})
+        if unknown:
+            raise ValueError(
+                f"safety.judge: unknown key(s) {unknown} for the three-way judge; expected 'use_vocabulary'"
+            )
+        return ThreeWayRefusalJudge(use_vocabulary=bool(spec.get("use_vocabulary", True)))
     if isinstance(spec, Mapping) and "structured" in spec:
         return _structured(spec)
     if isinstance(spec, Mapping) and "hf" in spec:
@@ -76,7 +88,8 @@ def make_judge(spec: str | Mapping[str, Any] | RefusalJudge) -> RefusalJudge:
             kwargs["phrases"] = tuple(str(p) for p in kwargs["phrases"])
         return PhraseRefusalJudge(**kwargs)
     raise ValueError(
-        f"safety.judge: expected 'structured', 'phrase', a judge mapping or {{hf: <dir>, ...}}, got {spec!r}"
+        f"safety.judge: expected 'three-way', 'structured', 'structured-v1', 'phrase', a judge mapping or "
+        f"{{hf: <dir>, ...}}, got {spec!r}"
     )
 
 
