@@ -1,17 +1,21 @@
 """Benchmark the MoE layer: `python benchmarks/moe_layer.py [--quick] [--sections training,decode]`.
 
-Prints a Markdown table and the JSON of all measurements (see adamoe.speed for the method).
+Prints Markdown tables and the JSON of every per-round sample, ratio and CI, with provenance (method:
+adamoe.bench.timing / adamoe.bench.paired; docs/performance.md).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+from pathlib import Path
 
-from adamoe.speed import BenchSettings, format_table, run_all
+from adamoe.bench.provenance import emit
+from adamoe.bench.run import run_all
+from adamoe.bench.settings import BenchSettings
+from adamoe.bench.tables import format_table
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="tiny shapes: a smoke run, not a measurement")
     parser.add_argument(
@@ -19,13 +23,13 @@ def main() -> None:
     )
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
+    parser.add_argument("--json", type=Path, default=None, help="also write the JSON here")
+    args = parser.parse_args(argv)
     settings = BenchSettings(repeats=args.repeats, threads=args.threads)
     if args.quick:
         settings = settings.shrink()
     result = run_all(settings, sections=tuple(args.sections.split(",")))
-    print(format_table(result))
-    print(json.dumps(result, indent=2, default=str))
+    emit(result, format_table(result), args.json)
 
 
 if __name__ == "__main__":

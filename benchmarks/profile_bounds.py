@@ -1,12 +1,12 @@
-"""Profile what bounds issue 12's missed speed targets: `python benchmarks/profile_bounds.py [--quick]`.
+"""Profile what bounds the speed targets: `python benchmarks/profile_bounds.py [--quick]`.
 
-Three sections (see adamoe.speed_profile for the method), every candidate timed interleaved in the same
-rounds; prints Markdown tables, then the JSON of every measurement:
+Three sections (method: adamoe.bench.profile and adamoe.bench.profile_ops), every candidate timed in the
+same rotated rounds; prints Markdown tables, then the JSON of every measurement with its provenance:
 
 - training: the six GEMMs of the training shape (d1024 I3584 E8 k2 T4096, fwd+bwd) as one big mm vs E
   per-group mms, the grouped layer predicted at the per-group rates vs the limit and vs the measured layer;
 - decode: the decode shape at T=1 (d2048 I1024 E64 top-8): our fused kernel vs BLAS GEMV vs a plain
-  read of the same weights, in GB/s, at 1 thread and at --threads;
+  read of the same weights, in GB/s and paired against that read, at 1 thread and at --threads;
 - prefill: torch.profiler self CPU time per op category of one forward of the model bench's models
   (SmolLM2 dense, its 8-expert MoE under transformers' grouped_mm and ours, AdaMoE at load 1) at
   --batch x --seq, beside the whole-model FLOPs prediction.
@@ -18,18 +18,14 @@ Smoke run (tiny shapes and tiny random models; measures nothing): python benchma
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from adamoe.speed import BenchSettings
-from adamoe.speed_model import ModelBenchSettings
-from adamoe.speed_profile import decode_bounds, gemm_shape_rates, prefill_bounds, profile_table
-
-SECTIONS = ("training", "decode", "prefill")
+from adamoe.bench.profile import PROFILE_SECTIONS as SECTIONS
+from adamoe.bench.profile import profile_table, run_profiles
+from adamoe.bench.provenance import emit
+from adamoe.bench.settings import BenchSettings, ModelBenchSettings
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -58,31 +54,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Run the chosen sections with ``args.threads`` threads; results by section."""
+    """Run the chosen sections with ``args.threads`` threads; results by section, with provenance."""
     layer = BenchSettings(threads=args.threads, repeats=args.repeats)
     model = ModelBenchSettings(target_loads=(1.0,), repeats=args.repeats)  # the bench's dial, load 1 only
     batch, seq = args.batch, args.seq
     if args.quick:
         layer, model, batch, seq = replace(layer.shrink(), decode_repeats=3), model.shrink(), 2, 8
-    torch.set_num_threads(args.threads)
-    out: dict[str, Any] = {"threads": args.threads, "torch": torch.__version__, "quick": args.quick}
-    if "training" in args.sections:
-        out["training"] = gemm_shape_rates(layer)
-    if "decode" in args.sections:
-        out["decode"] = decode_bounds(layer, thread_counts=args.decode_threads)
-    if "prefill" in args.sections:
-        out["prefill"] = prefill_bounds(model, batch=batch, seq=seq)
-    return out
+    return run_profiles(
+        layer, model, sections=args.sections, batch=batch, seq=seq, decode_threads=args.decode_threads
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     result = run(args)
-    print("\n".join(profile_table(result)))
-    text = json.dumps(result, indent=2, default=str)
-    print(text)
-    if args.json_out is not None:
-        args.json_out.write_text(text + "\n")
+    emit(result, "\n".join(profile_table(result)), args.json_out)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Benchmark side by side: the MoE layer (ours, its limit, transformers' experts backends) and, with
 ``--sections model``, whole models (SmolLM2 dense, its MoE, AdaMoE along the compute dial).
 
-Writes ``bench.json`` and ``bench.md`` into the run directory and prints the tables. Method and results:
-``docs/performance.md``.
+Writes ``bench.json`` (every per-round sample, paired ratio with its 95% CI, and the provenance: commit,
+machine, date, load) and ``bench.md`` into the run directory and prints the tables. The work is done by
+:mod:`adamoe.bench`; method and results: ``docs/performance.md``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from adamoe.utils.io import atomic_save_json, atomic_write_text
 
 LAYER_SECTIONS = ("training", "null_saving", "decode")
 SECTIONS = (*LAYER_SECTIONS, "model")
+"""As :data:`adamoe.bench.run.SECTIONS` (repeated so ``--help`` does not import torch)."""
 
 
 @dataclass(kw_only=True)
@@ -52,7 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> dict:
     """Run the benchmark sections (``adamoe bench``); returns its result record."""
-    from adamoe.speed import BenchSettings, format_table, run_all
+    from adamoe.bench.run import run_all
+    from adamoe.bench.settings import BenchSettings
+    from adamoe.bench.tables import format_table
 
     quick = True if args.quick else None
     lists = ("sections", "model_batches", "model_seq_lens")

@@ -12,58 +12,32 @@ Variants, all fp32, all timed in the same interleaved rounds per grid point (rat
 
 Prediction. Prefill: whole-model forward FLOPs (:func:`adamoe.eval.flops.forward_flops`, at the measured
 load and the pass's mean context) over the throughput of a GEMM probe of the model's MLP shape at the same
-token count, timed in the same rounds. Decode (batch 1, greedy, KV cache; a step's time is
+token count, drawn in the same round as the forward it divides (``predicted[r] = FLOPs / rate[r]``). Decode (batch 1, greedy, KV cache; a step's time is
 ``(t(N new tokens) - t(1 new token)) / (N - 1)`` so the prompt's prefill cancels): the bytes a step must
 read (all non-expert weights, the experts it routes to at the measured decode load, the KV cache at the
-mean context) over the bandwidth of a streaming-read probe. Peak memory: the process's peak resident set
+mean context) over the bandwidth of a streaming-read probe in the same round. Every ratio is paired per
+round with a bootstrap 95% CI (:func:`adamoe.bench.paired.paired_ratio`); a prediction prices every
+FLOP at one GEMM's rate, so it is a yardstick, not a bound. Peak memory: the process's peak resident set
 during one untimed call, reset before it through ``/proc/self/clear_refs``.
 """
 
 from __future__ import annotations
 
 import copy
+import statistics
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from adamoe.dispatch import interleaved_medians
+from adamoe.bench.paired import fmt_ratio, paired_ratio
+from adamoe.bench.settings import ModelBenchSettings
+from adamoe.bench.timing import timed_rounds
 
-__all__ = ["ModelBenchSettings", "bench_model", "model_table", "peak_rss"]
-
-
-@dataclass(kw_only=True)
-class ModelBenchSettings:
-    """Prefill grid (``batches`` x ``seq_lens``), decode length, dial loads and timing rounds."""
-
-    batches: tuple[int, ...] = (1, 4)
-    seq_lens: tuple[int, ...] = (128, 512)
-    decode_prompt: int = 64
-    decode_tokens: int = 32
-    target_loads: tuple[float, ...] = (2.0, 1.5, 1.0)
-    num_null: int = 8
-    top_k: int = 3
-    warmup: int = 1
-    repeats: int = 5
-    probe_mb: int = 512
-    seed: int = 0
-    quick: bool = False
-
-    def shrink(self) -> ModelBenchSettings:
-        """Tiny random models and inputs: proves the section runs, measures nothing."""
-        return replace(
-            self,
-            batches=(1, 2),
-            seq_lens=(8,),
-            decode_prompt=6,
-            decode_tokens=3,
-            repeats=2,
-            probe_mb=8,
-            quick=True,
-        )
+__all__ = ["bench_model", "model_table", "peak_rss", "step_bytes"]
 
 
 @dataclass(kw_only=True)
@@ -162,9 +136,16 @@ def num_null_of(model: nn.Module) -> int:
 
 
 def prefill_point(
-    ms: ModelBenchSettings, variants: dict[str, Variant], batch: int, seq: int, dense_cfg: Any
+    ms: ModelBenchSettings,
+    variants: dict[str, Variant],
+    batch: int,
+    seq: int,
+    dense_cfg: Any,
+    *,
+    threads: int,
 ) -> dict[str, Any]:
-    """One (batch, seq) prefill: every variant and the GEMM probe interleaved; tokens/s and × predicted."""
+    """One (batch, seq) prefill: every variant and the GEMM probe in the same rotated rounds; tokens/s,
+    and paired ratios to the per-round prediction and to transformers' ``grouped_mm``."""
     from adamoe.eval.flops import forward_flops
 
     vocab = min(v.model.config.vocab_size for v in variants.values())
@@ -178,23 +159,27 @@ def prefill_point(
     fns.update({name: (lambda v=v: forward(v.ready())) for name, v in variants.items()})
     with torch.inference_mode():
         loads = {name: measured_load(v, forward) for name, v in variants.items()}
-        med = interleaved_medians(fns, warmup=ms.warmup, repeats=ms.repeats)
-    rate = probe_flops / med.pop("gemm_probe")
+        times = timed_rounds(fns, warmup=ms.warmup, repeats=ms.repeats, threads=threads)
+    probe_t = times["gemm_probe"]
     rows = {}
     for name, v in variants.items():
         flops = forward_flops(
             decoder_shape(v.model), load=loads[name], num_null=num_null_of(v.model), context_len=(seq + 1) / 2
         )["total"] * (batch * seq)
-        predicted = flops / rate
+        predicted = [flops / probe_flops * t for t in probe_t]  # FLOPs at round r's probe rate
+        med = statistics.median(times[name])
         rows[name] = {
             "load": loads[name],
-            "seconds": med[name],
-            "tokens_per_s": batch * seq / med[name],
-            "predicted_seconds": predicted,
-            "ratio_to_predicted": med[name] / predicted,
-            "vs_hf_grouped_mm": med[name] / med["moe_hf_grouped_mm"],
+            "seconds": med,
+            "tokens_per_s": batch * seq / med,
+            "predicted_seconds": statistics.median(predicted),
+            "ratio_to_predicted": paired_ratio(times[name], predicted, seed=ms.seed),
+            "vs_hf_grouped_mm": paired_ratio(times[name], times["moe_hf_grouped_mm"], seed=ms.seed)
+            if name != "moe_hf_grouped_mm"
+            else None,
         }
-    return {"batch": batch, "seq_len": seq, "gemm_GFLOPs": rate / 1e9, "variants": rows}
+    rate = probe_flops / statistics.median(probe_t)
+    return {"batch": batch, "seq_len": seq, "gemm_GFLOPs": rate / 1e9, "times": times, "variants": rows}
 
 
 def step_bytes(model: nn.Module, *, load: float, context: float) -> float:
@@ -211,8 +196,15 @@ def step_bytes(model: nn.Module, *, load: float, context: float) -> float:
     return float(dense_bytes + load * sum(per_expert) + kv)
 
 
-def decode_point(ms: ModelBenchSettings, variants: dict[str, Variant]) -> dict[str, Any]:
-    """Batch-1 greedy decode with KV cache: ms per generated token beside the bytes-per-step prediction."""
+def _step_times(times: dict[str, list[float]], name: str, n: int) -> list[float]:
+    """Per-round seconds per generated token: ``(t(n new)[r] - t(1 new)[r]) / (n - 1)``."""
+    return [(tn - t1) / (n - 1) for tn, t1 in zip(times[f"{name}:{n}"], times[f"{name}:1"], strict=True)]
+
+
+def decode_point(ms: ModelBenchSettings, variants: dict[str, Variant], *, threads: int) -> dict[str, Any]:
+    """Batch-1 greedy decode with KV cache: ms per generated token beside the bytes-per-step prediction
+    at the same round's read bandwidth (a ratio is ``None`` when some round's step time is not positive:
+    the rounds' noise then exceeds the step)."""
     vocab = min(v.model.config.vocab_size for v in variants.values())
     prompt = torch.randint(0, vocab, (1, ms.decode_prompt), generator=torch.Generator().manual_seed(ms.seed))
     n = ms.decode_tokens
@@ -228,20 +220,29 @@ def decode_point(ms: ModelBenchSettings, variants: dict[str, Variant]) -> dict[s
         fns[f"{name}:1"] = lambda v=v: generate(v.ready(), 1)
     with torch.inference_mode():
         loads = {name: measured_load(v, lambda m: generate(m, n)) for name, v in variants.items()}
-        med = interleaved_medians(fns, warmup=ms.warmup, repeats=ms.repeats)
-    bandwidth = read.numel() * 4 / med["read_probe"]
+        times = timed_rounds(fns, warmup=ms.warmup, repeats=ms.repeats, threads=threads)
+    read_bytes = float(read.numel() * 4)
     rows = {}
     for name, v in variants.items():
-        step = max(med[f"{name}:{n}"] - med[f"{name}:1"], 0.0) / (n - 1)
-        predicted = step_bytes(v.model, load=loads[name], context=ms.decode_prompt + n / 2) / bandwidth
+        steps = _step_times(times, name, n)
+        step = statistics.median(steps)
+        nbytes = step_bytes(v.model, load=loads[name], context=ms.decode_prompt + n / 2)
+        predicted = [nbytes / read_bytes * t for t in times["read_probe"]]  # bytes at round r's bandwidth
         rows[name] = {
             "load": loads[name],
             "seconds_per_token": step,
             "tokens_per_s": 1.0 / step if step > 0 else float("inf"),
-            "predicted_seconds": predicted,
-            "ratio_to_predicted": step / predicted,
+            "predicted_seconds": statistics.median(predicted),
+            "ratio_to_predicted": paired_ratio(steps, predicted, seed=ms.seed) if min(steps) > 0 else None,
         }
-    return {"prompt": ms.decode_prompt, "new_tokens": n, "bandwidth_GBps": bandwidth / 1e9, "variants": rows}
+    bandwidth = read_bytes / statistics.median(times["read_probe"])
+    return {
+        "prompt": ms.decode_prompt,
+        "new_tokens": n,
+        "bandwidth_GBps": bandwidth / 1e9,
+        "times": times,
+        "variants": rows,
+    }
 
 
 def peak_rss(fn: Callable[[], Any]) -> dict[str, float]:
@@ -276,12 +277,13 @@ def peak_rss(fn: Callable[[], Any]) -> dict[str, float]:
 
 
 def bench_model(ms: ModelBenchSettings, *, threads: int) -> dict[str, Any]:
-    """The whole section: dial search, the prefill grid, decode and peak memory per variant."""
-    torch.set_num_threads(threads)
+    """The whole section: dial search, the prefill grid, decode and peak memory per variant; timing on
+    ``threads`` pinned threads."""
     variants, dial = build_variants(ms)
     dense_cfg = variants["dense"].model.config
-    prefill = [prefill_point(ms, variants, b, s, dense_cfg) for b in ms.batches for s in ms.seq_lens]
-    decode = decode_point(ms, variants)
+    grid = [(b, s) for b in ms.batches for s in ms.seq_lens]
+    prefill = [prefill_point(ms, variants, b, s, dense_cfg, threads=threads) for b, s in grid]
+    decode = decode_point(ms, variants, threads=threads)
     ids = torch.zeros(max(ms.batches), max(ms.seq_lens), dtype=torch.long)
     memory = {}
     with torch.inference_mode():
@@ -298,32 +300,33 @@ def bench_model(ms: ModelBenchSettings, *, threads: int) -> dict[str, Any]:
 
 
 def model_table(res: dict[str, Any]) -> list[str]:
-    """Markdown tables of the model section."""
+    """Markdown tables of the model section; ratios as ``value [95% CI]`` over the rounds."""
     lines = [
-        f"### Model level ({res['models']}; fp32; × predicted: measured / whole-model prediction)",
+        f"### Model level ({res['models']}; fp32; × predicted: paired per-round ratio to the prediction)",
         "| B×S | variant | load | tokens/s | ms | predicted ms | × predicted | × hf grouped_mm |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for point in res["prefill"]:
         bs = f"{point['batch']}×{point['seq_len']} ({point['gemm_GFLOPs']:.0f} GFLOP/s)"
         for name, r in point["variants"].items():
+            vs_hf = fmt_ratio(r["vs_hf_grouped_mm"]) if r["vs_hf_grouped_mm"] else "anchor"
             lines.append(
                 f"| {bs} | {name} | {_load_text(r['load'])} | {r['tokens_per_s']:.0f} | {r['seconds'] * 1e3:.1f} | "
-                f"{r['predicted_seconds'] * 1e3:.1f} | {r['ratio_to_predicted']:.3f} | {r['vs_hf_grouped_mm']:.3f} |"
+                f"{r['predicted_seconds'] * 1e3:.1f} | {fmt_ratio(r['ratio_to_predicted'])} | {vs_hf} |"
             )
-    de = res["decode"]
+    de, mem = res["decode"], res["peak_memory_prefill_largest"]
     lines += [
         "",
         f"Decode: batch 1, prompt {de['prompt']}, {de['new_tokens']} new tokens, greedy, KV cache; "
-        f"read bandwidth {de['bandwidth_GBps']:.1f} GB/s (interleaved)",
+        f"read bandwidth {de['bandwidth_GBps']:.1f} GB/s (median; each ratio uses its own round's)",
         "| variant | load | tokens/s | ms/token | predicted ms | × predicted | prefill peak RSS MB (rise) |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    mem = res["peak_memory_prefill_largest"]
     for name, r in de["variants"].items():
+        rss = f"{mem[name]['peak_MB']:.0f} (+{mem[name]['rise_MB']:.0f})"
         lines.append(
             f"| {name} | {_load_text(r['load'])} | {r['tokens_per_s']:.1f} | {r['seconds_per_token'] * 1e3:.2f} | "
-            f"{r['predicted_seconds'] * 1e3:.2f} | {r['ratio_to_predicted']:.3f} | {mem[name]['peak_MB']:.0f} (+{mem[name]['rise_MB']:.0f}) |"
+            f"{r['predicted_seconds'] * 1e3:.2f} | {fmt_ratio(r['ratio_to_predicted'])} | {rss} |"
         )
     return lines
 

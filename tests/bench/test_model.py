@@ -3,12 +3,17 @@ bytes-per-step and peak-memory helpers agree with hand counts."""
 
 from __future__ import annotations
 
+import math
+import statistics
+
 import pytest
 import torch
 
+from adamoe.bench.model import peak_rss, step_bytes
+from adamoe.bench.run import run_all
+from adamoe.bench.settings import BenchSettings
+from adamoe.bench.tables import format_table
 from adamoe.hf.models import ModelSpec
-from adamoe.speed import BenchSettings, format_table, run_all
-from adamoe.speed_model import peak_rss, step_bytes
 
 
 @pytest.fixture(scope="module")
@@ -24,14 +29,22 @@ def test_quick_model_section_reports_every_variant(result):
         rows = point["variants"]
         assert set(rows) == names
         assert rows["moe_hf_grouped_mm"]["load"] == rows["moe_adamoe"]["load"] == 2.0
-        for r in rows.values():
-            assert r["ratio_to_predicted"] == pytest.approx(r["seconds"] / r["predicted_seconds"])
+        probe = point["times"]["gemm_probe"]
+        for name, r in rows.items():
+            # paired per round: t[r] / (FLOPs / probe rate[r]); predicted[r] is proportional to probe[r]
+            scale = r["predicted_seconds"] / statistics.median(probe)
+            per_round = [t / (scale * p) for t, p in zip(point["times"][name], probe)]
+            ratio = r["ratio_to_predicted"]
+            assert ratio["ratio"] == pytest.approx(math.prod(per_round) ** (1 / len(per_round)))
+            assert ratio["low"] <= ratio["ratio"] <= ratio["high"]
+        assert rows["moe_hf_grouped_mm"]["vs_hf_grouped_mm"] is None  # the anchor
         # along the dial the predicted time falls with the load
         ada = sorted(
             (rows[n]["load"], rows[n]["predicted_seconds"]) for n in names if n.startswith("adamoe_")
         )
         assert [p for _, p in ada] == sorted(p for _, p in ada)
     assert set(res["decode"]["variants"]) == names
+    assert set(result["provenance"]) >= {"commit", "cpu_model", "date_utc", "load_average"}
     assert set(res["peak_memory_prefill_largest"]) == names
     assert "Model level" in format_table(result) and "Decode: batch 1" in format_table(result)
 

@@ -1,4 +1,4 @@
-"""The profiling sections of issue 12 (``adamoe.speed_profile``): the op classifier against a hand-built
+"""The profiling sections (``adamoe.bench.profile``, ``adamoe.bench.profile_ops``): the op classifier against a hand-built
 table, the category sums, the GEMM FLOP split against a hand count, and a toy run of every section and of
 the CLI. Nothing here compares two timings."""
 
@@ -7,32 +7,31 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import statistics
 from pathlib import Path
 
 import pytest
 import torch
 
-from adamoe.experts import kernels
-from adamoe.hf.models import ModelSpec
-from adamoe.speed import BenchSettings
-from adamoe.speed_model import ModelBenchSettings
-from adamoe.speed_profile import (
+from adamoe.bench.limit import SWIGLU_GEMMS as GEMM_SHAPES
+from adamoe.bench.profile import decode_bounds, gemm_shape_rates, profile_table
+from adamoe.bench.profile_ops import (
     CATEGORIES,
-    GEMM_SHAPES,
     NORM_SCOPE,
     OP_CATEGORIES,
     OpTime,
     category_ms,
     classify,
-    decode_bounds,
-    gemm_shape_rates,
     prefill_bounds,
     profile_prefill,
-    profile_table,
     profiled_ops,
 )
+from adamoe.bench.provenance import PROVENANCE_FIELDS
+from adamoe.bench.settings import BenchSettings, ModelBenchSettings
+from adamoe.experts import kernels
+from adamoe.hf.models import ModelSpec
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(
@@ -171,7 +170,7 @@ T, H, FFN, E, K = 16, 8, 12, 8, 2
 
 @pytest.fixture(scope="module")
 def training():
-    s = BenchSettings(threads=1, warmup=0, repeats=1, tokens=T, hidden=H, ffn=FFN, quick=True)
+    s = BenchSettings(threads=1, warmup=0, repeats=2, tokens=T, hidden=H, ffn=FFN, quick=True)
     return gemm_shape_rates(s, num_experts=E, top_k=K)
 
 
@@ -197,14 +196,25 @@ def test_gemm_flops_split_18_n_h_i_over_the_six_shapes(training):
 def test_training_toy_run_is_positive_and_its_prediction_adds_up(training):
     for v in training["shapes"].values():
         assert min(v["big_seconds"], v["grouped_seconds"], v["big_GFLOPs"], v["grouped_GFLOPs"]) > 0
-    lim = training["limit"]
-    router = 6 * T * H * E / (lim["peak_gemm_GFLOPs"] * 1e9)
-    assert training["router_seconds"] == pytest.approx(router)
-    grouped = sum(v["grouped_seconds"] for v in training["shapes"].values())
-    assert training["predicted"]["grouped_seconds"] == pytest.approx(
-        grouped + router + lim["elementwise_seconds"]
-    )
+    times, lim = training["times"], training["limit"]
+    # the limit per round: nine GEMM probes + the copy of B bytes (B = 19456 here, a multiple of 8, so the
+    # copy moves exactly B and the element-wise part is the copy's own time)
+    router = ("gemm_router", "gemm_router_grad_input", "gemm_router_grad_weight")
+    assert lim["elementwise_GB"] * 1e9 == 4 * (8 * T * K * FFN + 6 * T * K * H + 2 * T * H) == 19456
+    for r, limit_r in enumerate(lim["per_round"]):
+        gemms = sum(times[f"big:{g}"][r] for g in (*GEMM_SHAPES, *router))
+        assert limit_r == pytest.approx(gemms + times["big:copy_elementwise_bytes"][r])
+    # the grouped prediction per round: the limit with its six expert GEMMs swapped for per-group sums
+    grouped = [
+        limit_r
+        - sum(times[f"big:{g}"][r] for g in GEMM_SHAPES)
+        + sum(times[f"grouped:{g}"][r] for g in GEMM_SHAPES)
+        for r, limit_r in enumerate(lim["per_round"])
+    ]
+    assert training["predicted_grouped_seconds"] == pytest.approx(statistics.median(grouped))
     assert training["layer_seconds"] > 0
+    for r in training["ratios"].values():
+        assert r["low"] <= r["ratio"] <= r["high"]
     lines = profile_table({"training": training})
     assert lines[0].startswith("### Training shape") and all(any(n in x for x in lines) for n in GEMM_SHAPES)
 
@@ -229,7 +239,9 @@ def test_decode_toy_run_reports_every_candidate():
     names = {"layer", "blas_gemv", "read_experts_sum", "read_same_size", "read_probe"}
     assert set(res["threads"][1]) == names | ({"kernel"} if kernels.available() else set())
     for v in res["threads"][1].values():
-        assert v["ms"] > 0 and v["GBps"] > 0
+        assert v["ms"] > 0 and v["GBps"] > 0 and v["vs_same_tensors"]["low"] <= v["vs_same_tensors"]["high"]
+    same = res["threads"][1]["read_experts_sum"]["vs_same_tensors"]  # itself, round by round
+    assert same["ratio"] == same["low"] == same["high"] == pytest.approx(1.0)
     assert profile_table({"decode": res})[0].startswith("### Decode T=1")
 
 
@@ -257,5 +269,6 @@ def test_cli_quick_decode_prints_tables_and_json(capsys, tmp_path):
     saved = json.loads(out_json.read_text())
     assert saved["quick"] is True and set(saved) >= {"decode"} and "training" not in saved
     assert all(math.isfinite(v["GBps"]) for v in saved["decode"]["threads"]["1"].values())
+    assert set(saved["provenance"]) >= set(PROVENANCE_FIELDS)
     with pytest.raises(SystemExit):
         cli.parse_args(["--sections", "training,nope"])
