@@ -11,7 +11,7 @@ import pytest
 
 from adamoe.cli import main
 from adamoe.experiments.demo import DemoConfig
-from tests.experiments.fixtures import fake_bigbench, one_thread  # noqa: F401  (fixtures)
+from tests.experiments.fixtures import one_thread, paper_tasks  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -51,16 +51,16 @@ def _mcnemar_exact(a: list[float], b: list[float]) -> float:
 
 
 @pytest.mark.parametrize("build", ["moefy", "upcycle"])
-def test_quick_report_has_n_ci_chance_and_paired_tests(tmp_path, capsys, fake_bigbench, build):  # noqa: F811
+def test_quick_report_has_n_ci_chance_and_paired_tests(tmp_path, capsys, paper_tasks, build):  # noqa: F811
     run = tmp_path / "demo"
-    tasks = ",".join(fake_bigbench)
+    tasks = ",".join(paper_tasks)
     assert (
         main(["demo", "--quick", "--set", f"moe={build}", "--set", f"tasks={tasks}", "--run-dir", str(run)])
         == 0
     )
     metrics = json.loads((run / "metrics.json").read_text())
     rows = {(r["model"], r["task"]): r for r in metrics["table"]}
-    models, cells = {"dense", "top-2", "AdaMoE-m8k3"}, [*fake_bigbench, "average"]
+    models, cells = {"dense", "top-2", "AdaMoE-m8k3"}, [*paper_tasks, "average"]
     assert set(rows) == {(m, t) for m in models for t in cells}
     for r in rows.values():
         ci = r["acc_ci"]
@@ -68,8 +68,9 @@ def test_quick_report_has_n_ci_chance_and_paired_tests(tmp_path, capsys, fake_bi
     assert rows[("top-2", "average")]["load"] == pytest.approx(2.0)
     assert 0.0 < rows[("AdaMoE-m8k3", "average")]["load"] < 3.0
     assert rows[("top-2", "average")]["model_flops_pct"] == pytest.approx(100.0)
-    records = metrics["records"]
-    for task in fake_bigbench:  # chance and accuracy recomputed from the saved per-item records
+    records = {v: per_seed[0] for v, per_seed in metrics["records"].items()}  # the one seed
+    assert metrics["seeds"] == [0] and all(len(s) == 1 for s in metrics["records"].values())
+    for task in paper_tasks:  # chance and accuracy recomputed from the saved per-item records
         rec = records["top-2"][task]
         assert rows[("top-2", task)]["chance"] == pytest.approx(np.mean([1 / c for c in rec["num_choices"]]))
         assert rows[("top-2", task)]["acc"] == pytest.approx(np.mean(rec["credit"]))

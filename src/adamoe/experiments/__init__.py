@@ -1,8 +1,13 @@
 """Library stages of the project's experiments (above eval and train, below commands).
 
+Imports run one way, bottom up (no circles): :mod:`~adamoe.experiments.tables` (tables from per-item
+records) <- :mod:`~adamoe.experiments.harness` (task lists, config, data, training, scoring, run store,
+report) <- :mod:`~adamoe.experiments.dial` (compute dial, routing plots) <- the experiments:
+
+- :mod:`adamoe.experiments.molora`, :mod:`~adamoe.experiments.moe`: the paper's two experiments at
+  small scale, on its own tasks (offline).
+- :mod:`adamoe.experiments.demo` (+ :mod:`~adamoe.experiments.demo_report`): ``adamoe demo``, a reduced
+  MoE table on the same helpers.
 - :mod:`adamoe.experiments.moe_model`: the shared-plus-routed SmolLM2 MoE (built once, cached) and the
-  real text it is calibrated and checked on.
-- :mod:`adamoe.experiments.demo`: the stages of ``adamoe demo`` (build, fine-tune, evaluate, dial, report).
-- :mod:`adamoe.experiments.harness`, :mod:`~adamoe.experiments.tables`, :mod:`~adamoe.experiments.molora`,
-  :mod:`~adamoe.experiments.moe`: the paper's two experiments at small scale and their tables.
+  offline text it is calibrated and checked on.
 """

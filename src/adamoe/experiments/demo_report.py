@@ -1,11 +1,13 @@
 """The report of ``adamoe demo``: the experiments' tables and plots, plus the findings said in words.
 
 The tables (accuracy with n, 95% CI and chance; paired AdaMoE - top-2 tests; Load per layer) come from
-:func:`adamoe.experiments.harness.write_experiment_report` over one seed's per-item records, so the demo
-and ``adamoe reproduce moe`` compute every number the same way. With one seed and 0/1 credit the
-paired test is the exact McNemar test on the discordant items; the dense model is a reference row,
-never tested. What the demo adds: one sentence per task and on the average saying whether the
-AdaMoE - top-2 difference is significant ("no significant difference" when p >= 0.05), printed too.
+:func:`adamoe.experiments.harness.write_experiment_report` over the per-item records of every seed, so
+the demo and ``adamoe reproduce moe`` compute every number the same way. With one seed (the default)
+and 0/1 credit the paired test is the exact McNemar test on the discordant items, conditional on that
+one trained pair of models; the dense model is a reference row, never tested. What the demo adds: one
+sentence per task and on the average saying whether the AdaMoE - top-2 difference is significant ("no
+significant difference" when p >= 0.05), printed too. This module imports only the shared helpers
+(harness, dial, tables), never :mod:`adamoe.experiments.demo`, which calls it.
 """
 
 from __future__ import annotations
@@ -35,24 +37,26 @@ def write_demo_report(
     run_dir: Path,
     cfg: Any,
     *,
-    runs: Mapping[str, Mapping[str, Any]],
-    trained: Mapping[str, Mapping[str, Any]],
+    names: tuple[str, str],
+    seeds: list[int],
+    runs: Mapping[str, list[Mapping[str, Any]]],
+    trained: Mapping[str, list[Mapping[str, Any]]],
     dial: Mapping[str, Any],
     timings: Mapping[str, float],
 ) -> dict[str, Any]:
     """report.md/.html, metrics.json and plots; returns {rows, paired, loads, paths, findings, timings}.
 
-    ``runs``: {variant: {task: TaskRun}} for dense, top-k and AdaMoE (one seed; saved under ``records`` in
-    metrics.json, so every table number can be recomputed from the file); ``trained``: the
-    harness's training summaries per fine-tuned variant; ``dial``: :func:`adamoe.experiments.moe.dial_points`.
+    ``names``: (baseline, AdaMoE) table names; ``runs``: {variant: [{task: TaskRun} per seed]} for
+    dense, top-k and AdaMoE (saved under ``records`` in metrics.json, so every table number can be
+    recomputed from the file); ``trained``: the harness's training summaries per fine-tuned variant and
+    seed; ``dial``: :func:`adamoe.experiments.dial.dial_points` of the first seed.
     """
-    from adamoe.experiments.demo import variant_names
+    from adamoe.experiments.dial import sharpness_and_dial_plots
     from adamoe.experiments.harness import write_experiment_report
-    from adamoe.experiments.moe import sharpness_and_dial_plots
     from adamoe.experiments.tables import paired_rows
 
-    base, ada = variant_names(cfg)
-    seed_runs = {v: [r] for v, r in runs.items()}
+    base, ada = names
+    seed_runs = {v: list(r) for v, r in runs.items()}
     paired = paired_rows(
         seed_runs, baseline=base, exclude=["dense"], stats_seed=cfg.stats_seed, n_boot=cfg.n_boot
     )
@@ -66,7 +70,7 @@ def write_demo_report(
         baseline=base,
         baseline_k=cfg.baseline_k,
         references=["dense"],
-        notes=["Findings:", *findings, "", *_notes(cfg, runs, trained, dial, timings)],
+        notes=["Findings:", *findings, "", *_notes(cfg, seeds, runs, trained, dial, timings)],
         plots=sharpness_and_dial_plots(run_dir, seed_runs, [dict(dial)], [base, ada]),
         metrics={
             "config": cfg.to_dict(),
@@ -74,7 +78,11 @@ def write_demo_report(
             "timings_s": dict(timings),
             "train": dict(trained),
             "dial": dial,
-            "records": {v: {t: r.to_dict() for t, r in tasks.items()} for v, tasks in runs.items()},
+            "seeds": seeds,
+            "records": {
+                v: [{t: r.to_dict() for t, r in tasks.items()} for tasks in per_seed]
+                for v, per_seed in runs.items()
+            },
         },
     )
     return {**out, "findings": findings, "timings": dict(timings)}
@@ -82,20 +90,26 @@ def write_demo_report(
 
 def _notes(
     cfg: Any,
-    runs: Mapping[str, Mapping[str, Any]],
-    trained: Mapping[str, Mapping[str, Any]],
+    seeds: list[int],
+    runs: Mapping[str, list[Mapping[str, Any]]],
+    trained: Mapping[str, list[Mapping[str, Any]]],
     dial: Mapping[str, Any],
     timings: Mapping[str, float],
 ) -> list[str]:
-    sizes = ", ".join(f"{t} {len(r.ids)}" for t, r in runs["dense"].items())
-    losses = ", ".join(f"{v} {s['final_loss']:.4f} ({s['steps']} steps)" for v, s in trained.items())
+    sizes = ", ".join(f"{t} {len(r.ids)}" for t, r in runs["dense"][0].items())
+    losses = "; ".join(
+        f"{v} " + ", ".join(f"{s['final_loss']:.4f} ({s['steps']} steps)" for s in per_seed)
+        for v, per_seed in trained.items()
+    )
     curve = "; ".join(
         f"bias {p['bias']:+.3f}: load {p['load']:.2f}, acc {100 * p['acc']:.1f}" for p in dial["curve"]
     )
     searches = "; ".join(f"target {s['target_load']} -> bias {s['bias']:+.3f}" for s in dial["searches"])
     return [
-        f"Test items per task: {sizes} (one seed; CIs bootstrap over items).",
-        f"Training: {cfg.train_examples} items per task (union, multi-task), {cfg.epochs} epochs, "
+        f"Tasks: {', '.join(cfg.tasks)}; fine-tuned on their train parts, the dial's bias searched on "
+        "validation, every table on test (disjoint hash parts).",
+        f"Test items per task: {sizes}; seeds {seeds} (CIs bootstrap over seeds x items).",
+        f"Training: {cfg.train_per_task} items per task (union, multi-task), {cfg.epochs} epochs, "
         f"batch {cfg.batch_size}, lr {cfg.lr}; trainable {cfg.trainable} in the last "
         f"{cfg.train_last_layers} layers; same data order for both variants.",
         f"Aux loss: top-{cfg.baseline_k} Switch at {cfg.aux_coef}; AdaMoE null-aware, {cfg.aux_coef} in "

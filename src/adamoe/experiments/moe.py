@@ -14,12 +14,17 @@ Both fine-tune LoRA (rank 8) on the router (``gate`` + ``gate2``) and the expert
 found by bisection on validation items, :mod:`adamoe.eval.dial`) traces accuracy vs load on test items;
 routing sharpness per layer (paper Fig. 3) comes from the test-set routing sums.
 
-Budget basis (2 cores), measured at 150 test items per task (50.6 min): a run trains 64 steps in
-~3.5 min and scores 1,200 items in ~2.4 min; the dial (seed 0) ~6.5 min; the untuned reference ~2.5 min.
-Default: 2 variants x 3 seeds, 8 tasks x 32 training items (2 epochs = 64 steps), **all 300 test items
-per task** (2,400 per variant and seed; ~+17 min over 150), the dial on seed 0: ~68 min (+2 min if the
-MoE is built first). ``--quick`` (2 tasks, 8 training / 24 test items, 2 epochs of 2 steps, 2 seeds,
-one dial target): ~3 min.
+Data (:data:`adamoe.experiments.harness.MOE_TASKS`): the paper's MoE table, WinoGrande, HellaSwag,
+PIQA, SIQA, OpenBookQA and ARC-Challenge, read offline; fine-tuning on each task's ``train`` part
+(multi-task on the union), the dial's bias search on ``validation``, the tables on ``test``.
+
+Budget basis (2 cores): on the earlier BIG-bench tasks a run trained 64 steps in ~3.5 min and scored
+1,200 items in ~2.4 min; the dial (seed 0) ~6.5 min; the untuned reference ~2.5 min (64 min for 2,400
+test items per run). The default here scores 300 test items per task (ARC-Challenge has 209): 1,709
+items of ~556 request characters on average (HellaSwag's four long endings dominate), about 0.7x the
+earlier characters, and trains 6 x 32 = 192 pairs (48 steps): **~50 min** expected (+3 min if the MoE is
+built first), to be confirmed by the first full run. ``--quick`` (:data:`SMOKE_TASKS`, 8 training / 24
+test items, 2 epochs of 2 steps, 2 seeds, one dial target): ~3 min.
 """
 
 from __future__ import annotations
@@ -33,8 +38,10 @@ from typing import Any, ClassVar
 
 import torch
 
-from adamoe.experiments.demo import SMOKE_TASKS
+from adamoe.experiments.dial import dial_points, sharpness_and_dial_plots
 from adamoe.experiments.harness import (
+    MOE_TASKS,
+    SMOKE_TASKS,
     ExperimentConfig,
     RunStore,
     load_data,
@@ -48,7 +55,7 @@ from adamoe.experiments.harness import (
 from adamoe.hf.convert import GATE2_INITS
 from adamoe.utils.config import option, require
 
-__all__ = ["MoEExperimentConfig", "dial_points", "prepare_variant", "run_moe", "sharpness_and_dial_plots"]
+__all__ = ["MoEExperimentConfig", "prepare_variant", "run_moe"]
 
 DEFAULT_MODEL = "moefy"
 """The cached shared-plus-routed SmolLM2 MoE (built on first use, ~minutes, then loaded from disk)."""
@@ -71,6 +78,7 @@ class MoEExperimentConfig(ExperimentConfig):
     }
 
     model: str = DEFAULT_MODEL
+    tasks: list[str] = field(default_factory=lambda: list(MOE_TASKS))
     train_per_task: int = option(32, ge=1)
     test_per_task: int = option(300, ge=1)
     lr: float = option(5e-5, gt=0)
@@ -172,38 +180,6 @@ def prepare_variant(
         return get_peft_model(model, lcfg).eval()
 
 
-def dial_points(
-    model: Any, tok: Any, data: Any, cfg: MoEExperimentConfig, *, baseline_k: int
-) -> dict[str, Any]:
-    """Bias searches for ``cfg.dial_targets`` on the calibration items, then accuracy and load on the
-    first ``dial_per_task`` test items of every task at each bias found (and at 0)."""
-    import numpy as np
-
-    from adamoe.eval.dial import LoadCurve, dial_curve, search_null_bias, set_null_bias
-
-    calib = {"calib": data.calib}
-    dial_tests = {t: items[: cfg.dial_per_task] for t, items in data.tests.items()}
-
-    def score(m: Any, tasks: dict[str, list]) -> dict[str, Any]:
-        return score_tasks(m, tok, tasks, baseline_k=baseline_k, batch_size=cfg.eval_batch_size)
-
-    def point(m: Any) -> dict[str, float]:
-        runs = score(m, dial_tests).values()
-        return {
-            "acc": float(np.mean([np.mean(r.credit) for r in runs])),
-            "load": float(np.mean([r.load for r in runs])),
-        }
-
-    curve = LoadCurve(model, lambda m: score(m, calib)["calib"].load, bound=cfg.dial_range)
-    searches = [
-        search_null_bias(model, None, target_load=t, iters=cfg.dial_iters, tol=0.05, curve=curve)
-        for t in cfg.dial_targets
-    ]
-    curve = dial_curve(model, point, sorted({0.0, *(s["bias"] for s in searches)}))
-    set_null_bias(model, 0.0)
-    return {"searches": searches, "curve": curve}
-
-
 def _one_run(
     moe: Any,
     tok: Any,
@@ -295,39 +271,6 @@ def run_moe(cfg: MoEExperimentConfig, *, seed: int, run_dir: Path, log=print) ->
         plots=plots,
         metrics={"config": cfg.resolved(), "seeds": seeds, "dial": dials},
     )
-
-
-def sharpness_and_dial_plots(
-    run_dir: Path, runs: Any, dials: list[dict], variants: list[str]
-) -> list[tuple[str, Path]]:
-    """Sharpness per layer of each trained variant and the compute dial (all AdaMoE seeds)."""
-    from adamoe.eval.plots import plot_dial, plot_sharpness
-    from adamoe.experiments.tables import layer_loads
-    from adamoe.stats import SHARPNESS_BINS
-
-    def share(s: dict[str, Any]) -> Any:
-        return s["sharpness"] / max(s["tokens"], 1)
-
-    out = []
-    for v in variants:
-        layers = {
-            g: {"sharpness": dict(zip(SHARPNESS_BINS, x))}
-            for g, x in layer_loads(runs, v, value=share).items()
-        }
-        out.append(
-            (
-                f"Routing sharpness per layer, {v} (tokens needing n experts for 50% of router mass)",
-                plot_sharpness(layers, run_dir / f"sharpness_{v}.png", title=v),
-            )
-        )
-    points = [p for d in dials for p in d["curve"]]
-    out.append(
-        (
-            "Compute dial: accuracy vs load over null-logit biases (all seeds)",
-            plot_dial(points, run_dir / "compute_dial.png"),
-        )
-    )
-    return out
 
 
 def _notes(

@@ -2,21 +2,27 @@
 
 `build_default_moe` loads the embedded SmolLM2-135M-Instruct, moefies it (:func:`adamoe.hf.moefy.moefy`:
 50% shared core + 8 routed co-activation groups, routers fitted to the groups' activation mass) on real
-BIG-bench text and saves the result as a standard ``Qwen2MoeForCausalLM`` folder (safetensors) under the
-adamoe cache, keyed on the recipe, written to a temporary folder and renamed into place.
+text and saves the result as a standard ``Qwen2MoeForCausalLM`` folder (safetensors) under the adamoe
+cache, keyed on the recipe and the calibration text's format, written to a temporary folder and renamed
+into place.
 
-Measured (seed 0, 2 CPU cores shared with other jobs; 8,192 calibration tokens = 32 rows x 256): build
-121-208 s; router top-2 agreement with the oracle groups on held-out calibration tokens 0.63 (0.50-0.80
-per layer, chance 0.25). Mean next-token NLL on 120 held-out question+answer texts
-(:func:`heldout_texts`): dense 4.62; routed top-1 / top-2 / top-4 5.56 / 5.34 / 5.15; converted to
-AdaMoE m=8, k=3 before any training: 5.59 at load 1.36. An earlier build with other random draws gave
-top-2 5.31 with the router and 5.19 with oracle group choice (equal weights). Fine-tuning is expected to
-close part of the gap to dense; the experiments measure it. Reproduce with
-``python -m adamoe.experiments.moe_model`` (:func:`nll_ladder`; about 5 min with one thread).
+Text (offline, :mod:`adamoe.data`; why these parts):
+- Calibration (:func:`calibration_texts`, :data:`CALIB_TASKS`): prose passages of the **train** parts of
+  BoolQ (Wikipedia passages), SciQ (science support paragraphs) and HellaSwag (activity context + gold
+  ending). Only train parts, because the routers are *fitted* to this text: a test item must never
+  shape the model it is scored on. BoolQ and SciQ are in neither experiment's MoE table; HellaSwag's
+  train part is the data the experiments fine-tune on anyway.
+- Held-out check (:func:`heldout_texts`, :data:`HELDOUT_TASKS`): context + gold answer of the
+  **validation** parts of the MoE table's other five tasks (WinoGrande, PIQA, SIQA, OpenBookQA,
+  ARC-Challenge): other datasets than the calibration text and another part than any fine-tuning,
+  in the shape the experiments score, so a held-out NLL measures generalisation, not fit; no test item
+  is used, so the tables' test parts stay untouched.
 
-Calibration text comes from BIG-bench *generative reading* tasks (passages from Wikipedia, sports reports,
-science paragraphs), which are not multiple-choice tasks and so never among the evaluation tasks; the
-held-out check text is question + correct answer from multiple-choice tasks, the shape the demo scores.
+Measured figures of the earlier build (calibrated on BIG-bench reading passages, which are no longer
+available; 8,192 calibration tokens = 32 rows x 256): build 121-208 s; router top-2 agreement with the
+oracle groups 0.63 (chance 0.25); held-out NLL dense 4.62, routed top-1 / top-2 / top-4 5.56 / 5.34 /
+5.15. The build on the offline text is to be re-measured with ``python -m adamoe.experiments.moe_model``
+(:func:`nll_ladder`; about 5 min with one thread).
 """
 
 from __future__ import annotations
@@ -25,17 +31,16 @@ import hashlib
 import json
 import os
 import shutil
-import tarfile
 import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from adamoe.data.bigbench_index import tarball_path
 from adamoe.paths import models_dir
 
 __all__ = [
@@ -49,19 +54,11 @@ __all__ = [
     "nll_ladder",
 ]
 
-CALIB_TASKS: tuple[str, ...] = (
-    "natural_instructions/subtask002_quoref_answer_generation",
-    "natural_instructions/subtask028_drop_answer_generation",
-    "natural_instructions/subtask061_ropes_answer_generation",
-    "disfl_qa",
-)
-HELDOUT_TASKS: tuple[str, ...] = (
-    "social_iqa",
-    "strategyqa",
-    "goal_step_wikihow/goal_inference",
-    "epistemic_reasoning",
-)
-_FORMAT = 2  # bump when the build changes for the same recipe
+CALIB_TASKS: tuple[str, ...] = ("boolq", "sciq", "hellaswag")
+"""Calibration text: passages of these tasks' train parts (see the module docstring)."""
+HELDOUT_TASKS: tuple[str, ...] = ("winogrande", "piqa", "siqa", "openbookqa", "arc_challenge")
+"""Held-out text: context + gold answer of these tasks' validation parts (see the module docstring)."""
+_FORMAT = 3  # bump when the build changes for the same recipe (3: offline calibration text)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -81,50 +78,40 @@ class MoeRecipe:
         return "smollm2-moe-" + hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def read_bigbench(tasks: tuple[str, ...]) -> dict[str, list[dict]]:
-    """The raw ``examples`` of each task.json in the BIG-bench tarball (one streaming pass, stops early).
-
-    `adamoe.data.bigbench` serves multiple-choice examples only; the calibration passages come from
-    generative tasks, hence this small reader of the same tarball.
-    """
-    path = tarball_path()
-    found: dict[str, list[dict]] = {}
-    with tarfile.open(path) as tf:
-        for member in tf:
-            parts = member.name.split("/")
-            name = "/".join(parts[3:-1])
-            if parts[-1] == "task.json" and name in tasks:
-                found[name] = json.load(tf.extractfile(member))["examples"]
-                if len(found) == len(tasks):
-                    break
-    missing = sorted(set(tasks) - set(found))
-    if missing:
-        raise ValueError(f"bigbench: tasks {missing} not in {path}")
-    return found
-
-
 def _stable_order(texts: list[str]) -> list[str]:
     return sorted(dict.fromkeys(texts), key=lambda t: hashlib.sha256(t.encode()).hexdigest())
 
 
+def _passage(example: Any) -> str:
+    """The prose of a train item: BoolQ's passage / SciQ's support (the prompt before its question),
+    else (HellaSwag) the context with the gold ending."""
+    head = example.context.split("\nQuestion:")[0].strip()
+    if example.task in ("boolq", "sciq"):
+        return head
+    return "".join(example.requests()[example.label]).strip()
+
+
 def calibration_texts(limit: int = 400) -> list[str]:
-    """Up to `limit` distinct passages from :data:`CALIB_TASKS`, interleaved task by task, stable order."""
+    """Up to `limit` distinct non-empty passages of :data:`CALIB_TASKS`' train parts, interleaved task
+    by task, in a stable (hash) order."""
+    from adamoe.data import load_task
+
     per_task = []
-    for examples in read_bigbench(CALIB_TASKS).values():
-        per_task.append(_stable_order([str(e["input"]).split("\nQuestion:")[0] for e in examples]))
+    for task in CALIB_TASKS:
+        texts = [_passage(e) for e in load_task(task, split="train", limit=2 * limit)]
+        per_task.append(_stable_order([t for t in texts if t]))
     mixed = [t for group in zip(*per_task) for t in group]
     return mixed[:limit]
 
 
 def heldout_texts(per_task: int = 30) -> list[str]:
-    """Question + correct answer texts, `per_task` from each of :data:`HELDOUT_TASKS` (stable order)."""
+    """Context + gold answer, `per_task` from the validation part of each of :data:`HELDOUT_TASKS`
+    (stable order); WinoGrande's partial scoring puts the gold option into the sentence."""
+    from adamoe.data import load_task
+
     out = []
-    for examples in read_bigbench(HELDOUT_TASKS).values():
-        texts = []
-        for e in examples:
-            scores = e.get("target_scores")
-            answer = max(scores, key=scores.get) if scores else str(e.get("target", ""))
-            texts.append(f"{str(e['input']).strip()} {answer.strip()}")
+    for task in HELDOUT_TASKS:
+        texts = ["".join(e.requests()[e.label]).strip() for e in load_task(task, split="validation")]
         out.extend(_stable_order(texts)[:per_task])
     return out
 
@@ -166,7 +153,7 @@ def _build(folder: Path, recipe: MoeRecipe, log) -> None:
     t0 = time.perf_counter()
     dense, tokenizer = load_default()
     texts = calibration_texts()
-    log(f"moefy: building {folder.name} from {len(texts)} BIG-bench passages (built once, then cached)")
+    log(f"moefy: building {folder.name} from {len(texts)} train-part passages (built once, then cached)")
     result = moefy(
         dense,
         calib_tokens=texts,

@@ -361,7 +361,7 @@ def plot_accuracy(rows: Sequence[Mapping[str, Any]], path: Any) -> Any:
         linestyles="dashed",
         label="chance",
     )
-    ax.set_xticks(np.arange(len(tasks)) + 0.4 - width / 2, [t.removeprefix("bigbench:") for t in tasks])
+    ax.set_xticks(np.arange(len(tasks)) + 0.4 - width / 2, tasks)
     ax.tick_params(axis="x", labelrotation=30, labelsize=7)
     ax.set_ylabel("accuracy (%)")
     ax.legend(fontsize=7, ncol=min(len(variants) + 1, 7))
