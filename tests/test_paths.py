@@ -25,7 +25,7 @@ def test_folders_are_created_on_demand(monkeypatch, tmp_path):
     expected["vendor"] = paths.vendor_dir
     for name, fn in expected.items():
         assert fn() == tmp_path / "c" / name and (tmp_path / "c" / name).is_dir()
-    assert paths.subdir("data/bigbench") == tmp_path / "c" / "data" / "bigbench"
+    assert paths.subdir("data/offline") == tmp_path / "c" / "data" / "offline"
 
 
 @pytest.mark.parametrize("bad", ["", "/abs", "../out", "a/../../b"])
