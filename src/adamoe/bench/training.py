@@ -136,8 +136,8 @@ def bench_training(s: BenchSettings) -> dict[str, Any]:
     limit = limit_rounds(probes, times)
     ratios = {k: paired_ratio(times[k], limit["per_round"], seed=s.seed) for k in variants}
     verdicts = {k: verdict(r) for k, r in ratios.items()}
-    vs_hf = {impl: paired_ratio(times["adamoe_default"], times[impl], seed=s.seed) for impl in variants}
-    vs_hf = {k: v for k, v in vs_hf.items() if k.startswith("hf_")}
+    hf = [name for name in variants if name.startswith("hf_")]
+    vs_hf = {name: paired_ratio(times["adamoe_default"], times[name], seed=s.seed) for name in hf}
     default = ratios["adamoe_default"]
     return {
         "shape": {"tokens": s.tokens, "hidden": s.hidden, "ffn": s.ffn, "experts": 8, "top_k": 2},
