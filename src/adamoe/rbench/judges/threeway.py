@@ -64,9 +64,8 @@ class ThreeWayRefusalJudge:
     use_vocabulary: bool = True
     name: str = "three-way"
 
-    def _vocab(self) -> frozenset[str]:
-        vocab = english_vocabulary() if self.use_vocabulary else None
-        return vocab if vocab is not None else frozenset()
+    def _vocab(self) -> frozenset[str] | None:
+        return english_vocabulary() if self.use_vocabulary else None
 
     def _unit_labels(self, unit: Unit, first: bool, prompt: str) -> list[str]:
         """Labels of one unit: its own, plus its tail's after a contrast ("but", "however")."""
@@ -151,7 +150,7 @@ def verdicts(judge: RefusalJudge, prompts: Sequence[str], responses: Sequence[st
         return list(classify(prompts, responses))
     out = []
     for p, r, refused in zip(prompts, responses, judge.judge(prompts, responses)):
-        deg = measure(p, r)
+        deg = measure(p, r, vocab=english_vocabulary())
         label = "degenerate" if deg.broken else ("refusal" if refused else "compliance")
         out.append(Verdict(label=label, reason=f"{getattr(judge, 'name', 'judge')} verdict", degeneracy=deg))
     return out
