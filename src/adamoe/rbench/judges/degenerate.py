@@ -126,7 +126,11 @@ def content_words(text: str) -> list[str]:
 
 
 def _known(word: str, vocab: frozenset[str]) -> bool:
-    return word in vocab or word in _STOP or any(word.endswith(s) and word[: -len(s)] in vocab for s in _SUFFIXES)
+    return (
+        word in vocab
+        or word in _STOP
+        or any(word.endswith(s) and word[: -len(s)] in vocab for s in _SUFFIXES)
+    )
 
 
 def _nonword(response: str, prompt: str, vocab: frozenset[str] | None) -> float | None:
