@@ -35,14 +35,13 @@ TINY = [
     "--set",
     "ood.shifts=[upper]",
     "--set",
-    "ood.sets=[generated:movie]",
-    "--set",
     "adversarial.attacks={char: {kinds: [swap], max_edits: 1}}",
 ]
 
 
 @pytest.fixture(autouse=True)
-def restore_threads() -> Iterator[None]:
+def restore_threads(offline_wheel) -> Iterator[None]:
+    """One thread count restored after each test; every test reads the miniature offline wheel."""
     before = torch.get_num_threads()
     yield
     torch.set_num_threads(before)
@@ -83,7 +82,7 @@ def test_cli_writes_a_side_by_side_report_and_resumes_from_cache(tmp_path, capsy
     header = "| metric (%) | better | n | chance | tiny-llama [95% CI] | tiny-mixtral [95% CI] |"
     assert header in md and "Δ tiny-mixtral − tiny-llama (pp) [95% CI]" in md
     assert "| tiny-llama | – | – |" in md  # dense model: routing columns are dashes
-    assert "| upper | style | 2/2 | yes |" in md and "| data:movie | dataset |" in md
+    assert "| upper | style | 2/2 | yes |" in md and "| data:cb | dataset |" in md
     html = (run_dir / "report.html").read_text()
     assert html.startswith("<!doctype html>") and "routing_js.png" in html
     for png in ("headline.png", "ood.png", "routing_js.png", "routing_load.png"):

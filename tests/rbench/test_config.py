@@ -42,7 +42,7 @@ def test_model_specs_and_dims_parse() -> None:
 def test_unknown_section_keys_list_the_valid_ones_and_null_sections_mean_defaults() -> None:
     with pytest.raises(
         ValueError,
-        match=r"safety: unknown key\(s\) colour; valid keys: tasks, task_limit, prompt_limit, harmful, benign",
+        match=r"safety: unknown key\(s\) colour; valid keys: prompt_limit, harmful, benign, toxicity",
     ) as err:
         RBenchConfig.from_dict({"safety": {"colour": "red"}})
     assert "\n" not in str(err.value)
@@ -51,16 +51,19 @@ def test_unknown_section_keys_list_the_valid_ones_and_null_sections_mean_default
     assert RBenchConfig.from_dict({"max_new_tokens": 4}).hallucination.max_new_tokens == 4
 
 
-def test_quick_swaps_in_the_smoke_sets_but_keeps_fields_set_explicitly() -> None:
+def test_defaults_are_offline_tasks_and_quick_needs_no_optional_download() -> None:
+    from adamoe.data import known_tasks
+    from adamoe.rbench.data.offline import CLOSED_BOOK, SPAN_PATTERNS
+
     real = RBenchConfig.from_dict({})
-    assert real.hallucination.tasks[0] == "bigbench:truthful_qa" and real.adversarial.nli.startswith(
-        "bigbench:"
-    )
-    assert real.ood.id == "bigbench:epistemic_reasoning" and real.safety.tasks
-    quick = RBenchConfig.from_dict({"quick": True, "ood": {"sets": ["generated:movie"]}})
+    for name in [*real.adversarial.tasks, real.ood.id, *real.ood.sets, real.ood.pairs["science"]["id"]]:
+        assert name in SPAN_PATTERNS and name in known_tasks()
+    assert set(real.hallucination.closed_book) <= set(CLOSED_BOOK) and real.hallucination.claims == "auto"
+    assert real.safety.harmful == "auto" and set(real.finetune.tasks) <= set(known_tasks())
+    quick = RBenchConfig.from_dict({"quick": True, "ood": {"sets": ["sst2"]}})
     quick.validate()
-    assert quick.hallucination.tasks == [] and quick.hallucination.truthfulqa == "generated"
-    assert quick.adversarial.nli == "generated" and quick.safety.harmful == "generated"
-    assert quick.ood.id == "generated:product" and quick.ood.pairs == {}
-    assert quick.ood.sets == ["generated:movie"]  # set explicitly: kept
+    assert quick.hallucination.claim_sets() == [] and quick.safety.harmful == "generated"
+    assert quick.safety.toxicity == "generated" and quick.adversarial.tasks == ["rte"]
+    assert quick.ood.id == "rte" and quick.ood.pairs == {}
+    assert quick.ood.sets == ["sst2"]  # set explicitly: kept
     assert quick.limit == QUICK_LIMIT == 10 and RBenchConfig.from_dict({"quick": True, "limit": 3}).limit == 3

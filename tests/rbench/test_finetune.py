@@ -19,7 +19,7 @@ from adamoe.rbench.finetune import FinetuneConfig, finetune_model, load_train_pa
 from adamoe.rbench.models import load_model
 from adamoe.rbench.runner import prepare_suite, run_suite
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = pytest.mark.usefixtures("one_thread", "offline_wheel")
 
 CFG = FinetuneConfig(per_task=4, max_steps=2, batch_size=4, lr=1e-3, train_last_layers=1)
 
@@ -80,11 +80,17 @@ def test_finetuning_changes_only_the_trainable_set_and_a_rerun_restores_it_from_
     assert rec3["cached"] is False and trained_calls == [1, 3] and rec3["key"] != rec["key"]
 
 
-def test_finetune_tasks_that_are_also_evaluated_are_refused() -> None:
-    with pytest.raises(ValueError, match=r"finetune\.tasks: \['bigbench:snarks'\]"):
-        RBenchConfig.from_dict({"dims": ["ood"], "finetune": {"tasks": ["bigbench:snarks"]}}).validate()
-    # the same task is fine when its dimension is not run
-    RBenchConfig.from_dict({"dims": ["safety"], "finetune": {"tasks": ["bigbench:snarks"]}}).validate()
+def test_training_items_come_from_the_train_parts_never_the_evaluated_test_parts() -> None:
+    from adamoe.data import load_task
+    from adamoe.rbench.data.formats import span_to_mc
+    from adamoe.rbench.data.offline import load_span_task
+
+    cfg = FinetuneConfig(tasks=["rte", "sst2"], per_task=1000)
+    prompts = {p for p, _ in load_train_pairs(cfg)}
+    for task in cfg.tasks:
+        train = {ex.context for ex in load_task(task, split="train")}
+        test = {span_to_mc(it).context for it in load_span_task(task, split="test")}
+        assert train and train <= prompts and not test & prompts
 
 
 def test_every_model_of_the_suite_is_finetuned_once_and_a_rerun_loads_them(tmp_path) -> None:
@@ -95,7 +101,7 @@ def test_every_model_of_the_suite_is_finetuned_once_and_a_rerun_loads_them(tmp_p
             "limit": 2,
             "progress": False,
             "quick": True,
-            "ood": {"shifts": ["upper"], "sets": ["generated:movie"]},
+            "ood": {"shifts": ["upper"]},
         }
     )
     plan = prepare_suite(cfg)

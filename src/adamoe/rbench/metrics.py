@@ -54,6 +54,30 @@ def exact_match(prediction: str, answers: Sequence[str]) -> float:
     return float(any(pred == normalize_answer(a) for a in answers))
 
 
+_ABSTAIN = re.compile(
+    r"\b(i (do not|don't|dont) know|not sure|no idea|unknown|i (cannot|can't) (answer|say|tell)|"
+    r"i am not certain|i'm not certain|unsure|no one knows|nobody knows)\b"
+)
+
+
+def answer_match(prediction: str, answers: Sequence[str]) -> float:
+    """1.0 if a normalised gold answer occurs in the normalised prediction as whole words.
+
+    Why not exact match alone: closed-book answers come as short sentences ("It was Paris."); lm-eval's
+    nq_open / triviaqa exact match cuts the first line and would count these wrong. Containment of
+    any gold alias (SQuAD normalisation, word boundaries) is the usual closed-book hallucination score.
+    """
+    _check_answers(answers)
+    pred = f" {normalize_answer(prediction)} "
+    return float(any(g and f" {g} " in pred for g in map(normalize_answer, answers)))
+
+
+def abstains(prediction: str) -> bool:
+    """Whether an answer declines to answer: empty, or a phrase such as "I don't know" / "not sure"."""
+    text = prediction.strip().lower().replace("\u2019", "'")
+    return not text or _ABSTAIN.search(text) is not None
+
+
 def _f1_pair(pred_tokens: list[str], gold_tokens: list[str]) -> float:
     if not pred_tokens or not gold_tokens:
         return float(pred_tokens == gold_tokens)

@@ -25,7 +25,15 @@ from torch import nn
 from adamoe.hf.models import DEFAULT_NULL, DEFAULT_TOP_K, ModelSpec, _parse_mk
 from adamoe.utils.config import require
 
-__all__ = ["MOEFY", "MOEFY_ADAMOE", "BuildMoe", "check_model_spec", "ensure_dispatch", "load_model"]
+__all__ = [
+    "MOEFY",
+    "MOEFY_ADAMOE",
+    "BuildMoe",
+    "check_model_data",
+    "check_model_spec",
+    "ensure_dispatch",
+    "load_model",
+]
 
 MOEFY = "smollm2-moefy"
 MOEFY_ADAMOE = "smollm2-moefy-adamoe"
@@ -49,6 +57,29 @@ def check_model_spec(spec: str) -> None:
     """Validate a spec without loading anything (so a run fails before any work starts)."""
     if not isinstance(spec, str) or _moefy_parts(spec) is False:
         ModelSpec.parse(spec)
+
+
+def check_model_data(spec: str) -> None:
+    """Fail now, in one line, if loading `spec` will need data that is not here.
+
+    Why: the moefied MoE is built once (then cached) from calibration text; without that text a run
+    used to fail only after the dense model had been evaluated for minutes. Checked only when the
+    build is not cached; other specs need no data.
+    """
+    if _moefy_parts(spec) is False:
+        return
+    from adamoe.experiments.moe_model import MoeRecipe, calibration_texts
+    from adamoe.paths import models_dir
+
+    if (models_dir() / MoeRecipe().key() / "model.safetensors").is_file():
+        return
+    try:
+        calibration_texts()
+    except (OSError, RuntimeError, ValueError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ValueError(
+            f"model {spec!r}: its one-time build (then cached) needs calibration text: {reason}"
+        ) from None
 
 
 def _default_build() -> tuple[nn.Module, Any]:

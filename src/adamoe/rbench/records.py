@@ -118,8 +118,8 @@ class SpanMCItem:
     """A multiple-choice item whose prompt is ``prefix + text + suffix``, with `text` the part that
     attacks and style shifts may edit (a hypothesis, a claim, a review) and the template left intact.
 
-    `scores` is the credit per choice (BIG-bench `target_scores`; None = the label only); `group` a
-    stratum for subsetting and per-group numbers (ANLI round, BIG-bench subtask).
+    `scores` is the credit per choice (`MCExample.scores`; None = the label only); `group` a stratum
+    for subsetting and per-group numbers (task, ANLI round).
     """
 
     id: str

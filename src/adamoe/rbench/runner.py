@@ -3,8 +3,9 @@
 Order of work, chosen so that bad input fails before anything is computed or written:
 1. `RBenchConfig.from_dict` (`adamoe.rbench.config`) validates the whole config (unknown keys, values, dimension names,
    model specs — without loading any model);
-2. `prepare_suite` loads every dimension's data (empty data, unreadable files and unreachable hub
-   sets are one-line `ValueError`s);
+2. `prepare_suite` checks every model's data needs (`adamoe.rbench.models.check_model_data`), then
+   loads every dimension's data (empty data, unreadable files and unreachable hub sets are one-line
+   `ValueError`s);
 3. `run_suite` loads the models one at a time (only one in memory; every MoE through our dispatch,
    `adamoe.rbench.models`), fine-tunes each with the same recipe (`adamoe.rbench.finetune`, cached),
    runs each dimension through a
@@ -59,9 +60,17 @@ def prepare_suite(
     judge: RefusalJudge | None = None,
     toxicity_scorer: ToxicityScorer | None = None,
     train_fn: TrainFn | None = None,
+    check_model: Callable[[str], None] | None = None,
 ) -> SuitePlan:
-    """Validate and load all data up front; every failure is a one-line ValueError naming the source."""
+    """Validate and load all data up front; every failure is a one-line ValueError naming the source.
+
+    `check_model` (default `adamoe.rbench.models.check_model_data`) checks one model spec's data needs.
+    """
     config.validate()
+    if check_model is None:
+        from adamoe.rbench.models import check_model_data as check_model
+    for spec in config.models:
+        check_model(spec)
     dims = build_dimensions(config, judge=judge, toxicity_scorer=toxicity_scorer, train_fn=train_fn)
     data: dict[str, Any] = {}
     for name, dim in dims.items():

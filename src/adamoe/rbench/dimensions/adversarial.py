@@ -7,11 +7,11 @@ span (`SpanMCItem.text`: the hypothesis or claim; the task's instructions are ne
 Deterministic under the seed. Each item's attack result is cached, so a resumed run does not search
 again; the attacked set is then scored like the clean one, which gives the routing on attacked inputs.
 
-Sources (`nli`, comma-separated, items concatenated): 'bigbench:<task>' (default: vitaminc_fact_verification
-and analytic_entailment, offline; spans from `data.bigbench.SPAN_PATTERNS`), 'generated' (smoke data),
-'anli' / 'anli:1,3' (facebook/anli test rounds), 'advglue' / 'advglue:mnli_mismatched', or a local
-NLI file. `per_source` caps each source and `--limit` the total, both stratified over groups (ANLI
-round, BIG-bench task) so every round keeps items. Reports clean accuracy, robust accuracy and attack
+Sources (`tasks`, items concatenated): an offline task of `data.offline.SPAN_PATTERNS` (default: RTE,
+SST-2 and MRPC test parts, the GLUE tasks AdvGLUE attacks; lm-eval prompts, the span is the hypothesis /
+sentence / second sentence), 'generated' (smoke NLI), 'anli' / 'anli:1,3' (facebook/anli test rounds),
+'advglue' / 'advglue:mnli_mismatched' (hub), or a local NLI file. `per_source` caps each source and
+`--limit` the total, both stratified over groups (task, ANLI round) so every group keeps items. Reports clean accuracy, robust accuracy and attack
 success rate per attack, each per group too. A word attack is skipped (metrics "–", reason in details)
 when the tokenizer has no whole-word tokens (e.g. byte-level test tokenizers).
 Routing drift: clean items are the reference for each attacked set.
@@ -25,10 +25,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from adamoe.rbench.data.bigbench import load_span_task
 from adamoe.rbench.data.formats import nli_to_span, span_to_mc
 from adamoe.rbench.data.generated import generate_nli
 from adamoe.rbench.data.nli import ADVGLUE_NLI_TASKS, load_advglue, load_anli, load_nli_file
+from adamoe.rbench.data.offline import SPAN_PATTERNS, load_span_task
 from adamoe.rbench.dimensions.base import DimensionResult, spread
 from adamoe.rbench.dimensions.tasks import group_estimates, item_chance
 from adamoe.rbench.drift import routing_report
@@ -61,7 +61,7 @@ class AdversarialConfig(Config):
     """NLI source, attacked field and named attacks (each an `AttackConfig` mapping)."""
 
     section = "adversarial"
-    nli: str = "bigbench:vitaminc_fact_verification,bigbench:analytic_entailment"
+    tasks: list[str] = field(default_factory=lambda: ["rte", "sst2", "mrpc"])
     per_source: int | None = option(25, ge=1)
     """Items per source (stratified over its groups); attacks query the model many times per item."""
     n_generated: int = option(60, ge=1)
@@ -72,9 +72,9 @@ class AdversarialConfig(Config):
 
     def check(self) -> None:
         require(
-            self.nli.strip() != "",
-            f"{self._name('nli')}: expected 'bigbench:<task>', 'generated', 'anli[:rounds]', 'advglue[:task]' "
-            f"or a file (comma-separated), got {self.nli!r}",
+            bool(self.tasks) and all(str(t).strip() for t in self.tasks),
+            f"{self._name('tasks')}: expected a list of {sorted(SPAN_PATTERNS)}, 'generated', 'anli[:rounds]', "
+            f"'advglue[:task]' or files, got {self.tasks!r}",
         )
         require(
             bool(self.attacks),
@@ -97,7 +97,7 @@ class AdversarialConfig(Config):
 
 
 def load_nli_source(source: str, *, n_generated: int, seed: int) -> list[NLIItem]:
-    """NLI items from a non-BIG-bench source string (see the module docstring)."""
+    """NLI items from a source string that is not an offline task (see the module docstring)."""
     if source == "generated":
         return generate_nli(n_generated, seed=seed)
     head, _, arg = source.partition(":")
@@ -114,28 +114,14 @@ def load_nli_source(source: str, *, n_generated: int, seed: int) -> list[NLIItem
     return load_nli_file(source)
 
 
-def split_sources(spec: str) -> list[str]:
-    """'bigbench:a,bigbench:b' / 'anli:1,3' -> sources; a bare number continues the previous source's
-    argument list (ANLI rounds)."""
-    out: list[str] = []
-    for part in (p.strip() for p in spec.split(",")):
-        if not part:
-            continue
-        if out and part.lstrip("r").isdigit():
-            out[-1] += "," + part
-        else:
-            out.append(part)
-    return out
-
-
 def load_span_items(
-    spec: str, *, text_field: str, n_generated: int, per_source: int | None, seed: int
+    sources: list[str], *, text_field: str, n_generated: int, per_source: int | None, seed: int
 ) -> list[SpanMCItem]:
-    """Every source of `spec` as span items, each capped at `per_source` (stratified over groups)."""
+    """Every source as span items, each capped at `per_source` (stratified over groups)."""
     items: list[SpanMCItem] = []
-    for source in split_sources(spec):
-        if source.startswith("bigbench:"):
-            loaded, _ = load_span_task(source, limit=per_source)  # hash order: already spread
+    for source in (str(s).strip() for s in sources):
+        if source in SPAN_PATTERNS:
+            loaded = load_span_task(source, limit=per_source)  # hash order: already a fixed sample
         else:
             loaded = [
                 nli_to_span(it, field=text_field)
@@ -160,7 +146,7 @@ def _result_from_dict(d: Mapping[str, Any]) -> AttackResult:
 
 
 def _by_group(data: list[SpanMCItem], scores: list[float], *, seed: int, where: str) -> dict[str, Any]:
-    """Interval estimate per group (ANLI round, BIG-bench task) when there are several."""
+    """Interval estimate per group (task, ANLI round) when there are several."""
     return group_estimates(
         [it.id for it in data], [it.group or it.task for it in data], scores, seed=seed, where=where
     )
@@ -178,7 +164,7 @@ class AdversarialDimension:
     def load(self, *, limit: int | None, seed: int) -> list[SpanMCItem]:
         cfg = self.config
         items = load_span_items(
-            cfg.nli,
+            cfg.tasks,
             text_field=cfg.text_field,
             n_generated=cfg.n_generated,
             per_source=cfg.per_source,
@@ -249,7 +235,7 @@ class AdversarialDimension:
         items = {"clean_acc": item_scores([it.id for it in data], credit, chance=chance)}
         metrics: dict[str, float | None] = {}
         details: dict[str, Any] = {
-            "source": self.config.nli,
+            "source": ", ".join(self.config.tasks),
             "n": len(data),
             "text_field": "span",
             "clean_by_group": _by_group(data, credit, seed=seed, where="adversarial/clean"),

@@ -1,12 +1,11 @@
 """OOD robustness: accuracy on in-distribution (ID) sets, on style-shifted copies of them, and on other
 data sets of the same kind of task (BOSS-style ID→OOD pairs); the gap of each.
 
-Default pairs (real data, offline, BIG-bench test splits): entailment — epistemic_reasoning (ID) →
-analytic_entailment, presuppositions_as_nli; sarcasm — irony_identification (ID) → snarks. The main
-pair is `id` + `sets`, more pairs go in `pairs` ({name: {id: ..., sets: [...]}}). Sources:
-'bigbench:<task>' (spans from `data.bigbench.SPAN_PATTERNS`), 'generated[:domain]' (our sentiment
-reviews, smoke data), a local file, or {hub: <path>, ...} / {file: <path>, ...} (see
-`load_text_label_source`).
+Default pairs (real data, offline, test parts): entailment — RTE (ID) → CB; science QA — ARC-Easy
+(ID) → ARC-Challenge. The main pair is `id` + `sets`, more pairs go in `pairs`
+({name: {id: ..., sets: [...]}}). Sources: an offline task of `data.offline.SPAN_PATTERNS` (lm-eval
+prompts; the span is the hypothesis / sentence / question), 'generated[:domain]' (our sentiment reviews,
+smoke data), a local file, or {hub: <path>, ...} / {file: <path>, ...} (see `load_text_label_source`).
 
 Style shifts (`adamoe.rbench.perturb.shifts`) edit the ID items' span only (the task's template stays),
 so ID and shifted items are paired by id. A shift that changes fewer than `min_changed` of the items
@@ -29,10 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from adamoe.rbench.data.bigbench import load_span_task
 from adamoe.rbench.data.formats import span_to_mc, text_label_to_span
 from adamoe.rbench.data.generated import SENTIMENT_DOMAINS, generate_sentiment
 from adamoe.rbench.data.labelled import load_text_label_file, load_text_label_hub
+from adamoe.rbench.data.offline import SPAN_PATTERNS, load_span_task
 from adamoe.rbench.dimensions.base import DimensionResult, take
 from adamoe.rbench.dimensions.ood_scores import OODData, ood_scores
 from adamoe.rbench.drift import routing_report
@@ -54,17 +53,13 @@ class OODConfig(Config):
     """ID set, other data sets, style shifts and the optional fine-tuning of the OOD dimension."""
 
     section = "ood"
-    id: str | dict[str, Any] = "bigbench:epistemic_reasoning"
-    sets: list[str | dict[str, Any]] = field(
-        default_factory=lambda: ["bigbench:analytic_entailment", "bigbench:presuppositions_as_nli"]
-    )
+    id: str | dict[str, Any] = "rte"
+    sets: list[str | dict[str, Any]] = field(default_factory=lambda: ["cb"])
     pairs: dict[str, dict[str, Any]] = field(
-        default_factory=lambda: {
-            "sarcasm": {"id": "bigbench:irony_identification", "sets": ["bigbench:snarks"]}
-        }
+        default_factory=lambda: {"science": {"id": "arc_easy", "sets": ["arc_challenge"]}}
     )
-    set_limit: int | None = option(30, ge=1)
-    """Items per set (hash order for BIG-bench); `--limit` lowers it further."""
+    set_limit: int | None = option(60, ge=1)
+    """Items per set (hash order, a fixed sample); `--limit` lowers it further."""
     shifts: str | list[str | dict[str, Any]] | None = "default"
     min_changed: float = option(0.5, ge=0.0, le=1.0)
     """A style shift that changes fewer than this share of the items is a no-op: marked, not counted."""
@@ -123,9 +118,7 @@ def _source_name(spec: str | Mapping[str, Any]) -> str:
         return Path(where).stem if "file" in spec else where.rsplit("/", 1)[-1]
     if spec.startswith("generated"):
         return spec.partition(":")[2] or "product"
-    if spec.startswith("bigbench:"):
-        return spec.removeprefix("bigbench:")
-    return Path(spec).stem
+    return spec if spec in SPAN_PATTERNS else Path(spec).stem
 
 
 def load_text_label_source(
@@ -168,9 +161,9 @@ def load_span_source(
     limit: int | None,
     split: str = "test",
 ) -> list[SpanMCItem]:
-    """Any OOD source as span items: BIG-bench tasks directly, labelled texts through their text."""
-    if isinstance(spec, str) and spec.startswith("bigbench:"):
-        return load_span_task(spec, limit=limit, split=split)[0]
+    """Any OOD source as span items: offline tasks directly, labelled texts through their text."""
+    if isinstance(spec, str) and spec in SPAN_PATTERNS:
+        return load_span_task(spec, limit=limit, split=split)
     items = load_text_label_source(spec, n_generated=n_generated, seed=seed)
     return take([text_label_to_span(it, question=question) for it in items], limit)
 
@@ -222,7 +215,7 @@ class OODDimension:
         if cfg.finetune:
             src = cfg.train_source if cfg.train_source is not None else cfg.id
             train_seed = seed + TRAIN_SEED_OFFSET
-            if isinstance(src, str) and src.startswith("bigbench:"):
+            if isinstance(src, str) and src in SPAN_PATTERNS:
                 train_items = self._source(src, cfg.train_n, train_seed, split="train")
             else:
                 train_items = load_span_source(

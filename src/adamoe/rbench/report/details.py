@@ -123,8 +123,11 @@ def example_lines(result: Mapping[str, Any], dim: str) -> list[str]:
         elif dim == "adversarial":
             out += attack_lines(m, d.get("attacks", {}))
         elif dim == "hallucination":
-            for ex in d.get("examples", [])[:2]:
-                out.append(f"{m}: {ex['question']!r} gold {ex['answers']} → {ex['prediction']!r}")
+            for name, examples in d.get("examples", {}).items():
+                for ex in examples[:2]:
+                    out.append(
+                        f"{m} · {name}: {ex['question']!r} gold {ex['answers']} → {ex['prediction']!r}"
+                    )
     return out
 
 

@@ -133,7 +133,7 @@ def _dig(d: Mapping[str, Any], path: list[str]) -> Mapping[str, Any]:
 
 
 def group_tables(result: Mapping[str, Any], dim: str) -> list[Table]:
-    """One table per per-group breakdown (BIG-bench subtasks, ANLI rounds / attacked tasks)."""
+    """One table per per-group breakdown (ANLI rounds / attacked tasks)."""
     models = result["models"]
     tables = []
     for title, path in _group_sources(result, dim).items():
