@@ -125,3 +125,28 @@ def test_models_with_identical_outputs_are_reported_as_identical_not_as_deltas()
     md = render_report(result, plots=False)["report.md"].decode()
     assert "their outputs are identical, so no difference is reported" in md
     assert "identical outputs" in md and "p=" not in md
+
+
+def test_a_moe_whose_build_data_is_missing_fails_before_any_data_is_loaded(monkeypatch, tmp_path) -> None:
+    from adamoe.data import DataSourceError
+    from adamoe.experiments import moe_model
+    from adamoe.rbench import runner
+
+    def missing() -> list[str]:
+        raise DataSourceError("calibration passages: not found; run `python -m adamoe.vendor_data fetch`")
+
+    built: list[object] = []
+    monkeypatch.setattr("adamoe.paths.models_dir", lambda: tmp_path)  # no cached moefied build here
+    monkeypatch.setattr(moe_model, "calibration_texts", missing)
+    monkeypatch.setattr(runner, "build_dimensions", lambda *a, **k: built.append(a) or {})
+    cfg = RBenchConfig.from_dict(
+        {"models": ["tiny-llama", "smollm2-moefy"], "quick": True, "progress": False}
+    )
+    with pytest.raises(
+        ValueError, match=r"model 'smollm2-moefy': its one-time build .*vendor_data fetch"
+    ) as err:
+        prepare_suite(cfg)
+    assert "\n" not in str(err.value) and built == []
+    cfg.models = ["tiny-llama"]  # the same suite without that model goes on to load its data
+    prepare_suite(cfg)
+    assert len(built) == 1
