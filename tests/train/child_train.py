@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tiny_setup import arithmetic_pairs, char_tokenizer, tiny_moe_lm
 
 from adamoe.train import TrainConfig, train
+from adamoe.train.accelerator import end_distributed
 
 
 def main() -> None:
@@ -33,6 +34,7 @@ def main() -> None:
     result = train(tiny_moe_lm(seed=0), char_tokenizer(), arithmetic_pairs(48), config, on_step=on_step)
     if int(os.environ.get("RANK", "0")) == 0:
         Path(sys.argv[2]).write_text(json.dumps({"history": result.history, "routing": result.routing}))
+    end_distributed()
 
 
 if __name__ == "__main__":

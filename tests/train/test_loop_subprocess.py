@@ -16,9 +16,10 @@ CHILD = Path(__file__).with_name("child_train.py")
 pytestmark = pytest.mark.slow
 
 
-def run_child(
-    config: dict, result: Path, *, nproc: int = 1, kill_after: int = 0, env: dict | None = None
+def launch(
+    script: Path, *argv: str, nproc: int = 1, env: dict | None = None, kill_after: int = 0
 ) -> subprocess.CompletedProcess:
+    """``python script argv...``, under ``torch.distributed.run`` with ``nproc`` > 1 (CPU, gloo)."""
     env = {
         **os.environ,
         "HF_HUB_OFFLINE": "1",
@@ -30,8 +31,16 @@ def run_child(
     launcher = [sys.executable]
     if nproc > 1:
         launcher += ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
-    cmd = [*launcher, str(CHILD), json.dumps({"progress": False, **config}), str(result)]
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [*launcher, str(script), *argv], env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def run_child(
+    config: dict, result: Path, *, nproc: int = 1, kill_after: int = 0, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    config = json.dumps({"progress": False, **config})
+    return launch(CHILD, config, str(result), nproc=nproc, env=env, kill_after=kill_after)
 
 
 def why(proc: subprocess.CompletedProcess) -> str:

@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,7 +127,7 @@ def _prepare(model: Any, cfg: TrainVerbConfig, *, seed: int) -> tuple[Any, bool]
     return model, False
 
 
-def _save(model: Any, tok: Any, spec: ModelSpec, out: Path) -> None:
+def _save(model: Any, out: Path, *, tok: Any, spec: ModelSpec) -> None:
     """A converted/plain model via ``save_model``; a Mo-LoRA model as its (frozen, unchanged) base files
     linked or copied from the source folder plus the trained adapters."""
     from adamoe.commands.common import save_model
@@ -144,19 +147,38 @@ def _save(model: Any, tok: Any, spec: ModelSpec, out: Path) -> None:
     save_molora(model, out)
 
 
+@contextmanager
+def _shared_run_dir(args: argparse.Namespace, *, main: bool) -> Iterator[Path]:
+    """The run directory: chosen (and, on failure, marked) by the main process, its path broadcast to the
+    others, so ``torchrun``/``accelerate launch`` gives one directory, not one per process."""
+    from adamoe.train.accelerator import broadcast_from_main
+
+    if not main:
+        yield Path(broadcast_from_main(None))
+        return
+    with run_directory(args.runs_root, "train", args.run_dir) as path:
+        broadcast_from_main(str(path))
+        yield path
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    """Run the fine-tuning (``adamoe train``); returns its result record."""
+    """Run the fine-tuning (``adamoe train``); returns its result record.
+
+    Under ``torchrun``/``accelerate launch`` every process runs this: the process group is formed first,
+    all processes train, and only the main process writes the model, the evaluation and the report.
+    """
     import yaml
 
     from adamoe.commands.common import load_tasks
     from adamoe.train import mc_to_pairs, train
-    from adamoe.train.lora import merge_lora
+    from adamoe.train.accelerator import end_distributed, start_distributed
 
     cfg, explicit = _config(args)
+    main = start_distributed(cfg.train.device).is_main_process
     seed_everything(args.seed)
     spec = ModelSpec.parse(cfg.model)
     data = load_tasks([cfg.task], split="train", limit=cfg.train_examples, seed=args.seed)
-    with run_directory(args.runs_root, "train", args.run_dir) as run_dir:
+    with _shared_run_dir(args, main=main) as run_dir:
         model, tok, info = spec.load(seed=args.seed, routed=not cfg.convert)
         if cfg.convert:
             from adamoe.hf.convert import convert
@@ -165,20 +187,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         model, injected = _prepare(model, cfg, seed=args.seed)
         tcfg = resolve_train(cfg.train, model, explicit)
         resolved = {**cfg.to_dict(), "train": tcfg.to_dict(), "lora_injected": injected, "seed": args.seed}
-        print(yaml.safe_dump({"resolved config": resolved}, sort_keys=False).rstrip(), flush=True)
-        save_run_config(run_dir, resolved)
+        if main:
+            print(yaml.safe_dump({"resolved config": resolved}, sort_keys=False).rstrip(), flush=True)
+            save_run_config(run_dir, resolved)
         tcfg = dataclasses.replace(tcfg, output_dir=str(run_dir / "train"))
-        result = train(model, tok, mc_to_pairs(next(iter(data.values()))), tcfg)
-        model = merge_lora(model)
-        _save(model, tok, spec, run_dir / "model")
+        pairs = mc_to_pairs(next(iter(data.values())))
+        save = functools.partial(_save, tok=tok, spec=spec)
+        result = train(model, tok, pairs, tcfg, final_dir=run_dir / "model", save_fn=save)
         out: dict[str, Any] = {
             "final_loss": result.final_loss,
             "steps": result.steps,
             "trainable": result.trainable,
             "aux_schedule": tcfg.aux_schedule,
         }
-        if cfg.eval_examples > 0:
-            out["eval"] = _evaluate(model, tok, cfg, info, run_dir, seed=args.seed, metrics=dict(out))
+        if cfg.eval_examples > 0 and result.model is not None:  # the main process's merged model
+            out["eval"] = _evaluate(result.model, tok, cfg, info, run_dir, seed=args.seed, metrics=dict(out))
+    end_distributed()
+    if not main:
+        return out
     if "eval" in out:
         from adamoe.eval.report import markdown_table
 

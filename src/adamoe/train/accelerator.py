@@ -9,12 +9,15 @@ plugin read from the same ``FSDP_*`` variables, which is what lets the FSDP path
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
+from typing import Any
 
+import torch.distributed as dist
 from accelerate import Accelerator, FullyShardedDataParallelPlugin
 from accelerate.state import AcceleratorState, PartialState
-from accelerate.utils import DistributedDataParallelKwargs, DistributedType
+from accelerate.utils import DistributedDataParallelKwargs, DistributedType, broadcast_object_list
 
 from adamoe.train.config import TrainConfig
 from adamoe.train.runlog import check_tracker, tracker_config
@@ -64,3 +67,50 @@ def enable_cpu_fsdp(accelerator: Accelerator) -> bool:
     accelerator.state.distributed_type = DistributedType.FSDP
     accelerator.state.fsdp_plugin = plugin
     return True
+
+
+def start_distributed(device: str) -> PartialState:
+    """Form the process group now, when launched by ``torchrun``/``accelerate launch`` (a no-op alone).
+
+    A verb calls it before loading the model so that rank 0 can choose the run directory and broadcast
+    it (:func:`broadcast_from_main`); the group is the one the run's Accelerator then uses. Gloo on a CPU
+    run (``device`` cpu, or auto without a GPU), Accelerate's choice (NCCL on CUDA) otherwise.
+    """
+    return PartialState(cpu=accelerator_kwargs(device, "fp32")["cpu"])
+
+
+def broadcast_from_main(value: Any) -> Any:
+    """``value`` as the main process has it, on every process (collective; the value itself alone)."""
+    if PartialState().num_processes == 1:
+        return value
+    box = [value]
+    broadcast_object_list(box, from_process=0)
+    return box[0]
+
+
+def release(accelerator: Accelerator) -> None:
+    """Finish the trackers and drop the accelerator's references to the prepared model and optimizer.
+
+    The process group is *not* destroyed here (``Accelerator.end_training`` would): the final save and
+    the caller's own collectives (rank 0 choosing a directory, a barrier before exit) still need it. The
+    DDP wrapper goes now, though: its C++ reducer holds the gloo group, and if it is the last holder when
+    the group dies, the group's destructor joins gloo's worker threads while holding the GIL and one of
+    them waits for the GIL to free a finished all-reduce's tensor -- the hang seen at exit on rank 0.
+    """
+    for tracker in accelerator.trackers:
+        tracker.finish()
+    accelerator.free_memory()
+    gc.collect()
+
+
+def end_distributed() -> None:
+    """End a multi-process run: wait for every process, then destroy the process group (no-op alone).
+
+    Call it once at the very end of a script that trained under ``torchrun``/``accelerate launch``, after
+    :func:`adamoe.train.train` returned (it released its DDP wrapper, see :func:`release`).
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    gc.collect()
+    dist.barrier()
+    dist.destroy_process_group()

@@ -35,7 +35,8 @@ from transformers import get_scheduler
 
 from adamoe.stats import RoutingTap, mean_load
 from adamoe.train import checkpoint as ckpt
-from adamoe.train.accelerator import build_accelerator
+from adamoe.train import final
+from adamoe.train.accelerator import build_accelerator, release
 from adamoe.train.config import TrainConfig
 from adamoe.train.data import (
     IGNORE_INDEX,
@@ -49,13 +50,14 @@ from adamoe.train.data import (
 )
 from adamoe.train.params import param_groups, select_trainable
 from adamoe.train.recipe import expert_dropout, set_dropout
-from adamoe.train.runlog import append_jsonl, tracker_values, truncate_jsonl
-from adamoe.utils.io import atomic_save_json
-
-LOG_FILE = "log.jsonl"
-EVAL_FILE = "evals.jsonl"
-CONFIG_FILE = "train_config.json"
-CHECKPOINTS = "checkpoints"
+from adamoe.train.runlog import (
+    CHECKPOINTS,
+    EVAL_FILE,
+    LOG_FILE,
+    append_jsonl,
+    prepare_output,
+    tracker_values,
+)
 
 EvalFn = Callable[[nn.Module], Mapping[str, Any]]
 StepFn = Callable[[dict[str, Any]], None]
@@ -64,7 +66,8 @@ StepFn = Callable[[dict[str, Any]], None]
 @dataclass
 class TrainResult:
     """What a call to :func:`train` did. ``history``/``evals``/``routing`` cover this call's steps only
-    (a resumed call starts at ``resumed_from``; the JSONL logs in ``output_dir`` hold the whole run)."""
+    (a resumed call starts at ``resumed_from``; the JSONL logs in ``output_dir`` hold the whole run).
+    ``model``: with ``final_dir``, the final LoRA-merged unsharded model on the main process (else None)."""
 
     steps: int
     total_steps: int
@@ -76,6 +79,8 @@ class TrainResult:
     resumed_from: int | None = None
     output_dir: Path | None = None
     checkpoint: Path | None = None
+    final_dir: Path | None = None
+    model: nn.Module | None = None
 
     @property
     def final_loss(self) -> float | None:
@@ -90,6 +95,8 @@ def train(
     *,
     eval_fn: EvalFn | None = None,
     on_step: StepFn | None = None,
+    final_dir: str | Path | None = None,
+    save_fn: final.SaveFn | None = None,
 ) -> TrainResult:
     """Fine-tune ``model`` in place on (prompt, target) pairs (or MCExamples) and return a summary.
 
@@ -100,18 +107,26 @@ def train(
     ``eval_fn(model)`` runs at the end of every epoch and of training (eval mode, no grad, RNG state
     isolated so evaluation never changes the training trajectory), on every process. ``on_step(record)``
     is called with each step's log record after logging and checkpointing.
+
+    ``final_dir``: the full weights are gathered (FSDP too), LoRA merged, and one loadable folder written
+    there atomically by the main process (``save_fn(model, folder)``, default ``adamoe.hf.save`` or
+    ``save_pretrained`` + ``tokenizer``; :mod:`adamoe.train.final`). Every process must call ``train``; the
+    process group is left alive (end the script with :func:`adamoe.train.accelerator.end_distributed`).
     """
     config.validate()
     encoded = encode_pairs(tokenizer, as_pairs(train_pairs), max_length=config.max_length)
     out_dir = Path(config.output_dir) if config.output_dir else None
     accelerator = build_accelerator(config, out_dir)
     set_seed(config.seed, device_specific=True)
-    resume_from = _prepare_output(out_dir, config, accelerator) if out_dir else None
+    resume_from = prepare_output(out_dir, config, accelerator) if out_dir else None
 
     trainable = select_trainable(model, config.trainable, freeze_router=config.freeze_router)
     if config.dropout is not None:
         set_dropout(model, config.dropout)
     was_training = model.training
+    # Before prepare() shards it: the frame the gathered weights are loaded into on rank 0.
+    gather = final_dir and final.is_sharded(accelerator) and accelerator.is_main_process
+    frame = final.skeleton(model) if gather else None
     run = _Run(model, tokenizer, encoded, config, accelerator, trainable, out_dir)
     if resume_from is not None:
         run.restore(resume_from)
@@ -124,13 +139,27 @@ def train(
         output_dir=out_dir,
     )
     _run_steps(run, result, was_training=was_training, eval_fn=eval_fn, on_step=on_step)
+    _finish(run, result, frame=frame, final_dir=final_dir, save_fn=save_fn or final.default_save(tokenizer))
+    return result
+
+
+def _finish(
+    run: _Run, result: TrainResult, *, frame: nn.Module | None, final_dir: str | Path | None, save_fn: Any
+) -> None:
+    """Close a run (collective): routing summary, the final folder, then the accelerator's references are
+    dropped (:func:`~adamoe.train.accelerator.release`); the process group stays for the caller."""
     result.steps = run.step
     result.routing = run.routing_summary()
-    if result.checkpoint is None and out_dir is not None:
-        result.checkpoint = ckpt.latest_checkpoint(out_dir / CHECKPOINTS)
-    accelerator.wait_for_everyone()
-    accelerator.end_training()
-    return result
+    if result.checkpoint is None and run.out_dir is not None:
+        result.checkpoint = ckpt.latest_checkpoint(run.out_dir / CHECKPOINTS)
+    if final_dir is not None:
+        result.final_dir = Path(final_dir)
+        result.model = final.save_final(
+            run.accelerator, run.wrapped, run.model, frame=frame, path=result.final_dir, save_fn=save_fn
+        )
+    run.accelerator.wait_for_everyone()
+    run.wrapped = None
+    release(run.accelerator)
 
 
 def _run_steps(
@@ -359,36 +388,11 @@ class _Run:
         """Write one checkpoint atomically through Accelerate's save_state (collective call)."""
         assert self.out_dir is not None
         self.state.step, self.state.epoch = self.step, epoch
-        meta = {
-            "step": self.step,
-            "epoch": epoch,
-            "num_processes": self.world,
-            "trainable": self.trainable,
-            "config": self.config.to_dict(),
-        }
+        meta = dict(step=self.step, epoch=epoch, num_processes=self.world, trainable=self.trainable)
+        meta["config"] = self.config.to_dict()
         root = self.out_dir / CHECKPOINTS
         return ckpt.save(self.accelerator, root, self.step, meta=meta, keep_last=self.config.keep_last)
 
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
-
-
-def _prepare_output(out_dir: Path, config: TrainConfig, accelerator: Accelerator) -> Path | None:
-    """Create the run directory; on resume, pick the latest checkpoint and cut the logs back to it."""
-    root = out_dir / CHECKPOINTS
-    latest = ckpt.latest_checkpoint(root)
-    has_run = latest is not None or (out_dir / LOG_FILE).exists()
-    if has_run and not config.resume:
-        raise ValueError(
-            f"output_dir: {out_dir} already holds a run; set resume=True or choose a new directory"
-        )
-    if accelerator.is_main_process:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        ckpt.clean_temporaries(root)
-        keep = ckpt.read_meta(latest)["step"] if latest is not None else 0
-        for name in (LOG_FILE, EVAL_FILE):
-            truncate_jsonl(out_dir / name, keep_through=keep)
-        atomic_save_json(out_dir / CONFIG_FILE, config.to_dict())
-    accelerator.wait_for_everyone()
-    return latest

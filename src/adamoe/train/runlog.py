@@ -12,9 +12,25 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from adamoe.utils.io import atomic_write_text
+from accelerate import Accelerator
 
-__all__ = ["append_jsonl", "check_tracker", "tracker_config", "tracker_values", "truncate_jsonl"]
+from adamoe.train import checkpoint as ckpt
+from adamoe.train.config import TrainConfig
+from adamoe.utils.io import atomic_save_json, atomic_write_text
+
+__all__ = [
+    "append_jsonl",
+    "check_tracker",
+    "prepare_output",
+    "tracker_config",
+    "tracker_values",
+    "truncate_jsonl",
+]
+
+LOG_FILE = "log.jsonl"
+EVAL_FILE = "evals.jsonl"
+CONFIG_FILE = "train_config.json"
+CHECKPOINTS = "checkpoints"
 
 #: tracker name -> (module that must import, pip package that provides it)
 _TRACKER_PACKAGES = {
@@ -72,3 +88,27 @@ def truncate_jsonl(path: Path, *, keep_through: int) -> None:
         if isinstance(record, dict) and int(record.get("step", 0)) <= keep_through:
             kept.append(line)
     atomic_write_text(path, "".join(f"{line}\n" for line in kept))
+
+
+def prepare_output(out_dir: Path, config: TrainConfig, accelerator: Accelerator) -> Path | None:
+    """Create the run directory (rank 0); on resume, pick the latest checkpoint and cut the logs back to it.
+
+    Returns that checkpoint (None for a fresh run). A directory that already holds a run is refused
+    unless ``config.resume`` is set.
+    """
+    root = out_dir / CHECKPOINTS
+    latest = ckpt.latest_checkpoint(root)
+    has_run = latest is not None or (out_dir / LOG_FILE).exists()
+    if has_run and not config.resume:
+        raise ValueError(
+            f"output_dir: {out_dir} already holds a run; set resume=True or choose a new directory"
+        )
+    if accelerator.is_main_process:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        ckpt.clean_temporaries(root)
+        keep = ckpt.read_meta(latest)["step"] if latest is not None else 0
+        for name in (LOG_FILE, EVAL_FILE):
+            truncate_jsonl(out_dir / name, keep_through=keep)
+        atomic_save_json(out_dir / CONFIG_FILE, config.to_dict())
+    accelerator.wait_for_everyone()
+    return latest
