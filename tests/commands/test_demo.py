@@ -88,3 +88,12 @@ def test_quick_report_has_n_ci_chance_and_paired_tests(tmp_path, capsys, paper_t
     for png in ("sharpness_top-2.png", "sharpness_AdaMoE-m8k3.png", "compute_dial.png", "load_per_layer.png"):
         assert (run / png).stat().st_size > 0
     assert (build == "moefy") == ("moefied" in metrics["title"])
+    report = (run / "report.md").read_text()
+    assert (
+        metrics["command"]
+        == f"adamoe demo --set moe={build} --set tasks={tasks} --seed 0 --quick --run-dir {run}"
+    )
+    assert f"Command: {metrics['command']}" in report and "Accuracy per seed" in report
+    assert {r["seeds"] for r in metrics["seed_paired"]} == {
+        1
+    }  # one seed: the seed-level p is 1 by construction

@@ -27,7 +27,7 @@ def test_quick_starts_from_the_smoke_size_and_user_settings_win():
     assert build_config(_args("molora", quick=True)).tasks == ["openbookqa", "sst2"]
     assert build_config(_args("moe", quick=True)).tasks == ["winogrande", "openbookqa"]
     full = build_config(_args("moe"))
-    assert (full.seeds, full.null_experts, full.top_k) == (3, 8, 3)
+    assert (full.seeds, full.arms, full.baseline) == (3, ["top1", "top2", "m8k3"], "top2")
     assert full.tasks == ["winogrande", "hellaswag", "piqa", "siqa", "openbookqa", "arc_challenge"]
     assert build_config(_args("molora")).tasks == ["rte", "commonsense_qa", "openbookqa", "sst2", "sciq"]
 
@@ -59,3 +59,9 @@ def test_molora_quick_prints_annealing_and_writes_the_report(paper_tasks, tmp_pa
     assert {r["model"] for r in metrics["table"]} == {"base", "top2", "m5k4"}
     assert (run / "config.yaml").is_file() and (run / "report.html").is_file()
     assert "| m5k4 | average |" in out
+    report = (run / "report.md").read_text()
+    command = f"adamoe reproduce molora --set model=tiny-llama --set tasks={','.join(paper_tasks)}"
+    assert f"Command: {command}" in report and f"--seeds 2 --seed 0 --quick --run-dir {run}" in report
+    seed_rows = {(r["model"], r["task"]): r for r in metrics["seed_paired"]}
+    assert set(seed_rows) == {("m5k4", t) for t in [*paper_tasks, "average"]}
+    assert all(len(r["per_seed"]) == 2 and r["family"] == 3 for r in seed_rows.values())

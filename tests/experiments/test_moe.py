@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from adamoe.experiments.moe import MoEExperimentConfig, prepare_variant, run_moe
+from adamoe.experiments.arms import parse_arm
+from adamoe.experiments.moe import MoEExperimentConfig, run_moe
+from adamoe.experiments.moe_runs import prepare_variant
 from adamoe.hf.convert import routers
 from adamoe.hf.gate2 import calibration_means
 from adamoe.hf.models import ModelSpec
@@ -29,23 +31,23 @@ def _no_kernel_build(monkeypatch):
 
 def test_defaults_follow_the_paper_and_the_example_yaml_spells_them_out():
     cfg = MoEExperimentConfig().validate()
-    assert (cfg.null_experts, cfg.top_k, cfg.gate2_init, cfg.lora_rank, cfg.lr) == (
-        8,
-        3,
-        "copy_jitter",
-        8,
-        5e-5,
-    )
-    assert cfg.lora_targets == ["router", "experts"] and cfg.seeds >= 3
+    assert (cfg.gate2_init, cfg.lora_rank, cfg.lr, cfg.baseline) == ("copy_jitter", 8, 5e-5, "top2")
+    assert cfg.arms == ["top1", "top2", "m8k3"] and cfg.reference_arm() == parse_arm("m8k3")
+    assert cfg.lora_targets == ["router", "experts"] and cfg.seeds >= 3 and cfg.random_null
     assert cfg.tasks == ["winogrande", "hellaswag", "piqa", "siqa", "openbookqa", "arc_challenge"]
     assert MoEExperimentConfig.from_mapping(load_config(EXAMPLE), where="") == cfg
-    assert cfg.variants(2) == {"top2": (0, 2), "m8k3": (8, 3)}
 
 
 def test_resolved_config_prints_annealing_for_adamoe_only():
-    recipes = MoEExperimentConfig().validate().resolved()["recipes"]
+    recipes = MoEExperimentConfig.from_mapping({"arms": ["top2", "m8k3", "m8k3-ste"]}, where="").resolved()[
+        "recipes"
+    ]
     assert recipes["m8k3"]["aux_schedule"] == "step" and recipes["m8k3"]["aux_loss"] == "null_aware"
-    assert recipes["baseline (m=0)"]["aux_schedule"] == "constant"
+    assert recipes["m8k3-ste"]["weights"] == "ste" and (
+        recipes["m8k3-ste"]["m"],
+        recipes["m8k3-ste"]["k"],
+    ) == (8, 3)
+    assert recipes["top2"]["aux_schedule"] == "constant"
 
 
 @pytest.mark.parametrize(
@@ -54,6 +56,10 @@ def test_resolved_config_prints_annealing_for_adamoe_only():
         ({"lora_targets": ["attention"]}, "lora_targets: expected a subset of"),
         ({"dial_targets": [0.0]}, "dial_targets: expected loads > 0"),
         ({"model": "no-such-model"}, "model: 'no-such-model' is neither a known name"),
+        ({"arms": ["top2", "adamoe"]}, "arms: expected names like top2, m8k3"),
+        ({"arms": ["top1", "m8k3"]}, "baseline: expected one of the top-k arms"),
+        ({"arms": ["top2", "top1"], "random_null": True}, "random_null: needs an AdaMoE arm"),
+        ({"full_router": True}, "full_router: the router trains in full"),
     ],
 )
 def test_bad_settings_are_one_line_errors(mapping, message):
@@ -64,7 +70,7 @@ def test_bad_settings_are_one_line_errors(mapping, message):
 def test_variant_has_lora_on_router_gate2_and_experts_and_seeded_init():
     moe, tok, _ = ModelSpec.parse("tiny-qwen2_moe").load(routed=False)
     cfg = MoEExperimentConfig().validate()
-    models = [prepare_variant(moe, tok, cfg, num_null=8, top_k=3, seed=s) for s in (0, 1, 0)]
+    models = [prepare_variant(moe, tok, cfg, arm=parse_arm("m8k3"), seed=s) for s in (0, 1, 0)]
     trainable = [n for n, p in models[0].named_parameters() if p.requires_grad]
     assert trainable and all("lora_" in n for n in trainable)
     assert any(".gate." in n for n in trainable) and any(".experts." in n for n in trainable)
@@ -79,6 +85,20 @@ def test_variant_has_lora_on_router_gate2_and_experts_and_seeded_init():
     assert (jitter @ mean).abs().max() < 1e-4 * jitter.norm()  # calibrated: jitter orthogonal to the mean
 
 
+@pytest.mark.parametrize(
+    ("name", "normalize", "cls"),
+    [("m8k3", 0, "AdaMoERouter"), ("m8k3-opt1", 1, "AdaMoERouter"), ("m8k3-ste", 0, "SplitSTERouter")],
+)
+def test_arms_set_the_weighting_and_full_router_trains_gate_and_gate2(name, normalize, cls):
+    """tiny-qwen2_moe keeps raw top-k scores, so option 2 is its family rule (normalize 0, see convert)."""
+    moe, tok, _ = ModelSpec.parse("tiny-qwen2_moe").load(routed=False)
+    cfg = MoEExperimentConfig.from_mapping({"full_router": True, "lora_targets": ["experts"]}, where="")
+    model = prepare_variant(moe, tok, cfg, arm=parse_arm(name), seed=0)
+    for _, router in routers(model):
+        assert (router.normalize, type(router).__name__) == (normalize, cls)
+        assert router.weight.requires_grad and router.gate2.requires_grad
+
+
 def test_quick_run_writes_table_dial_and_sharpness(paper_tasks, tmp_path):  # noqa: F811
     settings = {
         **MoEExperimentConfig.QUICK,
@@ -89,20 +109,54 @@ def test_quick_run_writes_table_dial_and_sharpness(paper_tasks, tmp_path):  # no
         "calib_per_task": 4,
         "dial_per_task": 6,
         "n_boot": 200,
+        "arms": ["top1", "top2", "m8k3"],
     }
     cfg = MoEExperimentConfig.from_mapping(settings, where="")
-    out = run_moe(cfg, seed=0, run_dir=tmp_path, log=lambda *_: None)
+    out = run_moe(cfg, seed=0, run_dir=tmp_path, log=lambda *_: None, command="adamoe reproduce moe --quick")
     rows = {(r["model"], r["task"]): r for r in out["rows"]}
-    assert {m for m, _ in rows} == {"untuned", "top2", "m8k3"}
+    assert {m for m, _ in rows} == {"untuned", "top1", "top2", "m8k3", "random-m8k3"}
     assert rows[("top2", "average")]["load"] == pytest.approx(2.0)
     assert rows[("top2", "average")]["model_flops_pct"] == pytest.approx(100.0)
     ada = rows[("m8k3", "average")]
     assert 0 < ada["load"] < 3 and ada["expert_flops_pct"] == pytest.approx(100 * ada["load"] / 2)
     assert (ada["model_flops_pct"] < 100) == (ada["load"] < 2)
-    assert {r["model"] for r in out["paired"]} == {"m8k3"}
+    assert {r["model"] for r in out["paired"]} == {"top1", "m8k3", "random-m8k3"}
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     for dial in metrics["dial"]:
         curve = sorted(dial["curve"], key=lambda p: p["bias"])
         assert len(curve) >= 2 and curve[0]["load"] >= curve[-1]["load"]  # more null bias, less load
     for png in ("sharpness_top2.png", "sharpness_m8k3.png", "compute_dial.png", "load_per_layer.png"):
         assert (tmp_path / png).stat().st_size > 0
+    assert (tmp_path / "report.md").read_text().count("Command: adamoe reproduce moe --quick") == 1
+    _check_control_and_frontier(tmp_path, metrics)
+
+
+def _check_control_and_frontier(run_dir: Path, metrics: dict) -> None:
+    """The control's Load per layer is the AdaMoE arm's of the same seed (a coin per token, so close, not
+    equal); each frontier gap is the arm's measure minus the top-1/top-2 line at its FLOPs."""
+    from adamoe.experiments.frontier import interp_frontier
+    from adamoe.experiments.harness import RunStore
+    from adamoe.experiments.tables import layer_loads
+
+    store = RunStore(run_dir)
+    for seed in (0, 1):
+        ada, control = store.get("m8k3", seed), store.get("random-m8k3", seed)
+        matched = layer_loads({"a": [ada["tasks"]]}, "a")
+        assert control["matched_loads"] == pytest.approx(matched)
+        got = layer_loads({"c": [control["tasks"]]}, "c")
+        assert got.keys() == matched.keys() and all(abs(got[g] - matched[g]) < 0.2 for g in got)
+        assert len(ada["heldout"]["nll"]) == len(ada["heldout"]["tokens"]) == 4 * 5
+    points = {r["point"]: r for r in metrics["frontier"]}
+    assert set(points) == {"untuned", "top1", "top2", "m8k3", "random-m8k3"}
+    assert points["top1"]["flops"] < points["top2"]["flops"]
+    for gap in metrics["frontier_gaps"]:
+        arm, m = points[gap["arm"]], gap["metric"]
+        line = interp_frontier(
+            [points["top1"]["flops"], points["top2"]["flops"]],
+            [points["top1"][m], points["top2"][m]],
+            arm["flops"],
+        )
+        assert gap["value"] == pytest.approx(arm[m] - line, nan_ok=True)
+    assert {g["arm"] for g in metrics["frontier_gaps"]} == {"m8k3", "random-m8k3"}
+    assert {g["metric"] for g in metrics["frontier_gaps"]} == {"nll", "gold_logprob", "acc", "acc_norm"}
+    assert (run_dir / "frontier.png").stat().st_size > 0

@@ -8,16 +8,16 @@ import pytest
 from adamoe.data.examples import MCExample
 from adamoe.eval.records import MCRecord
 from adamoe.eval.significance import bootstrap_ci, holm
+from adamoe.experiments.render import paired_caption, plot_acc_vs_load, plot_accuracy, report_tables
 from adamoe.experiments.tables import (
     TaskRun,
     acc_matrix,
     accuracy_rows,
+    gold_logprob,
     layer_group,
     layer_loads,
     paired_rows,
-    plot_acc_vs_load,
-    plot_accuracy,
-    report_tables,
+    pooled,
     stats_rng,
 )
 
@@ -174,6 +174,12 @@ def test_task_run_from_scores_uses_the_tasks_credit_and_round_trips():
     }
     run = TaskRun.from_scores("t", ex, recs, routing)
     assert run.credit == (1.0, 1.0)  # item 0 picks choice 2, another gold
+    # by hand: gold share of exp(ll) among the choices (item 0: golds 1 and 2)
+    e = np.exp
+    assert run.gold_logprob == pytest.approx(
+        (np.log((e(-2) + e(-1)) / (e(-3) + e(-2) + e(-1))), np.log(e(-1) / (e(-1) + e(-2))))
+    )
+    assert run.credit_norm == tuple(float(x.credit(r.pred_norm)) for x, r in zip(ex, recs))
     assert run.num_choices == (3, 2) and run.load == pytest.approx(1.5)
     assert TaskRun.from_dict(run.to_dict()) == run
     with pytest.raises(ValueError, match="one record per example"):
@@ -189,3 +195,28 @@ def test_tables_and_plots_render(tmp_path):
     assert len(blocks) == 3
     assert plot_accuracy(rows, tmp_path / "a.png").stat().st_size > 0
     assert plot_acc_vs_load(rows, tmp_path / "b.png").stat().st_size > 0
+
+
+def test_gold_logprob_is_stable_for_very_negative_loglikelihoods():
+    assert gold_logprob([-1000.0, -1001.0], [0]) == pytest.approx(-np.log1p(np.exp(-1.0)))
+    assert gold_logprob([-5.0, -5.0, -5.0], [1]) == pytest.approx(np.log(1 / 3))
+
+
+def test_pooled_metric_is_the_mean_of_task_means_and_old_runs_without_it_are_refused():
+    runs = _runs()
+    for seed_runs in runs["top2"]:
+        for t, r in seed_runs.items():
+            seed_runs[t] = TaskRun.from_dict(
+                {**r.to_dict(), "gold_logprob": [-float(i) for i in range(len(r.ids))]}
+            )
+    x = pooled(runs, "top2", metric="gold_logprob")
+    assert x.mean(axis=1) == pytest.approx([np.mean([-np.mean(range(20)), -np.mean(range(10))])] * 3)
+    with pytest.raises(ValueError, match="no per-item 'gold_logprob'"):
+        pooled(runs, "m5k4", metric="gold_logprob")
+
+
+def test_paired_caption_counts_the_holm_families():
+    runs = _runs()
+    text = paired_caption(paired_rows(runs, baseline="top2", n_boot=200))
+    assert "conditional on the trained models" in text
+    assert "Holm over the 2 per-task tests (1 variants x 2 tasks)" in text and "over the 1 averages" in text

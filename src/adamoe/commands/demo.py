@@ -27,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from adamoe.eval.report import markdown_table
     from adamoe.experiments.demo import run_demo
+    from adamoe.experiments.harness import command_text
 
     cfg = verb_config(DemoConfig, args, lists=("tasks",))  # --set tasks=piqa,siqa
     if args.quick:
@@ -34,7 +35,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     run_dir = make_run_dir(args.runs_root, "demo", args.run_dir)
     save_run_config(run_dir, {**cfg.to_dict(), "seed": args.seed})
     seed_everything(args.seed)
-    out = run_demo(cfg, seed=args.seed, run_dir=run_dir)
+    command = command_text(["demo"], argparse.Namespace(**{**vars(args), "run_dir": run_dir}))
+    out = run_demo(cfg, seed=args.seed, run_dir=run_dir, command=command)
     print(markdown_table(out["rows"]))
     print("\n" + "\n".join(out["findings"]))
     print(f"\ntotal {out['timings']['total']} s; report: {out['paths']['html']}")

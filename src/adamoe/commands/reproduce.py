@@ -69,6 +69,7 @@ def build_config(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from adamoe.eval.report import markdown_table
+    from adamoe.experiments.harness import command_text
 
     cfg = build_config(args)
     _, runner = _parts(args.experiment)
@@ -77,7 +78,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     seed_everything(args.seed)
     with run_directory(args.runs_root, f"reproduce-{args.experiment}", args.run_dir) as run_dir:
         save_run_config(run_dir, resolved)
-        out = runner(cfg, seed=args.seed, run_dir=run_dir)
+        command = command_text(
+            ["reproduce", args.experiment], argparse.Namespace(**{**vars(args), "run_dir": run_dir})
+        )
+        out = runner(cfg, seed=args.seed, run_dir=run_dir, command=command)
     print(markdown_table(out["rows"]))
     print(f"\nreport: {out['paths']['html']}")
     return {"rows": out["rows"], "paired": out["paired"], "run_dir": str(run_dir)}

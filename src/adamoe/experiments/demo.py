@@ -243,7 +243,7 @@ def evaluate_models(
     }
 
 
-def run_demo(cfg: DemoConfig, *, seed: int, run_dir: Path) -> dict[str, Any]:
+def run_demo(cfg: DemoConfig, *, seed: int, run_dir: Path, command: str | None = None) -> dict[str, Any]:
     """All stages in order; returns the report's tables (rows, paired), timings and paths.
 
     Seeds ``seed .. seed + cfg.seeds - 1`` each convert, fine-tune and score both variants afresh (the
@@ -282,5 +282,13 @@ def run_demo(cfg: DemoConfig, *, seed: int, run_dir: Path) -> dict[str, Any]:
         gc.collect()
     timings = stage.finish()
     return write_demo_report(
-        run_dir, cfg, names=names, seeds=seeds, runs=runs, trained=trained, dial=dial, timings=timings
+        run_dir,
+        cfg,
+        names=names,
+        seeds=seeds,
+        runs=runs,
+        trained=trained,
+        dial=dial,
+        timings=timings,
+        command=command,
     )

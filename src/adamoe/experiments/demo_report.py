@@ -43,6 +43,7 @@ def write_demo_report(
     trained: Mapping[str, list[Mapping[str, Any]]],
     dial: Mapping[str, Any],
     timings: Mapping[str, float],
+    command: str | None = None,
 ) -> dict[str, Any]:
     """report.md/.html, metrics.json and plots; returns {rows, paired, loads, paths, findings, timings}.
 
@@ -71,6 +72,7 @@ def write_demo_report(
         baseline_k=cfg.baseline_k,
         references=["dense"],
         notes=["Findings:", *findings, "", *_notes(cfg, seeds, runs, trained, dial, timings)],
+        command=command,
         plots=sharpness_and_dial_plots(run_dir, seed_runs, [dict(dial)], [base, ada]),
         metrics={
             "config": cfg.to_dict(),

@@ -37,10 +37,12 @@ def dial_points(model: Any, tok: Any, data: Any, cfg: Any, *, baseline_k: int) -
         return score_tasks(m, tok, tasks, baseline_k=baseline_k, batch_size=cfg.eval_batch_size)
 
     def point(m: Any) -> dict[str, float]:
-        runs = score(m, dial_tests).values()
+        runs = list(score(m, dial_tests).values())
+        flops = [r.model_flops_per_token for r in runs if r.model_flops_per_token is not None]
         return {
             "acc": float(np.mean([np.mean(r.credit) for r in runs])),
             "load": float(np.mean([r.load for r in runs])),
+            **({"model_flops_per_token": float(np.mean(flops))} if flops else {}),
         }
 
     curve = LoadCurve(model, lambda m: score(m, calib)["calib"].load, bound=cfg.dial_range)

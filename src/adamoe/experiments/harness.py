@@ -34,6 +34,8 @@ __all__ = [
     "ExperimentConfig",
     "ExperimentData",
     "RunStore",
+    "command_text",
+    "dense_flops",
     "load_data",
     "run_summary",
     "schedule",
@@ -202,8 +204,24 @@ def score_tasks(
         if routing:
             columns = flops(model, routing) if flops else flops_columns(model, routing, baseline_k=baseline_k)
             routing = {**routing, **columns}
+        else:
+            routing = dense_flops(model)
         out[task] = TaskRun.from_scores(task, examples, res.records, routing)
     return out
+
+
+def dense_flops(model: Any) -> dict[str, Any]:
+    """``{"model_flops_per_token": F}`` of a dense transformers decoder (the frontier's dense point);
+    empty when the model has no decoder config (then no FLOPs are reported)."""
+    from adamoe.eval.flops import DecoderShape, forward_flops
+
+    try:
+        shape = DecoderShape.from_config(model.config)
+    except (AttributeError, TypeError, ValueError):
+        return {}
+    return (
+        {"model_flops_per_token": forward_flops(shape, load=0.0)["total"]} if shape.num_experts == 0 else {}
+    )
 
 
 def run_summary(tasks: Mapping[str, TaskRun]) -> str:
@@ -213,7 +231,17 @@ def run_summary(tasks: Mapping[str, TaskRun]) -> str:
     return f"acc {100 * acc:.1f}" + (f", load {sum(loads) / len(loads):.2f}" if loads else "")
 
 
-RUN_INDEPENDENT = ("seeds", "variants", "baseline", "reference", "stats_seed", "n_boot")
+RUN_INDEPENDENT = (
+    "seeds",
+    "variants",
+    "arms",
+    "baseline",
+    "reference",
+    "dense_reference",
+    "random_null",
+    "stats_seed",
+    "n_boot",
+)
 """Config keys that change which runs exist or how tables are computed, never a saved run's content."""
 
 
@@ -289,25 +317,26 @@ def write_experiment_report(
     notes: Sequence[str] = (),
     plots: Sequence[tuple[str, Path]] = (),
     metrics: Mapping[str, Any] | None = None,
+    command: str | None = None,
+    extra: Sequence[Any] = (),
 ) -> dict[str, Any]:
-    """Tables (accuracy, paired tests, Load per layer), plots and notes as report.md/.html + metrics.json.
+    """Tables (accuracy, item-level and seed-level paired tests, per-seed accuracy, Load per layer),
+    plots and notes as report.md/.html + metrics.json.
 
-    ``references`` (e.g. the model before fine-tuning) are shown in the tables but not tested.
+    ``references`` (e.g. the model before fine-tuning) are shown in the tables but not tested;
+    ``command`` (the command line that made the run) heads the report; ``extra`` report blocks (e.g.
+    the frontier table) follow the tables.
     """
     from adamoe.eval.plots import plot_load_per_layer
     from adamoe.eval.report import Figure, Heading, Paragraph, write_documents
-    from adamoe.experiments.tables import (
-        accuracy_rows,
-        layer_loads,
-        paired_rows,
-        plot_acc_vs_load,
-        plot_accuracy,
-        report_tables,
-    )
+    from adamoe.experiments.render import plot_acc_vs_load, plot_accuracy, report_tables
+    from adamoe.experiments.seed_stats import seed_paired_rows, seed_tables
+    from adamoe.experiments.tables import accuracy_rows, layer_loads, paired_rows
 
     stats = {"stats_seed": cfg.stats_seed, "n_boot": cfg.n_boot}
     rows = accuracy_rows(runs, baseline_k=baseline_k, **stats)
     paired = paired_rows(runs, baseline=baseline, exclude=references, **stats) if len(runs) > 1 else []
+    by_seed = seed_paired_rows(runs, baseline=baseline, exclude=references) if len(runs) > 1 else []
     loads = {v: layer_loads(runs, v) for v in runs}
     figures = [
         ("Accuracy per task (95% CI over seeds x items)", plot_accuracy(rows, run_dir / "accuracy.png")),
@@ -316,9 +345,41 @@ def write_experiment_report(
     routed = {v: {g: {"load": x} for g, x in lv.items()} for v, lv in loads.items() if lv}
     if routed:
         figures.append(("Load per layer", plot_load_per_layer(routed, run_dir / "load_per_layer.png")))
-    blocks = [Heading(title, 1), *report_tables(rows, paired, loads), Heading("Setup and notes", 2)]
-    blocks += [Paragraph("\n".join(notes), pre=True)]
+    blocks: list[Any] = [Heading(title, 1)]
+    if command:
+        blocks.append(Paragraph(f"Command: {command}", pre=True))
+    blocks += [*report_tables(rows, paired, loads), *seed_tables(runs, by_seed), *extra]
+    blocks += [Heading("Setup and notes", 2), Paragraph("\n".join(notes), pre=True)]
     blocks += [Figure(path, caption) for caption, path in [*figures, *plots]]
-    body = {"title": title, "table": rows, "paired": paired, "load_per_layer": loads, **(metrics or {})}
+    body = {
+        "title": title,
+        "command": command,
+        "table": rows,
+        "paired": paired,
+        "seed_paired": by_seed,
+        "load_per_layer": loads,
+        **(metrics or {}),
+    }
     paths = write_documents(run_dir, title=title, blocks=blocks, metrics=body)
-    return {"rows": rows, "paired": paired, "loads": loads, "paths": paths}
+    return {"rows": rows, "paired": paired, "seed_paired": by_seed, "loads": loads, "paths": paths}
+
+
+def command_text(words: Sequence[str], args: Any) -> str:
+    """The command line that reproduces a run, from its parsed arguments: ``adamoe <words>`` plus the
+    options that shape results (``--config``, ``--set``, ``--seeds``, ``--seed``, ``--quick``, ``--run-dir``),
+    shell-quoted. Runtime-only flags (threads, offline) do not change a result and are left out."""
+    import shlex
+
+    parts = ["adamoe", *words]
+    if getattr(args, "config", None):
+        parts += ["--config", str(args.config)]
+    for setting in getattr(args, "set", None) or []:
+        parts += ["--set", setting]
+    if getattr(args, "seeds", None):
+        parts += ["--seeds", str(args.seeds)]
+    parts += ["--seed", str(getattr(args, "seed", 0))]
+    if getattr(args, "quick", False):
+        parts.append("--quick")
+    if getattr(args, "run_dir", None):
+        parts += ["--run-dir", str(args.run_dir)]
+    return shlex.join(parts)

@@ -29,16 +29,14 @@ test items, 2 epochs of 2 steps, 2 seeds, one dial target): ~3 min.
 
 from __future__ import annotations
 
-import copy
 import gc
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-import torch
-
-from adamoe.experiments.dial import dial_points, sharpness_and_dial_plots
+from adamoe.experiments.arms import Arm, parse_arm
+from adamoe.experiments.dial import sharpness_and_dial_plots
 from adamoe.experiments.harness import (
     MOE_TASKS,
     SMOKE_TASKS,
@@ -47,15 +45,12 @@ from adamoe.experiments.harness import (
     load_data,
     run_summary,
     schedule,
-    score_tasks,
-    seed_stream,
-    train_variant,
     write_experiment_report,
 )
 from adamoe.hf.convert import GATE2_INITS
 from adamoe.utils.config import option, require
 
-__all__ = ["MoEExperimentConfig", "prepare_variant", "run_moe"]
+__all__ = ["MoEExperimentConfig", "run_moe"]
 
 DEFAULT_MODEL = "moefy"
 """The cached shared-plus-routed SmolLM2 MoE (built on first use, ~minutes, then loaded from disk)."""
@@ -63,7 +58,7 @@ DEFAULT_MODEL = "moefy"
 
 @dataclass(kw_only=True)
 class MoEExperimentConfig(ExperimentConfig):
-    """``adamoe reproduce moe``: top-k vs AdaMoE on an MoE (``examples/reproduce_moe.yaml``)."""
+    """``adamoe reproduce moe``: top-k vs AdaMoE arms on an MoE (``examples/reproduce_moe.yaml``)."""
 
     QUICK: ClassVar[dict[str, Any]] = {
         "tasks": list(SMOKE_TASKS),
@@ -75,6 +70,7 @@ class MoEExperimentConfig(ExperimentConfig):
         "dial_iters": 4,
         "epochs": 2,
         "seeds": 2,
+        "heldout_per_task": 4,
     }
 
     model: str = DEFAULT_MODEL
@@ -82,19 +78,32 @@ class MoEExperimentConfig(ExperimentConfig):
     train_per_task: int = option(32, ge=1)
     test_per_task: int = option(300, ge=1)
     lr: float = option(5e-5, gt=0)
-    null_experts: int = option(8, ge=1)
-    top_k: int = option(3, ge=1)
+    arms: list[str] = field(default_factory=lambda: ["top1", "top2", "m8k3"])
+    """Trained arms (:func:`adamoe.experiments.arms.parse_arm`): top<k>, m<m>k<k> (option 2, the
+    paper's), m<m>k<k>-opt1, m<m>k<k>-ste. The first arm with nulls is the reference AdaMoE arm."""
+    baseline: str = "top2"
+    """The top-k arm every other arm is tested against (and whose k sets the FLOPs percentages)."""
     gate2_init: str = option("copy_jitter", choices=GATE2_INITS)
     lora_rank: int = option(8, ge=1)
     lora_alpha: int = option(16, ge=1)
     lora_targets: list[str] = field(default_factory=lambda: ["router", "experts"])
+    full_router: bool = False
+    """Train the router weight and gate2 in full (then ``router`` must not be a LoRA target)."""
+    rescale_topk: bool = True
+    """Top-k arms at another k than the moefied model's get its k-scaling (``set_top_k``): top-1 not doubled."""
+    random_null: bool = True
+    """Score the random-null control at the reference arm's per-layer Load on each trained baseline."""
+    heldout_per_task: int = option(30, ge=0)
+    """Held-out texts per task of :data:`adamoe.experiments.moe_model.HELDOUT_TASKS` (the frontier's NLL)."""
+    dense_reference: bool = True
+    """Also score the dense model the default MoE was made from (a frontier reference; moefy only)."""
     calib_per_task: int = option(16, ge=1)
     dial_per_task: int = option(50, ge=1)
     dial_targets: list[float] = field(default_factory=lambda: [1.0, 1.5, 2.0])
     dial_iters: int = option(8, ge=1)
     dial_range: float = option(2.0, gt=0)
     dial_seeds: int = option(1, ge=1)
-    """The compute dial runs on the first ``dial_seeds`` AdaMoE seeds (its searches cost ~4 min each)."""
+    """The compute dial runs on the first ``dial_seeds`` seeds of the reference AdaMoE arm."""
     reference: bool = True
 
     def check(self) -> None:
@@ -107,28 +116,42 @@ class MoEExperimentConfig(ExperimentConfig):
             f"lora_targets: expected a subset of {LORA_TARGETS}, got {self.lora_targets}",
         )
         require(
+            not (self.full_router and "router" in self.lora_targets),
+            "full_router: the router trains in full, so drop it from LoRA (--set lora_targets=experts)",
+        )
+        require(
             all(t > 0 for t in self.dial_targets),
             f"dial_targets: expected loads > 0, got {self.dial_targets}",
+        )
+        arms = self.parsed_arms()
+        require(len(set(self.arms)) == len(self.arms), f"arms: duplicates in {self.arms}")
+        require(
+            self.baseline in self.arms and parse_arm(self.baseline).m == 0,
+            f"baseline: expected one of the top-k arms in {self.arms}, got {self.baseline!r}",
+        )
+        require(
+            not self.random_null or any(a.m > 0 for a in arms),
+            "random_null: needs an AdaMoE arm to match (--set arms=top2,m8k3 or --set random_null=false)",
         )
         if self.model != DEFAULT_MODEL:
             from adamoe.hf.models import ModelSpec
 
             ModelSpec.parse(self.model)
 
-    def variants(self, baseline_k: int) -> dict[str, tuple[int, int]]:
-        """{name: (m, k)}: the top-k baseline and AdaMoE."""
-        return {
-            f"top{baseline_k}": (0, baseline_k),
-            f"m{self.null_experts}k{self.top_k}": (self.null_experts, self.top_k),
-        }
+    def parsed_arms(self) -> list[Arm]:
+        return [parse_arm(a) for a in self.arms]
+
+    def reference_arm(self) -> Arm | None:
+        """The first arm with nulls: the dial and the random-null control refer to it."""
+        return next((a for a in self.parsed_arms() if a.m > 0), None)
 
     def resolved(self) -> dict[str, Any]:
-        """The config plus each variant's aux-loss recipe (annealing shown for the variant with nulls)."""
+        """The config plus each arm's m, k, weighting and aux-loss recipe (annealing where nulls exist)."""
         return {
             **self.to_dict(),
             "recipes": {
-                "baseline (m=0)": schedule(self, num_null=0),
-                f"m{self.null_experts}k{self.top_k}": schedule(self, num_null=self.null_experts),
+                a.name: {"m": a.m, "k": a.k, "weights": a.kind, **schedule(self, num_null=a.m)}
+                for a in self.parsed_arms()
             },
         }
 
@@ -150,127 +173,139 @@ def load_moe(cfg: MoEExperimentConfig, *, log=print) -> tuple[Any, Any, int]:
     return model.eval(), tok, int(model.config.num_experts_per_tok)
 
 
-def prepare_variant(
-    moe: Any, tok: Any, cfg: MoEExperimentConfig, *, num_null: int, top_k: int, seed: int
-) -> Any:
-    """A converted copy of ``moe`` with LoRA on the router (gate, gate2) and the experts (paper recipe).
+def _references(
+    moe: Any, tok: Any, data: Any, cfg: MoEExperimentConfig, store: RunStore, seed: int, texts: list[str]
+) -> list[str]:
+    """Score the references not yet saved (``untuned``; ``dense`` for the default MoE); their names."""
+    from adamoe.experiments.moe_runs import dense_reference, untuned_reference
 
-    The seed's ``init`` stream draws gate2's jitter and (through a forked global RNG) the LoRA init.
-    """
-    from peft import get_peft_model
-
-    from adamoe.hf.convert import convert
-    from adamoe.hf.gate2 import calibration_means
-    from adamoe.hf.peft_utils import lora_config_for
-
-    model = copy.deepcopy(moe)
-    init = seed_stream(seed, "init")
-    calibration = calibration_means(model, tok) if num_null else None
-    convert(
-        model,
-        null_experts=num_null,
-        top_k=top_k,
-        gate2_init=cfg.gate2_init,
-        seed=init,
-        calibration=calibration,
-    )
-    lcfg = lora_config_for(model, rank=cfg.lora_rank, alpha=cfg.lora_alpha, targets=tuple(cfg.lora_targets))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(init)
-        return get_peft_model(model, lcfg).eval()
+    names = []
+    if cfg.reference:
+        names.append("untuned")
+        if store.get("untuned", seed) is None:
+            k = parse_arm(cfg.baseline).k
+            store.put("untuned", seed, **untuned_reference(moe, tok, data, cfg, baseline_k=k, texts=texts))
+    if cfg.dense_reference and cfg.model == DEFAULT_MODEL:
+        names.append("dense")
+        if store.get("dense", seed) is None:
+            store.put("dense", seed, **dense_reference(tok, data, cfg, texts=texts))
+    return names
 
 
-def _one_run(
-    moe: Any,
-    tok: Any,
-    data: Any,
-    cfg: MoEExperimentConfig,
-    *,
-    name: str,
-    mk: tuple[int, int],
-    seed: int,
-    baseline_k: int,
-    dial: bool,
-) -> dict[str, Any]:
-    """Convert, add LoRA, train and score one (variant, seed); AdaMoE also gets its dial curve when
-    ``dial``."""
-    m, k = mk
-    model = prepare_variant(moe, tok, cfg, num_null=m, top_k=k, seed=seed)
-    trained = train_variant(model, tok, data, cfg, num_null=m, seed=seed)
-    t0 = time.perf_counter()
-    out = {
-        "tasks": score_tasks(model, tok, data.tests, baseline_k=baseline_k, batch_size=cfg.eval_batch_size),
-        "train": trained,
-    }
-    if m > 0 and dial:
-        out["dial"] = dial_points(model, tok, data, cfg, baseline_k=baseline_k)
-    out["eval_seconds"] = round(time.perf_counter() - t0, 1)
-    del model
-    gc.collect()
+def _todo(cfg: MoEExperimentConfig, store: RunStore, seeds: list[int]) -> list[tuple[Arm, int]]:
+    """Missing (arm, seed) runs, per seed AdaMoE arms first: a baseline run then finds its seed's
+    reference arm saved and scores the random-null control too (rerun when only the control is missing)."""
+    ref = cfg.reference_arm()
+    control = f"random-{ref.name}" if cfg.random_null and ref else None
+    out = []
+    for s in seeds:
+        for arm in sorted(cfg.parsed_arms(), key=lambda a: a.name == cfg.baseline):
+            missing = store.get(arm.name, s) is None
+            if missing or (arm.name == cfg.baseline and control and store.get(control, s) is None):
+                out.append((arm, s))
     return out
 
 
-def _references(
-    moe: Any, tok: Any, data: Any, cfg: MoEExperimentConfig, store: RunStore, seed: int, baseline_k: int
-) -> None:
-    """The un-tuned MoE at top-k (converted, m = 0) as a reference row, scored once."""
-    from adamoe.hf.convert import convert
+def run_moe(
+    cfg: MoEExperimentConfig, *, seed: int, run_dir: Path, log=print, command: str | None = None
+) -> dict[str, Any]:
+    """Every (arm, seed) run not yet saved in ``run_dir/runs``, then the report; returns its tables."""
+    from adamoe.experiments.moe_model import heldout_texts
+    from adamoe.experiments.moe_runs import one_run, random_control_run
 
-    if store.get("untuned", seed) is None:
-        model = convert(copy.deepcopy(moe), null_experts=0)
-        store.put(
-            "untuned",
-            seed,
-            score_tasks(model, tok, data.tests, baseline_k=baseline_k, batch_size=cfg.eval_batch_size),
-        )
-
-
-def run_moe(cfg: MoEExperimentConfig, *, seed: int, run_dir: Path, log=print) -> dict[str, Any]:
-    """Every (variant, seed) run not yet saved in ``run_dir/runs``, then the report; returns its tables."""
     started = time.perf_counter()
     data = load_data(cfg, calib_per_task=cfg.calib_per_task)
-    moe, tok, baseline_k = load_moe(cfg, log=log)
-    variants = cfg.variants(baseline_k)
+    texts = heldout_texts(cfg.heldout_per_task) if cfg.heldout_per_task else []
+    moe, tok, _ = load_moe(cfg, log=log)
+    k = parse_arm(cfg.baseline).k
+    ref = cfg.reference_arm()
+    control = f"random-{ref.name}" if cfg.random_null and ref else None
     store, seeds = RunStore(run_dir, cfg.to_dict()), [seed + i for i in range(cfg.seeds)]
-    todo = [(v, s) for v in variants for s in seeds if store.get(v, s) is None]
+    todo = _todo(cfg, store, seeds)
     log(
-        f"moe: {len(variants)} variants x {len(seeds)} seeds; {len(todo)} runs to do, "
-        f"{len(data.train)} training items"
+        f"moe: {len(cfg.arms)} arms x {len(seeds)} seeds; {len(todo)} runs to do, {len(data.train)} training items"
     )
-    if cfg.reference:
-        _references(moe, tok, data, cfg, store, seeds[0], baseline_k)
-    for i, (name, s) in enumerate(todo, 1):
+    references = _references(moe, tok, data, cfg, store, seeds[0], texts)
+    for i, (arm, s) in enumerate(todo, 1):
         t0 = time.perf_counter()
-        dial = s in seeds[: cfg.dial_seeds]
-        result = _one_run(
-            moe, tok, data, cfg, name=name, mk=variants[name], seed=s, baseline_k=baseline_k, dial=dial
-        )
-        store.put(name, s, **result)
+        dial = ref is not None and arm.name == ref.name and s in seeds[: cfg.dial_seeds]
+        result, model = one_run(moe, tok, data, cfg, arm=arm, seed=s, baseline_k=k, texts=texts, dial=dial)
+        if control and arm.name == cfg.baseline:
+            matched = store.get(ref.name, s)
+            store.put(
+                control,
+                s,
+                **random_control_run(
+                    model, tok, data, cfg, reference=matched, seed=s, baseline_k=k, texts=texts
+                ),
+            )
+        store.put(arm.name, s, **result)
+        del model
+        gc.collect()
         log(
-            f"[{i}/{len(todo)} +{time.perf_counter() - started:.0f}s] {name} seed {s}: "
+            f"[{i}/{len(todo)} +{time.perf_counter() - started:.0f}s] {arm.name} seed {s}: "
             f"{time.perf_counter() - t0:.0f}s; {run_summary(result['tasks'])}"
         )
-    runs = store.runs(list(variants), seeds)
-    if cfg.reference:
-        runs = {"untuned": [store.runs(["untuned"], seeds[:1])["untuned"][0]] * len(seeds), **runs}
-    ada = list(variants)[1]
-    dial_seeds = [s for s in seeds if "dial" in store.get(ada, s)]
-    dials = [store.get(ada, s)["dial"] for s in dial_seeds]
-    plots = sharpness_and_dial_plots(run_dir, runs, dials, list(variants))
+    return _report(cfg, run_dir, store, seeds, references, control, data, started, command)
+
+
+def _report(
+    cfg: MoEExperimentConfig,
+    run_dir: Path,
+    store: RunStore,
+    seeds: list[int],
+    references: list[str],
+    control: str | None,
+    data: Any,
+    started: float,
+    command: str | None,
+) -> dict[str, Any]:
+    """Tables, seed-level tests, the frontier, dial and sharpness plots from the saved runs."""
+    from adamoe.experiments.frontier import arm_data, frontier_report
+    from adamoe.experiments.tables import stats_rng
+
+    tested = [*cfg.arms, *([control] if control else [])]
+    saved = {v: [store.get(v, s) for s in seeds] for v in tested}
+    saved |= {r: [store.get(r, seeds[0])] * len(seeds) for r in references}
+    runs = {v: [d["tasks"] for d in saved[v]] for v in [*references, *tested]}
+    ref = cfg.reference_arm()
+    dials = [d["dial"] for d in saved[ref.name] if "dial" in d] if ref else []
+    plots = sharpness_and_dial_plots(run_dir, runs, dials, list(cfg.arms)) if ref else []
+    frontier = [a.name for a in cfg.parsed_arms() if a.m == 0]
+    points = {
+        v: arm_data(runs, v, [d.get("heldout") for d in saved[v]] if _has_heldout(saved[v]) else None)
+        for v in runs
+    }
+    blocks, more, fmetrics = frontier_report(
+        run_dir,
+        points,
+        frontier=frontier,
+        tested=[v for v in tested if v not in frontier],
+        baseline=cfg.baseline,
+        rng=stats_rng(cfg.stats_seed, "frontier"),
+        n_boot=cfg.n_boot,
+        dial=[p for d in dials for p in d["curve"]],
+    )
+    k = parse_arm(cfg.baseline).k
     return write_experiment_report(
         run_dir,
-        title=f"MoE ({cfg.model}): fine-tuned top-{baseline_k} vs AdaMoE (paper §4.2 analog)",
+        title=f"MoE ({cfg.model}): fine-tuned top-k vs AdaMoE arms (paper §4.2 analog)",
         runs=runs,
         cfg=cfg,
-        baseline=next(iter(variants)),
-        baseline_k=baseline_k,
-        references=["untuned"],
-        notes=_notes(
-            cfg, data, seeds, dict(zip(dial_seeds, dials)), time.perf_counter() - started, baseline_k
-        ),
-        plots=plots,
-        metrics={"config": cfg.resolved(), "seeds": seeds, "dial": dials},
+        baseline=cfg.baseline,
+        baseline_k=k,
+        references=references,
+        notes=_notes(cfg, data, seeds, dict(zip(seeds, dials)), time.perf_counter() - started, k, control),
+        plots=[*plots, *more],
+        metrics={"config": cfg.resolved(), "seeds": seeds, "dial": dials, **fmetrics},
+        command=command,
+        extra=blocks,
     )
+
+
+def _has_heldout(runs: list[dict[str, Any]]) -> bool:
+    """Whether every saved run of a variant holds held-out NLL sums."""
+    return all("heldout" in d for d in runs)
 
 
 def _notes(
@@ -280,6 +315,7 @@ def _notes(
     dials: dict[int, dict],
     seconds: float,
     k: int,
+    control: str | None,
 ) -> list[str]:
     curve = "; ".join(
         f"seed {s}: "
@@ -288,17 +324,22 @@ def _notes(
         )
         for s, d in dials.items()
     )
+    recipes = "; ".join(f"{n}: {r}" for n, r in cfg.resolved()["recipes"].items())
     return [
-        f"Tasks ({len(cfg.tasks)}): {', '.join(cfg.tasks)}.",
+        f"Tasks ({len(cfg.tasks)}): {', '.join(cfg.tasks)}; fine-tuned on their train parts, the dial's "
+        "bias searched on validation, every table on test (disjoint hash parts).",
         f"Training: multi-task on {cfg.train_per_task} training items per task ({len(data.train)} pairs), "
         f"{cfg.epochs} epochs, batch {cfg.batch_size}, lr {cfg.lr}; seeds {seeds}.",
         f"LoRA rank {cfg.lora_rank} (alpha {cfg.lora_alpha}) on {', '.join(cfg.lora_targets)} "
-        "(router = gate + gate2).",
-        f"AdaMoE: m={cfg.null_experts}, k={cfg.top_k}, gate2 init {cfg.gate2_init}; "
-        f"aux: {cfg.resolved()['recipes']}.",
+        f"(router = gate + gate2){'; router and gate2 trained in full' if cfg.full_router else ''}.",
+        f"Arms (weights: opt2 = the paper's option 2, opt1 = option 1, ste = option 2 + straight-through "
+        f"split gradient), gate2 init {cfg.gate2_init}: {recipes}.",
+        f"Random-null control: {control or 'off'} (the trained {cfg.baseline} keeping a random number of its "
+        "best experts per token, at the reference arm's per-layer Load of the same seed).",
         f"FLOPs: expert FLOPs vs top-{k}; whole-model FLOPs per token vs the same model at top-{k} "
-        "(shared expert, attention, LM head included).",
-        f"Compute dial ({cfg.dial_per_task} test items per task): {curve}.",
-        f"'untuned' = the MoE before fine-tuning at top-{k}. Wall time of this invocation: {seconds:.0f} s "
+        "(shared expert, attention, LM head included); the frontier uses FLOPs per token itself.",
+        f"Compute dial ({cfg.dial_per_task} test items per task): {curve or 'none'}.",
+        f"References (not tested): 'untuned' = the MoE before fine-tuning at its top-k; 'dense' = the "
+        f"dense model. Wall time of this invocation: {seconds:.0f} s "
         "(runs already in the run folder are loaded, not repeated).",
     ]

@@ -52,6 +52,7 @@ __all__ = [
     "heldout_texts",
     "mean_nll",
     "nll_ladder",
+    "text_nlls",
 ]
 
 CALIB_TASKS: tuple[str, ...] = ("boolq", "sciq", "hellaswag")
@@ -117,15 +118,25 @@ def heldout_texts(per_task: int = 30) -> list[str]:
 
 
 @torch.no_grad()
-def mean_nll(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, texts: list[str]) -> float:
-    """Mean next-token NLL (nats) over all predicted tokens of `texts`, one text per forward pass."""
-    total, count = 0.0, 0
+def text_nlls(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, texts: list[str]
+) -> dict[str, list[float]]:
+    """Per text, the summed next-token NLL (nats) and the number of predicted tokens, one text per
+    forward pass (first 512 tokens): ``{"nll": [...], "tokens": [...]}``, so a per-token NLL can be
+    pooled and bootstrapped over texts."""
+    sums, counts = [], []
     for text in texts:
         ids = tokenizer(text, return_tensors="pt")["input_ids"][:, :512]
         logits = model(input_ids=ids, use_cache=False).logits[0, :-1].float()
-        total += float(torch.nn.functional.cross_entropy(logits, ids[0, 1:], reduction="sum"))
-        count += ids.shape[1] - 1
-    return total / count
+        sums.append(float(torch.nn.functional.cross_entropy(logits, ids[0, 1:], reduction="sum")))
+        counts.append(float(ids.shape[1] - 1))
+    return {"nll": sums, "tokens": counts}
+
+
+def mean_nll(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, texts: list[str]) -> float:
+    """Mean next-token NLL (nats) over all predicted tokens of `texts` (:func:`text_nlls` pooled)."""
+    out = text_nlls(model, tokenizer, texts)
+    return sum(out["nll"]) / sum(out["tokens"])
 
 
 def build_default_moe(

@@ -185,7 +185,9 @@ def _one_run(
     return {"tasks": tasks, "train": trained, "eval_seconds": round(time.perf_counter() - t0, 1)}
 
 
-def run_molora(cfg: MoLoRAExperimentConfig, *, seed: int, run_dir: Path, log=print) -> dict[str, Any]:
+def run_molora(
+    cfg: MoLoRAExperimentConfig, *, seed: int, run_dir: Path, log=print, command: str | None = None
+) -> dict[str, Any]:
     """Every (variant, seed) run not yet saved in ``run_dir/runs``, then the report; returns its tables."""
     from adamoe.hf.models import ModelSpec
 
@@ -230,6 +232,7 @@ def run_molora(cfg: MoLoRAExperimentConfig, *, seed: int, run_dir: Path, log=pri
         references=[REFERENCE],
         notes=notes,
         metrics={"config": cfg.resolved(), "seeds": seeds},
+        command=command,
     )
 
 

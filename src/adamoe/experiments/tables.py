@@ -39,9 +39,11 @@ __all__ = [
     "TaskRun",
     "acc_matrix",
     "accuracy_rows",
+    "gold_logprob",
     "layer_group",
     "layer_loads",
     "paired_rows",
+    "pooled",
     "stats_rng",
     "task_weights",
 ]
@@ -54,7 +56,11 @@ class TaskRun:
     """One variant, one seed, one task: per-item credit and the routing sums per routing source.
 
     ``layers[name]`` = ``{"tokens": T, "true_slots": S, "sharpness": [4 token shares]}`` (empty for a
-    dense model); ``model_flops_pct`` is the whole-model FLOPs vs the baseline's, when defined.
+    dense model); ``model_flops_pct`` is the whole-model FLOPs vs the baseline's, when defined, and
+    ``model_flops_per_token`` the whole-model forward FLOPs per token behind it (the frontier's x axis).
+    Per item: ``credit_norm`` is the credit of the length-normalised pick (lm-eval's acc_norm) and
+    ``gold_logprob`` the log-probability of the gold answer among the choices (log-softmax of the
+    choices' log-likelihoods at the golds), a finer measure than 0/1 credit (issue 17).
     """
 
     task: str
@@ -63,6 +69,9 @@ class TaskRun:
     num_choices: tuple[int, ...]
     layers: dict[str, dict[str, Any]] = field(default_factory=dict)
     model_flops_pct: float | None = None
+    model_flops_per_token: float | None = None
+    credit_norm: tuple[float, ...] | None = None
+    gold_logprob: tuple[float, ...] | None = None
 
     @property
     def load(self) -> float | None:
@@ -83,6 +92,9 @@ class TaskRun:
             num_choices=tuple(int(c) for c in data["num_choices"]),
             layers=dict(data.get("layers") or {}),
             model_flops_pct=data.get("model_flops_pct"),
+            model_flops_per_token=data.get("model_flops_per_token"),
+            credit_norm=_floats(data.get("credit_norm")),
+            gold_logprob=_floats(data.get("gold_logprob")),
         )
 
     @classmethod
@@ -108,7 +120,21 @@ class TaskRun:
             num_choices=tuple(len(e.choices) for e in examples),
             layers=layers,
             model_flops_pct=routing.get("model_flops_pct"),
+            model_flops_per_token=routing.get("model_flops_per_token"),
+            credit_norm=tuple(float(e.credit(r.pred_norm)) for e, r in zip(examples, records)),
+            gold_logprob=tuple(gold_logprob(r.loglikelihoods, e.golds) for e, r in zip(examples, records)),
         )
+
+
+def _floats(values: Sequence[Any] | None) -> tuple[float, ...] | None:
+    return None if values is None else tuple(float(v) for v in values)
+
+
+def gold_logprob(loglikelihoods: Sequence[float], golds: Sequence[int]) -> float:
+    """log P(gold | choices): log of the golds' share of the choices' likelihood (several golds: summed)."""
+    ll = np.asarray(loglikelihoods, dtype=np.float64)
+    top = ll.max()
+    return float(np.log(np.exp(ll[list(golds)] - top).sum()) - np.log(np.exp(ll - top).sum()))
 
 
 Runs = dict[str, list[dict[str, TaskRun]]]
@@ -125,14 +151,20 @@ def _tasks(runs: Runs) -> list[str]:
     return list(first[0])
 
 
-def acc_matrix(runs: Runs, variant: str, task: str) -> np.ndarray:
-    """(seeds, items) credit of one variant on one task; items must be the same in every seed."""
+def acc_matrix(runs: Runs, variant: str, task: str, *, metric: str = "credit") -> np.ndarray:
+    """(seeds, items) per-item ``metric`` (a :class:`TaskRun` per-item field: ``credit``,
+    ``credit_norm``, ``gold_logprob``) of one variant on one task; items must match across seeds."""
     per_seed = [seed_runs[task] for seed_runs in runs[variant]]
     ids = per_seed[0].ids
     for r in per_seed[1:]:
         if r.ids != ids:
             raise ValueError(f"runs: {variant} scored different items of {task!r} in different seeds")
-    return np.array([r.credit for r in per_seed], dtype=np.float64)
+    values = [getattr(r, metric) for r in per_seed]
+    if any(v is None for v in values):
+        raise ValueError(
+            f"runs: {variant} on {task!r} has no per-item {metric!r} (a run saved before it existed)"
+        )
+    return np.array(values, dtype=np.float64)
 
 
 def task_weights(runs: Runs, variant: str) -> dict[str, float]:
@@ -142,10 +174,13 @@ def task_weights(runs: Runs, variant: str) -> dict[str, float]:
     return {t: total / (len(sizes) * n) for t, n in sizes.items()}
 
 
-def _pooled(runs: Runs, variant: str) -> np.ndarray:
-    """(seeds, all items) weighted credit over the tasks (see :func:`task_weights`)."""
+def pooled(runs: Runs, variant: str, *, metric: str = "credit") -> np.ndarray:
+    """(seeds, all items) weighted per-item ``metric`` over the tasks (see :func:`task_weights`), so its
+    mean is the mean of the task means."""
     weights = task_weights(runs, variant)
-    return np.concatenate([acc_matrix(runs, variant, t) * w for t, w in weights.items()], axis=1)
+    return np.concatenate(
+        [acc_matrix(runs, variant, t, metric=metric) * w for t, w in weights.items()], axis=1
+    )
 
 
 def _mean_of(values: Sequence[float | None]) -> float | None:
@@ -197,9 +232,9 @@ def accuracy_rows(
         if len(tasks) < 2:
             continue
         chance = float(np.mean([c["chance"] for c in cells]))
-        pooled = _pooled(runs, variant)
+        pooled_credit = pooled(runs, variant)
         rng = stats_rng(stats_seed, "acc", variant, "average")
-        est = bootstrap_ci(pooled, rng=rng, chance=chance, n_boot=n_boot)
+        est = bootstrap_ci(pooled_credit, rng=rng, chance=chance, n_boot=n_boot)
         est_dict = {**est.to_dict(), "n": int(sum(c["n"] for c in cells))}
         avg = {k: _mean_of([c[k] for c in cells]) for k in ("load", "expert_flops_pct", "model_flops_pct")}
         rows.append(
@@ -238,7 +273,7 @@ def paired_rows(
     for variant in (v for v in runs if v != baseline and v not in exclude):
         pairs = [(t, acc_matrix(runs, variant, t), acc_matrix(runs, baseline, t)) for t in tasks]
         if len(tasks) > 1:
-            pairs.append(("average", _pooled(runs, variant), _pooled(runs, baseline)))
+            pairs.append(("average", pooled(runs, variant), pooled(runs, baseline)))
         for task, a, b in pairs:
             rng = stats_rng(stats_seed, "paired", variant, baseline, task)
             d = paired_difference(a, b, rng=rng, n_boot=n_boot, n_perm=n_perm)
@@ -290,95 +325,3 @@ def layer_loads(
     if not per_seed or not per_seed[0]:
         return {}
     return {g: np.mean([p[g] for p in per_seed], axis=0).tolist() for g in per_seed[0]}
-
-
-# ---------------------------------------------------------------- rendering
-
-PAIRED_COLUMNS = (
-    ("model", "model", None, 1.0),
-    ("task", "task", None, 1.0),
-    ("n", "n", None, 1.0),
-    ("diff", "Δ acc vs baseline [95% CI]", 1, 100.0),
-    ("p", "p", 3, 1.0),
-    ("p_holm", "p (Holm)", 3, 1.0),
-    ("significant", "significant", None, 1.0),
-    ("test", "test", None, 1.0),
-)
-
-
-def report_tables(
-    rows: Sequence[Mapping[str, Any]], paired: Sequence[Mapping[str, Any]], loads: Mapping[str, Mapping]
-) -> list[Any]:
-    """[paper table, paired tests, Load per layer] as :mod:`adamoe.eval.report` tables."""
-    from adamoe.eval.report import Column, Table, paper_table
-
-    blocks: list[Any] = [paper_table(rows, caption="Accuracy: mean over seeds [95% CI over seeds x items]")]
-    if paired:
-        cols = tuple(Column(key=k, label=lab, digits=d, scale=sc) for k, lab, d, sc in PAIRED_COLUMNS)
-        shown = [{**r, "significant": "yes" if r.get("significant") else "no"} for r in paired]
-        caption = "Paired tests vs the baseline (seeds paired; Holm over tasks, and over the averages)"
-        blocks.append(Table(columns=cols, rows=tuple(shown), caption=caption))
-    variants = [v for v in loads if loads[v]]
-    if variants:
-        layers = sorted(
-            {g for v in variants for g in loads[v]},
-            key=lambda g: (not g.isdigit(), int(g) if g.isdigit() else 0, g),
-        )
-        cells = [[g, *(_fmt(loads[v].get(g)) for v in variants)] for g in layers]
-        blocks.append(
-            Table.plain(["layer", *variants], cells, caption="Load per layer (true experts per token)")
-        )
-    return blocks
-
-
-def _fmt(x: Any) -> str:
-    return "–" if x is None else f"{x:.3f}"
-
-
-def plot_accuracy(rows: Sequence[Mapping[str, Any]], path: Any) -> Any:
-    """Grouped bars: accuracy per task and variant with the 95% interval as error bars; chance dashed."""
-    from adamoe.eval.plots import new_figure, save_png
-
-    tasks = list(dict.fromkeys(r["task"] for r in rows))
-    variants = list(dict.fromkeys(r["model"] for r in rows))
-    fig, ax = new_figure((max(6.0, 1.1 * len(tasks) + 2), 3.6))
-    width = 0.8 / max(len(variants), 1)
-    by = {(r["model"], r["task"]): r for r in rows}
-    for i, v in enumerate(variants):
-        cells = [by.get((v, t)) for t in tasks]
-        acc = [100 * c["acc"] if c else np.nan for c in cells]
-        err = [
-            [100 * (c["acc"] - c["acc_ci"]["low"]) if c else 0 for c in cells],
-            [100 * (c["acc_ci"]["high"] - c["acc"]) if c else 0 for c in cells],
-        ]
-        ax.bar(np.arange(len(tasks)) + i * width, acc, width, yerr=err, capsize=2, label=v)
-    chance = [100 * by[(variants[0], t)]["chance"] for t in tasks]
-    ax.hlines(
-        chance,
-        np.arange(len(tasks)) - width / 2,
-        np.arange(len(tasks)) + 0.8 - width / 2,
-        colors="k",
-        linestyles="dashed",
-        label="chance",
-    )
-    ax.set_xticks(np.arange(len(tasks)) + 0.4 - width / 2, tasks)
-    ax.tick_params(axis="x", labelrotation=30, labelsize=7)
-    ax.set_ylabel("accuracy (%)")
-    ax.legend(fontsize=7, ncol=min(len(variants) + 1, 7))
-    return save_png(fig, path)
-
-
-def plot_acc_vs_load(rows: Sequence[Mapping[str, Any]], path: Any) -> Any:
-    """Average accuracy (95% interval) against Load, one point per routed variant (paper Fig. 5 style)."""
-    from adamoe.eval.plots import new_figure, save_png
-
-    avg = [r for r in rows if r["task"] == "average" and r.get("load") is not None]
-    fig, ax = new_figure((5.0, 3.4))
-    for r in avg:
-        err = [[100 * (r["acc"] - r["acc_ci"]["low"])], [100 * (r["acc_ci"]["high"] - r["acc"])]]
-        ax.errorbar([r["load"]], [100 * r["acc"]], yerr=err, marker="o", capsize=3, label=r["model"])
-    ax.set_xlabel("Load (true experts per token)")
-    ax.set_ylabel("average accuracy (%)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    return save_png(fig, path)
