@@ -8,7 +8,9 @@ written by convert, and the resolved config the verb prints and saves.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -21,6 +23,7 @@ from adamoe.hf.models import ModelSpec
 from adamoe.hf.molora import ADAPTER_WEIGHTS_FILE
 from adamoe.train import TrainConfig
 from tests.experiments.fixtures import one_thread  # noqa: F401  (fixture)
+from tests.train.test_loop_subprocess import FSDP_YAML, launch, launch_env, why
 
 TINY_TRAIN = ["--set", "train.max_steps=2", "--set", "train.batch_size=4", "--set", "train.progress=false"]
 
@@ -108,3 +111,56 @@ def test_full_fine_tuning_of_a_molora_base_is_refused(tmp_path, capsys):
     assert main([*argv, "--runs-root", str(tmp_path / "runs")]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert "train.trainable: 'full' would change the frozen base" in err
+
+
+CLI_CHILD = Path(__file__).with_name("child_train_cli.py")
+TWO_PROC = ["--model", "tiny-mixtral-adamoe", "--device", "cpu", "--set", "train.trainable=lora"]
+TWO_PROC += ["--set", "train.lr=0.02", "--set", "train.batch_size=2", "--set", "train.max_steps=4"]
+TWO_PROC += ["--set", "train.checkpoint_every=2", "--set", "train.progress=false"]
+TWO_PROC += ["--set", "train_examples=16", "--set", "eval_examples=4"]
+
+
+def two_processes(*argv: str, kill_after: int = 0):
+    """``adamoe train ARGV`` under ``torch.distributed.run`` with 2 CPU processes and the example FSDP2
+    config (``examples/accelerate/fsdp.yaml``, as ``accelerate launch`` exports it)."""
+    env = launch_env(FSDP_YAML, ACCELERATE_MIXED_PRECISION="no")
+    return launch(CLI_CHILD, "train", *TWO_PROC, *argv, nproc=2, env=env, kill_after=kill_after)
+
+
+def jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_two_processes_write_one_run_and_resume_to_the_uninterrupted_model(tmp_path):
+    """FSDP2 + LoRA over 2 processes: one run directory chosen by rank 0, one model folder, report and
+    config printed once, checkpoints complete (both RNG files, no stranded temporaries); killed after step
+    3 and resumed from the step-2 checkpoint, the run repeats the uninterrupted losses and final weights."""
+    straight = two_processes("--runs-root", str(tmp_path / "runs"))
+    assert straight.returncode == 0, why(straight)
+    (run,) = (tmp_path / "runs").iterdir()  # one directory, not one per process
+    assert straight.stdout.count("resolved config:") == 1 and straight.stdout.count("final loss") == 1
+    assert {"model", "train", "config.yaml", "metrics.json"} <= {p.name for p in run.iterdir()}
+    assert not list(run.rglob(".tmp-*")) and not list(run.rglob(".old-*"))
+    ckpt = run / "train" / "checkpoints" / "step-00000004"
+    assert {"meta.json", "random_states_0.pkl", "random_states_1.pkl"} <= {p.name for p in ckpt.iterdir()}
+    assert json.loads((ckpt / "meta.json").read_text())["num_processes"] == 2
+    straight_model = dict(load(run / "model").named_parameters())
+    untrained = dict(ModelSpec.parse("tiny-mixtral-adamoe").load(seed=0)[0].named_parameters())
+    assert any(not torch.equal(straight_model[n], untrained[n]) for n in untrained)
+
+    again = tmp_path / "again"
+    killed = two_processes("--run-dir", str(again), kill_after=3)
+    assert killed.returncode != 0
+    assert [p.name for p in (again / "train" / "checkpoints").iterdir()] == ["step-00000002"]
+    assert not (again / "model").exists()
+    resumed = two_processes("--run-dir", str(again), "--resume")
+    assert resumed.returncode == 0, why(resumed)
+
+    log1, log2 = jsonl(run / "train" / "log.jsonl"), jsonl(again / "train" / "log.jsonl")
+    assert [r["step"] for r in log2] == [1, 2, 3, 4]
+    for key in ("loss", "lm_loss", "aux_loss", "load", "lr"):
+        np.testing.assert_allclose([r[key] for r in log2], [r[key] for r in log1], atol=1e-6, err_msg=key)
+    resumed_model = dict(load(again / "model").named_parameters())
+    for name, param in straight_model.items():
+        torch.testing.assert_close(resumed_model[name], param, rtol=0, atol=1e-6, msg=name)
