@@ -12,6 +12,12 @@ MLP projections on dense ones) and merges it into the saved model. A Mo-LoRA fol
 --mode molora``) trains its adapters and is saved the same way (base model + adapters). With null
 experts present the paper's annealing is the default (null-aware aux loss, ``aux_coef`` in epoch 1,
 ``aux_coef_end`` after); ``train.*`` keys given explicitly win. The resolved config is printed and saved.
+
+Multi-process (``torchrun`` or ``accelerate launch --config_file examples/accelerate/{ddp,fsdp}.yaml``):
+every process runs the verb; the process group is formed first, rank 0 chooses the run directory and
+broadcasts it, all processes train (checkpoints hold every process's share), the final model is gathered
+(FSDP too) and written by rank 0, which alone evaluates and writes the report. ``--resume`` needs the same
+number of processes.
 """
 
 from __future__ import annotations
