@@ -1,30 +1,37 @@
-"""Experiment 2 (the AdaMoE paper's §4.2 at small scale): an MoE fine-tuned with top-2 vs AdaMoE.
+"""Experiment 2 (the AdaMoE paper's §4.2 at small scale): an MoE fine-tuned as top-k vs AdaMoE arms.
 
 The model is the shared-plus-routed 8-expert SmolLM2 (:func:`adamoe.experiments.moe_model.build_default_moe`:
 50% shared core + 8 co-activation groups with fitted routers, a standard ``Qwen2MoeForCausalLM``), where
-each routed expert matters, so "same accuracy at lower load" is a real claim there (copy-upcycled
-experts would make it vacuous). Variants, same data, learning rate, epochs and seeds:
+each routed expert matters (copy-upcycled experts would make "same accuracy at lower load" vacuous).
+Arms (:mod:`adamoe.experiments.arms`), all with the same data, learning rate, epochs and seeds:
 
-- ``top2``: converted with m = 0 (the original routing);
-- ``m8k3`` (AdaMoE): m = 8 null experts, k raised to 3, ``gate2`` initialised ``copy_jitter`` from an
-  independent stream, trained with the paper's annealing (null-aware aux loss, tight in epoch 1).
+- ``top<k>``: converted with m = 0 at k (the baseline ``top2`` is the model's own routing; other k are
+  rescaled to the model's k-scaling rule, so top-1 is not doubled);
+- ``m8k3`` (AdaMoE, the reference): m = 8 null experts, k raised to 3, the paper's option 2, ``gate2``
+  initialised ``copy_jitter`` from an independent stream, the paper's annealing (null-aware aux loss,
+  tight in epoch 1); ``m8k3-opt1`` and ``m8k3-ste`` let the LM loss reach the null decision;
+- the random-null control and the references (untuned MoE, dense model): :mod:`adamoe.experiments.moe_runs`.
 
-Both fine-tune LoRA (rank 8) on the router (``gate`` + ``gate2``) and the experts, as in the paper
-(:func:`adamoe.hf.peft_utils.lora_config_for`). Per AdaMoE seed the compute dial (a null-logit bias
-found by bisection on validation items, :mod:`adamoe.eval.dial`) traces accuracy vs load on test items;
-routing sharpness per layer (paper Fig. 3) comes from the test-set routing sums.
+All fine-tune LoRA (rank 8) on the router (``gate`` + ``gate2``) and the experts, as in the paper
+(:func:`adamoe.hf.peft_utils.lora_config_for`), or the router in full (``full_router``). Per reference
+arm seed the compute dial (a null-logit bias found by bisection on validation items,
+:mod:`adamoe.eval.dial`) traces accuracy vs load on test items; routing sharpness per layer (paper
+Fig. 3) comes from the test-set routing sums; the quality-compute frontier
+(:mod:`adamoe.experiments.frontier`) and the seed-level tests (:mod:`adamoe.experiments.seed_stats`)
+close the report.
 
 Data (:data:`adamoe.experiments.harness.MOE_TASKS`): the paper's MoE table, WinoGrande, HellaSwag,
 PIQA, SIQA, OpenBookQA and ARC-Challenge, read offline; fine-tuning on each task's ``train`` part
 (multi-task on the union), the dial's bias search on ``validation``, the tables on ``test``.
 
 Budget basis (2 cores): on the earlier BIG-bench tasks a run trained 64 steps in ~3.5 min and scored
-1,200 items in ~2.4 min; the dial (seed 0) ~6.5 min; the untuned reference ~2.5 min (64 min for 2,400
-test items per run). The default here scores 300 test items per task (ARC-Challenge has 209): 1,709
-items of ~556 request characters on average (HellaSwag's four long endings dominate), about 0.7x the
-earlier characters, and trains 6 x 32 = 192 pairs (48 steps): **~50 min** expected (+3 min if the MoE is
+2,400 test items in ~4.5 min; the dial (seed 0) ~6.5 min. Here a run scores 300 test items per task
+(ARC-Challenge has 209): 1,709 items of ~556 request characters on average (HellaSwag's four long
+endings dominate), ~0.7x the earlier characters, and trains 6 x 32 = 192 pairs (48 steps): ~6 min per
+run. Default: 3 arms x 3 seeds (~54 min), the random-null control on 3 trained baselines (~10 min), the
+untuned and dense references (~7 min), the dial (~5 min): **~75 min** expected (+3 min if the MoE is
 built first), to be confirmed by the first full run. ``--quick`` (:data:`SMOKE_TASKS`, 8 training / 24
-test items, 2 epochs of 2 steps, 2 seeds, one dial target): ~3 min.
+test items, 2 epochs of 2 steps, 2 seeds, one dial target): a few minutes.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ Fine-tuning on each task's ``train`` part, tables on ``test`` (no choice is made
 Budget basis (2 cores): on the earlier BIG-bench tasks a training step of batch 8 cost ~2-8 s with
 prompt length and scoring 640 test items ~170 s, so the defaults are 8 training items per task (the
 union of 40 pairs: 5 steps per epoch, 2 epochs) and 40 test items per task (200 per variant and seed),
-6 variants x 3 seeds: ~40 min expected (SciQ's support passages make its items the longest), to be
+6 variants x 3 seeds: ~45 min expected (SciQ's support passages make its items the longest), to be
 confirmed by the first full run. ``--quick``: 2 tasks (:data:`~adamoe.experiments.harness.SMOKE_MOLORA_TASKS`),
 8 training items each (2 epochs x 2 steps, so the annealing switches once) and 24 test items each, 2 seeds.
 """
