@@ -89,7 +89,7 @@ def test_eval_verbs_load_the_model_in_the_requested_dtype(tmp_path: Path) -> Non
     from adamoe.commands.common import model_placement
     from adamoe.hf.models import ModelSpec
 
-    assert model_placement(Namespace(device=None, dtype=None)) == {}
+    assert model_placement(Namespace(device=None, dtype=None)) == {"device": torch.device("cpu")}
     placement = model_placement(Namespace(device="cpu", dtype="bf16"))
     assert placement == {"device": torch.device("cpu"), "dtype": torch.bfloat16}
     model, _, _ = ModelSpec.parse("tiny-mixtral-adamoe").load(seed=0, **placement)
@@ -129,3 +129,17 @@ def test_bf16_training_on_cuda() -> None:
         tiny_moe_lm(), TOK, PAIRS[:8], config(batch_size=8, max_steps=3, device="cuda", dtype="bf16")
     )
     assert result.history[-1]["lm_loss"] < result.history[0]["lm_loss"]
+
+
+def test_eval_verbs_default_to_the_auto_device(monkeypatch) -> None:
+    """No ``--device``: the device ``auto`` stands for (a GPU when present), the checkpoint's own dtype."""
+    from argparse import Namespace
+
+    import adamoe.utils.device as device_mod
+    from adamoe.commands.common import model_placement
+
+    monkeypatch.setattr(
+        device_mod, "resolve_device", lambda d="auto": torch.device("cuda" if d == "auto" else d)
+    )
+    assert model_placement(Namespace(device=None, dtype=None)) == {"device": torch.device("cuda")}
+    assert model_placement(Namespace(device="cpu", dtype=None))["device"] == torch.device("cpu")

@@ -91,12 +91,13 @@ def runtime_flags(args: argparse.Namespace) -> dict[str, str]:
 
 def model_placement(args: argparse.Namespace) -> dict[str, Any]:
     """``spec.load`` keyword arguments for evaluation/inference verbs: ``--device`` (auto = cuda, mps or
-    cpu, whichever is there) and ``--dtype`` as the model dtype; nothing when neither flag is given."""
+    cpu, whichever is there) and ``--dtype`` as the model dtype. Neither flag: the auto device and the
+    checkpoint's own dtype (a GPU machine must not evaluate on the CPU just because no flag was given)."""
     from adamoe.utils.device import check_device, resolve_device, torch_dtype
 
     device, dtype = getattr(args, "device", None), getattr(args, "dtype", None)
     if device is None and dtype is None:
-        return {}
+        return {"device": resolve_device("auto")}
     check_device(device or "auto", dtype or "fp32")
     return {"device": resolve_device(device or "auto"), "dtype": torch_dtype(dtype or "fp32")}
 
