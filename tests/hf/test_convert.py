@@ -235,6 +235,20 @@ def test_copy_init_spreads_routing_evenly_over_true_and_null_experts():
         assert all(c > 0 for c in stats["expert_counts"][E:])
 
 
+def test_default_gate2_init_breaks_the_twin_ties():
+    """The default init is copy_jitter: each null row is its twin's plus a small jitter, so no null logit
+    equals its twin's on any token (plain copy ties all of them and leaves routing to topk's tie-break)."""
+    model = tiny_model("mixtral")
+    convert(model, null_experts=4, top_k=4)
+    gate = first_block(model).gate
+    hidden = torch.randn(64, gate.weight.shape[1], generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        twins, nulls = hidden @ gate.weight.T, hidden @ gate.gate2.T
+    assert not torch.equal(gate.gate2, gate.weight)
+    assert (twins != nulls).all()
+    torch.testing.assert_close(nulls, twins, rtol=0, atol=0.2 * float(twins.abs().max()))
+
+
 @pytest.mark.parametrize("how", ["zeros", "mean"])
 def test_gate2_init_zeros_and_mean(how):
     model = tiny_model("olmoe")

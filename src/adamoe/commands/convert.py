@@ -35,7 +35,7 @@ class ConvertVerbConfig(Config):
     top_k: int = option(DEFAULT_TOP_K, ge=1)
     null_type: str = option("zero", choices=NULL_TYPES)
     normalize: int | None = option(None, choices=(0, 1, 2))
-    gate2_init: str = "copy"
+    gate2_init: str = "copy_jitter"
     num_experts: int = option(UPCYCLE_EXPERTS, ge=1)
     upcycle_mode: str = option("copy", choices=("copy", "split"))
     upcycle_top_k: int = option(UPCYCLE_K, ge=1)

@@ -51,13 +51,15 @@ class ConvertConfig(Config):
     """What :func:`convert` does. ``normalize``: 2 = over chosen true experts (AdaMoE option 2), 1 = over all
     chosen slots (option 1), 0 = raw scores (with nulls: rescaled to the original top-k mass, see
     :meth:`AdaMoERouter.combine`), None = the family's own rule (2 if it renormalises its top-k, else 0),
-    which makes m = 0 exact for every family. ``seed`` drives the "random" and "copy_jitter" inits."""
+    which makes m = 0 exact for every family. ``seed`` drives the "random" and "copy_jitter" inits;
+    "copy_jitter" is the default because plain "copy" ties every null's logit with its twin's for every
+    token, leaving the initial routing to ``topk``'s tie-breaking (which CPU and CUDA may break apart)."""
 
     null_experts: int = option(ge=0)
     top_k: int | None = option(None, ge=1)
     null_type: str = option("zero", choices=NULL_TYPES)
     normalize: int | None = option(None, choices=NORMALIZE_MODES)
-    gate2_init: str = option("copy", choices=GATE2_INITS)
+    gate2_init: str = option("copy_jitter", choices=GATE2_INITS)
     seed: int = 0
 
 
@@ -332,7 +334,7 @@ def convert(
     top_k: int | None = None,
     null_type: str = "zero",
     normalize: int | None = None,
-    gate2_init: str = "copy",
+    gate2_init: str = "copy_jitter",
     seed: int = 0,
     calibration: Mapping[str, torch.Tensor] | None = None,
 ) -> nn.Module:
