@@ -54,4 +54,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    from adamoe.bench.malloc import tune_malloc
+
+    tune_malloc()  # as adamoe bench: freed tensor memory is re-used, not re-faulted (tests call main)
     main()

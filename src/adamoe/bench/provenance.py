@@ -41,6 +41,7 @@ PROVENANCE_FIELDS = (
     "threads",
     "python",
     "adamoe",
+    "malloc",
 )
 """The keys of :func:`provenance` (tests check that every benchmark JSON has them all)."""
 
@@ -87,8 +88,11 @@ def load_average() -> list[float] | None:
 
 def provenance() -> dict[str, Any]:
     """Commit (+ dirty flag), CPU model and count, UTC date/time, load average, torch and its thread
-    count, Python and adamoe versions, read now (call it at the start of a run)."""
+    count, Python and adamoe versions, and the process's malloc tuning (None: glibc defaults; see
+    :mod:`adamoe.bench.malloc`, it changes how often a step faults memory in), read now (call it at the
+    start of a run)."""
     from adamoe import __version__
+    from adamoe.bench.malloc import tuning_state
 
     commit, dirty = git_state()
     return {
@@ -102,6 +106,7 @@ def provenance() -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "python": platform.python_version(),
         "adamoe": __version__,
+        "malloc": tuning_state(),
     }
 
 

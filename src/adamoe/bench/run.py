@@ -15,14 +15,31 @@ from adamoe.bench.training import bench_null_saving, bench_training, choices
 __all__ = ["LAYER_SECTIONS", "SECTIONS", "run_all"]
 
 LAYER_SECTIONS = ("training", "null_saving", "decode")
-SECTIONS = (*LAYER_SECTIONS, "model")
+SECTIONS = (*LAYER_SECTIONS, "model", "faults")
 
 _RUNNERS: dict[str, Callable[[BenchSettings], dict[str, Any]]] = {
     "training": bench_training,
     "null_saving": bench_null_saving,
     "decode": bench_decode,
     "model": lambda s: bench_model(s.model, threads=s.threads),
+    "faults": lambda s: _faults(s),
 }
+
+
+def _faults(s: BenchSettings) -> dict[str, Any]:
+    """Minor faults per step at the training shape, default vs tuned malloc (:mod:`.faults`: counts in
+    child processes, so not in the default sections)."""
+    from adamoe.bench.faults import bench_faults
+
+    return bench_faults(
+        tokens=s.tokens,
+        hidden=s.hidden,
+        ffn=s.ffn,
+        steps=s.repeats,
+        warmup=s.warmup,
+        threads=s.threads,
+        seed=s.seed,
+    )
 
 
 def run_all(s: BenchSettings, *, sections: tuple[str, ...] = LAYER_SECTIONS) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from adamoe.bench.faults import faults_table
 from adamoe.bench.model import model_table
 from adamoe.bench.paired import fmt_ratio
 
@@ -34,6 +35,8 @@ def format_table(result: dict[str, Any]) -> str:
         lines += _decode_table(result["decode"])
     if "model" in result:
         lines += ["", *model_table(result["model"])]
+    if "faults" in result:
+        lines += faults_table(result["faults"])
     if "default_backend" in result:
         lines += ["", "### Default backend (`auto`): choice per shape bucket", "| bucket | backend | why |"]
         lines.append("|---|---|---|")

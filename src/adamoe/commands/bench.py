@@ -17,7 +17,7 @@ from adamoe.utils.config import Config, option, require
 from adamoe.utils.io import atomic_save_json, atomic_write_text
 
 LAYER_SECTIONS = ("training", "null_saving", "decode")
-SECTIONS = (*LAYER_SECTIONS, "model")
+SECTIONS = (*LAYER_SECTIONS, "model", "faults")
 """As :data:`adamoe.bench.run.SECTIONS` (repeated so ``--help`` does not import torch)."""
 
 
@@ -49,11 +49,14 @@ CONFIG = BenchVerbConfig
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``adamoe bench`` flags."""
     parser.add_argument("--quick", action="store_true", help="tiny shapes: a smoke run, not a measurement")
-    parser.add_argument("--sections", help="comma list of training,null_saving,decode,model")
+    parser.add_argument("--sections", help="comma list of training,null_saving,decode,model,faults")
 
 
 def run(args: argparse.Namespace) -> dict:
     """Run the benchmark sections (``adamoe bench``); returns its result record."""
+    from adamoe.bench.malloc import tune_malloc
+
+    tune_malloc()  # keep freed tensor memory for reuse (no per-step page faults); before any tensor work
     from adamoe.bench.run import run_all
     from adamoe.bench.settings import BenchSettings
     from adamoe.bench.tables import format_table

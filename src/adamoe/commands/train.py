@@ -175,6 +175,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     """
     import yaml
 
+    from adamoe.bench.malloc import tune_malloc
+
+    tune_malloc()  # glibc: re-use freed activations instead of re-faulting them every step (issue 20)
     from adamoe.commands.common import load_tasks
     from adamoe.train import mc_to_pairs, train
     from adamoe.train.accelerator import end_distributed, start_distributed
