@@ -2,8 +2,9 @@
 
 ``grouped_swiglu`` is a hand-written autograd function: one preallocated buffer per stage, one BLAS
 call per (expert, stage) written in place with ``out=``, the SiLU-gate done once over all rows and
-its backward fused into the gradient buffer, weight gradients written slice by slice without a zero
-fill. This keeps the per-row cost at the dense SwiGLU GEMM chain's (the benchmark's limit) instead of paying autograd's per-expert slicing, concatenation and
+its backward written straight into the gradient buffer (:mod:`adamoe.experts.swiglu_act`), weight
+gradients written slice by slice without a zero fill. This keeps the per-row cost at the dense SwiGLU
+GEMM chain's (the benchmark's limit) instead of paying autograd's per-expert slicing, concatenation and
 zero-filled gradient accumulation.
 """
 
@@ -13,6 +14,7 @@ import torch
 from torch.nn import functional as F
 
 from adamoe.experts import kernels
+from adamoe.experts.swiglu_act import silu_mul, silu_mul_backward_into, silu_mul_forward
 
 
 def _ranges(counts: list[int]) -> list[tuple[int, int, int]]:
@@ -57,8 +59,7 @@ class _GroupedSwiGLU(torch.autograd.Function):
         gu = rows.new_empty(n, 2 * inter)
         for mm, (e, s, t) in zip(mms, ranges):
             mm(rows[s:t], gate_up[e], gu[s:t])
-        g, u = gu[:, :inter], gu[:, inter:]
-        h = F.silu(g).mul_(u)
+        h = silu_mul_forward(gu[:, :inter], gu[:, inter:])
         out = rows.new_empty(n, down.shape[1])
         for mm, (e, s, t) in zip(mms, ranges):
             mm(h[s:t], down[e], out[s:t])
@@ -83,11 +84,9 @@ class _GroupedSwiGLU(torch.autograd.Function):
         for e, s, t in ranges:
             torch.mm(grad_out[s:t], down[e], out=grad_h[s:t])
 
-        g, u = gu[:, :inter], gu[:, inter:]
         grad_gu = rows.new_empty(n, 2 * inter)
-        torch.mul(grad_h, F.silu(g), out=grad_gu[:, inter:])
-        grad_h.mul_(u)
-        grad_gu[:, :inter] = torch.ops.aten.silu_backward(grad_h, g)
+        g, u = gu[:, :inter], gu[:, inter:]
+        silu_mul_backward_into(grad_h, g, u, grad_g=grad_gu[:, :inter], grad_u=grad_gu[:, inter:])
         del grad_h
 
         grad_rows = grad_gate_up = None
@@ -141,4 +140,4 @@ def grouped_swiglu_torch(
     offs = torch.tensor(counts, dtype=torch.int32, device=rows.device).cumsum(0).to(torch.int32)
     gu = torch._grouped_mm(rows, gate_up.transpose(-2, -1), offs=offs)
     g, u = gu.chunk(2, dim=-1)
-    return torch._grouped_mm((F.silu(g) * u).contiguous(), down.transpose(-2, -1), offs=offs)
+    return torch._grouped_mm(silu_mul(g, u), down.transpose(-2, -1), offs=offs)
