@@ -33,6 +33,24 @@ def test_sync_free_dispatch_matches_the_per_token_loop(name, monkeypatch):
     assert taken == [1]  # dispatch took the device path (identity nulls are added by dispatch after it)
 
 
+def test_a_dtype_grouped_mm_does_not_fit_takes_the_counted_path_and_says_so_once(monkeypatch):
+    """fp32 on CUDA (stood in for by a patched guard): not torch._grouped_mm, whose own fallback syncs and
+    loops, but the counted path, still equal to the per-token loop; one warning however many layers."""
+    from adamoe.experts import backend
+
+    monkeypatch.setattr(backend, "grouped_mm_fits", lambda weight, **kw: False)
+    dsp._warn_counted.cache_clear()
+    torch.manual_seed(0)
+    experts = SwiGLUExperts(num_experts=E, hidden_size=H, intermediate_size=INTER)
+    counted = []
+    real = SwiGLUExperts.forward_grouped  # patched on the class: an instance wrapper opts out of the path
+    monkeypatch.setattr(SwiGLUExperts, "forward_grouped", lambda *a: counted.append(1) or real(*a))
+    with pytest.warns(UserWarning, match="counted path") as caught:
+        assert_matches_loop("adamoe_zero_opt2", experts, tokens=24)
+        assert_matches_loop("adamoe_zero_opt2", experts, tokens=24)
+    assert counted == [1, 1] and len(caught) == 1
+
+
 @pytest.mark.parametrize("name", ["adamoe_zero_opt2", "adamoe_identity"])
 def test_sync_free_path_reads_nothing_back_to_the_host(name, monkeypatch):
     num_null, k, null_type, _ = ROUTINGS[name]

@@ -14,9 +14,13 @@ never the expert classes; the ``auto`` backend choice lives beside the kernels
 
 from __future__ import annotations
 
+import functools
+import warnings
 from typing import Protocol
 
 import torch
+
+from adamoe.experts import backend
 
 # Re-exported only for the speed benchmarks (adamoe/speed*.py), which issue 21 moves into one bench
 # package importing adamoe.experts.backend directly; delete this line then.
@@ -118,6 +122,9 @@ def dispatch_sync_free(hidden: torch.Tensor, routing: Routing, experts: object) 
     if weights is None:
         return None
     gate_up, down = weights
+    if not backend.grouped_mm_fits(gate_up):  # fp32 on CUDA: torch's own fallback would sync and loop
+        _warn_counted(backend.run_dtype(gate_up), gate_up.device.type)
+        return None
     order, valid, offsets = plan_on_device(routing)
     token = order // routing.top_k
     keep = valid.unsqueeze(1)
@@ -132,3 +139,13 @@ def dispatch_sync_free(hidden: torch.Tensor, routing: Routing, experts: object) 
     out = torch.where(keep, out, torch.zeros((), dtype=out.dtype, device=out.device)).to(hidden.dtype)
     slot_weights = routing.weights.reshape(-1).index_select(0, order).to(out.dtype)
     return torch.zeros_like(hidden).index_add_(0, token, out * slot_weights.unsqueeze(1))
+
+
+@functools.cache
+def _warn_counted(dtype: torch.dtype, device: str) -> None:
+    """Say once per dtype and device that the experts take the counted path instead of ``_grouped_mm``."""
+    warnings.warn(
+        f"experts: torch._grouped_mm is fast in bf16 only (SM80+); {dtype} experts on {device} take the "
+        "counted path (one host sync per MoE layer, one GEMM per expert); train with --dtype bf16",
+        stacklevel=4,
+    )

@@ -109,6 +109,52 @@ def test_rule_per_device():
     assert backend.rule_backend("cpu", compiling=True).backend == "torch_grouped_mm"
     assert backend.rule_backend("cpu").backend == "grouped"
     assert not backend.autotune_enabled("cuda")
+    # Where torch._grouped_mm does not fit (fp32 on CUDA or compiled): the per-expert kernel.
+    assert backend.rule_backend("cuda", grouped_mm=False).backend == "grouped"
+    assert backend.rule_backend("cpu", compiling=True, grouped_mm=False).backend == "grouped"
+
+
+def test_grouped_mm_fits_bf16_only_when_compiled_any_dtype_in_cpu_eager():
+    fp32, bf16 = torch.zeros(E, 2 * INTER, H), torch.zeros(E, 2 * INTER, H, dtype=torch.bfloat16)
+    assert backend.grouped_mm_fits(fp32, compiling=False) and backend.grouped_mm_fits(bf16, compiling=False)
+    assert backend.grouped_mm_fits(bf16, compiling=True)
+    assert not backend.grouped_mm_fits(fp32, compiling=True)  # inductor: "Expected inputs of BF16 type"
+
+
+def _moe_grads(layer: torch.nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
+    """Output, input gradient and every parameter gradient of ``sum(out**2)``, in fp32."""
+    x = x.detach().clone().requires_grad_(True)
+    out = layer(x)
+    out = out[0] if isinstance(out, tuple) else out
+    out.float().square().sum().backward()
+    return [out.detach().float(), x.grad.float(), *(p.grad.float() for p in layer.parameters())]
+
+
+@pytest.mark.slow
+def test_compiled_moe_layer_matches_eager_in_fp32_and_bf16():
+    """torch.compile(MoELayer) forward + backward: fp32 equals eager (it crashed when the compile rule
+    sent fp32 to torch._grouped_mm); bf16 (through torch._grouped_mm) is as close to the fp32 reference
+    as eager bf16 is."""
+    import copy
+
+    from adamoe.config import ExpertsConfig, MoEConfig, RouterConfig
+
+    torch.manual_seed(0)
+    config = MoEConfig(
+        hidden_size=32,
+        router=RouterConfig(num_experts=4, num_null=2, top_k=2),
+        experts=ExpertsConfig(intermediate_size=32),
+    )
+    layer, x = config.build(), torch.randn(2, 16, 32)
+    compiled = _moe_grads(torch.compile(copy.deepcopy(layer)), x)  # first: no eager choice cached yet
+    ref = _moe_grads(copy.deepcopy(layer), x)
+    for got, want in zip(compiled, ref, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    bf16 = copy.deepcopy(layer).to(torch.bfloat16)
+    eager = _moe_grads(copy.deepcopy(bf16), x.bfloat16())
+    compiled = _moe_grads(torch.compile(bf16), x.bfloat16())
+    for got, base, want in zip(compiled, eager, ref, strict=True):
+        assert (got - want).abs().max() <= 2 * (base - want).abs().max() + 1e-3
 
 
 @pytest.mark.parametrize("fastest", backend.CANDIDATES)

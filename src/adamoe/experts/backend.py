@@ -80,17 +80,50 @@ def _default_timer(fns: dict[str, Callable[[], object]]) -> dict[str, float]:
     return interleaved_medians(fns, warmup=1, repeats=AUTOTUNE_REPEATS)
 
 
-def rule_backend(device_type: str, *, compiling: bool = False) -> BackendChoice:
-    """The documented choice when nothing is timed (docs/performance.md):
+def run_dtype(weight: torch.Tensor) -> torch.dtype:
+    """The dtype the expert GEMMs run in: the CUDA autocast dtype under autocast (the grouped kernels
+    cast to it, ``torch._grouped_mm`` not being autocast-aware), else the weights' own."""
+    if weight.is_cuda and torch.is_autocast_enabled("cuda"):
+        return torch.get_autocast_dtype("cuda")
+    return weight.dtype
+
+
+def grouped_mm_fits(weight: torch.Tensor, *, compiling: bool | None = None) -> bool:
+    """Whether ``torch._grouped_mm`` is the right kernel for expert weights like ``weight`` here.
+
+    The dtype that counts is the one the GEMM runs in (the CUDA autocast dtype under autocast):
+
+    - CUDA: bf16 on SM80+ (SM90 only before torch 2.9). Any other dtype reaches torch's fallback, which
+      copies the group offsets to the host and loops over the experts: a sync per layer, no speed-up;
+    - under ``torch.compile``: bf16 only (inductor's lowering rejects others: "Expected inputs of BF16 type");
+    - CPU eager: any dtype (torch's CPU kernel).
+    """
+    if not hasattr(torch, "_grouped_mm"):
+        return False
+    compiling = torch.compiler.is_compiling() if compiling is None else compiling
+    dtype = run_dtype(weight)
+    if weight.is_cuda:
+        capability = torch.cuda.get_device_capability(weight.device)
+        new_kernel = tuple(int(p) for p in torch.__version__.split(".")[:2]) >= (2, 9)
+        return dtype == torch.bfloat16 and (capability >= (8, 0) if new_kernel else capability[0] == 9)
+    return dtype == torch.bfloat16 or not compiling
+
+
+def rule_backend(device_type: str, *, compiling: bool = False, grouped_mm: bool = True) -> BackendChoice:
+    """The documented choice when nothing is timed (docs/performance.md), ``grouped_mm`` telling whether
+    ``torch._grouped_mm`` fits the weights (:func:`grouped_mm_fits`):
 
     - CUDA: ``torch_grouped_mm``, one grouped GEMM launch for all experts instead of one per expert;
     - under ``torch.compile``: ``torch_grouped_mm``, an op the compiler traces (no per-expert Python loop);
-    - otherwise (CPU eager): ``grouped``, the hand-written autograd kernel with the skinny decode path.
+    - otherwise, or where the kernel does not fit (fp32 on CUDA or compiled): ``grouped``, the hand-written
+      autograd kernel (per-expert GEMMs; the skinny decode path on CPU).
     """
-    if device_type == "cuda":
-        return BackendChoice(backend="torch_grouped_mm", reason="rule: CUDA -> one grouped GEMM launch")
-    if compiling:
-        return BackendChoice(backend="torch_grouped_mm", reason="rule: under torch.compile")
+    if device_type == "cuda" and grouped_mm:
+        return BackendChoice(backend="torch_grouped_mm", reason="rule: CUDA bf16 -> one grouped GEMM launch")
+    if compiling and grouped_mm:
+        return BackendChoice(backend="torch_grouped_mm", reason="rule: under torch.compile, bf16")
+    if device_type == "cuda" or compiling:
+        return BackendChoice(backend="grouped", reason="rule: torch._grouped_mm takes bf16 only here")
     return BackendChoice(backend="grouped", reason=f"rule: {device_type} eager, autotune off")
 
 
@@ -103,9 +136,9 @@ def autotune_enabled(device_type: str) -> bool:
 
 
 def _bucket(rows: torch.Tensor, gate_up: torch.Tensor, grad: bool) -> tuple:
-    """Cache key: device, dtype, (E, 2I, H), fwd or fwd+bwd, and rows rounded up to a power of two."""
+    """Cache key: device, run dtype, (E, 2I, H), fwd or fwd+bwd, and rows rounded up to a power of two."""
     n = int(rows.shape[0])
-    return (rows.device.type, gate_up.dtype, tuple(gate_up.shape), grad, 1 << max(n - 1, 0).bit_length())
+    return (rows.device.type, run_dtype(gate_up), tuple(gate_up.shape), grad, 1 << max(n - 1, 0).bit_length())
 
 
 def _trial(
@@ -143,14 +176,18 @@ def choose_backend(
     flow) on detached copies, interleaved, and keeps the fastest for the life of the process; later calls
     are a dict look-up. Every candidate computes the same function (to fp32 round-off).
     """
+    if torch.compiler.is_compiling():  # the rule, never an eager-timed choice the compiler may not lower
+        return rule_backend(
+            rows.device.type, compiling=True, grouped_mm=grouped_mm_fits(gate_up, compiling=True)
+        )
     grad = torch.is_grad_enabled() and not torch.is_inference_mode_enabled()
     grad = grad and any(t.requires_grad for t in (rows, gate_up, down))
     key = _bucket(rows, gate_up, grad)
     if key in _CHOICES:
         return _CHOICES[key]
     if rows.shape[0] == 0 or not autotune_enabled(rows.device.type):
-        choice = rule_backend(rows.device.type, compiling=torch.compiler.is_compiling())
-        if rows.shape[0] and not torch.compiler.is_compiling():  # no cache writes inside a traced graph
+        choice = rule_backend(rows.device.type, grouped_mm=grouped_mm_fits(gate_up, compiling=False))
+        if rows.shape[0]:
             _CHOICES[key] = choice
         return choice
     fns = {name: _trial(BACKEND_FUNCTIONS[name], rows, gate_up, down, counts, grad) for name in CANDIDATES}
