@@ -5,6 +5,10 @@ DeepSpeed; see ``examples/accelerate/*.yaml``), so the loop itself never names o
 here: Accelerate turns FSDP on only for GPU-type process groups, so ``ACCELERATE_USE_FSDP=true`` on a
 CPU (gloo) run silently becomes DDP. :func:`enable_cpu_fsdp` switches such a run to FSDP with the
 plugin read from the same ``FSDP_*`` variables, which is what lets the FSDP path be tested on CPU.
+
+The process group's life: :func:`start_distributed` forms it (a verb calls it before loading, so rank 0
+can choose and :func:`broadcast_from_main` the run directory); ``train`` leaves it alive for the final
+save, :func:`release` dropping only the accelerator's references; :func:`end_distributed` ends it last.
 """
 
 from __future__ import annotations
