@@ -1,10 +1,11 @@
-"""Benchmark a Mo-LoRA training step against a plain PEFT LoRA step, side by side.
+"""Benchmark a Mo-LoRA training step against a PEFT LoRA step of equal trainable parameters and against
+no adapter, side by side.
 
-`python benchmarks/molora_step.py [--steps 3] [--rounds 5] [--threads 2] [--variants lora32,top2-dense,...]`
+`python benchmarks/molora_step.py [--steps 3] [--rounds 5] [--threads 2] [--variants none,lora:top2,top2-dense,...]`
 
-Variants, step and timing method: adamoe.bench.molora (rotated rounds; each variant's seconds per step
-paired per round against lora32, with a bootstrap 95% CI). Prints a Markdown table and the JSON of all
-measurements with provenance.
+Variants, parameter matching, step and timing method: adamoe.bench.molora (rotated rounds; each Mo-LoRA
+variant's seconds per step paired per round against its equal-parameter LoRA, every variant's against
+none, with bootstrap 95% CIs). Prints a Markdown table and the JSON of all measurements with provenance.
 """
 
 from __future__ import annotations
