@@ -235,22 +235,24 @@ def test_unreachable_hub_hint_is_cli_syntax(tmp_path, capsys):
 
     message = (
         "arc_easy: cannot load allenai/ai2_arc (ARC-Easy) split test from the Hugging Face hub (ConnectionError: "
-        "offline); the hub is unreachable here, so pass source='rows.jsonl|.csv|.parquet' with rows in the hub schema"
+        "offline); fetch the offline benchmarks once with `python -m adamoe.vendor_data fetch` (...), or pass "
+        "source=<rows.jsonl|.csv|.parquet> (CLI: --task NAME=<file>)"
     )
     hint = _cli_hint(message, "arc_easy", from_file=False)
     assert (
         "source=" not in hint and "--task arc_easy=rows.jsonl" in hint and "--offline" in hint
     )  # env is offline
+    assert "python -m adamoe.vendor_data fetch" in hint
     assert hint.startswith(
         "arc_easy: cannot load allenai/ai2_arc (ARC-Easy) split test from the Hugging Face hub"
     )
     assert (
-        _cli_hint("other: bigbench missing; fetch it", "other", from_file=False)
-        == "other: bigbench missing; fetch it"
+        _cli_hint("other: something missing; fetch it", "other", from_file=False)
+        == "other: something missing; fetch it"
     )
 
 
-def test_hub_failure_is_one_line_with_the_cli_fix(tmp_path, capsys):
+def test_hub_failure_is_one_line_with_the_cli_fix(tmp_path, capsys, no_offline_wheel):
     argv = [
         "eval",
         "--offline",
@@ -259,13 +261,14 @@ def test_hub_failure_is_one_line_with_the_cli_fix(tmp_path, capsys):
         "--model",
         "tiny-mixtral",
         "--runs-root",
-        str(tmp_path),
+        str(tmp_path / "runs"),
     ]
     assert main(argv) == 2
     line = _one_error_line(capsys)
-    assert line.startswith("adamoe eval: error: arc_easy: cannot load ")
+    assert line.startswith("adamoe eval: error: arc_easy: no source has split 'validation' (tried offline: ")
+    assert "python -m adamoe.vendor_data fetch" in line
     assert "--task arc_easy=rows.jsonl" in line and "drop --offline" in line and "source=" not in line
-    assert not list(tmp_path.iterdir())
+    assert not (tmp_path / "runs").exists()
 
 
 def test_verb_help_lists_the_config_keys(capsys):

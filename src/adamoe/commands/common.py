@@ -129,7 +129,7 @@ def load_tasks(
 
 def _cli_hint(message: str, name: str, *, from_file: bool) -> str:
     """A loader's message with its Python-call advice replaced by the command-line fix."""
-    head = message.split("; the hub is unreachable here")[0]
+    head = message.split("; fetch the offline benchmarks once")[0]
     if from_file or head == message:
         return message
     switch = (
@@ -138,7 +138,10 @@ def _cli_hint(message: str, name: str, *, from_file: bool) -> str:
         if is_offline()
         else "check the network, or"
     )
-    return f"{head}; {switch} pass a local copy: --task {name}=rows.jsonl (hub schema; .csv/.parquet too)"
+    return (
+        f"{head}; fetch the offline benchmarks once: python -m adamoe.vendor_data fetch; {switch} pass a "
+        f"local copy: --task {name}=rows.jsonl (hub schema; .csv/.parquet too)"
+    )
 
 
 def save_model(model: Any, tokenizer: Any, path: Path) -> Path:
