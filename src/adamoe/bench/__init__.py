@@ -7,5 +7,8 @@ imports it); ``adamoe bench`` and ``benchmarks/*.py`` are thin entry points into
 - the layer: :mod:`.settings`, :mod:`.limit` (the training limit, re-based), :mod:`.training`
   (training shape, AdaMoE saving), :mod:`.decode`, :mod:`.tables`, :mod:`.run` (``run_all``);
 - whole models: :mod:`.model`; profiles: :mod:`.profile`, :mod:`.profile_ops`;
-- other comparisons: :mod:`.molora` (Mo-LoRA vs LoRA step), :mod:`.mc_scoring` (scoring vs lm-eval).
+- other comparisons: :mod:`.molora` (Mo-LoRA vs equal-parameter LoRA and no adapter), :mod:`.mc_scoring`
+  (scoring vs lm-eval);
+- the process: :mod:`.malloc` (glibc malloc tunables the entry points set), :mod:`.faults` (page faults
+  per training step, default vs tuned).
 """
