@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,8 @@ PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 def minor_faults() -> int:
     """Minor page faults of this process so far (all threads): ``getrusage(RUSAGE_SELF).ru_minflt``."""
+    import resource  # POSIX only: imported here so that the tables of this module load anywhere
+
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
@@ -70,6 +71,8 @@ def _variant_step(variant: str, *, tokens: int, hidden: int, ffn: int, seed: int
 
 def child(args: argparse.Namespace) -> dict[str, Any]:
     """The measurement of one process: tuned first if asked, then one variant's warm-up and counted steps."""
+    import resource
+
     from adamoe.bench.malloc import tune_malloc
 
     tuning = tune_malloc() if args.tuned else None
