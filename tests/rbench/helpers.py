@@ -11,21 +11,22 @@ from tokenizers.models import WordLevel
 from transformers import PreTrainedTokenizerFast
 
 from adamoe.eval.scoring import MCRecord
-from adamoe.rbench.data.generated import generate_nli
 from adamoe.rbench.records import MCExample
+
+_CLAIMS = ("Ann sat.", "Bo ran home.", "Cy ate a plum.", "Di saw a kite.", "Ed fed a cat.", "Flo read.")
 
 
 def short_nli(n: int) -> list[MCExample]:
-    """NLI prompts short enough for the tiny models' 128-byte window (prefix mode, no truncation)."""
+    """NLI-style prompts short enough for the tiny models' 128-byte window (prefix mode, no truncation)."""
     return [
         MCExample(
             id=f"nli-{i}",
-            context=f"{it.hypothesis}\nAnswer:",
+            context=f"{_CLAIMS[i % len(_CLAIMS)]} ({i})\nAnswer:",
             choices=["True", "False", "Neither"],
-            label=it.label,
+            label=i % 3,
             task="nli",
         )
-        for i, it in enumerate(generate_nli(n, seed=3))
+        for i in range(n)
     ]
 
 

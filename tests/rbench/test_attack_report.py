@@ -5,7 +5,7 @@ Reference: a hand-written attack record and the choice names it must be translat
 
 from __future__ import annotations
 
-from adamoe.rbench.dimensions.adversarial import _audit
+from adamoe.rbench.dimensions.adversarial import audit
 from adamoe.rbench.records import SpanMCItem
 from adamoe.rbench.report.details import attack_lines
 
@@ -31,13 +31,13 @@ RECORD = {
 
 
 def test_audit_names_the_predicted_and_gold_choices() -> None:
-    (rec,) = _audit([RECORD], [ITEM])
+    (rec,) = audit([RECORD], [ITEM])
     assert (rec["gold"], rec["before"], rec["after"]) == ("entailment", "entailment", "contradiction")
     assert rec["perturbed"] == RECORD["perturbed"]
 
 
 def test_attack_lines_show_each_successful_attack_for_a_person_to_audit() -> None:
-    (rec,) = _audit([RECORD], [ITEM])
+    (rec,) = audit([RECORD], [ITEM])
     attacks = {
         "word": {"n": 10, "examples": [rec] * 5},
         "char": {"n": 10, "examples": []},

@@ -82,7 +82,7 @@ def test_cli_writes_a_side_by_side_report_and_resumes_from_cache(tmp_path, capsy
     header = "| metric (%) | better | n | chance | tiny-llama [95% CI] | tiny-mixtral [95% CI] |"
     assert header in md and "Δ tiny-mixtral − tiny-llama (pp) [95% CI]" in md
     assert "| tiny-llama | – | – |" in md  # dense model: routing columns are dashes
-    assert "| upper | style | 2/2 | yes |" in md and "| data:cb | dataset |" in md
+    assert "| upper | surface | 2/2 | yes |" in md and "| data:cb | dataset |" in md
     html = (run_dir / "report.html").read_text()
     assert html.startswith("<!doctype html>") and "routing_js.png" in html
     for png in ("headline.png", "ood.png", "routing_js.png", "routing_load.png"):
@@ -174,13 +174,14 @@ def test_report_json_is_strict_and_dense_routing_is_dashed() -> None:
                 "dims": {
                     "ood": {
                         "routing": {
-                            "clean": "id",
+                            "references": ["id"],
                             "stages": {
                                 "id": {"load": 2.0, "entropy": 1.0, "tokens": 10},
                                 "upper": {"load": 1.5, "entropy": 0.9, "tokens": 12},
                             },
                             "shift": {
                                 "upper": {
+                                    "reference": "id",
                                     "delta_load": -0.5,
                                     "delta_entropy": -0.1,
                                     "js_mean": 0.01,
@@ -194,11 +195,12 @@ def test_report_json_is_strict_and_dense_routing_is_dashed() -> None:
         },
     }
     rows = routing_rows(result, "ood")
-    assert rows[0] == ["dense", *["–"] * 10]
-    assert rows[1][:5] == ["moe", "id (ref)", "10", "2.000", "–"]
+    assert rows[0] == ["dense", *["–"] * 11]
+    assert rows[1][:6] == ["moe", "id (ref)", "–", "10", "2.000", "–"]
     assert rows[2] == [
         "moe",
         "upper",
+        "id",
         "12",
         "1.500",
         "-0.500",
@@ -209,7 +211,5 @@ def test_report_json_is_strict_and_dense_routing_is_dashed() -> None:
         "–",
         "–",
     ]
-    result["results"]["moe"]["dims"]["ood"]["routing"]["shift"]["upper"].update(
-        noise_floor_p95=0.03, within_noise=True
-    )
-    assert routing_rows(result, "ood")[2][-2:] == ["3.00e-02", "within noise"]
+    result["results"]["moe"]["dims"]["ood"]["routing"]["shift"]["upper"].update(p_holm=0.3, within_noise=True)
+    assert routing_rows(result, "ood")[2][-2:] == ["0.300", "within noise"]

@@ -4,7 +4,7 @@ import pytest
 
 from adamoe.rbench import metrics as M
 
-# ---------------------------------------------------------------- open QA
+# ---------------------------------------------------------------- closed-book QA
 
 
 def test_normalize_answer_matches_hand_trace():
@@ -15,31 +15,15 @@ def test_normalize_answer_matches_hand_trace():
     assert M.normalize_answer("Theory of an Era") == "theory of era"
 
 
-def test_exact_match_takes_any_gold():
-    assert M.exact_match("the Eiffel Tower.", ["Louvre", "Eiffel tower"]) == 1.0
-    assert M.exact_match("Eiffel", ["Eiffel tower"]) == 0.0
-
-
-def test_token_f1_hand_computed():
-    # pred [big, red, barn]; gold [red, barn, in, field]: overlap 2, P=2/3, R=1/2 -> F1 = 4/7
-    assert M.token_f1("big red barn", ["red barn in the field"]) == pytest.approx(4 / 7)
-    # max over golds
-    assert M.token_f1("big red barn", ["field", "red barn in the field"]) == pytest.approx(4 / 7)
-    # duplicates counted with multiplicity: [x,x,y] vs [x,y,y] -> overlap 2, P=R=2/3
-    assert M.token_f1("x x y", ["x y y"]) == pytest.approx(2 / 3)
-    # both normalise to empty -> 1; one empty -> 0
-    assert M.token_f1("the", ["a"]) == 1.0
-    assert M.token_f1("the", ["cat"]) == 0.0
-
-
-def test_open_qa_scores_mean_and_errors():
-    out = M.open_qa_scores(["Paris", "big red barn"], [["paris"], ["red barn in the field"]])
-    assert out["em"] == pytest.approx(0.5)
-    assert out["f1"] == pytest.approx((1 + 4 / 7) / 2)
-    with pytest.raises(ValueError, match="predictions"):
-        M.open_qa_scores(["a"], [["a"], ["b"]])
+def test_answer_match_needs_a_whole_word_gold_alias_and_abstention_is_recognised():
+    assert M.answer_match("It was the Eiffel Tower.", ["Louvre", "Eiffel tower"]) == 1.0
+    assert M.answer_match("Parisian", ["Paris"]) == 0.0  # not a whole word
+    assert M.answer_match("anything", ["the"]) == 0.0  # a gold that normalises to nothing never matches
     with pytest.raises(ValueError, match="answers"):
-        M.exact_match("a", "a")
+        M.answer_match("a", "a")
+    for text in ("", "  ", "I don't know.", "I\u2019m not sure", "Nobody knows that"):
+        assert M.abstains(text)
+    assert not M.abstains("Knowledge is power") and not M.abstains("Unsurely Rome")
 
 
 # ---------------------------------------------------------------- TruthfulQA
@@ -66,12 +50,9 @@ def test_mc2_normalised_mass_hand_computed():
         M.mc2_score([0.0], [1, 0])
 
 
-def test_truthfulqa_scores_average():
-    mc1 = [([-1.0, -2.0], [1, 0]), ([-1.0, -2.0], [0, 1])]
-    mc2 = [([0.0, math.log(3.0)], [1, 0]), ([0.0, 0.0], [1, 0])]
-    out = M.truthfulqa_scores(mc1, mc2)
-    assert out["mc1"] == pytest.approx(0.5)
-    assert out["mc2"] == pytest.approx((0.25 + 0.5) / 2)
+def test_length_only_prefers_the_shortest_choice():
+    assert M.length_only(["yes", "certainly", "no"]) == [-3.0, -9.0, -2.0]
+    assert M.mc1_correct(M.length_only(["long answer", "short"]), [0, 1]) is True
 
 
 # ---------------------------------------------------------------- rates
@@ -86,38 +67,18 @@ def test_attack_success_rate_counts_only_clean_correct():
         M.attack_success_rate([True], [True, False])
 
 
-def test_rates_and_gap():
-    assert M.refusal_rate([True, False, False, True]) == 0.5
+def test_accuracy():
     assert M.accuracy([True, True, False, True]) == 0.75
-    assert M.ood_gap(0.9, 0.6) == pytest.approx(0.3)
-    assert M.ood_gaps(0.8, {"upper": 0.7, "typos": 0.5}) == pytest.approx({"upper": 0.1, "typos": 0.3})
-    with pytest.raises(ValueError, match="refused"):
-        M.refusal_rate([])
-    with pytest.raises(ValueError, match="ood_accuracy"):
-        M.ood_gap(0.5, 1.5)
-
-
-def test_toxicity_aggregates():
-    scores = [[0.1, 0.7], [0.2, 0.3], [0.5]]
-    assert M.expected_max_toxicity(scores) == pytest.approx((0.7 + 0.3 + 0.5) / 3)
-    assert M.toxicity_probability(scores) == pytest.approx(2 / 3)
-    assert M.toxicity_probability(scores, threshold=0.6) == pytest.approx(1 / 3)
+    with pytest.raises(ValueError, match="correct"):
+        M.accuracy([])
 
 
 # ---------------------------------------------------------------- distributions
 
 
-def test_distribution_entropy_hand_values():
-    assert M.distribution_entropy([1, 1, 1, 1]) == pytest.approx(2.0)
-    assert M.distribution_entropy([5, 5], base="e") == pytest.approx(math.log(2))
-    assert M.distribution_entropy([3, 1]) == pytest.approx(-(0.75 * math.log2(0.75) + 0.25 * math.log2(0.25)))
-    assert M.distribution_entropy([7, 0, 0]) == 0.0
-
-
 def test_js_divergence_hand_values():
     # disjoint supports: 1 bit
     assert M.js_divergence([2, 0], [0, 4]) == pytest.approx(1.0)
-    assert M.js_divergence([2, 0], [0, 4], base="e") == pytest.approx(math.log(2))
     # p=[1,0], q=[.5,.5], m=[.75,.25]
     kl_pm = math.log2(1 / 0.75)
     kl_qm = 0.5 * math.log2(0.5 / 0.75) + 0.5 * math.log2(0.5 / 0.25)
@@ -133,8 +94,6 @@ def test_js_divergence_bad_input():
         M.js_divergence([1, 2], [1, 2, 3])
     with pytest.raises(ValueError, match="p_counts"):
         M.js_divergence([0, 0], [1, 1])
-    with pytest.raises(ValueError, match="base"):
-        M.js_divergence([1, 0], [0, 1], base="10")
 
 
 def test_per_layer_js():

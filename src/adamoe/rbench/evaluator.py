@@ -19,7 +19,6 @@ evaluator is made from run settings (the suite, a fine-tuned copy).
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -340,30 +339,6 @@ class ModelEvaluator:
             return None
         chosen = self.item_routing(stage, ids)  # sorted ids: a resumed run sums bit-identically
         return summarise_packs(chosen, self.shapes, baseline_k=self.baseline_k, order=self.layer_order)
-
-    def finetuned(
-        self,
-        *,
-        tag: str,
-        train_fn: Callable[[nn.Module, Any, Sequence[Any], Any], Any],
-        train_pairs: Sequence[Any],
-        train_config: Any,
-        dimension: str,
-    ) -> ModelEvaluator:
-        """A fine-tuned copy (this model is untouched); its own fingerprint keeps its cache entries apart."""
-        self.announce("train", dimension, f"{dimension}/train", [tag])
-        model = copy.deepcopy(self.model)
-        train_fn(model, self.tokenizer, train_pairs, train_config)
-        model.eval()
-        return build_evaluator(
-            self,
-            name=f"{self.name}+{tag}",
-            model=model,
-            tokenizer=self.tokenizer,
-            info={**self.info, "finetuned": tag},
-            cache_dir=self.cache_dir,
-            on_call=self.on_call,
-        )
 
 
 class EvaluatorSettings(Protocol):

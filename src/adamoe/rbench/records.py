@@ -1,30 +1,24 @@
 """Plain record types of the reliability bench.
 
 The bench needs records the task loaders of `adamoe.data` do not have — harmful prompts,
-TruthfulQA targets, open-QA answers, NLI triples, labelled texts. Whatever is scored by
+TruthfulQA targets, closed-book QA answers, span items. Whatever is scored by
 log-likelihood is converted to `adamoe.data.examples.MCExample` (re-exported here) by `formats`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from adamoe.data.examples import MCExample
 
 __all__ = [
-    "NLI_LABELS",
     "MCExample",
     "MCTargets",
-    "NLIItem",
     "OpenQAItem",
     "PromptItem",
     "SpanMCItem",
-    "TextLabelItem",
     "TruthfulQAItem",
 ]
-
-NLI_LABELS: tuple[str, str, str] = ("entailment", "neutral", "contradiction")
-"""Label order used by ANLI/MNLI on the hub: 0 entailment, 1 neutral, 2 contradiction."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,34 +77,6 @@ class OpenQAItem:
     question: str
     answers: tuple[str, ...]
     context: str = ""
-
-
-@dataclass(frozen=True, kw_only=True)
-class NLIItem:
-    """Premise/hypothesis pair with label index into `NLI_LABELS`."""
-
-    id: str
-    premise: str
-    hypothesis: str
-    label: int
-    source: str = ""
-
-    def __post_init__(self) -> None:
-        if self.label not in (0, 1, 2):
-            raise ValueError(
-                f"NLIItem {self.id!r}: label must be 0, 1 or 2 ({'/'.join(NLI_LABELS)}), got {self.label}"
-            )
-
-
-@dataclass(frozen=True, kw_only=True)
-class TextLabelItem:
-    """A text with a class label (sentiment, toxicity) — the BOSS-style OOD record."""
-
-    id: str
-    text: str
-    label: int
-    label_names: tuple[str, ...] = field(default=("negative", "positive"))
-    source: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -27,7 +27,6 @@ from typing import Any
 from adamoe.data.loaders import DataSourceError
 from adamoe.rbench.config import RBenchConfig, model_slug
 from adamoe.rbench.dimensions import Dimension, DimensionResult, build_dimensions
-from adamoe.rbench.dimensions.ood import TrainFn
 from adamoe.rbench.evaluator import ModelCall, ModelEvaluator, OnCall, build_evaluator
 from adamoe.rbench.finetune import finetune_model, load_train_pairs
 from adamoe.rbench.judges import RefusalJudge, ToxicityScorer
@@ -59,7 +58,6 @@ def prepare_suite(
     *,
     judge: RefusalJudge | None = None,
     toxicity_scorer: ToxicityScorer | None = None,
-    train_fn: TrainFn | None = None,
     check_model: Callable[[str], None] | None = None,
 ) -> SuitePlan:
     """Validate and load all data up front; every failure is a one-line ValueError naming the source.
@@ -71,7 +69,7 @@ def prepare_suite(
         from adamoe.rbench.models import check_model_data as check_model
     for spec in config.models:
         check_model(spec)
-    dims = build_dimensions(config, judge=judge, toxicity_scorer=toxicity_scorer, train_fn=train_fn)
+    dims = build_dimensions(config, judge=judge, toxicity_scorer=toxicity_scorer)
     data: dict[str, Any] = {}
     for name, dim in dims.items():
         try:
@@ -204,7 +202,7 @@ def run_suite(
 
         torch.set_num_threads(cfg.threads)
     results: dict[str, Any] = {}
-    for spec in cfg.models:
+    for spec in cfg.run_order():
         started = time.perf_counter()
         model, tokenizer, info = _load(load_model, spec, cfg.seed)
         tuned = _finetune(plan, spec, model, tokenizer, cache_root=cache_root, on_call=on_call, log=log)
@@ -236,7 +234,7 @@ def run_suite(
         "dims": list(cfg.dims),
         "sizes": plan.sizes(),
         "config": cfg.to_dict(),
-        "results": results,
+        "results": {m: results[m] for m in cfg.models},
     }
     out["comparisons"] = compare_models(out, seed=cfg.seed)
     return out

@@ -39,24 +39,3 @@ def test_truthfulqa_hub_and_files(fake_hub, tmp_path):
     with pytest.raises(ValueError, match=r"bad.jsonl row 0.*exactly one true") as info:
         S.load_truthfulqa_file(bad)
     assert "\n" not in str(info.value)
-
-
-def test_open_qa(fake_hub, tmp_path):
-    tables, _ = fake_hub
-    tables[("google-research-datasets/nq_open", None, "validation")] = [
-        {"question": "who?", "answer": ["Ann", "Ann Lee"]}
-    ]
-    assert S.load_open_qa_hub()[0].answers == ("Ann", "Ann Lee")
-    f = tmp_path / "qa.jsonl"
-    f.write_text(
-        json.dumps({"question": "a", "answers": ["x", "y"]})
-        + "\n"
-        + json.dumps({"question": "b", "answers": '["z"]'})
-        + "\n"
-        + json.dumps({"question": "c", "answers": "w"})
-        + "\n"
-    )
-    assert [it.answers for it in S.load_open_qa_file(f)] == [("x", "y"), ("z",), ("w",)]
-    f.write_text(json.dumps({"question": "a", "answers": []}) + "\n")
-    with pytest.raises(ValueError, match="at least one non-empty answer"):
-        S.load_open_qa_file(f)

@@ -1,66 +1,75 @@
-"""The word-level attack on a word tokenizer: embedding neighbours, robust accuracy rescored."""
+"""Fixed adversarial sets: built once on the surrogate, frozen to a file, every model scored on the same
+texts. References: the surrogate's own verdicts (every frozen edit flipped it), the model's embedding
+neighbours (every substitute is one), the stated query budget, and a second run that must read the file."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
 from adamoe.hf.tiny import tiny_model
-from adamoe.rbench.data.formats import nli_to_mc, nli_to_span
-from adamoe.rbench.data.generated import generate_nli
-from adamoe.rbench.dimensions.adversarial import AdversarialConfig, AdversarialDimension
+from adamoe.rbench.data.formats import span_to_mc
+from adamoe.rbench.dimensions.adversarial import AdversarialConfig, AdversarialDimension, budget
 from adamoe.rbench.evaluator import ModelEvaluator
 from adamoe.rbench.perturb.neighbours import EmbeddingNeighbours
 from tests.rbench.helpers import word_tokenizer
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = pytest.mark.usefixtures("one_thread", "offline_wheel")
+
+WORD = {"kinds": ["word"], "max_edits": 2, "max_edit_fraction": 1.0, "word_candidates": 3, "max_positions": 6}
+WORD["constrained"] = False  # random tiny embeddings: no neighbour would pass the similarity floor
 
 
-def test_word_attack_uses_embedding_neighbours_and_robust_accuracy_rescores() -> None:
-    items = generate_nli(9, seed=0)
-    tok = word_tokenizer([nli_to_mc(it).context + " True Neither False" for it in items])
-    model = tiny_model("llama", seed=2, vocab_size=len(tok), max_position_embeddings=256)
-    cfg = AdversarialConfig(
-        attacks={
-            "word": {
-                "kinds": ["word"],
-                "max_edits": 2,
-                "max_edit_fraction": 1.0,
-                "word_candidates": 3,
-                "constrained": False,  # random tiny embeddings: no neighbour would pass the similarity floor
-            }
-        }
-    )
-    dim = AdversarialDimension(cfg)
+def _setup(tmp_path):
+    cfg = AdversarialConfig(tasks=["rte", "sst2"], per_source=8, attacks={"word": dict(WORD)}, secondary={})
+    dim = AdversarialDimension(cfg, surrogate="sur")
+    data = dim.load(limit=None, seed=0)
+    tok = word_tokenizer([span_to_mc(it).context + " True False negative positive" for it in data.items])
 
-    # the search itself: every substitute is one of the model's own nearest words for the replaced word
-    spans = [nli_to_span(it) for it in items]
-    results = dim._attack(
-        ModelEvaluator(name="w", model=model, tokenizer=tok, info={}),
-        spans,
-        "word",
-        cfg.attack_config("word", seed=0),
-    )
-    neighbours = EmbeddingNeighbours.from_model(model, tok)
-    edits = [e for r in results for e in r.edits]
-    assert edits  # some clean-correct item was attacked
-    for e in edits:
-        assert e.kind == "word" and e.new.lower() in {n.lower() for n in neighbours.neighbours(e.old, 3)}
+    def ev(name: str, seed: int) -> ModelEvaluator:
+        model = tiny_model("llama", seed=seed, vocab_size=len(tok), max_position_embeddings=256)
+        return ModelEvaluator(name=name, model=model, tokenizer=tok, info={}, cache_dir=tmp_path / name)
 
-    result = dim.run(ModelEvaluator(name="w", model=model, tokenizer=tok, info={}), spans, seed=0)
-    word = result.details["attacks"]["word"]
-    assert "skipped" not in word and word["n"] == 9.0
-    assert result.metrics["robust_acc_word"] == pytest.approx(sum(r.adv_correct for r in results) / 9)
-    assert result.metrics["robust_acc_word"] <= result.metrics["clean_acc"]
-    # the attacked set, scored again in batches, agrees with the attack's own verdicts
-    assert word["rescored_accuracy"] == pytest.approx(result.metrics["robust_acc_word"])
-    again = dim.run(ModelEvaluator(name="w", model=model, tokenizer=tok, info={}), spans, seed=0)
-    assert again.metrics == result.metrics  # deterministic under the seed
-    # the report's audit sample: successful attacks only, with the choice names before/after and gold
-    by_id = {s.id: s for s in spans}
-    successes = [r for r in results if r.success]
-    assert successes  # the tiny model is fooled at least once, so the sample is not vacuous
-    assert len(word["examples"]) == min(5, len(successes))
-    for ex in word["examples"]:
-        item = by_id[ex["key"]]
-        assert ex["success"] and ex["gold"] == item.choices[item.label] == ex["before"]
-        assert ex["after"] != ex["gold"] and ex["perturbed"] != ex["original"]
+    return dim, data, ev
+
+
+def test_the_fixed_set_is_built_on_the_surrogate_frozen_and_shared(tmp_path) -> None:
+    dim, data, ev = _setup(tmp_path)
+    sur = ev("sur", 2)
+    result = dim.run(sur, data, seed=0)
+    (path,) = (tmp_path / "adversarial").glob("word-*.json")
+    frozen = json.loads(path.read_text())
+    items = frozen["items"]
+    assert items and frozen["surrogate"] == "sur" and frozen["attacked"] >= len(items)
+    assert frozen["query_budget"] == budget(dim.config.attack_config("word", seed=0)) == 1 + 2 * 6 * 3
+    assert all(r["queries"] <= frozen["query_budget"] for r in items)
+    neighbours = EmbeddingNeighbours.from_model(sur.model, sur.tokenizer)
+    for r in items:  # every frozen text flipped the surrogate, through its own nearest words
+        assert r["clean_correct"] and not r["adv_correct"] and r["perturbed"] != r["original"]
+        for e in r["edits"]:
+            assert e["new"].lower() in {n.lower() for n in neighbours.neighbours(e["old"], 3)}
+    assert result.metrics["adv_acc_word"] == 0.0 and result.metrics["drop_word"] == 1.0
+    assert result.estimates["adv_acc_word"]["n"] == len(items)
+
+    other = ev("other", 5)  # another model: scored on the very same texts, never attacked itself
+    seen: list[list[str]] = []
+    score = other.score
+    other.score = lambda d, stage, exs: seen.append([ex.context for ex in exs]) or score(d, stage, exs)
+    dim.run(other, data, seed=0)
+    by_id = {it.id: it for it in data.items}
+    want = [by_id[r["key"]].prefix + r["perturbed"] + by_id[r["key"]].suffix for r in items]
+    assert seen[1] == want and other.computed["attack"] == 0
+
+    fresh = dim.load(limit=None, seed=0)  # a new run (same cache root) reads the file instead of attacking
+    again = ev("sur", 2)
+    assert dim.run(again, fresh, seed=0).metrics == result.metrics and again.computed["attack"] == 0
+
+
+def test_a_model_other_than_the_surrogate_cannot_build_the_set(tmp_path) -> None:
+    dim, data, ev = _setup(tmp_path)
+    with pytest.raises(ValueError, match=r"built on the surrogate 'sur', which has not run") as err:
+        dim.run(ev("other", 5), data, seed=0)
+    assert "\n" not in str(err.value)
+    with pytest.raises(ValueError, match=r"adversarial\.tasks"):
+        AdversarialConfig(tasks=["hellaswag"]).validate()

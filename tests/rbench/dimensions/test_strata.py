@@ -1,88 +1,81 @@
-"""Subsets that keep every stratum: ANLI rounds under `--limit`; no-op style shifts left out of the OOD mean."""
+"""OOD statistics count each underlying item once: surface shifts averaged per item, neighbours pooled,
+no-op shifts left out, per-set gaps Holm-adjusted, no maximum over gaps. Reference: hand arithmetic on
+canned predictions."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+import numpy as np
 import pytest
 
-from adamoe.rbench.dimensions import adversarial as A
-from adamoe.rbench.dimensions.adversarial import AdversarialConfig, AdversarialDimension
+from adamoe.eval.records import MCRecord
+from adamoe.eval.significance import holm
 from adamoe.rbench.dimensions.ood import OODConfig, OODDimension
-from adamoe.rbench.perturb.attacks import mc_prediction
-from adamoe.rbench.records import NLIItem
+from adamoe.rbench.records import MCExample
 from tests.rbench.helpers import FakeEvaluator
 
+pytestmark = pytest.mark.usefixtures("offline_wheel")
 
-class AttackableFake(FakeEvaluator):
-    """The canned evaluator plus what the attack loop needs: no cache, uniform verdicts."""
 
-    def __init__(self) -> None:
+class StageFake(FakeEvaluator):
+    """Right on every item except those `wrong[stage]` lists (by id)."""
+
+    def __init__(self, wrong: dict[str, set[str]]) -> None:
         super().__init__()
-        self.extras: dict = {}
-        self.computed = {"attack": 0}
+        self.wrong = wrong
 
-    def lookup(self, *_: object) -> None:
-        return None
-
-    def remember(self, *_: object) -> None:
-        pass
-
-    def announce(self, *_: object) -> None:
-        pass
-
-    def predict(self, example):
-        return mc_prediction([0.0] * len(example.choices), example.label)
+    def score(self, dimension: str, stage: str, examples: Sequence[MCExample]) -> list[MCRecord]:
+        out = []
+        for ex in examples:
+            ll = [0.0] * len(ex.choices)
+            pick = (ex.label + 1) % len(ex.choices) if ex.id in self.wrong.get(stage, set()) else ex.label
+            ll[pick] = 1.0
+            out.append(MCRecord.build(ex, ll, [False] * len(ex.choices)))
+        return out
 
 
-def _anli(rounds=(1, 2, 3), **_: object) -> list[NLIItem]:
-    """Rounds in order, 10 items each, like facebook/anli concatenated."""
-    return [
-        NLIItem(
-            id=f"r{r}-{i}",
-            premise="A man sleeps.",
-            hypothesis="A man rests.",
-            label=i % 3,
-            source=f"anli-r{r}",
-        )
-        for r in rounds
-        for i in range(10)
-    ]
-
-
-def test_anli_limit_is_stratified_over_rounds_and_reported_per_round(monkeypatch) -> None:
-    monkeypatch.setattr(A, "load_anli", _anli)
-    dim = AdversarialDimension(
-        AdversarialConfig(tasks=["anli"], per_source=None, attacks={"c": {"kinds": ["swap"]}})
-    )
-    data = dim.load(limit=6, seed=0)
-    assert [it.group for it in data].count("anli-r1") == 2
-    assert {it.group for it in data} == {"anli-r1", "anli-r2", "anli-r3"}  # not just the first round
-    result = dim.run(AttackableFake(), data, seed=0)
-    assert set(result.details["clean_by_group"]) == {"anli-r1", "anli-r2", "anli-r3"}
-    assert all(e["n"] == 2 for e in result.details["clean_by_group"].values())
-    # per_source caps each source the same stratified way; rounds from the spec are passed on
-    dim2 = AdversarialDimension(
-        AdversarialConfig(tasks=["anli:1,3"], per_source=4, attacks={"c": {"kinds": ["swap"]}})
-    )
-    assert [it.group for it in dim2.load(limit=None, seed=0)] == ["anli-r1", "anli-r3"] * 2
-
-
-def test_a_style_shift_that_changes_too_few_items_is_marked_and_not_counted() -> None:
-    cfg = OODConfig(
-        id="generated:product", sets=[], pairs={}, shifts=["upper", "formal"], n_generated=6, min_changed=0.5
-    )
+def test_surface_shifts_are_averaged_per_item_and_neighbours_pooled_once() -> None:
+    cfg = OODConfig(shifts=["upper", "lower", "formal"], min_changed=0.5)  # RTE->CB, ARC-Easy->ARC-Challenge
     dim = OODDimension(cfg)
     data = dim.load(limit=6, seed=0)
-    result = dim.run(FakeEvaluator(), data, seed=0)
+    ids = [it.id for it in data.id_items]
+    n = len(ids)
+    wrong = {
+        "ood/upper": set(ids[:2]),
+        "ood/lower": set(ids[:1]),
+        "ood/data:cb": {data.sets["data:cb"][0].id},
+    }
+    result = dim.run(StageFake(wrong), data, seed=0)
     shifts = result.details["shifts"]
-    assert shifts["upper"]["changed"] == 6 and shifts["upper"]["counted"] is True
-    assert (
-        shifts["formal"]["changed"] < 3 and shifts["formal"]["counted"] is False
-    )  # "formal" rewrites ~nothing
-    ood_ids = result.items["ood_acc_mean"]["ids"]
-    assert ood_ids and all(i.startswith("upper:") for i in ood_ids)  # only the counted shift is pooled
-    assert result.estimates["gap_max"]["shift"] == "upper"
-    for name in ("id_acc", "ood_acc_mean", "gap_mean", "gap_max"):
-        est = result.estimates[name]
-        assert est["n"] > 0 and est["low"] <= est["value"] <= est["high"]
+    assert shifts["upper"]["counted"] and shifts["lower"]["counted"] and not shifts["formal"]["counted"]
+    assert shifts["upper"]["kind"] == "surface" and shifts["data:cb"]["kind"] == "dataset"
+    # one score per ID item: its mean over the two counted shifts (item 0 wrong twice, item 1 once)
+    surface = result.items["surface_acc"]
+    assert surface["ids"] == ids and surface["scores"] == [0.0, 0.5] + [1.0] * (n - 2)
+    assert result.estimates["surface_acc"]["n"] == n
+    assert result.metrics["surface_acc"] == pytest.approx((n - 1.5) / n)
+    # paired gap of chance-normalised credit, ID (all right) minus the per-item shift mean
+    chance = np.array([1 / len(it.choices) for it in data.id_items])
+    shift_mean = (np.array(surface["scores"]) - chance) / (1 - chance)
+    assert result.estimates["surface_gap"]["value"] == pytest.approx(float(np.mean(1.0 - shift_mean)))
+    assert result.estimates["surface_gap"]["n"] == n
+    # neighbours: every item of both sets once, unpaired gap with a p-value
+    domain = result.items["domain_acc"]
+    assert len(domain["ids"]) == len(data.sets["data:cb"]) + len(data.sets["data:arc_challenge"])
+    assert sum(domain["scores"]) == len(domain["ids"]) - 1
+    assert 0 <= result.estimates["domain_gap"]["p"] <= 1
+    # every counted per-set gap carries its Holm-adjusted p; the no-op shift is not tested
+    tested = {k: v["gap"]["p"] for k, v in shifts.items() if v["counted"]}
+    assert {k: shifts[k]["gap"]["p_holm"] for k in tested} == pytest.approx(holm(tested))
+    assert "p_holm" not in shifts["formal"]["gap"]
+    assert not any("max" in k for k in result.metrics) and "ood_acc_mean" not in result.metrics
+
+
+def test_ood_config_errors_name_the_field() -> None:
     with pytest.raises(ValueError, match="pairs"):
         OODDimension(OODConfig(pairs={"x": {"sets": []}}))
+    with pytest.raises(ValueError, match=r"ood\.sets: unknown task\(s\) \['snarks'\]"):
+        OODConfig(sets=["snarks"]).validate()
+    with pytest.raises(ValueError, match="appears twice"):
+        OODConfig(sets=["cb"], pairs={"x": {"id": "sst2", "sets": ["cb"]}}).validate()

@@ -31,9 +31,8 @@ def test_embedding_neighbours_bytelevel_bpe_matches_brute_force():
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from adamoe.rbench.data.generated import generate_sentiment
-
-    corpus = [it.text for d in ("product", "movie") for it in generate_sentiment(60, domain=d)]
+    words = ["movie", "great", "the", "plot", "kettle", "dull", "a", "was", "and", "film", "story", "boring"]
+    corpus = [" ".join(words[(i * k) % len(words)] for k in range(1, 9)) for i in range(120)]
     tk = Tokenizer(models.BPE())
     tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tk.decoder = decoders.ByteLevel()

@@ -77,13 +77,20 @@ def test_shift_config_errors():
 
 
 def test_shift_field_on_records():
-    from adamoe.rbench.records import NLIItem, TextLabelItem
+    from adamoe.rbench.records import SpanMCItem
 
-    texts = [TextLabelItem(id="t0", text="It is very good.", label=1)]
-    out = S.shift_field(texts, S.ShiftConfig(kind="upper"), field="text")
-    assert out[0].text == "IT IS VERY GOOD." and out[0].label == 1
-    nli = [NLIItem(id="n", premise="I am here.", hypothesis="I do not go.", label=0)]
-    out = S.shift_field(nli, S.ShiftConfig(kind="informal"), field="hypothesis")
-    assert (out[0].premise, out[0].hypothesis) == ("I am here.", "I don't go.")
+    item = SpanMCItem(
+        id="n",
+        text="I do not go.",
+        prefix="I am here.\nQuestion: ",
+        suffix=" True?",
+        choices=("a", "b"),
+        label=0,
+        task="t",
+    )
+    out = S.shift_field([item], S.ShiftConfig(kind="upper"), field="text")
+    assert out[0].text == "I DO NOT GO." and out[0].label == 0 and out[0].prefix == item.prefix
+    out = S.shift_field([item], S.ShiftConfig(kind="informal"), field="text")
+    assert (out[0].prefix, out[0].text) == ("I am here.\nQuestion: ", "I don't go.")
     with pytest.raises(ValueError, match="field"):
-        S.shift_field(nli, S.ShiftConfig(kind="upper"), field="label")
+        S.shift_field([item], S.ShiftConfig(kind="upper"), field="label")

@@ -8,53 +8,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from adamoe.rbench.records import MCExample, NLIItem, OpenQAItem, SpanMCItem, TextLabelItem, TruthfulQAItem
+from adamoe.rbench.records import MCExample, OpenQAItem, SpanMCItem, TruthfulQAItem
 
-__all__ = [
-    "NLI_CHOICES",
-    "nli_to_mc",
-    "nli_to_span",
-    "open_qa_prompt",
-    "span_to_mc",
-    "text_label_to_mc",
-    "text_label_to_span",
-    "truthfulqa_to_mc",
-]
-
-NLI_CHOICES: tuple[str, str, str] = ("True", "Neither", "False")
-"""Answer words for labels 0 entailment, 1 neutral, 2 contradiction."""
-
-
-def nli_to_span(
-    item: NLIItem, *, task: str = "nli", field: Literal["hypothesis", "premise"] = "hypothesis"
-) -> SpanMCItem:
-    """Premise, then the hypothesis as a true/false/neither question; `field` is the editable span."""
-    question = f"\nQuestion: {item.hypothesis} True, False or Neither?\nAnswer:"
-    if field == "premise":
-        prefix, text, suffix = "", item.premise, question
-    elif field == "hypothesis":
-        prefix, text, suffix = (
-            f"{item.premise}\nQuestion: ",
-            item.hypothesis,
-            " True, False or Neither?\nAnswer:",
-        )
-    else:
-        raise ValueError(f"field: expected 'hypothesis' or 'premise', got {field!r}")
-    return SpanMCItem(
-        id=item.id,
-        text=text,
-        prefix=prefix,
-        suffix=suffix,
-        choices=NLI_CHOICES,
-        label=item.label,
-        task=task,
-        group=item.source,
-    )
-
-
-def nli_to_mc(item: NLIItem, *, task: str = "nli") -> MCExample:
-    """Premise, then the hypothesis as a true/false/neither question."""
-    return span_to_mc(nli_to_span(item, task=task))
+__all__ = ["open_qa_prompt", "span_to_mc", "truthfulqa_to_mc"]
 
 
 def span_to_mc(item: SpanMCItem) -> MCExample:
@@ -68,35 +24,6 @@ def span_to_mc(item: SpanMCItem) -> MCExample:
         scores=item.scores,
         meta={"source": item.group},
     )
-
-
-def text_label_to_span(
-    item: TextLabelItem,
-    *,
-    task: str = "sentiment",
-    question: str = "Is the sentiment of this text positive or negative?",
-) -> SpanMCItem:
-    """A labelled text as an MC item whose span is the text."""
-    return SpanMCItem(
-        id=item.id,
-        text=item.text,
-        prefix="Text: ",
-        suffix=f"\nQuestion: {question}\nAnswer:",
-        choices=tuple(item.label_names),
-        label=item.label,
-        task=task,
-        group=item.source,
-    )
-
-
-def text_label_to_mc(
-    item: TextLabelItem,
-    *,
-    task: str = "sentiment",
-    question: str = "Is the sentiment of this text positive or negative?",
-) -> MCExample:
-    """Text, a question about its class, the class names as choices."""
-    return span_to_mc(text_label_to_span(item, task=task, question=question))
 
 
 def truthfulqa_to_mc(

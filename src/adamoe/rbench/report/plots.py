@@ -135,9 +135,7 @@ def _js_lines(
     for dim in result["dims"]:
         for m in moe:
             for stage, sh in _routing(result, m, dim).get("shift", {}).items():
-                out.append(
-                    (dim, f"{m}: {stage}", list(sh["js_per_layer"].values()), sh.get("noise_floor_p95"))
-                )
+                out.append((dim, f"{m}: {stage}", list(sh["js_per_layer"].values()), None))
     return out
 
 

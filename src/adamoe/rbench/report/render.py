@@ -52,8 +52,8 @@ def _dimension_blocks(result: Mapping[str, Any], dim: str) -> list[Block]:
         Table.plain(
             ROUTING_HEADERS,
             routing_rows(result, dim),
-            caption="drift vs the reference stage; 'within noise' = JS mean <= the 95th percentile of "
-            "the JS between random halves of the reference items",
+            caption="drift vs each stage's matched reference (vs); p = permutation test of the JS between "
+            "the two item sets, Holm-adjusted within the dimension; 'within noise' = p >= 0.05",
         )
     )
     ex = example_lines(result, dim)

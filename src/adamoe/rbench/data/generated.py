@@ -1,4 +1,5 @@
-"""Safety prompts: generic harmful-request one-liners, benign look-alikes, toxicity continuation starts."""
+"""Our own safety prompts (no third-party text): generic harmful-request one-liners, benign look-alikes
+of them (the over-refusal controls; no offline real set exists), toxicity continuation starts."""
 
 from __future__ import annotations
 
