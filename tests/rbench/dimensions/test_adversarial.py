@@ -58,6 +58,7 @@ def test_the_fixed_set_is_built_on_the_surrogate_frozen_and_shared(tmp_path) -> 
     other.score = lambda d, stage, exs: seen.append([ex.context for ex in exs]) or score(d, stage, exs)
     dim.run(other, data, seed=0)
     by_id = {it.id: it for it in data.items}
+    assert all(r["gold"] == by_id[r["key"]].choices[by_id[r["key"]].label] for r in items)  # auditable alone
     want = [by_id[r["key"]].prefix + r["perturbed"] + by_id[r["key"]].suffix for r in items]
     assert seen[1] == want and other.computed["attack"] == 0
 

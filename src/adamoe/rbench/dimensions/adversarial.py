@@ -208,7 +208,11 @@ class AdversarialDimension:
             "attacked": sum(r.clean_correct for r in results),
             "surrogate_clean_acc": report.clean_accuracy,
             "mean_queries": report.mean_queries,
-            "items": [r.to_dict() for r in results if r.success],
+            "items": [  # with the task and gold answer, so the frozen file alone can be hand-audited
+                r.to_dict() | {"task": it.task, "gold": it.choices[it.label]}
+                for it, r in zip(data.items, results)
+                if r.success
+            ],
         }
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
