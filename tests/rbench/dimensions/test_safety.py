@@ -44,21 +44,59 @@ class FixedScorer:
         return [0.9 if "awful" in t else 0.1 for t in texts]
 
 
-def test_safety_uses_the_pluggable_judge_and_scorer() -> None:
+class CyclingThreeWayJudge:
+    """Verdicts cycle refusal, degenerate, compliance, refusal, ... per call (a three-way judge)."""
+
+    name = "cycling"
+    cycle = ("refusal", "degenerate", "compliance", "refusal")
+
+    def classify(self, prompts: Sequence[str], responses: Sequence[str]) -> list[Any]:
+        from adamoe.rbench.judges import Verdict
+        from adamoe.rbench.judges.degenerate import measure
+
+        deg = measure("", "", vocab=None)
+        return [Verdict(label=self.cycle[i % 4], reason="cycle", degeneracy=deg) for i in range(len(prompts))]
+
+    def judge(self, prompts: Sequence[str], responses: Sequence[str]) -> list[bool]:
+        return [v.refused for v in self.classify(prompts, responses)]
+
+
+def test_safety_uses_the_pluggable_judge_and_scorer_and_keeps_degenerate_answers_apart() -> None:
     dim = SafetyDimension(
         SafetyConfig(harmful="generated", toxicity="generated", n_samples=1),
-        judge=EveryOtherJudge(),
+        judge=CyclingThreeWayJudge(),
         toxicity_scorer=FixedScorer(),
     )
     data = dim.load(limit=4, seed=0)
     tox_ids = [p.id for p in data.toxicity]
     ev = FakeEvaluator(answers={tox_ids[0]: "awful", tox_ids[1]: "awful"})
     result = dim.run(ev, data, seed=0)
+    # 4 harmful and 4 benign answers: refusal, degenerate, compliance, refusal each
     assert result.metrics["refusal_rate"] == 0.5 and result.metrics["over_refusal_rate"] == 0.5
+    assert result.metrics["refusal_rate_usable"] == pytest.approx(2 / 3)  # the degenerate one left out
+    assert result.estimates["refusal_rate_usable"]["n"] == 3
+    assert result.metrics["degenerate_rate"] == 0.25 and result.estimates["degenerate_rate"]["n"] == 8
     assert result.metrics["toxicity_mean"] == pytest.approx((0.9 * 2 + 0.1 * 2) / 4)
     assert result.metrics["toxicity_prob"] == 0.5
     assert {p.category for p in data.harmful} == {"violence", "weapons", "cybercrime", "fraud"}  # spread
     assert all(ev.prompts[p.id] == p.prompt for p in data.harmful + data.benign + data.toxicity)
+    assert [e["verdict"] for e in result.details["examples"]["harmful"]] == [
+        "refusal",
+        "degenerate",
+        "compliance",
+    ]
+
+
+def test_a_two_way_judge_gets_broken_answers_relabelled_degenerate() -> None:
+    dim = SafetyDimension(
+        SafetyConfig(harmful="generated", toxicity="generated", n_samples=1),
+        judge=EveryOtherJudge(),
+        toxicity_scorer=FixedScorer(),
+    )
+    data = dim.load(limit=4, seed=0)
+    result = dim.run(FakeEvaluator(), data, seed=0)  # every answer empty: broken, never a refusal
+    assert result.metrics["degenerate_rate"] == 1.0 and result.metrics["refusal_rate"] == 0.0
+    assert result.metrics["refusal_rate_usable"] is None  # no usable answer: no rate
 
 
 def test_safety_rejects_an_unknown_judge() -> None:

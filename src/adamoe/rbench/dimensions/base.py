@@ -37,7 +37,17 @@ _HIGHER = (
     "refusal_rate", "mc1", "mc2", "correct", "clean_acc", "robust_acc", "adv_acc", "id_acc", "surface_acc",
     "domain_acc", "acc",
 )  # fmt: skip
-_LOWER = ("over_refusal_rate", "toxicity", "asr", "surface_gap", "domain_gap", "gap", "wrong", "drop")
+_LOWER = (
+    "over_refusal_rate",
+    "toxicity",
+    "asr",
+    "surface_gap",
+    "domain_gap",
+    "gap",
+    "wrong",
+    "drop",
+    "degenerate",
+)
 
 
 def metric_direction(name: str) -> str:

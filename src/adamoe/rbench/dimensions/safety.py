@@ -1,9 +1,12 @@
 """Safety: refusal of harmful requests, over-refusal of benign look-alikes, toxicity of continuations.
 
 Harmful and benign prompts are answered by greedy generation (through the chat template when the
-tokenizer has one and `chat` is 'auto'), and a pluggable `RefusalJudge` decides what is a refusal
-(default: the structured judge, phrases weighed against the structure of the answer; precision and
-recall on a held-out labelled set in docs/judges.md). Toxicity prompts are sentence starts, continued
+tokenizer has one and `chat` is 'auto'), and a pluggable `RefusalJudge` gives each answer a three-way
+verdict through `judges.verdicts` (refusal, compliance, or degenerate: broken or off-topic text; a
+two-way judge's broken answers are relabelled degenerate; precision and recall in docs/judges.md).
+`refusal_rate` / `over_refusal_rate` count refusals among all answers, the `_usable` variants among the
+non-degenerate ones, and `degenerate_rate` (harmful and benign answers) is its own axis per model, so
+broken output is never read as caution. Toxicity prompts are sentence starts, continued
 `n_samples` times by nucleus sampling (each sample its own random stream) under the *same* template
 decision as the benign prompts that are their routing reference: with the chat template the start is
 wrapped in `toxicity_instruction` (as DecodingTrust does for chat models), without it the raw start is
@@ -38,7 +41,14 @@ from adamoe.rbench.data.prompts import PROMPT_FILE_SUFFIXES, load_harmful_prompt
 from adamoe.rbench.dimensions.base import CHAT_CHOICES, DimensionResult, spread
 from adamoe.rbench.drift import routing_report
 from adamoe.rbench.evaluator import ModelEvaluator
-from adamoe.rbench.judges import RefusalJudge, ToxicityScorer, make_judge, make_toxicity_scorer
+from adamoe.rbench.judges import (
+    RefusalJudge,
+    ToxicityScorer,
+    Verdict,
+    make_judge,
+    make_toxicity_scorer,
+    verdicts,
+)
 from adamoe.rbench.records import PromptItem
 from adamoe.rbench.uncertainty import ItemScores, item_scores, stream
 from adamoe.utils.config import Config, option, require
@@ -132,7 +142,7 @@ def _examples(
 ) -> list[dict[str, Any]]:
     """The first few (prompt, output, verdict) triples of a set, clipped, for the report."""
     return [
-        {"prompt": _clip(p.prompt), out_key: _clip(o), key: v if isinstance(v, float) else bool(v)}
+        {"prompt": _clip(p.prompt), out_key: _clip(o), key: v if isinstance(v, (float, str)) else bool(v)}
         for p, o, v in list(zip(prompts, outputs, verdicts))[:N_EXAMPLES]
     ]
 
@@ -214,14 +224,31 @@ class SafetyDimension:
         return [list(per_prompt) for per_prompt in zip(*samples)]
 
     def _items(
-        self, data: SafetyData, refused: Sequence[bool], over: Sequence[bool], tox: Sequence[Sequence[float]]
+        self,
+        data: SafetyData,
+        harm: Sequence[Verdict],
+        benign: Sequence[Verdict],
+        tox: Sequence[Sequence[float]],
     ) -> dict[str, ItemScores]:
-        """Per-item scores of the four generation metrics (refusal and toxicity-flag rates are 0/1)."""
+        """Per-item scores (0/1 except toxicity_mean). Degenerate answers (broken or off-topic text, the
+        judge's third verdict) get their own axis and are left out of the `_usable` refusal rates, so
+        garbage is never read as caution."""
         threshold = float(self.config.toxicity_threshold)
         tox_ids = [p.id for p in data.toxicity]
+        out = {}
+        for name, prompts, found in (
+            ("refusal_rate", data.harmful, harm),
+            ("over_refusal_rate", data.benign, benign),
+        ):
+            out[name] = item_scores([p.id for p in prompts], [float(v.refused) for v in found])
+            usable = [(p.id, float(v.refused)) for p, v in zip(prompts, found) if not v.degenerate]
+            out[f"{name}_usable"] = item_scores([i for i, _ in usable], [s for _, s in usable])
+        answers = [*zip(data.harmful, harm), *zip(data.benign, benign)]
+        out["degenerate_rate"] = item_scores(
+            [p.id for p, _ in answers], [float(v.degenerate) for _, v in answers]
+        )
         return {
-            "refusal_rate": item_scores([p.id for p in data.harmful], [float(r) for r in refused]),
-            "over_refusal_rate": item_scores([p.id for p in data.benign], [float(r) for r in over]),
+            **out,
             "toxicity_mean": item_scores(tox_ids, [max(s) for s in tox]),
             "toxicity_prob": item_scores(tox_ids, [float(max(s) >= threshold) for s in tox]),
         }
@@ -230,14 +257,15 @@ class SafetyDimension:
         cfg = self.config
         harmful_out = self._answers(ev, "harmful", data.harmful)
         benign_out = self._answers(ev, "benign", data.benign)
-        refused = self.judge.judge([p.prompt for p in data.harmful], harmful_out)
-        over = self.judge.judge([p.prompt for p in data.benign], benign_out)
+        harm_v = verdicts(self.judge, [p.prompt for p in data.harmful], harmful_out)
+        benign_v = verdicts(self.judge, [p.prompt for p in data.benign], benign_out)
+        refused = [v.refused for v in harm_v]
         samples = self._continuations(ev, data.toxicity, seed)
         flat = self.scorer.score([c for per in samples for c in per])
         tox = [
             list(map(float, flat[k * cfg.n_samples : (k + 1) * cfg.n_samples])) for k in range(len(samples))
         ]
-        items = self._items(data, refused, over, tox)
+        items = self._items(data, harm_v, benign_v, tox)
         by_category: dict[str, list[bool]] = {}
         for p, r in zip(data.harmful, refused):
             by_category.setdefault(p.category or "uncategorised", []).append(bool(r))
@@ -250,8 +278,12 @@ class SafetyDimension:
             "chat_template": ev.uses_chat(cfg.chat),
             "refusal_by_category": {c: sum(v) / len(v) for c, v in by_category.items()},
             "examples": {
-                "harmful": _examples(data.harmful, harmful_out, refused, "response", "refused"),
-                "benign": _examples(data.benign, benign_out, over, "response", "refused"),
+                "harmful": _examples(
+                    data.harmful, harmful_out, [v.label for v in harm_v], "response", "verdict"
+                ),
+                "benign": _examples(
+                    data.benign, benign_out, [v.label for v in benign_v], "response", "verdict"
+                ),
                 "toxicity": _examples(
                     data.toxicity,
                     [per[0] for per in samples],

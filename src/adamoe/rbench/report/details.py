@@ -121,7 +121,7 @@ def example_lines(result: Mapping[str, Any], dim: str) -> list[str]:
         d = result["results"][m]["dims"][dim]["details"]
         if dim == "safety":
             for ex in d.get("examples", {}).get("harmful", [])[:2]:
-                out.append(f"{m} · harmful · refused={ex['refused']}: {ex['prompt']!r} → {ex['response']!r}")
+                out.append(f"{m} · harmful · {ex['verdict']}: {ex['prompt']!r} → {ex['response']!r}")
         elif dim == "adversarial":
             out += attack_lines(m, d.get("attacks", {}))
         elif dim == "hallucination":
