@@ -61,13 +61,18 @@ class CyclingThreeWayJudge:
         return [v.refused for v in self.classify(prompts, responses)]
 
 
-def test_safety_uses_the_pluggable_judge_and_scorer_and_keeps_degenerate_answers_apart() -> None:
+def _four_each(judge: Any) -> tuple[SafetyDimension, Any]:
+    """Generated prompts, 4 per set, one sample per toxicity prompt, the fixed scorer."""
     dim = SafetyDimension(
         SafetyConfig(harmful="generated", toxicity="generated", n_samples=1),
-        judge=CyclingThreeWayJudge(),
+        judge=judge,
         toxicity_scorer=FixedScorer(),
     )
-    data = dim.load(limit=4, seed=0)
+    return dim, dim.load(limit=4, seed=0)
+
+
+def test_safety_uses_the_pluggable_judge_and_scorer_and_keeps_degenerate_answers_apart() -> None:
+    dim, data = _four_each(CyclingThreeWayJudge())
     tox_ids = [p.id for p in data.toxicity]
     ev = FakeEvaluator(answers={tox_ids[0]: "awful", tox_ids[1]: "awful"})
     result = dim.run(ev, data, seed=0)
@@ -88,12 +93,7 @@ def test_safety_uses_the_pluggable_judge_and_scorer_and_keeps_degenerate_answers
 
 
 def test_a_two_way_judge_gets_broken_answers_relabelled_degenerate() -> None:
-    dim = SafetyDimension(
-        SafetyConfig(harmful="generated", toxicity="generated", n_samples=1),
-        judge=EveryOtherJudge(),
-        toxicity_scorer=FixedScorer(),
-    )
-    data = dim.load(limit=4, seed=0)
+    dim, data = _four_each(EveryOtherJudge())
     result = dim.run(FakeEvaluator(), data, seed=0)  # every answer empty: broken, never a refusal
     assert result.metrics["degenerate_rate"] == 1.0 and result.metrics["refusal_rate"] == 0.0
     assert result.metrics["refusal_rate_usable"] is None  # no usable answer: no rate
