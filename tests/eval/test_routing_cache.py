@@ -177,3 +177,16 @@ def test_pad_token_id_falls_back_pad_eos_bos_zero() -> None:
     assert pad_token_id(SimpleNamespace(pad_token_id=None, eos_token_id=2, bos_token_id=1)) == 2
     assert pad_token_id(SimpleNamespace(pad_token_id=None, eos_token_id=None, bos_token_id=1)) == 1
     assert pad_token_id(SimpleNamespace()) == 0
+
+
+def test_acc_norm_interval_is_wilson_over_the_length_normalised_hits(adamoe_model) -> None:
+    model, tok = adamoe_model
+    res = evaluate_tasks(model, tok, {TASK: load_task(TASK, limit=12)}, baseline_k=2, progress=False)[0]
+    n, k = res.n, round(res.acc_norm * res.n)
+    # Wilson score interval by hand (z = 1.959964)
+    z, p = 1.959963984540054, k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * ((p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5) / (1 + z * z / n)
+    ci = res.row()["acc_norm_ci"]
+    assert ci["n"] == n and ci["value"] == pytest.approx(res.acc_norm)
+    assert ci["low"] == pytest.approx(centre - half) and ci["high"] == pytest.approx(centre + half)

@@ -51,10 +51,11 @@ class TaskResult:
     model_flops_pct: float | None = None
     chance: float | None = None
     acc_ci: dict[str, Any] | None = None
+    acc_norm_ci: dict[str, Any] | None = None
     routing: dict[str, Any] = field(default_factory=dict)
 
     def row(self) -> dict[str, Any]:
-        """The report row (``acc_ci``: the Wilson 95% interval of ``acc`` as an Estimate mapping)."""
+        """The report row (``acc_ci``/``acc_norm_ci``: 95% intervals of ``acc``/``acc_norm`` as Estimate mappings)."""
         return {
             "task": self.task,
             "n": self.n,
@@ -62,6 +63,7 @@ class TaskResult:
             "acc_ci": self.acc_ci,
             "chance": self.chance,
             "acc_norm": self.acc_norm,
+            "acc_norm_ci": self.acc_norm_ci,
             "load": self.load,
             "expert_flops_pct": self.expert_flops_pct,
             "model_flops_pct": self.model_flops_pct,
@@ -131,6 +133,12 @@ def acc_interval(result: MCResult, *, chance: float | None, purpose: str) -> dic
     return bootstrap_ci(credits, rng=rng, chance=chance).to_dict()
 
 
+def acc_norm_interval(result: MCResult, *, chance: float | None) -> dict[str, Any] | None:
+    """Wilson 95% interval of ``result.acc_norm`` (lm-eval's length-normalised pick, 0/1 per item)."""
+    hits = [r.correct_norm for r in result.records]
+    return proportion_ci(sum(hits), len(hits), chance=chance).to_dict() if hits else None
+
+
 def evaluate_tasks(
     model: nn.Module,
     tokenizer: Any,
@@ -172,6 +180,7 @@ def evaluate_tasks(
                 acc_norm=res.acc_norm,
                 chance=chance,
                 acc_ci=acc_interval(res, chance=chance, purpose=name),
+                acc_norm_ci=acc_norm_interval(res, chance=chance),
                 load=routing["load"] if routing else None,
                 expert_flops_pct=flops["expert_flops_pct"],
                 model_flops_pct=flops["model_flops_pct"],

@@ -277,6 +277,7 @@ PAPER_COLUMNS = (
     Column(key="acc", label="Acc", digits=2, scale=100),
     Column(key="acc_ci", label="95% CI", digits=1, scale=100, part="interval"),
     Column(key="acc_norm", label="Acc (norm)", digits=2, scale=100),
+    Column(key="acc_norm_ci", label="95% CI (norm)", digits=1, scale=100, part="interval"),
     Column(key="chance", label="chance", digits=1, scale=100),
     Column(key="load", label="Load", digits=3),
     Column(key="expert_flops_pct", label="expert FLOPs % of top-k", digits=1),
