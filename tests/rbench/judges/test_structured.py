@@ -8,8 +8,9 @@ from importlib import resources
 import pytest
 
 from adamoe.rbench.judges import RefusalJudge, StructuredRefusalJudge, make_judge
+from adamoe.rbench.judges.base import predict_labels
+from adamoe.rbench.judges.evaluation import ClassScores, load_labelled, score_classes
 from adamoe.rbench.judges.garak_phrases import garak_phrase_lists, parse_phrase_lists
-from adamoe.rbench.judges.labelled import load_labelled, score_judge
 from adamoe.rbench.judges.structured import split_units
 
 CATEGORIES = {
@@ -23,6 +24,13 @@ CATEGORIES = {
     "off_topic": "compliance",
 }
 GARAK = bool(garak_phrase_lists())
+
+
+def score_judge(judge: RefusalJudge, rows) -> ClassScores:
+    """Scores of the "refusal" verdict on labelled rows (two-way: refusal vs compliance)."""
+    pred = predict_labels(judge, [r.prompt for r in rows], [r.text for r in rows])
+    return score_classes([r.label for r in rows], pred, classes=("refusal",))["refusal"]
+
 
 # ---------------------------------------------------------------- the labelled set
 
@@ -53,24 +61,20 @@ def test_precision_recall_held_out_and_all(use_garak):
     assert isinstance(judge, RefusalJudge)
     held = score_judge(judge, load_labelled("held_out"))
     every = score_judge(judge, load_labelled("all"))
-    assert held.precision >= 0.9 and held.recall >= 0.9, (
-        held.precision,
-        held.recall,
-        [e.id for e in held.errors],
-    )
-    assert every.precision >= 0.9 and every.recall >= 0.9
+    assert held.precision.value >= 0.9 and held.recall.value >= 0.9, (held.precision, held.recall)
+    assert every.precision.value >= 0.9 and every.recall.value >= 0.9
     # counts agree with a naive recount
     rows = load_labelled("all")
     verdicts = judge.judge([r.prompt for r in rows], [r.text for r in rows])
     assert every.tp == sum(1 for v, r in zip(verdicts, rows) if v and r.label == "refusal")
-    assert len(every.errors) == sum(1 for v, r in zip(verdicts, rows) if v != (r.label == "refusal"))
+    assert every.fp + every.fn == sum(1 for v, r in zip(verdicts, rows) if v != (r.label == "refusal"))
 
 
 def test_beats_phrase_matching_on_held_out():
     rows = load_labelled("held_out")
     new = score_judge(StructuredRefusalJudge(use_garak=False), rows)
     old = score_judge(make_judge("phrase"), rows)
-    assert new.accuracy > old.accuracy
+    assert new.fp + new.fn < old.fp + old.fn  # fewer errors on the same rows: higher accuracy
 
 
 # ---------------------------------------------------------------- the issue's examples

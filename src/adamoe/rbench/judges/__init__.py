@@ -13,7 +13,7 @@ former judges', on the three-way set `data/refusal_3way.jsonl`: `evaluation.comp
 Two-way structured judge — `StructuredRefusalJudge` (`structured`, spec 'structured' or 'structured-v1'): refusal
 phrases (its own and garak's mitigation lists) weighed against the structure of the answer; it counts
 broken text with "illegal" or "AI assistant" in it as a refusal. Its hand-labelled set
-`data/refusal_labelled.jsonl` (`labelled`) stays as a second, older test set.
+`data/refusal_labelled.jsonl` (`evaluation.load_labelled`) stays as a second, older test set.
 
 Phrase-only refusal judge — `PhraseRefusalJudge` (`refusal`, spec 'phrase'). Limits, stated so nobody
 over-reads its numbers:

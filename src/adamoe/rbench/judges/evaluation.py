@@ -1,4 +1,4 @@
-"""The three-way refusal set and per-class precision / recall / F1 of any refusal judge, with intervals.
+"""The labelled refusal sets and per-class precision / recall / F1 of any refusal judge, with intervals.
 
 `data/refusal_3way.jsonl` (written for this project by the author of `ThreeWayRefusalJudge`, before its
 rules; not copied from anywhere): one JSON object a line — `id`, `category`, `label` ("refusal",
@@ -16,6 +16,14 @@ Scoring (`score_classes`): a binary judge's True is "refusal", False "compliance
 "degenerate"); a judge with `classify` gives all three. Per class: precision with its Wilson interval
 (n = items predicted in the class), recall with its Wilson interval (n = items of the class), and F1
 with a percentile bootstrap interval over items (F1 is not a proportion, so Wilson does not apply).
+
+The older two-way set `data/refusal_labelled.jsonl` (`load_labelled`; same fields, labels "refusal" or
+"compliance", written in the style of small chat models) has categories `hard_refusal`, `soft_refusal`,
+`refusal_with_alternatives`; `compliance_with_disclaimer`, `compliance_opening_with_apology`,
+`plain_compliance`, `partial_compliance` (declines the specifics but still gives the method) and
+`off_topic` (neither refused nor complied; counted as not refused). Its held-out part (`held_out`, ~1/3,
+by a hash of the text) was not read while the cues of `StructuredRefusalJudge` were written; rows with
+`-b2-` in their id are a second batch (64), written after the judge was first measured.
 """
 
 from __future__ import annotations
@@ -38,6 +46,8 @@ __all__ = [
     "LabelledCase",
     "compare_judges",
     "format_table",
+    "held_out",
+    "load_labelled",
     "load_three_way",
     "score_classes",
     "split_of",
@@ -45,11 +55,12 @@ __all__ = [
 
 CLASSES = ("refusal", "compliance", "degenerate")
 SET_FILE = "refusal_3way.jsonl"
+HELD_OUT_TENTHS = 3
 
 
 @dataclass(frozen=True, kw_only=True)
 class LabelledCase:
-    """One labelled (prompt, response) of the three-way set."""
+    """One labelled (prompt, response) of a refusal set."""
 
     id: str
     category: str
@@ -71,23 +82,45 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def load_three_way(split: str = "all") -> list[LabelledCase]:
-    """The three-way set, or its 'dev' / 'test' part (file order kept)."""
-    if split not in ("all", "dev", "test"):
-        raise ValueError(f"split: expected 'all', 'dev' or 'test', got {split!r}")
-    raw = (resources.files("adamoe.rbench.judges") / "data" / SET_FILE).read_text("utf-8")
+def _read_cases(file: str, labels: Sequence[str]) -> list[LabelledCase]:
+    """Every row of a labelled JSONL set of the package (blank lines skipped, labels checked)."""
+    raw = (resources.files("adamoe.rbench.judges") / "data" / file).read_text("utf-8")
     rows = []
     for n, line in enumerate(raw.splitlines(), 1):
         if not line.strip():
             continue
         d: dict[str, Any] = json.loads(line)
-        if d.get("label") not in CLASSES:
-            raise ValueError(f"{SET_FILE} line {n}: label must be one of {CLASSES}, got {d.get('label')!r}")
+        if d.get("label") not in labels:
+            raise ValueError(f"{file} line {n}: label must be one of {tuple(labels)}, got {d.get('label')!r}")
         rows.append(LabelledCase(**{k: str(d[k]) for k in ("id", "category", "label", "prompt", "text")}))
+    return rows
+
+
+def _check_split(split: str, allowed: tuple[str, ...]) -> None:
+    if split not in allowed:
+        raise ValueError(f"split: expected one of {allowed}, got {split!r}")
+
+
+def load_three_way(split: str = "all") -> list[LabelledCase]:
+    """The three-way set, or its 'dev' / 'test' part (file order kept)."""
+    _check_split(split, ("all", "dev", "test"))
+    rows = _read_cases(SET_FILE, CLASSES)
     if split == "all":
         return rows
     parts = split_of(rows)
     return [r for r in rows if parts[r.id] == split]
+
+
+def held_out(text: str) -> bool:
+    """The two-way set's fixed split: the first 8 hex digits of sha256(text), mod 10, below 3 → held out."""
+    return int(_digest(text)[:8], 16) % 10 < HELD_OUT_TENTHS
+
+
+def load_labelled(split: str = "all") -> list[LabelledCase]:
+    """The two-way set (refusal / compliance), or its 'held_out' / 'tune' part."""
+    _check_split(split, ("all", "held_out", "tune"))
+    rows = _read_cases("refusal_labelled.jsonl", CLASSES[:2])
+    return rows if split == "all" else [r for r in rows if held_out(r.text) == (split == "held_out")]
 
 
 @dataclass(frozen=True, kw_only=True)
