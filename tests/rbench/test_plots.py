@@ -28,7 +28,7 @@ def _result(n_stages: int) -> dict:
 def test_routing_drift_panels_hold_at_most_max_lines_and_one_dimension_each() -> None:
     fig = js_figure(_result(12), ["moe"])
     panels = [ax for ax in fig.axes if ax.get_visible()]
-    assert len(panels) == 3  # ood: 12 lines -> 7 + 5 (plus the floor line each); adversarial: 1
+    assert len(panels) == 3  # ood: 12 lines -> 8 + 4; adversarial: 1
     for ax in panels:
         assert len(ax.get_lines()) <= MAX_LINES
         assert ax.get_title().count(":") == 1  # "<one dimension>: JS vs reference"

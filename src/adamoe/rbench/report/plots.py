@@ -3,14 +3,14 @@
 Each plot is a function of the suite's result dict returning (caption, PNG bytes). Rules: metrics
 where higher is better and where lower is better never share a panel; every bar carries its 95%
 interval; a panel holds at most `MAX_LINES` lines (routing drift is split over several panels); legends
-sit outside the axes so they never cover data.
+sit outside the axes so they never cover data. One helper, `_panels`, lays out every figure.
 """
 
 from __future__ import annotations
 
 import io
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from adamoe.rbench.dimensions.base import metric_direction
@@ -24,12 +24,31 @@ Bar = tuple[float, float, float] | None
 """(value, low, high) of one bar, or None for no value."""
 
 
-def _figure(nrows: int, ncols: int, *, width: float, height: float) -> tuple[Any, list[Any]]:
-    """A new `Figure` (its own canvas, no pyplot state) with a grid of axes, flattened row-major."""
+def _panels(
+    panels: Sequence[Any],
+    draw: Callable[[Any, Any], None],
+    *,
+    size: tuple[float, float],
+    ncols: int = 2,
+    every_legend: bool = False,
+) -> Any:
+    """A `Figure` (its own canvas, no pyplot state) with one axes of `size` inches per panel, `ncols` a
+    row; `draw(ax, panel)` fills each. The legend sits right of the last axes (of every axes with
+    `every_legend`, for panels whose lines differ); unused axes are hidden."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), layout="constrained")
-    return fig, list(fig.subplots(nrows, ncols, squeeze=False).ravel())
+    ncols = max(1, min(ncols, len(panels)))
+    nrows = math.ceil(len(panels) / ncols)
+    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows), layout="constrained")
+    axes = list(fig.subplots(nrows, ncols, squeeze=False).ravel())
+    for k, (ax, panel) in enumerate(zip(axes, panels)):
+        draw(ax, panel)
+        ax.grid(alpha=0.3)
+        if (every_legend or k == len(panels) - 1) and ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
+    return fig
 
 
 def _png(fig: Any) -> bytes:
@@ -38,70 +57,50 @@ def _png(fig: Any) -> bytes:
     return buf.getvalue()
 
 
-def _legend_outside(ax: Any) -> None:
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
-
-
 def _bar(est: Any, fallback: Any = None) -> Bar:
     """(value, low, high) from an estimate mapping, or a bare value without interval."""
     if isinstance(est, Mapping) and est.get("value") is not None:
-        low, high = est.get("low"), est.get("high")
-        v = float(est["value"])
-        return v, float(low if low is not None else v), float(high if high is not None else v)
+        v, low, high = (est.get(k) for k in ("value", "low", "high"))
+        return float(v), float(v if low is None else low), float(v if high is None else high)
     if isinstance(fallback, (int, float)) and math.isfinite(fallback):
         return float(fallback), float(fallback), float(fallback)
     return None
 
 
-def _grouped_bars(ax: Any, labels: Sequence[str], series: Mapping[str, Sequence[Bar]]) -> None:
-    """Bars per label and series with their 95% intervals as error bars."""
-    n = max(len(series), 1)
-    width = 0.8 / n
+def _grouped_bars(ax: Any, labels: Sequence[str], series: Mapping[str, Sequence[Bar]], **titles: str) -> None:
+    """Bars per label and series with their 95% intervals as error bars; `titles`: ax.set(...) fields."""
+    width = 0.8 / max(len(series), 1)
     for j, (name, bars) in enumerate(series.items()):
-        xs = [i + (j - (n - 1) / 2) * width for i in range(len(labels))]
-        vals = [b[0] if b else float("nan") for b in bars]
+        xs = [i + (j - (len(series) - 1) / 2) * width for i in range(len(labels))]
         # a percentile interval need not contain its point value (skewed or tiny samples): clip at 0
         err = [
             [max(b[0] - b[1], 0.0) if b else 0.0 for b in bars],
             [max(b[2] - b[0], 0.0) if b else 0.0 for b in bars],
         ]
+        vals = [b[0] if b else float("nan") for b in bars]
         ax.bar(xs, vals, width=width, label=name, yerr=err, capsize=2, error_kw={"elinewidth": 0.8})
     ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=7)
-    ax.grid(axis="y", alpha=0.3)
-
-
-def _metric_bars(result: Mapping[str, Any], direction: str) -> tuple[list[str], dict[str, list[Bar]]]:
-    labels, keys = [], []
-    for dim in result["dims"]:
-        for name in metric_names(result, dim):
-            if metric_direction(name) == direction:
-                labels.append(f"{dim}.{name}")
-                keys.append((dim, name))
-    series = {}
-    for m in result["models"]:
-        dims = result["results"][m]["dims"]
-        series[m] = [_bar(dims[d].get("estimates", {}).get(k), dims[d]["metrics"].get(k)) for d, k in keys]
-    return labels, series
+    ax.set(**titles)
 
 
 def headline_figure(result: Mapping[str, Any]) -> Any:
     """Two panels: metrics where higher is better, and where lower is better (never mixed)."""
-    panels = [("↑", "higher is better"), ("↓", "lower is better")]
-    fig, axes = _figure(1, 2, width=13.0, height=4.0)
-    for ax, (direction, title) in zip(axes, panels):
-        labels, series = _metric_bars(result, direction)
-        if labels:
-            _grouped_bars(ax, labels, series)
-        ax.set_title(f"{title} (95% CI)")
-        ax.set_ylabel("value (fraction)")
-    _legend_outside(axes[1])
-    return fig
 
+    def draw(ax: Any, panel: tuple[str, str]) -> None:
+        keys = [
+            (d, k) for d in result["dims"] for k in metric_names(result, d) if metric_direction(k) == panel[0]
+        ]
+        series = {}
+        for m in result["models"]:
+            dims = result["results"][m]["dims"]
+            series[m] = [
+                _bar(dims[d].get("estimates", {}).get(k), dims[d]["metrics"].get(k)) for d, k in keys
+            ]
+        _grouped_bars(
+            ax, [f"{d}.{k}" for d, k in keys], series, title=f"{panel[1]} (95% CI)", ylabel="value (fraction)"
+        )
 
-def _headline(result: Mapping[str, Any]) -> Plot:
-    caption = "Headline metrics with 95% intervals: higher-is-better and lower-is-better apart"
-    return caption, _png(headline_figure(result))
+    return _panels([("↑", "higher is better"), ("↓", "lower is better")], draw, size=(6.5, 4.0))
 
 
 def _ood(result: Mapping[str, Any]) -> Plot:
@@ -112,14 +111,13 @@ def _ood(result: Mapping[str, Any]) -> Plot:
     for m in result["models"]:
         d = result["results"][m]["dims"]["ood"]
         shifts = d["details"]["shifts"]
-        series[m] = [_bar(d.get("estimates", {}).get("id_acc"), d["metrics"].get("id_acc"))] + [
-            _bar((shifts.get(k) or {}).get("acc")) for k in names[1:]
-        ]
-    fig, (ax,) = _figure(1, 1, width=max(6.0, 0.8 * len(names) + 3), height=3.6)
-    _grouped_bars(ax, names, series)
-    ax.set_ylabel("accuracy (higher is better)")
-    ax.set_ylim(0, 1)
-    _legend_outside(ax)
+        series[m] = [_bar(d.get("estimates", {}).get("id_acc"), d["metrics"].get("id_acc"))]
+        series[m] += [_bar((shifts.get(k) or {}).get("acc")) for k in names[1:]]
+
+    def draw(ax: Any, _: Any) -> None:
+        _grouped_bars(ax, names, series, ylabel="accuracy (higher is better)", ylim=(0, 1))
+
+    fig = _panels([None], draw, size=(max(6.0, 0.8 * len(names) + 3), 3.6))
     return "OOD: accuracy in distribution and on each shifted set (95% CI)", _png(fig)
 
 
@@ -127,84 +125,48 @@ def _routing(result: Mapping[str, Any], model: str, dim: str) -> Mapping[str, An
     return result["results"][model]["dims"][dim].get("routing") or {}
 
 
-def _js_lines(
-    result: Mapping[str, Any], moe: Sequence[str]
-) -> list[tuple[str, str, list[float], float | None]]:
-    """(dim, label, per-layer JS, floor p95) for every MoE model and shifted stage."""
-    out = []
-    for dim in result["dims"]:
-        for m in moe:
-            for stage, sh in _routing(result, m, dim).get("shift", {}).items():
-                out.append((dim, f"{m}: {stage}", list(sh["js_per_layer"].values()), None))
-    return out
-
-
 def js_figure(result: Mapping[str, Any], moe: Sequence[str]) -> Any:
     """The routing-drift `Figure`: one panel per dimension (split further past `MAX_LINES` lines)."""
-    lines = _js_lines(result, moe)
-    per_panel = MAX_LINES - 1  # one line of each panel is the noise floor
     chunks = []  # panels never mix dimensions: each has its own reference and floor
     for dim in result["dims"]:
-        mine = [line for line in lines if line[0] == dim]
-        chunks += [mine[i : i + per_panel] for i in range(0, len(mine), per_panel)]
-    chunks = chunks or [[]]
-    ncols = min(2, len(chunks))
-    nrows = math.ceil(len(chunks) / ncols)
-    fig, axes = _figure(nrows, ncols, width=7.5 * ncols, height=3.2 * nrows)
-    for ax, chunk in zip(axes, chunks):
-        for _, label, vals, _ in chunk:
+        lines = [
+            (f"{m}: {stage}", list(sh["js_per_layer"].values()))
+            for m in moe
+            for stage, sh in _routing(result, m, dim).get("shift", {}).items()
+        ]
+        chunks += [(dim, lines[i : i + MAX_LINES]) for i in range(0, len(lines), MAX_LINES)]
+
+    def draw(ax: Any, chunk: tuple[str, list[tuple[str, list[float]]]]) -> None:
+        for label, vals in chunk[1]:
             ax.plot(range(len(vals)), vals, marker=".", label=label)
-        floors = [f for *_, f in chunk if f is not None]
-        if floors:
-            ax.axhline(
-                max(floors), color="grey", linestyle="--", linewidth=0.8, label="noise floor p95 (max)"
-            )
-        ax.set_title(", ".join(dict.fromkeys(d for d, *_ in chunk)) + ": JS vs reference")
-        ax.set_xlabel("MoE layer")
-        ax.set_ylabel("JS divergence (bits)")
-        ax.grid(alpha=0.3)
-        _legend_outside(ax)
-    for ax in axes[len(chunks) :]:
-        ax.set_visible(False)
-    return fig
+        ax.set(title=f"{chunk[0]}: JS vs reference", xlabel="MoE layer", ylabel="JS divergence (bits)")
 
-
-def _routing_js(result: Mapping[str, Any], moe: Sequence[str]) -> Plot:
-    caption = (
-        "Routing drift: per-layer JS divergence of expert histograms vs each dimension's reference inputs, "
-        f"at most {MAX_LINES} lines per panel; dashed: split-half noise floor (95th percentile)"
-    )
-    return caption, _png(js_figure(result, moe))
+    return _panels(chunks or [("", [])], draw, size=(7.5, 3.2), every_legend=True)
 
 
 def _routing_load(result: Mapping[str, Any], moe: Sequence[str]) -> Plot:
-    dims = result["dims"]
-    fig, axes = _figure(1, len(dims), width=4.2 * len(dims) + 2, height=3.4)
-    for ax, dim in zip(axes, dims):
-        stages: list[str] = []
-        for m in moe:
-            stages += [s for s in _routing(result, m, dim).get("stages", {}) if s not in stages]
-        series = {
-            m: [
-                _bar(None, (_routing(result, m, dim).get("stages", {}).get(s) or {}).get("load"))
-                for s in stages
-            ]
-            for m in moe
-        }
-        _grouped_bars(ax, stages, series)
-        ax.set_title(f"{dim}: load per stage")
-    axes[0].set_ylabel("true experts / token")
-    _legend_outside(axes[-1])
+    def draw(ax: Any, dim: str) -> None:
+        stages = list(dict.fromkeys(s for m in moe for s in _routing(result, m, dim).get("stages", {})))
+        loads = {m: _routing(result, m, dim).get("stages", {}) for m in moe}
+        series = {m: [_bar(None, (loads[m].get(s) or {}).get("load")) for s in stages] for m in moe}
+        _grouped_bars(ax, stages, series, title=f"{dim}: load per stage", ylabel="true experts / token")
+
+    fig = _panels(result["dims"], draw, size=(4.2, 3.4), ncols=len(result["dims"]))
     return "Load (true experts per token) per stage, MoE models", _png(fig)
 
 
 def render_plots(result: Mapping[str, Any]) -> dict[str, Plot]:
     """{file name: (caption, PNG bytes)}: headline metrics, OOD accuracy per set, routing drift and load."""
-    plots = {"headline.png": _headline(result)}
+    caption = "Headline metrics with 95% intervals: higher-is-better and lower-is-better apart"
+    plots = {"headline.png": (caption, _png(headline_figure(result)))}
     if "ood" in result["dims"]:
         plots["ood.png"] = _ood(result)
     moe = [m for m in result["models"] if result["results"][m].get("is_moe")]
     if moe:
-        plots["routing_js.png"] = _routing_js(result, moe)
+        caption = (
+            "Routing drift: per-layer JS divergence of expert histograms vs each dimension's reference inputs, "
+            f"at most {MAX_LINES} lines per panel"
+        )
+        plots["routing_js.png"] = (caption, _png(js_figure(result, moe)))
         plots["routing_load.png"] = _routing_load(result, moe)
     return plots
