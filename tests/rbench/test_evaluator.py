@@ -12,7 +12,7 @@ import pytest
 from adamoe.eval.scoring import score_multiple_choice
 from adamoe.hf.models import resolve_model
 from adamoe.rbench.config import RBenchConfig
-from adamoe.rbench.evaluator import ModelEvaluator, build_evaluator
+from adamoe.rbench.evaluator import ModelEvaluator, evaluator_factory
 from adamoe.stats import ItemRoutingRecorder, RoutingRecorder, summarise_packs
 from tests.rbench.helpers import assert_same_routing, short_nli
 
@@ -84,13 +84,13 @@ def test_duplicate_ids_and_empty_sets_are_rejected(mixtral) -> None:
         ev.generate("d", "st", [], max_new_tokens=2)
 
 
-def test_build_evaluator_copies_the_batching_settings(mixtral) -> None:
+def test_evaluator_factory_copies_the_batching_settings(mixtral) -> None:
     model, tok, info = mixtral
     cfg = RBenchConfig.from_dict(
         {"models": ["tiny-mixtral"], "batch_size": 3, "gen_batch_size": 2, "chunk_size": 5, "progress": False}
     )
-    ev = build_evaluator(cfg, name="m", model=model, tokenizer=tok, info=info, cache_dir=None, on_call=None)
-    again = build_evaluator(ev, name="m2", model=model, tokenizer=tok, info={}, cache_dir=None, on_call=None)
+    ev = evaluator_factory(cfg, on_call=None)(name="m", model=model, tokenizer=tok, info=info)
+    again = evaluator_factory(ev, on_call=None)(name="m2", model=model, tokenizer=tok, info={})
     for e in (ev, again):
         assert (e.batch_size, e.gen_batch_size, e.chunk_size, e.progress) == (3, 2, 5, False)
     assert again.name == "m2" and again.info == {}

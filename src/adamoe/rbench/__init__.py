@@ -21,7 +21,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "config": ("DEFAULT_MODELS", "RBenchConfig", "check_model_spec", "model_slug", "parse_dims"),
     "runner": ("LoadModel", "SuitePlan", "evaluate_model", "prepare_suite", "run_suite"),
     "records": ("MCExample", "OpenQAItem", "PromptItem", "SpanMCItem", "TruthfulQAItem"),
-    "evaluator": ("ModelCall", "ModelEvaluator", "OnCall", "build_evaluator"),
+    "evaluator": ("ModelCall", "ModelEvaluator", "OnCall", "evaluator_factory"),
     "dimensions": ("DIMENSIONS", "Dimension", "DimensionResult", "build_dimensions", "metric_direction"),
     "drift": ("routing_report",),
     "judges": ("RefusalJudge", "ToxicityScorer", "make_judge", "make_toxicity_scorer"),

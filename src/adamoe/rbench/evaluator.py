@@ -12,18 +12,19 @@ models are run the same way and every item is cached the same way:
 - before each unit of model work `on_call(ModelCall)` is invoked (progress, counting, and fault
   injection in the tests).
 
-Generation is greedy and batched (`adamoe.rbench.generation`). `build_evaluator` is the one place an
-evaluator is made from run settings (the suite, a fine-tuned copy).
+Generation is greedy and batched (`adamoe.rbench.generation`). `evaluator_factory` is the one place an
+evaluator's settings are read from the run's (the suite, a fine-tuned copy).
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from torch import nn
@@ -31,11 +32,12 @@ from torch import nn
 from adamoe.data.examples import MCExample
 from adamoe.eval.cache import ScoreCache, model_fingerprint
 from adamoe.eval.scoring import MCRecord, resolve_max_length, score_multiple_choice
+from adamoe.eval.settings import EvalSettings, EvaluatorFactory
 from adamoe.rbench.generation import generate_batch
 from adamoe.rbench.perturb.attacks import Prediction, mc_prediction
 from adamoe.stats import ItemPacks, ItemRoutingRecorder, LayerShapes, routing_sources, summarise_packs
 
-__all__ = ["EvaluatorSettings", "ModelCall", "ModelEvaluator", "OnCall", "build_evaluator"]
+__all__ = ["ModelCall", "ModelEvaluator", "OnCall", "evaluator_factory"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -341,35 +343,8 @@ class ModelEvaluator:
         return summarise_packs(chosen, self.shapes, baseline_k=self.baseline_k, order=self.layer_order)
 
 
-class EvaluatorSettings(Protocol):
-    """Batching settings an evaluator is built with (an `RBenchConfig`, or an evaluator to copy)."""
-
-    batch_size: int
-    gen_batch_size: int
-    chunk_size: int
-    progress: bool
-
-
-def build_evaluator(
-    settings: EvaluatorSettings,
-    *,
-    name: str,
-    model: nn.Module,
-    tokenizer: Any,
-    info: Mapping[str, Any] | None,
-    cache_dir: str | Path | None,
-    on_call: OnCall | None,
-) -> ModelEvaluator:
-    """A `ModelEvaluator` with the batching settings of `settings` (the one place they are copied)."""
-    return ModelEvaluator(
-        name=name,
-        model=model,
-        tokenizer=tokenizer,
-        info=info,
-        cache_dir=cache_dir,
-        batch_size=settings.batch_size,
-        gen_batch_size=settings.gen_batch_size,
-        chunk_size=settings.chunk_size,
-        progress=settings.progress,
-        on_call=on_call,
-    )
+def evaluator_factory(settings: Any, *, on_call: OnCall | None) -> EvaluatorFactory[ModelEvaluator]:
+    """The run's `ModelEvaluator` factory (`adamoe.eval.settings`): the batching settings (`EvalSettings`
+    fields) are read once from `settings` (an `RBenchConfig`, or an evaluator to copy)."""
+    fields = {f.name: getattr(settings, f.name) for f in dataclasses.fields(EvalSettings)}
+    return EvaluatorFactory(cls=ModelEvaluator, settings=EvalSettings(**fields), on_call=on_call)

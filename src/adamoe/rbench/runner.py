@@ -27,7 +27,7 @@ from typing import Any
 from adamoe.data.loaders import DataSourceError
 from adamoe.rbench.config import RBenchConfig, model_slug
 from adamoe.rbench.dimensions import Dimension, DimensionResult, build_dimensions
-from adamoe.rbench.evaluator import ModelCall, ModelEvaluator, OnCall, build_evaluator
+from adamoe.rbench.evaluator import ModelCall, ModelEvaluator, OnCall, evaluator_factory
 from adamoe.rbench.finetune import finetune_model, load_train_pairs
 from adamoe.rbench.judges import RefusalJudge, ToxicityScorer
 from adamoe.rbench.uncertainty import compare_models
@@ -206,14 +206,12 @@ def run_suite(
         started = time.perf_counter()
         model, tokenizer, info = _load(load_model, spec, cfg.seed)
         tuned = _finetune(plan, spec, model, tokenizer, cache_root=cache_root, on_call=on_call, log=log)
-        ev = build_evaluator(
-            cfg,
+        ev = evaluator_factory(cfg, on_call=on_call)(
             name=spec,
             model=model,
             tokenizer=tokenizer,
             info=info,
             cache_dir=Path(cache_root) / model_slug(spec) if cache_root is not None else None,
-            on_call=on_call,
         )
         if log is not None:
             log(f"{spec}: {info.get('kind', '?')} model, {'MoE routing recorded' if ev.is_moe else 'dense'}")
