@@ -48,15 +48,16 @@ def test_typos_are_seeded_and_bounded():
     assert cfg.name == "typos0.2"
 
 
-def test_shift_examples_keep_choices_and_ids():
+def test_shift_field_of_examples_keeps_choices_and_ids():
     exs = [_ex(0, "It is very good."), _ex(1, "I do not know.")]
-    out = S.shift_examples(exs, S.ShiftConfig(kind="informal"))
+    out = S.shift_field(exs, S.ShiftConfig(kind="informal"), field="context")
     assert [e.context for e in out] == ["It's super good.", "I don't know."]
     assert [e.id for e in out] == ["ex0", "ex1"]
-    assert all(e.choices == [" yes", " no"] and e.label == 0 and e.task == "toy@informal" for e in out)
-    # per-example seeding: shifting one item alone equals shifting it within the set
+    assert all(e.choices == [" yes", " no"] and e.label == 0 and e.task == "toy" for e in out)
+    # per-example seeding: the item's id keys its stream, not its position
     cfg = S.ShiftConfig(kind="random_case", seed=3)
-    assert S.shift_examples(exs, cfg)[1] == S.shift_example(exs[1], cfg)
+    assert S.shift_field(exs, cfg, field="context")[1] == S.shift_field(exs[1:], cfg, field="context")[0]
+    assert S.shift_field(exs, cfg, field="context")[1].context == S.shift_text(exs[1].context, cfg, key="ex1")
 
 
 def test_shift_config_errors():
@@ -64,8 +65,8 @@ def test_shift_config_errors():
         S.shift_text("x", S.ShiftConfig(kind="pirate"))
     with pytest.raises(ValueError, match="typo_rate"):
         S.ShiftConfig(kind="typos", typo_rate=0).validate()
-    with pytest.raises(ValueError, match="examples"):
-        S.shift_examples([], S.ShiftConfig(kind="upper"))
+    with pytest.raises(ValueError, match="items"):
+        S.shift_field([], S.ShiftConfig(kind="upper"), field="text")
     assert [c.name for c in S.default_shifts()] == [
         "upper",
         "lower",

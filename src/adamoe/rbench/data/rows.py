@@ -7,7 +7,6 @@ file instead. Local files are read by `adamoe.data.sources.read_rows` (.jsonl/.j
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -22,7 +21,6 @@ _LOCAL_FILE_HINT = "pass a local .jsonl/.json/.csv/.parquet file with the same f
 
 __all__ = [
     "DataSourceError",
-    "canon",
     "check_limit",
     "clean_text",
     "file_rows",
@@ -30,11 +28,6 @@ __all__ = [
     "hub_rows",
     "required_field",
 ]
-
-
-def canon(name: str) -> str:
-    """Lowercase alphanumerics only: 'Harm-Bench' and 'harmbench' name the same set."""
-    return re.sub(r"[^a-z0-9]", "", name.lower())
 
 
 def check_limit(limit: int | None) -> None:

@@ -139,14 +139,6 @@ class AttackReport:
         picked = [r for r in self.results if r.success or not successful_only]
         return [r.record() for r in picked[:n]]
 
-    def rejections(self) -> dict[str, int]:
-        """Substitutes turned down per constraint, summed over the results."""
-        out: dict[str, int] = {}
-        for r in self.results:
-            for reason, count in r.rejected:
-                out[reason] = out.get(reason, 0) + count
-        return out
-
 
 def summarise(results: Sequence[AttackResult]) -> AttackReport:
     """Clean accuracy, robust accuracy (right after the attack) and success rate over results."""

@@ -1,4 +1,4 @@
-"""Style shifts for OOD robustness, applied to the context of multiple-choice examples.
+"""Style shifts for OOD robustness, applied to one text field of the items (`shift_field`).
 
 Shifts: casing (upper / lower / title / random per letter), seeded typos (the character edits of
 `adamoe.rbench.perturb.attacks`, no model in the loop), and register rewrites from our own small tables (formal →
@@ -19,7 +19,6 @@ from typing import Any, TypeVar
 from adamoe.rbench.perturb.attacks import perturb_randomly
 from adamoe.rbench.perturb.chars import CHAR_KINDS
 from adamoe.rbench.perturb.text import match_case, word_spans
-from adamoe.rbench.records import MCExample
 from adamoe.utils.config import Config, option, require
 
 T = TypeVar("T", bound=Any)
@@ -175,20 +174,6 @@ def shift_text(text: str, cfg: ShiftConfig, *, key: str = "") -> str:
     if cfg.kind == "informal":
         return to_informal(text)
     return to_formal(text)
-
-
-def shift_example(example: MCExample, cfg: ShiftConfig) -> MCExample:
-    """Shift the context only; id and choices stay, task gains an `@shift` suffix."""
-    return replace(
-        example, context=shift_text(example.context, cfg, key=example.id), task=f"{example.task}@{cfg.name}"
-    )
-
-
-def shift_examples(examples: Sequence[MCExample], cfg: ShiftConfig) -> list[MCExample]:
-    """`shift_example` on every example (a non-empty set)."""
-    if not examples:
-        raise ValueError("examples: expected at least one example to shift, got none")
-    return [shift_example(ex, cfg) for ex in examples]
 
 
 def shift_field(items: Sequence[T], cfg: ShiftConfig, *, field: str) -> list[T]:
