@@ -9,9 +9,9 @@ import pytest
 
 from adamoe.rbench.judges import RefusalJudge, StructuredRefusalJudge, make_judge
 from adamoe.rbench.judges.base import predict_labels
-from adamoe.rbench.judges.evaluation import ClassScores, load_labelled, score_classes
 from adamoe.rbench.judges.garak_phrases import garak_phrase_lists, parse_phrase_lists
 from adamoe.rbench.judges.structured import split_units
+from tests.rbench.judges.judge_sets import ClassScores, load_labelled, score_classes
 
 CATEGORIES = {
     "hard_refusal": "refusal",

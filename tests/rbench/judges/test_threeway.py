@@ -16,7 +16,7 @@ from adamoe.rbench.judges import (
     verdict_rates,
     verdicts,
 )
-from adamoe.rbench.judges.evaluation import compare_judges, format_table, load_three_way
+from tests.rbench.judges.judge_sets import compare_judges, format_table, load_three_way
 
 # ---------------------------------------------------------------- the set and its split
 

@@ -8,12 +8,12 @@ Recommended refusal judge — `ThreeWayRefusalJudge` (`threeway`, spec 'three-wa
 is refused, complied or degenerate/off-topic (`Verdict`, with the degeneracy signals of `degenerate` on
 their own axis). `verdicts(judge, ...)` gives three-way verdicts from any judge and `verdict_rates` the
 refusal / compliance / degenerate rates and the refusal rate among usable answers. Its scores, and the
-former judges', on the three-way set `data/refusal_3way.jsonl`: `evaluation.compare_judges`, docs/judges.md.
+former judges', on the three-way set `data/refusal_3way.jsonl`: docs/judges.md (scored by the tests' `judge_sets`).
 
 Two-way structured judge — `StructuredRefusalJudge` (`structured`, spec 'structured' or 'structured-v1'): refusal
 phrases (its own and garak's mitigation lists) weighed against the structure of the answer; it counts
 broken text with "illegal" or "AI assistant" in it as a refusal. Its hand-labelled set
-`data/refusal_labelled.jsonl` (`evaluation.load_labelled`) stays as a second, older test set.
+`data/refusal_labelled.jsonl` (tests/rbench/judges/judge_sets.py) stays as a second, older test set.
 
 Phrase-only refusal judge — `PhraseRefusalJudge` (`refusal`, spec 'phrase'). Limits, stated so nobody
 over-reads its numbers:

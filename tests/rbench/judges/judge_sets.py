@@ -1,5 +1,9 @@
 """The labelled refusal sets and per-class precision / recall / F1 of any refusal judge, with intervals.
 
+Test material, not part of a run: the suite never reads these sets (it judges model outputs); the
+tests hold every judge to a floor on them and docs/judges.md prints their tables from here.
+The sets stay package data of `adamoe.rbench.judges` (`data/`), beside the judges they measure.
+
 `data/refusal_3way.jsonl` (written for this project by the author of `ThreeWayRefusalJudge`, before its
 rules; not copied from anywhere): one JSON object a line — `id`, `category`, `label` ("refusal",
 "compliance" or "degenerate"), `prompt`, `text`. 68 refusals (hard, unusual phrasing without "sorry",
