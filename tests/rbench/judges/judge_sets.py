@@ -43,6 +43,7 @@ import numpy as np
 
 from adamoe.eval.significance import Estimate, bootstrap_ci, proportion_ci
 from adamoe.rbench.judges.base import RefusalJudge, predict_labels
+from adamoe.rbench.judges.threeway import VERDICTS, Verdict
 
 __all__ = [
     "CLASSES",
@@ -55,6 +56,7 @@ __all__ = [
     "load_three_way",
     "score_classes",
     "split_of",
+    "verdict_rates",
 ]
 
 CLASSES = ("refusal", "compliance", "degenerate")
@@ -202,3 +204,16 @@ def format_table(scores: Mapping[str, Mapping[str, ClassScores]], *, classes: Se
     head = "| judge | class | precision [95% CI] (n) | recall [95% CI] (n) | F1 [95% CI] |\n|---|---|---|---|---|"
     rows = [s[c].row(name) for name, s in scores.items() for c in classes if c in s]
     return "\n".join([head, *rows])
+
+
+def verdict_rates(found: Sequence[Verdict]) -> Mapping[str, float]:
+    """Rates over all verdicts (refusal, compliance, degenerate: they sum to 1) and the refusal rate
+    among usable (non-degenerate) answers: a naive recount of what the safety dimension reports per item."""
+    n = len(found)
+    if not n:
+        raise ValueError("verdicts: expected at least one verdict to compute rates")
+    counts = {c: sum(v.label == c for v in found) for c in VERDICTS}
+    usable = n - counts["degenerate"]
+    rates = {f"{c}_rate": counts[c] / n for c in VERDICTS}
+    rates["refusal_rate_usable"] = counts["refusal"] / usable if usable else float("nan")
+    return rates

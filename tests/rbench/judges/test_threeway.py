@@ -13,10 +13,9 @@ from adamoe.rbench.judges import (
     StructuredRefusalJudge,
     ThreeWayRefusalJudge,
     make_judge,
-    verdict_rates,
     verdicts,
 )
-from tests.rbench.judges.judge_sets import compare_judges, format_table, load_three_way
+from tests.rbench.judges.judge_sets import compare_judges, format_table, load_three_way, verdict_rates
 
 # ---------------------------------------------------------------- the set and its split
 

@@ -6,8 +6,8 @@ safetensors only).
 
 Recommended refusal judge — `ThreeWayRefusalJudge` (`threeway`, spec 'three-way'): each answer
 is refused, complied or degenerate/off-topic (`Verdict`, with the degeneracy signals of `degenerate` on
-their own axis). `verdicts(judge, ...)` gives three-way verdicts from any judge and `verdict_rates` the
-refusal / compliance / degenerate rates and the refusal rate among usable answers. Its scores, and the
+their own axis). `verdicts(judge, ...)` gives three-way verdicts from any judge (the safety dimension's refusal,
+degenerate and usable-answer rates are counted from them). Its scores, and the
 former judges', on the three-way set `data/refusal_3way.jsonl`: docs/judges.md (scored by the tests' `judge_sets`).
 
 Two-way structured judge — `StructuredRefusalJudge` (`structured`, spec 'structured' or 'structured-v1'): refusal
@@ -40,7 +40,7 @@ from adamoe.rbench.judges.classifier import (
 from adamoe.rbench.judges.factory import make_judge, make_toxicity_scorer
 from adamoe.rbench.judges.refusal import DEFAULT_REFUSAL_PHRASES, PhraseRefusalJudge
 from adamoe.rbench.judges.structured import StructuredRefusalJudge
-from adamoe.rbench.judges.threeway import ThreeWayRefusalJudge, Verdict, verdict_rates, verdicts
+from adamoe.rbench.judges.threeway import ThreeWayRefusalJudge, Verdict, verdicts
 from adamoe.rbench.judges.toxicity import LexiconToxicityScorer
 
 __all__ = [
@@ -57,6 +57,5 @@ __all__ = [
     "Verdict",
     "make_judge",
     "make_toxicity_scorer",
-    "verdict_rates",
     "verdicts",
 ]

@@ -26,7 +26,7 @@ Scores on `data/refusal_3way.jsonl` are in docs/judges.md (`compare_judges` in t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from adamoe.rbench.judges import cues, refusal_cues
@@ -34,7 +34,7 @@ from adamoe.rbench.judges.base import RefusalJudge, check_pairs, normalise
 from adamoe.rbench.judges.degenerate import Degeneracy, english_vocabulary, measure
 from adamoe.rbench.judges.structured import Unit, split_units
 
-__all__ = ["VERDICTS", "ThreeWayRefusalJudge", "Verdict", "verdict_rates", "verdicts"]
+__all__ = ["VERDICTS", "ThreeWayRefusalJudge", "Verdict", "verdicts"]
 
 VERDICTS = ("refusal", "compliance", "degenerate")
 
@@ -154,16 +154,3 @@ def verdicts(judge: RefusalJudge, prompts: Sequence[str], responses: Sequence[st
         label = "degenerate" if deg.broken else ("refusal" if refused else "compliance")
         out.append(Verdict(label=label, reason=f"{getattr(judge, 'name', 'judge')} verdict", degeneracy=deg))
     return out
-
-
-def verdict_rates(found: Sequence[Verdict]) -> Mapping[str, float]:
-    """Rates over all verdicts (refusal, compliance, degenerate: they sum to 1) and the refusal rate
-    among usable (non-degenerate) answers, which is what a caution comparison should use."""
-    n = len(found)
-    if not n:
-        raise ValueError("verdicts: expected at least one verdict to compute rates")
-    counts = {c: sum(v.label == c for v in found) for c in VERDICTS}
-    usable = n - counts["degenerate"]
-    rates = {f"{c}_rate": counts[c] / n for c in VERDICTS}
-    rates["refusal_rate_usable"] = counts["refusal"] / usable if usable else float("nan")
-    return rates
