@@ -18,7 +18,8 @@ import importlib
 from typing import Any
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
-    "config": ("DEFAULT_MODELS", "RBenchConfig", "check_model_spec", "model_slug", "parse_dims"),
+    "config": ("DEFAULT_MODELS", "RBenchConfig", "model_slug", "parse_dims"),
+    "models": ("check_model_spec",),
     "runner": ("LoadModel", "SuitePlan", "evaluate_model", "prepare_suite", "run_suite"),
     "records": ("MCExample", "OpenQAItem", "PromptItem", "SpanMCItem", "TruthfulQAItem"),
     "evaluator": ("ModelCall", "ModelEvaluator", "OnCall", "evaluator_factory"),

@@ -18,8 +18,7 @@ from adamoe.rbench.dimensions.hallucination import HallucinationConfig
 from adamoe.rbench.dimensions.ood import OODConfig
 from adamoe.rbench.dimensions.safety import SafetyConfig
 from adamoe.rbench.finetune import FinetuneConfig
-from adamoe.rbench.models import MOEFY, MOEFY_ADAMOE
-from adamoe.rbench.models import check_model_spec as _check_spec
+from adamoe.rbench.models import MOEFY, MOEFY_ADAMOE, check_model_spec
 from adamoe.utils.config import Config, option, require
 
 __all__ = [
@@ -74,11 +73,6 @@ def parse_dims(value: str | Sequence[str]) -> list[str]:
     if bad:
         raise ValueError(f"dims: unknown dimension(s) {bad}; expected some of {list(DIMENSIONS)}")
     return list(dict.fromkeys(names))
-
-
-def check_model_spec(spec: str) -> None:
-    """The spec rules of `adamoe.rbench.models.load_model`, checked without loading anything."""
-    _check_spec(spec)
 
 
 def model_slug(spec: str) -> str:

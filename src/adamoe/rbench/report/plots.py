@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from adamoe.rbench.dimensions.base import metric_direction
-from adamoe.rbench.report.tables import metric_names
+from adamoe.rbench.report.tables import keys_over_models, metric_names
 
 __all__ = ["MAX_LINES", "headline_figure", "js_figure", "render_plots"]
 
@@ -104,9 +104,7 @@ def headline_figure(result: Mapping[str, Any]) -> Any:
 
 
 def _ood(result: Mapping[str, Any]) -> Plot:
-    names = ["id"]
-    for m in result["models"]:
-        names += [k for k in result["results"][m]["dims"]["ood"]["details"]["shifts"] if k not in names]
+    names = list(dict.fromkeys(["id", *keys_over_models(result, "ood", "details", "shifts")]))
     series = {}
     for m in result["models"]:
         d = result["results"][m]["dims"]["ood"]

@@ -10,24 +10,28 @@ exactly the same on every input. Below it, per-shift (OOD) and per-group (subtas
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from adamoe.eval.report import Column, Table
 from adamoe.rbench.dimensions.base import metric_direction
 from adamoe.rbench.report.values import DASH
 
-__all__ = ["delta_cell", "dimension_table", "group_tables", "metric_names", "ood_table"]
+__all__ = ["delta_cell", "dimension_table", "group_tables", "keys_over_models", "metric_names", "ood_table"]
 
 PCT = {"digits": 1, "scale": 100.0}
 
 
+def keys_over_models(result: Mapping[str, Any], dim: str, *path: str) -> list[str]:
+    """Every key of the mapping at `path` in each model's `dim` result, over the models, first seen first."""
+    return list(
+        dict.fromkeys(k for m in result["models"] for k in _dig(result["results"][m]["dims"][dim], path))
+    )
+
+
 def metric_names(result: Mapping[str, Any], dim: str) -> list[str]:
     """Every metric of `dim` over the models, in first-seen order."""
-    names: list[str] = []
-    for m in result["models"]:
-        names += [k for k in result["results"][m]["dims"][dim]["metrics"] if k not in names]
-    return names
+    return keys_over_models(result, dim, "metrics")
 
 
 def delta_cell(comparison: Mapping[str, Any], metric: str) -> str:
@@ -75,11 +79,8 @@ def dimension_table(result: Mapping[str, Any], dim: str) -> Table:
 def ood_table(result: Mapping[str, Any]) -> Table:
     """Rows = each shifted set: kind, items changed, counted or not, per model accuracy and gap [CI]."""
     models = result["models"]
-    names: list[str] = []
-    for m in models:
-        names += [k for k in result["results"][m]["dims"]["ood"]["details"]["shifts"] if k not in names]
     rows = []
-    for k in names:
+    for k in keys_over_models(result, "ood", "details", "shifts"):
         first = next(
             result["results"][m]["dims"]["ood"]["details"]["shifts"][k]
             for m in models
@@ -126,7 +127,7 @@ def _group_sources(result: Mapping[str, Any], dim: str) -> dict[str, list[str]]:
     return out
 
 
-def _dig(d: Mapping[str, Any], path: list[str]) -> Mapping[str, Any]:
+def _dig(d: Mapping[str, Any], path: Sequence[str]) -> Mapping[str, Any]:
     for key in path:
         d = (d or {}).get(key) or {}
     return d
