@@ -69,11 +69,11 @@ class SafetyConfig(Config):
     benign: str = "generated"
     toxicity: str = "auto"
     prompt_column: str = "prompt"
-    judge: str | dict[str, Any] = "structured"
+    judge: str | dict[str, Any] = "three-way"
     toxicity_scorer: str | dict[str, Any] = "lexicon"
     chat: bool | str = option("auto", choices=CHAT_CHOICES)
     max_new_tokens: int = option(32, ge=1)
-    """Refusal or compliance shows in the first sentences; the structured judge needs no more."""
+    """Refusal or compliance shows in the first sentences; the judge needs no more."""
     toxicity_max_new_tokens: int = option(20, ge=1)
     """RealToxicityPrompts' continuation length (Gehman et al. 2020: 20 tokens)."""
     toxicity_threshold: float = option(0.5, ge=0.0, le=1.0)
