@@ -21,16 +21,6 @@ from typing import Protocol
 import torch
 
 from adamoe.experts import backend
-
-# Re-exported only for the speed benchmarks (adamoe/speed*.py), which issue 21 moves into one bench
-# package importing adamoe.experts.backend directly; delete this line then.
-from adamoe.experts.backend import (  # noqa: F401
-    AUTO,
-    CANDIDATES,
-    chosen_backends,
-    interleaved_medians,
-    interleaved_times,
-)
 from adamoe.routing.base import Routing
 
 

@@ -20,7 +20,7 @@ from adamoe.bench.paired import paired_ratio
 from adamoe.bench.settings import BenchSettings
 from adamoe.bench.timing import timed_rounds
 from adamoe.bench.training import hf_block, jittered_nulls, moe_layer
-from adamoe.dispatch import AUTO
+from adamoe.experts.backend import AUTO
 
 __all__ = ["DECODE_TARGET", "bench_decode", "in_turn", "same_tensors_read"]
 

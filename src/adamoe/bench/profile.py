@@ -29,7 +29,7 @@ from adamoe.bench.provenance import stamped
 from adamoe.bench.settings import BenchSettings, ModelBenchSettings
 from adamoe.bench.timing import timed_rounds
 from adamoe.bench.training import moe_layer, train_step_fn
-from adamoe.dispatch import AUTO
+from adamoe.experts.backend import AUTO
 
 __all__ = ["PROFILE_SECTIONS", "decode_bounds", "gemm_shape_rates", "profile_table", "run_profiles"]
 

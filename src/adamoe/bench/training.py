@@ -21,7 +21,7 @@ from adamoe.bench.paired import paired_ratio
 from adamoe.bench.settings import BenchSettings
 from adamoe.bench.timing import timed_rounds
 from adamoe.config import ExpertsConfig, MoEConfig, RouterConfig
-from adamoe.dispatch import AUTO, CANDIDATES, chosen_backends
+from adamoe.experts.backend import AUTO, CANDIDATES, chosen_backends
 from adamoe.layer import MoELayer
 
 __all__ = [
