@@ -34,7 +34,7 @@ def tiny_default(monkeypatch):
 
     monkeypatch.setattr(default, "load_default", fake_load_default)
     texts = [f"Passage {i}: the river flows past the old mill and the bridge." * 3 for i in range(40)]
-    monkeypatch.setattr(moe_model, "calibration_texts", lambda: texts)
+    monkeypatch.setattr(moe_model, "calibration_texts", lambda *_: texts)
     return calls
 
 
@@ -49,6 +49,19 @@ def test_builds_once_then_loads_the_cached_folder(tmp_path, tiny_default):
     with torch.no_grad():
         torch.testing.assert_close(first(ids).logits, second(ids).logits, atol=0, rtol=0)
     assert type(first).__name__ == "Qwen2MoeForCausalLM"
+
+
+def test_recovery_distils_the_split_toward_the_dense_model(tmp_path, tiny_default):
+    plain = MoeRecipe(num_experts=4, shared_fraction=0.0, seq_len=32, max_rows=8)
+    recovered = MoeRecipe(num_experts=4, shared_fraction=0.0, seq_len=32, max_rows=8, recovery_steps=4)
+    assert plain.key() != recovered.key()
+    split, _, record = build_default_moe(tmp_path, recipe=plain, log=lambda _: None)
+    fixed, _, fixed_record = build_default_moe(tmp_path, recipe=recovered, log=lambda _: None)
+    assert record["recovery"] == [] and [h["step"] for h in fixed_record["recovery"]] == [1, 2, 3, 4]
+    assert fixed_record["recovery"][-1]["kl"] < fixed_record["recovery"][0]["kl"]
+    split_sd, fixed_sd = split.state_dict(), fixed.state_dict()
+    changed = {n for n in split_sd if not torch.equal(split_sd[n], fixed_sd[n])}
+    assert changed and all(".mlp." in n for n in changed)  # attention, norms, embeddings: the dense model's
 
 
 def _raw_texts(task: str, part: str) -> set[str]:

@@ -73,6 +73,10 @@ class MoeRecipe:
     max_rows: int = 32
     router_ridge: float = 1e-2
     seed: int = 0
+    recovery_steps: int = 0
+    """Distillation steps from the dense model after the split (:func:`adamoe.train.distill.distill`);
+    0 keeps the plain split. Needed once the shared core is small (see :mod:`adamoe.experiments.testbed`)."""
+    recovery_lr: float = 1e-4
 
     def key(self) -> str:
         text = json.dumps({**asdict(self), "format": _FORMAT, "tf": transformers.__version__}, sort_keys=True)
@@ -169,10 +173,12 @@ def _build(folder: Path, recipe: MoeRecipe, log) -> None:
         dense,
         calib_tokens=texts,
         tokenizer=tokenizer,
-        **{k: v for k, v in asdict(recipe).items()},
+        **{k: v for k, v in asdict(recipe).items() if not k.startswith("recovery")},
     )
+    recovery = _recover(result.model, dense, tokenizer, recipe, log) if recipe.recovery_steps else []
     record = {
         "recipe": asdict(recipe),
+        "recovery": recovery,
         "calib_tasks": list(CALIB_TASKS),
         "agreement_topk": result.agreement,
         "build_seconds": round(time.perf_counter() - t0, 1),
@@ -193,6 +199,23 @@ def _build(folder: Path, recipe: MoeRecipe, log) -> None:
     log(
         f"moefy: built in {record['build_seconds']} s; mean router agreement {sum(result.agreement) / len(result.agreement):.3f}"
     )
+
+
+RECOVERY_TEXTS = 2000
+"""Train-part passages of :data:`CALIB_TASKS` packed for the recovery (about 0.2 M tokens)."""
+
+
+def _recover(moe: PreTrainedModel, dense: PreTrainedModel, tokenizer, recipe: MoeRecipe, log) -> list[dict]:
+    """Distil the fresh split back toward the dense model on train-part prose (the same sources as the
+    calibration, never a held-out or test part); returns the per-step history for the build record."""
+    from adamoe.hf.moefy import pack_texts
+    from adamoe.train.distill import DistillConfig, distill
+
+    rows = pack_texts(calibration_texts(RECOVERY_TEXTS), tokenizer, seq_len=recipe.seq_len, max_rows=100_000)
+    config = DistillConfig(steps=recipe.recovery_steps, lr=recipe.recovery_lr, seed=recipe.seed)
+    log(f"moefy: recovering by distillation, {config.steps} steps over {rows.shape[0]} rows")
+    history = distill(moe, dense, rows, config, log=log)
+    return [{k: round(v, 4) for k, v in h.items()} for h in history]
 
 
 def nll_ladder(
