@@ -127,7 +127,11 @@ def test_quick_run_writes_table_dial_and_sharpness(paper_tasks, tmp_path):  # no
         assert len(curve) >= 2 and curve[0]["load"] >= curve[-1]["load"]  # more null bias, less load
     for png in ("sharpness_top2.png", "sharpness_m8k3.png", "compute_dial.png", "load_per_layer.png"):
         assert (tmp_path / png).stat().st_size > 0
-    assert (tmp_path / "report.md").read_text().count("Command: adamoe reproduce moe --quick") == 1
+    report = (tmp_path / "report.md").read_text()
+    assert (
+        report.count("Command: adamoe reproduce moe --quick") == 1
+        and "True experts per (token, layer)" in report
+    )
     _check_control_and_frontier(tmp_path, metrics)
 
 
@@ -146,6 +150,10 @@ def _check_control_and_frontier(run_dir: Path, metrics: dict) -> None:
         got = layer_loads({"c": [control["tasks"]]}, "c")
         assert got.keys() == matched.keys() and all(abs(got[g] - matched[g]) < 0.2 for g in got)
         assert len(ada["heldout"]["nll"]) == len(ada["heldout"]["tokens"]) == 4 * 5
+        for when in ("before", "after"):  # read on the held-out texts, k = 3 slots with nulls
+            hist = ada["token_routing"][when]["histogram"]
+            assert len(hist) == 4 and sum(hist) == pytest.approx(1.0)
+        assert "token_routing" not in store.get("top2", seed)
     points = {r["point"]: r for r in metrics["frontier"]}
     assert set(points) == {"untuned", "top1", "top2", "m8k3", "random-m8k3"}
     assert points["top1"]["flops"] < points["top2"]["flops"]

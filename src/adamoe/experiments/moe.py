@@ -54,6 +54,7 @@ from adamoe.experiments.harness import (
     schedule,
     write_experiment_report,
 )
+from adamoe.experiments.token_routing import token_routing_table
 from adamoe.hf.convert import GATE2_INITS
 from adamoe.utils.config import option, require
 
@@ -101,6 +102,9 @@ class MoEExperimentConfig(ExperimentConfig):
     random_null: bool = True
     """Score the random-null control at the reference arm's per-layer Load on each trained baseline."""
     heldout_per_task: int = option(30, ge=0)
+    token_routing_texts: int = option(60, ge=0)
+    """Held-out texts on which each AdaMoE arm's true experts per token are read before and after
+    training (:mod:`adamoe.experiments.token_routing`); 0 skips the reading."""
     """Held-out texts per task of :data:`adamoe.experiments.moe_model.HELDOUT_TASKS` (the frontier's NLL)."""
     dense_reference: bool = True
     """Also score the dense model the default MoE was made from (a frontier reference; moefy only)."""
@@ -294,6 +298,7 @@ def _report(
         dial=[p for d in dials for p in d["curve"]],
     )
     k = parse_arm(cfg.baseline).k
+    per_token = token_routing_table({a.name: saved[a.name] for a in cfg.parsed_arms() if a.m})
     return write_experiment_report(
         run_dir,
         title=f"MoE ({cfg.model}): fine-tuned top-k vs AdaMoE arms (paper §4.2 analog)",
@@ -306,7 +311,7 @@ def _report(
         plots=[*plots, *more],
         metrics={"config": cfg.resolved(), "seeds": seeds, "dial": dials, **fmetrics},
         command=command,
-        extra=blocks,
+        extra=[*blocks, *([per_token] if per_token else [])],
     )
 
 

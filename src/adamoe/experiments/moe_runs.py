@@ -24,6 +24,7 @@ from adamoe.experiments.arms import Arm, make_ste, random_null_control
 from adamoe.experiments.dial import dial_points
 from adamoe.experiments.harness import score_tasks, seed_stream, train_variant
 from adamoe.experiments.tables import layer_loads
+from adamoe.experiments.token_routing import token_routing
 
 __all__ = ["dense_reference", "one_run", "prepare_variant", "random_control_run", "untuned_reference"]
 
@@ -105,9 +106,13 @@ def one_run(
     """
     rescale = cfg.rescale_topk and cfg.model == "moefy"  # the k-scaling rule is the moefied model's
     model = prepare_variant(moe, tok, cfg, arm=arm, seed=seed, rescale=rescale)
+    probe = list(texts[: cfg.token_routing_texts]) if arm.m else []
+    before = token_routing(model, tok, probe, k=arm.k) if probe else None
     trained = train_variant(model, tok, data, cfg, num_null=arm.m, seed=seed)
     t0 = time.perf_counter()
     out = {**_score(model, tok, data, cfg, texts, baseline_k), "train": trained}
+    if before is not None:
+        out["token_routing"] = {"before": before, "after": token_routing(model, tok, probe, k=arm.k)}
     if arm.m > 0 and dial:
         out["dial"] = dial_points(model, tok, data, cfg, baseline_k=baseline_k)
     out["eval_seconds"] = round(time.perf_counter() - t0, 1)
