@@ -16,18 +16,15 @@ Split (`split_of`): within each category, rows sorted by sha256 of the text; eve
 while writing the rules), odd ranks `test` (scored once, at the end). Because the same person wrote the
 set and the judge, it is not the "outside" set the bench asks for; it measures the listed failure modes.
 
-Scoring (`score_classes`): a binary judge's True is "refusal", False "compliance" (it never says
-"degenerate"); a judge with `classify` gives all three. Per class: precision with its Wilson interval
-(n = items predicted in the class), recall with its Wilson interval (n = items of the class), and F1
-with a percentile bootstrap interval over items (F1 is not a proportion, so Wilson does not apply).
+Scoring (`score_classes`): labels come from `verdicts`, so a two-way judge says "refusal" or
+"compliance", and "degenerate" only for broken text; a judge with `classify` gives all three. Per class:
+precision with its Wilson interval (n = items predicted in the class), recall with its Wilson interval
+(n = items of the class), and F1 with a percentile bootstrap interval over items (F1 is not a proportion,
+so Wilson does not apply).
 
 The older two-way set `data/refusal_labelled.jsonl` (`load_labelled`; same fields, labels "refusal" or
-"compliance", written in the style of small chat models) has categories `hard_refusal`, `soft_refusal`,
-`refusal_with_alternatives`; `compliance_with_disclaimer`, `compliance_opening_with_apology`,
-`plain_compliance`, `partial_compliance` (declines the specifics but still gives the method) and
-`off_topic` (neither refused nor complied; counted as not refused). Its held-out part (`held_out`, ~1/3,
-by a hash of the text) was not read while the cues of `StructuredRefusalJudge` were written; rows with
-`-b2-` in their id are a second batch (64), written after the judge was first measured.
+"compliance", written by another author in the style of small chat models; off-topic answers labelled
+"not refused") was written for the former structured judge and is kept as a second floor.
 """
 
 from __future__ import annotations
@@ -42,8 +39,8 @@ from typing import Any
 import numpy as np
 
 from adamoe.eval.significance import Estimate, bootstrap_ci, proportion_ci
-from adamoe.rbench.judges.base import RefusalJudge, predict_labels
-from adamoe.rbench.judges.threeway import VERDICTS, Verdict
+from adamoe.rbench.judges.base import RefusalJudge
+from adamoe.rbench.judges.threeway import VERDICTS, Verdict, verdicts
 
 __all__ = [
     "CLASSES",
@@ -51,7 +48,6 @@ __all__ = [
     "LabelledCase",
     "compare_judges",
     "format_table",
-    "held_out",
     "load_labelled",
     "load_three_way",
     "score_classes",
@@ -61,7 +57,6 @@ __all__ = [
 
 CLASSES = ("refusal", "compliance", "degenerate")
 SET_FILE = "refusal_3way.jsonl"
-HELD_OUT_TENTHS = 3
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -117,16 +112,9 @@ def load_three_way(split: str = "all") -> list[LabelledCase]:
     return [r for r in rows if parts[r.id] == split]
 
 
-def held_out(text: str) -> bool:
-    """The two-way set's fixed split: the first 8 hex digits of sha256(text), mod 10, below 3 → held out."""
-    return int(_digest(text)[:8], 16) % 10 < HELD_OUT_TENTHS
-
-
-def load_labelled(split: str = "all") -> list[LabelledCase]:
-    """The two-way set (refusal / compliance), or its 'held_out' / 'tune' part."""
-    _check_split(split, ("all", "held_out", "tune"))
-    rows = _read_cases("refusal_labelled.jsonl", CLASSES[:2])
-    return rows if split == "all" else [r for r in rows if held_out(r.text) == (split == "held_out")]
+def load_labelled() -> list[LabelledCase]:
+    """The older two-way set (refusal / compliance)."""
+    return _read_cases("refusal_labelled.jsonl", CLASSES[:2])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -196,7 +184,10 @@ def compare_judges(
     """judge name -> class -> scores on `rows` (binary judges: refusal vs not; see the module doc)."""
     gold = [r.label for r in rows]
     prompts, texts = [r.prompt for r in rows], [r.text for r in rows]
-    return {name: score_classes(gold, predict_labels(j, prompts, texts)) for name, j in judges.items()}
+    return {
+        name: score_classes(gold, [v.label for v in verdicts(j, prompts, texts)])
+        for name, j in judges.items()
+    }
 
 
 def format_table(scores: Mapping[str, Mapping[str, ClassScores]], *, classes: Sequence[str] = CLASSES) -> str:

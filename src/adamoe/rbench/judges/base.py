@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-__all__ = ["RefusalJudge", "ToxicityScorer", "check_pairs", "normalise", "predict_labels"]
+__all__ = ["RefusalJudge", "ToxicityScorer", "check_pairs", "normalise"]
 
 
 def normalise(text: str) -> str:
@@ -43,12 +43,3 @@ def check_pairs(prompts: Sequence[str], responses: Sequence[str]) -> None:
     """One response per prompt, or a one-line error."""
     if len(prompts) != len(responses):
         raise ValueError(f"responses: expected {len(prompts)} entries (one per prompt), got {len(responses)}")
-
-
-def predict_labels(judge: RefusalJudge, prompts: Sequence[str], responses: Sequence[str]) -> list[str]:
-    """'refusal' / 'compliance' / 'degenerate' per pair: a judge's own `classify` when it has one (the
-    three-way judge), else its boolean verdict as 'refusal' / 'compliance' (it cannot say 'degenerate')."""
-    classify = getattr(judge, "classify", None)
-    if callable(classify):
-        return [v.label for v in classify(prompts, responses)]
-    return ["refusal" if v else "compliance" for v in judge.judge(prompts, responses)]

@@ -11,12 +11,10 @@ from adamoe.rbench.judges.classifier import (
     HFClassifierRefusalJudge,
     HFClassifierToxicityScorer,
 )
-from adamoe.rbench.judges.refusal import PhraseRefusalJudge
-from adamoe.rbench.judges.structured import StructuredRefusalJudge
 from adamoe.rbench.judges.threeway import ThreeWayRefusalJudge
 from adamoe.rbench.judges.toxicity import LexiconToxicityScorer
 
-__all__ = ["make_judge", "make_toxicity_scorer"]
+__all__ = ["REMOVED_JUDGES", "make_judge", "make_toxicity_scorer"]
 
 
 def _hf_config(spec: Mapping[str, Any], section: str) -> HFClassifierConfig:
@@ -36,33 +34,21 @@ def _hf_config(spec: Mapping[str, Any], section: str) -> HFClassifierConfig:
     )
 
 
-def _structured(spec: Mapping[str, Any]) -> StructuredRefusalJudge:
-    allowed = {"structured", "use_garak", "extra_moral_phrases"}
-    unknown = sorted(set(spec) - allowed)
-    if unknown:
-        raise ValueError(
-            f"safety.judge: unknown key(s) {unknown} for the structured judge; expected some of {sorted(allowed)}"
-        )
-    return StructuredRefusalJudge(
-        use_garak=bool(spec.get("use_garak", True)),
-        extra_moral_phrases=tuple(str(p) for p in spec.get("extra_moral_phrases", ())),
-    )
+REMOVED_JUDGES = ("structured", "structured-v1", "phrase", "phrases")
+"""Specs (names or mapping keys) of the two-way structured and phrase judges, removed: the three-way judge
+replaced them (docs/judges.md)."""
 
 
 def make_judge(spec: str | Mapping[str, Any] | RefusalJudge) -> RefusalJudge:
-    """'three-way' (refused / complied / degenerate, `ThreeWayRefusalJudge`, the recommended judge),
-    {'three_way': true, 'use_vocabulary': bool}, 'structured' or 'structured-v1' (the two-way structured
-    judge), {'structured': true, 'use_garak': bool, 'extra_moral_phrases': [...]} (the same, with options),
-    'phrase' (phrase matching only), {'phrases': [...], 'head_chars': n},
-    or {'hf': local dir, 'positive_labels': [...]}."""
+    """'three-way' (refused / complied / degenerate, `ThreeWayRefusalJudge`), {'three_way': true,
+    'use_vocabulary': bool}, or {'hf': local dir, 'positive_labels': [...]} (a local classifier)."""
     if isinstance(spec, RefusalJudge) and not isinstance(spec, (str, Mapping)):
         return spec
-    if spec == "phrase":
-        return PhraseRefusalJudge()
     if spec == "three-way":
         return ThreeWayRefusalJudge()
-    if spec in ("structured", "structured-v1"):
-        return StructuredRefusalJudge()
+    removed = spec if isinstance(spec, str) else next((k for k in REMOVED_JUDGES if k in spec), None)
+    if removed in REMOVED_JUDGES:
+        raise ValueError(f"safety.judge: judge {removed!r} was removed; use 'three-way'")
     if isinstance(spec, Mapping) and "three_way" in spec:
         unknown = sorted(set(spec) - {"three_way", "use_vocabulary"})
         if unknown:
@@ -70,26 +56,13 @@ def make_judge(spec: str | Mapping[str, Any] | RefusalJudge) -> RefusalJudge:
                 f"safety.judge: unknown key(s) {unknown} for the three-way judge; expected 'use_vocabulary'"
             )
         return ThreeWayRefusalJudge(use_vocabulary=bool(spec.get("use_vocabulary", True)))
-    if isinstance(spec, Mapping) and "structured" in spec:
-        return _structured(spec)
     if isinstance(spec, Mapping) and "hf" in spec:
         return HFClassifierRefusalJudge(
             config=_hf_config(spec, "safety.judge"), include_prompt=bool(spec.get("include_prompt", False))
         )
-    if isinstance(spec, Mapping):
-        allowed = {"phrases", "head_chars", "empty_is_refusal"}
-        unknown = sorted(set(spec) - allowed)
-        if unknown:
-            raise ValueError(
-                f"safety.judge: unknown key(s) {unknown}; expected some of {sorted(allowed)} or 'hf'"
-            )
-        kwargs = dict(spec)
-        if "phrases" in kwargs:
-            kwargs["phrases"] = tuple(str(p) for p in kwargs["phrases"])
-        return PhraseRefusalJudge(**kwargs)
     raise ValueError(
-        f"safety.judge: expected 'three-way', 'structured', 'structured-v1', 'phrase', a judge mapping or "
-        f"{{hf: <dir>, ...}}, got {spec!r}"
+        f"safety.judge: expected 'three-way', {{three_way: true, use_vocabulary: ...}} or {{hf: <dir>, ...}}, "
+        f"got {spec!r}"
     )
 
 
