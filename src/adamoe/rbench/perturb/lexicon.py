@@ -2,10 +2,10 @@
 
 Why: an embedding neighbour is often an antonym (happy → unhappy), a number (two → three), a word of
 the other gender (man → woman) or a function word (and → or): swaps that change the gold label. Judging
-that offline needs a lexical resource; no PyPI package ships one with its data (see `build_lexicon`),
+that offline needs a lexical resource; no PyPI package ships one with its data (see scripts/build_lexicon.py),
 so this module reads package data under `data/`:
 - WordNet 3.0 tables (parts of speech with SemCor sense counts, direct and indirect antonyms, synonym
-  sets, irregular inflections, names WordNet only writes capitalised), extracted by `build_lexicon`;
+  sets, irregular inflections, names WordNet only writes capitalised), extracted by scripts/build_lexicon.py;
 - hand-written lists: closed-class words with a coarse tag (`closed_class.tsv`), gendered words
   (`gendered.txt`), antonym pairs WordNet lacks (`antonyms_extra.tsv`).
 

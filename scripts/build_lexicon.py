@@ -6,7 +6,9 @@ its antonyms offline. No PyPI package ships WordNet's data (NLTK and `wn` downlo
 Princeton WordNet 3.0 database (Debian package `wordnet-base`: `apt-get install wordnet-base`, files
 in /usr/share/wordnet) and shipped under `adamoe/rbench/perturb/data/` with the WordNet licence.
 
-    python -m adamoe.rbench.perturb.build_lexicon /usr/share/wordnet
+    python scripts/build_lexicon.py /usr/share/wordnet
+
+A developer tool, run once when the tables change; the package only reads its output (`perturb.lexicon`).
 
 Writes (all lowercase, single alphabetic words only):
 - `wordnet_pos.tsv.gz`: `lemma<TAB>pos:tagged:synsets,...` with pos in n/v/a/r (satellites count as a),
@@ -29,7 +31,7 @@ from pathlib import Path
 __all__ = ["build", "main"]
 
 POS_FILES = {"n": "noun", "v": "verb", "a": "adj", "r": "adv"}
-DATA_DIR = Path(__file__).with_name("data")
+DATA_DIR = Path(__file__).resolve().parents[1] / "src" / "adamoe" / "rbench" / "perturb" / "data"
 
 
 def _word(lemma: str) -> str | None:
@@ -182,7 +184,7 @@ def build(src: Path, out: Path = DATA_DIR) -> dict[str, int]:
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        raise SystemExit("usage: python -m adamoe.rbench.perturb.build_lexicon /usr/share/wordnet")
+        raise SystemExit("usage: python scripts/build_lexicon.py /usr/share/wordnet")
     print(build(Path(args[0])))
 
 
