@@ -107,7 +107,7 @@ def test_cli_writes_a_side_by_side_report_and_resumes_from_cache(tmp_path, capsy
         (["--dims", "safety,robustness"], "unknown dimension"),
         (["--set", "colour=red"], "unknown key"),
         (["--limit", "0"], "limit"),
-        (["--set", "hallucination.truthfulqa=/no/such/file.jsonl"], "hallucination"),
+        (["--set", "safety.benign=/no/such/file.txt"], "no such file"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(

@@ -26,33 +26,13 @@ def test_answer_match_needs_a_whole_word_gold_alias_and_abstention_is_recognised
     assert not M.abstains("Knowledge is power") and not M.abstains("Unsurely Rome")
 
 
-# ---------------------------------------------------------------- TruthfulQA
-
-
-def test_mc1_argmax_and_ties():
-    assert M.mc1_correct([-1.0, -2.0, -0.5], [0, 0, 1]) is True
-    assert M.mc1_correct([-1.0, -2.0, -0.5], [0, 1, 0]) is False
-    # a tie goes to the first of the tied choices (lm-eval's argmax convention)
-    assert M.mc1_correct([-1.0, -1.0], [1, 0]) is True
-    assert M.mc1_correct([-1.0, -1.0], [0, 1]) is False
-    assert M.mc1_correct([-2.0, -1.0, -1.0], [0, 1, 0]) is True
-    with pytest.raises(ValueError, match="exactly one"):
-        M.mc1_correct([-1.0, -2.0, -3.0], [1, 1, 0])
-
-
-def test_mc2_normalised_mass_hand_computed():
-    assert M.mc2_score([math.log(0.5), math.log(0.3), math.log(0.2)], [1, 0, 1]) == pytest.approx(0.7)
-    # unnormalised: p = [1, 3] -> true mass 1/4
-    assert M.mc2_score([0.0, math.log(3.0)], [1, 0]) == pytest.approx(0.25)
-    # very small log-likelihoods must not underflow to 0/0
-    assert M.mc2_score([-1000.0, -1000.0 + math.log(3.0)], [1, 0]) == pytest.approx(0.25)
-    with pytest.raises(ValueError, match="loglikelihoods"):
-        M.mc2_score([0.0], [1, 0])
+# ---------------------------------------------------------------- length-only reference
 
 
 def test_length_only_prefers_the_shortest_choice():
     assert M.length_only(["yes", "certainly", "no"]) == [-3.0, -9.0, -2.0]
-    assert M.mc1_correct(M.length_only(["long answer", "short"]), [0, 1]) is True
+    scores = M.length_only(["long answer", "short"])
+    assert scores.index(max(scores)) == 1
 
 
 # ---------------------------------------------------------------- rates

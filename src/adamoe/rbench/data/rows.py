@@ -1,8 +1,7 @@
-"""Row plumbing shared by the bench's loaders: limits, required fields, clean text, hub and file rows.
+"""Row plumbing shared by the bench's loaders: limits, required fields, clean text, file rows.
 
-Empty data is always an error: a metric over zero items means nothing. Hub loading goes through
-`datasets.load_dataset`; an unreachable hub is one `DataSourceError` line saying how to pass a local
-file instead. Local files are read by `adamoe.data.sources.read_rows` (.jsonl/.json/.csv/.parquet).
+Empty data is always an error: a metric over zero items means nothing. Local files are read by
+`adamoe.data.sources.read_rows` (.jsonl/.json/.csv/.parquet).
 """
 
 from __future__ import annotations
@@ -12,12 +11,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from adamoe.data.loaders import DataSourceError
-from adamoe.data.loaders import hub_rows as data_hub_rows
 from adamoe.data.sources import read_rows
 
 T = TypeVar("T")
-
-_LOCAL_FILE_HINT = "pass a local .jsonl/.json/.csv/.parquet file with the same fields instead"
 
 __all__ = [
     "DataSourceError",
@@ -25,7 +21,6 @@ __all__ = [
     "clean_text",
     "file_rows",
     "finish",
-    "hub_rows",
     "required_field",
 ]
 
@@ -41,11 +36,6 @@ def finish(items: list[T], where: str, limit: int | None) -> list[T]:
     if not items:
         raise ValueError(f"{where}: no usable items (empty data)")
     return items if limit is None else items[:limit]
-
-
-def hub_rows(path: str, config: str | None, split: str) -> list[dict[str, Any]]:
-    """Every row of a hub split as a dict (`adamoe.data.loaders.hub_rows`, with the bench's offline hint)."""
-    return data_hub_rows(path, config, split, hint=_LOCAL_FILE_HINT)
 
 
 def file_rows(path: str | Path) -> list[dict[str, Any]]:

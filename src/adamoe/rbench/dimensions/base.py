@@ -23,7 +23,6 @@ __all__ = [
     "DimensionResult",
     "metric_direction",
     "spread",
-    "take",
 ]
 
 DIMENSIONS: tuple[str, ...] = ("safety", "hallucination", "adversarial", "ood")
@@ -34,7 +33,7 @@ T = TypeVar("T")
 
 # Which way is better, by metric name (prefix match); the reports print it beside each metric.
 _HIGHER = (
-    "refusal_rate", "mc1", "mc2", "correct", "clean_acc", "robust_acc", "adv_acc", "id_acc", "surface_acc",
+    "refusal_rate", "correct", "clean_acc", "robust_acc", "adv_acc", "id_acc", "surface_acc",
     "domain_acc", "acc",
 )  # fmt: skip
 _LOWER = (
@@ -124,11 +123,6 @@ class Dimension(Protocol):
 
 
 # ---------------------------------------------------------------- subsets
-
-
-def take(items: Sequence[T], limit: int | None) -> list[T]:
-    """The first `limit` items (all when None); the generated sets interleave labels, so this stays balanced."""
-    return list(items) if limit is None else list(items[:limit])
 
 
 def spread(items: Sequence[T], limit: int | None, *, key: Callable[[T], str]) -> list[T]:

