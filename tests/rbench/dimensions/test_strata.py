@@ -5,6 +5,7 @@ canned predictions."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -36,20 +37,22 @@ class StageFake(FakeEvaluator):
 
 
 def test_surface_shifts_are_averaged_per_item_and_neighbours_pooled_once() -> None:
-    cfg = OODConfig(shifts=["upper", "lower", "formal"], min_changed=0.5)  # RTE->CB, ARC-Easy->ARC-Challenge
+    cfg = OODConfig(shifts=["lower", "random_case", "upper"], min_changed=0.5)  # RTE->CB, ARC-E->ARC-C
     dim = OODDimension(cfg)
     data = dim.load(limit=6, seed=0)
+    data.id_items = [replace(it, text=it.text.upper()) for it in data.id_items]  # "upper" is now a no-op
     ids = [it.id for it in data.id_items]
     n = len(ids)
     wrong = {
-        "ood/upper": set(ids[:2]),
-        "ood/lower": set(ids[:1]),
+        "ood/lower": set(ids[:2]),
+        "ood/random_case": set(ids[:1]),
         "ood/data:cb": {data.sets["data:cb"][0].id},
     }
     result = dim.run(StageFake(wrong), data, seed=0)
     shifts = result.details["shifts"]
-    assert shifts["upper"]["counted"] and shifts["lower"]["counted"] and not shifts["formal"]["counted"]
-    assert shifts["upper"]["kind"] == "surface" and shifts["data:cb"]["kind"] == "dataset"
+    assert shifts["lower"]["counted"] and shifts["random_case"]["counted"] and not shifts["upper"]["counted"]
+    assert shifts["upper"]["changed"] == 0 and shifts["lower"]["kind"] == "surface"
+    assert shifts["data:cb"]["kind"] == "dataset"
     # one score per ID item: its mean over the two counted shifts (item 0 wrong twice, item 1 once)
     surface = result.items["surface_acc"]
     assert surface["ids"] == ids and surface["scores"] == [0.0, 0.5] + [1.0] * (n - 2)
@@ -68,7 +71,7 @@ def test_surface_shifts_are_averaged_per_item_and_neighbours_pooled_once() -> No
     # every counted per-set gap carries its Holm-adjusted p; the no-op shift is not tested
     tested = {k: v["gap"]["p"] for k, v in shifts.items() if v["counted"]}
     assert {k: shifts[k]["gap"]["p_holm"] for k in tested} == pytest.approx(holm(tested))
-    assert "p_holm" not in shifts["formal"]["gap"]
+    assert "p_holm" not in shifts["upper"]["gap"]
     assert not any("max" in k for k in result.metrics) and "ood_acc_mean" not in result.metrics
 
 
@@ -77,5 +80,7 @@ def test_ood_config_errors_name_the_field() -> None:
         OODDimension(OODConfig(pairs={"x": {"sets": []}}))
     with pytest.raises(ValueError, match=r"ood\.sets: unknown task\(s\) \['snarks'\]"):
         OODConfig(sets=["snarks"]).validate()
+    with pytest.raises(ValueError, match=r"ood\.shifts: shift 'informal' was removed"):
+        OODConfig(shifts=["upper", "informal"]).validate()
     with pytest.raises(ValueError, match="appears twice"):
         OODConfig(sets=["cb"], pairs={"x": {"id": "sst2", "sets": ["cb"]}}).validate()

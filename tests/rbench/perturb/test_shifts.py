@@ -20,22 +20,6 @@ def test_casing_shifts():
     assert rc != S.shift_text(t, S.ShiftConfig(kind="random_case", seed=1), key="k")
 
 
-def test_informal_rewrite_hand_written():
-    src = "I am going to thank you because it is very good. We do not want to see the police."
-    assert S.to_informal(src) == "I'm gonna thanks cuz it's super good. We don't wanna see the cops."
-    # word boundaries: "verys", "policeman" untouched; "Cannot" keeps its capital; multi-space phrase
-    assert S.to_informal("Cannot verify policeman, Do  not go") == "Can't verify policeman, Don't go"
-
-
-def test_formal_rewrite_hand_written():
-    src = "Yeah, I'm gonna grab cash cuz the kids don't wanna wait. Y'all ain't ready, it\u2019s ok."
-    assert S.to_formal(src) == (
-        "Yes, I am going to grab money because the children do not want to wait. "
-        "All of you is not ready, it is acceptable."
-    )
-    assert S.to_formal("WON'T") == "WILL NOT"
-
-
 def test_typos_are_seeded_and_bounded():
     text = "Alice visited the old harbour museum with her two younger brothers yesterday"
     cfg = S.ShiftConfig(kind="typos", typo_rate=0.2, seed=5)
@@ -50,8 +34,8 @@ def test_typos_are_seeded_and_bounded():
 
 def test_shift_field_of_examples_keeps_choices_and_ids():
     exs = [_ex(0, "It is very good."), _ex(1, "I do not know.")]
-    out = S.shift_field(exs, S.ShiftConfig(kind="informal"), field="context")
-    assert [e.context for e in out] == ["It's super good.", "I don't know."]
+    out = S.shift_field(exs, S.ShiftConfig(kind="title"), field="context")
+    assert [e.context for e in out] == ["It Is Very Good.", "I Do Not Know."]
     assert [e.id for e in out] == ["ex0", "ex1"]
     assert all(e.choices == [" yes", " no"] and e.label == 0 and e.task == "toy" for e in out)
     # per-example seeding: the item's id keys its stream, not its position
@@ -72,8 +56,6 @@ def test_shift_config_errors():
         "lower",
         "random_case",
         "typos0.1",
-        "informal",
-        "formal",
     ]
 
 
@@ -91,7 +73,7 @@ def test_shift_field_on_records():
     )
     out = S.shift_field([item], S.ShiftConfig(kind="upper"), field="text")
     assert out[0].text == "I DO NOT GO." and out[0].label == 0 and out[0].prefix == item.prefix
-    out = S.shift_field([item], S.ShiftConfig(kind="informal"), field="text")
-    assert (out[0].prefix, out[0].text) == ("I am here.\nQuestion: ", "I don't go.")
+    out = S.shift_field([item], S.ShiftConfig(kind="lower"), field="text")
+    assert (out[0].prefix, out[0].text) == ("I am here.\nQuestion: ", "i do not go.")
     with pytest.raises(ValueError, match="field"):
         S.shift_field([item], S.ShiftConfig(kind="upper"), field="label")

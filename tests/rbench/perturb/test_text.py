@@ -1,25 +1,19 @@
-"""Text plumbing shared by attacks and shifts: words, re-assembly, and the one `match_case`.
-
-`match_case` had two copies (attacks: one substituted word; shifts: a rewritten phrase); the cases of
-both call sites are checked here against hand-written expectations, and through both callers.
-"""
+"""Text plumbing shared by attacks and shifts: words, re-assembly, `match_case`, keyed streams."""
 
 import pytest
 
-from adamoe.rbench.perturb import shifts as S
 from adamoe.rbench.perturb.text import keyed_rng, match_case, render, word_spans
 
 
 @pytest.mark.parametrize(
     ("new", "old", "want"),
     [
-        # the attack's call site: one word replaced by an embedding neighbour
         ("dog", "cat", "dog"),
         ("dog", "Cat", "Dog"),
         ("dog", "CAT", "DOG"),
         ("Paris", "city", "Paris"),  # lowercase old leaves new as written (proper noun keeps its capital)
         ("dog", "A", "Dog"),  # a one-letter capital counts as Title, not UPPER
-        # the shifts' call site: a phrase rewritten from a table (lowercase keys)
+        # phrases
         ("don't", "do not", "don't"),
         ("don't", "Do not", "Don't"),
         ("DON'T", "DO NOT", "DON'T"),  # already upper stays upper
@@ -30,13 +24,8 @@ from adamoe.rbench.perturb.text import keyed_rng, match_case, render, word_spans
         ("", "Cat", ""),
     ],
 )
-def test_match_case_cases_of_both_call_sites(new: str, old: str, want: str) -> None:
+def test_match_case(new: str, old: str, want: str) -> None:
     assert match_case(new, old) == want
-
-
-def test_match_case_through_the_shift_rewrites() -> None:
-    assert S.to_informal("I AM going to DO NOT") == "I'M gonna DON'T"
-    assert S.to_formal("Don't stop, Gonna win") == "Do not stop, Going to win"
 
 
 def test_words_render_and_keyed_streams() -> None:

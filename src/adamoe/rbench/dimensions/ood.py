@@ -7,7 +7,7 @@ Default pairs (offline test parts, lm-eval prompts): entailment — RTE (ID) →
 Domain shifts follow the paper's protocol: the suite fine-tunes every model on the ID tasks' train parts
 (`finetune.tasks`) and tests on their neighbours, which it never trains on.
 
-Surface shifts (`adamoe.rbench.perturb.shifts`: case, typos, register) edit the ID items' span only
+Surface shifts (`adamoe.rbench.perturb.shifts`: case, typos) edit the ID items' span only
 (the task's template stays), so ID and shifted items are paired by id. A shift that changes fewer than
 `min_changed` of the items is marked a no-op and left out of `surface_acc` and the gaps.
 
@@ -27,7 +27,7 @@ from adamoe.rbench.dimensions.base import DimensionResult
 from adamoe.rbench.dimensions.ood_scores import OODData, ood_scores
 from adamoe.rbench.drift import routing_report
 from adamoe.rbench.evaluator import ModelEvaluator
-from adamoe.rbench.perturb.shifts import SHIFT_KINDS, ShiftConfig, default_shifts
+from adamoe.rbench.perturb.shifts import REMOVED_SHIFTS, SHIFT_KINDS, ShiftConfig, default_shifts
 from adamoe.utils.config import Config, option, require
 
 __all__ = ["OODConfig", "OODData", "OODDimension"]
@@ -86,6 +86,11 @@ class OODConfig(Config):
         out = []
         for s in self.shifts:
             spec = {"kind": s} if isinstance(s, str) else dict(s)
+            require(
+                spec.get("kind") not in REMOVED_SHIFTS,
+                f"{where}: shift {spec.get('kind')!r} was removed (it changed too few items); use some of "
+                f"{list(SHIFT_KINDS)}",
+            )
             if "typo_kinds" in spec:
                 spec["typo_kinds"] = tuple(spec["typo_kinds"])
             spec.setdefault("seed", seed)

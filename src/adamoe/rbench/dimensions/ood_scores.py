@@ -2,7 +2,7 @@
 
 Kept apart from `ood` (data and config) because this is where the statistics live. Every pooled number
 counts an underlying item once:
-- surface shifts (case, typos, register) are copies of the ID items: `surface_acc` is each ID item's
+- surface shifts (case, typos) are copies of the ID items: `surface_acc` is each ID item's
   credit averaged over the counted shifts (one score per item, bootstrap interval), `surface_gap` the
   paired difference of chance-normalised credit, ID minus that per-item shift mean;
 - neighbour data sets (RTE → CB, ARC-Easy → ARC-Challenge) hold other items: `domain_acc` pools them,

@@ -19,9 +19,8 @@ WORD_RE = re.compile(r"[^\W\d_]+")
 def match_case(new: str, old: str) -> str:
     """Carry the capitalisation pattern of `old` (UPPER, Title, lower) over to `new`.
 
-    `old` may be one word (an attack's substitution) or a phrase ("Do not" -> "Don't", "I AM" -> "I'M",
-    a register rewrite); an UPPER `old` of one letter ("I") counts as Title. A lowercase `old` leaves
-    `new` as written, so a proper noun keeps its capital.
+    An UPPER `old` of one letter ("I") counts as Title. A lowercase `old` leaves `new` as written, so a
+    proper noun keeps its capital.
     """
     if old.isupper() and len(old) > 1:
         return new.upper()
