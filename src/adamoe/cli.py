@@ -50,7 +50,7 @@ VERBS: dict[str, tuple[str, str]] = {
     ),
     "lm-eval": (
         "adamoe.commands.lm_eval",
-        "lm-evaluation-harness's own CLI with the 'adamoe' model registered (routing beside its metrics).",
+        "lm-evaluation-harness's own CLI; --model adamoe evaluates a converted model (routing beside its metrics).",
     ),
 }
 

@@ -28,6 +28,19 @@ def test_every_argument_goes_to_lm_eval():
     assert parser.parse_args(["lm-eval", *argv]).lm_eval_args == argv
 
 
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_help_says_how_to_run_lm_eval_with_our_model_class(flag, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["lm-eval", flag])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    preface, _, rest = out.partition("lm-eval's own options follow.")
+    assert "--model adamoe --model_args pretrained=" in preface
+    assert "--tasks" in rest and "--model_args" in rest  # lm-eval's own help follows the preface
+    parser, _ = build_parser()
+    assert "--model adamoe" in " ".join(parser.format_help().split())  # `adamoe --help` says it too
+
+
 def test_routing_table_lists_the_known_figures():
     table = format_routing({"tokens": 12, "load": 1.5, "expert_flops_pct": 75.0, "layers": {}})
     assert table.splitlines()[1] == "| tokens | load (true experts/token) | expert FLOPs % of top-k |"

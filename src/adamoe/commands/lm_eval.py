@@ -30,6 +30,17 @@ COLUMNS = (
     ("model_flops_pct", "model FLOPs % of top-k", "{:.1f}"),
 )
 
+#: Printed before lm-eval's own help (``adamoe lm-eval -h``), which knows nothing of our model class.
+HELP_PREFACE = """\
+adamoe lm-eval: lm-eval's CLI with AdaMoE's model class registered as --model adamoe.
+  --model adamoe --model_args pretrained=<saved folder or model spec> evaluates a converted model and
+  prints its routing (load, bypass rate, FLOPs vs top-k) after lm-eval's table, e.g.
+    adamoe lm-eval --model adamoe --model_args pretrained=tiny-mixtral-adamoe --tasks arc_easy
+  (--model hf also reads folders saved by adamoe, without routing statistics.)
+lm-eval's own options follow.
+"""
+HELP_FLAGS = ("-h", "--help")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     # No option is ours: with "-" no longer a prefix character, every argument (options included) is
@@ -67,6 +78,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import adamoe.hf  # noqa: F401  (registers the adamoe_<family> model types)
     from adamoe.eval import lm_eval_model  # registers the lm-eval model "adamoe"
 
+    if any(arg in HELP_FLAGS for arg in args.lm_eval_args):
+        print(HELP_PREFACE, flush=True)
     reports: list[dict[str, Any]] = []
     lm_eval_model.REPORT_LISTENERS.append(reports.append)
     try:
