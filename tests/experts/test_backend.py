@@ -121,6 +121,39 @@ def test_grouped_mm_fits_bf16_only_when_compiled_any_dtype_in_cpu_eager():
     assert not backend.grouped_mm_fits(fp32, compiling=True)  # inductor: "Expected inputs of BF16 type"
 
 
+def test_grouped_mm_is_not_taken_on_cpu_below_the_torch_floor(monkeypatch):
+    fp32 = torch.zeros(E, 2 * INTER, H)
+    monkeypatch.setattr(torch, "__version__", "2.8.0+cpu")  # _grouped_mm exists there, without a CPU kernel
+    assert not backend.grouped_mm_fits(fp32, compiling=False)
+
+
+def test_pyproject_torch_floor_is_the_grouped_mm_floor_and_admits_the_tested_pin():
+    """pyproject.toml's floor is what the experts' grouped GEMM needs, and the CI pin lies in the range."""
+    from pathlib import Path
+
+    from packaging.requirements import Requirement
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    root = Path(__file__).resolve().parents[2]
+    deps = tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]
+    spec = next(r for r in map(Requirement, deps) if r.name == "torch").specifier
+    floors = [s.version for s in spec if s.operator == ">="]
+    assert floors == [".".join(map(str, backend.TORCH_FLOOR))], floors
+    pins = [
+        line.split("==")[1]
+        for line in (root / "scripts" / "constraints.txt").read_text().splitlines()
+        if line.startswith("torch==")
+    ]
+    assert pins == ["2.13.0"] and spec.contains(pins[0])
+    assert not spec.contains("2.8.0")
+    # The CPU kernel the floor stands for, in the installed torch: rows of 2 experts through (2, 4, 4).
+    rows, weight = torch.randn(8, 4), torch.randn(2, 4, 4)
+    offs = torch.tensor([3, 8], dtype=torch.int32)
+    want = torch.cat([rows[:3] @ weight[0], rows[3:] @ weight[1]])
+    torch.testing.assert_close(torch._grouped_mm(rows, weight, offs=offs), want)
+
+
 def _moe_grads(layer: torch.nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
     """Output, input gradient and every parameter gradient of ``sum(out**2)``, in fp32."""
     x = x.detach().clone().requires_grad_(True)

@@ -37,6 +37,10 @@ pytest (test results must not depend on a timing) and outside ``torch.compile``.
 
 AUTOTUNE_REPEATS = 3
 
+TORCH_FLOOR = (2, 9)
+"""The first torch whose ``torch._grouped_mm`` has a CPU kernel and the CUDA SM80+ fallback (2.8 has
+neither: no CPU kernel at all, CUDA SM90 only); pyproject.toml's torch floor."""
+
 Timer = Callable[[dict[str, Callable[[], object]]], dict[str, float]]
 """Seconds per call of each named function (tests pass a fake one: nothing in a test may be timed)."""
 
@@ -102,11 +106,12 @@ def grouped_mm_fits(weight: torch.Tensor, *, compiling: bool | None = None) -> b
         return False
     compiling = torch.compiler.is_compiling() if compiling is None else compiling
     dtype = run_dtype(weight)
+    # An install below the floor (``pip install --no-deps``) keeps working on the other kernels.
+    new_kernel = tuple(int(p) for p in torch.__version__.split(".")[:2]) >= TORCH_FLOOR
     if weight.is_cuda:
         capability = torch.cuda.get_device_capability(weight.device)
-        new_kernel = tuple(int(p) for p in torch.__version__.split(".")[:2]) >= (2, 9)
         return dtype == torch.bfloat16 and (capability >= (8, 0) if new_kernel else capability[0] == 9)
-    return dtype == torch.bfloat16 or not compiling
+    return new_kernel and (dtype == torch.bfloat16 or not compiling)
 
 
 def rule_backend(device_type: str, *, compiling: bool = False, grouped_mm: bool = True) -> BackendChoice:
