@@ -12,13 +12,12 @@ models are run the same way and every item is cached the same way:
 - before each unit of model work `on_call(ModelCall)` is invoked (progress, counting, and fault
   injection in the tests).
 
-Generation is greedy and batched (`adamoe.rbench.generation`). `evaluator_factory` is the one place an
+Generation is batched, greedy or sampled (`adamoe.eval.generation`). `evaluator_factory` is the one place an
 evaluator's settings are read from the run's (the suite, a fine-tuned copy).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -31,11 +30,11 @@ from torch import nn
 
 from adamoe.data.examples import MCExample
 from adamoe.eval.cache import ScoreCache, model_fingerprint
-from adamoe.eval.scoring import MCRecord, resolve_max_length, score_multiple_choice
+from adamoe.eval.generation import generate_texts, item_recorder, routing_entry
+from adamoe.eval.scoring import MCRecord, score_multiple_choice
 from adamoe.eval.settings import EvalSettings, EvaluatorFactory
-from adamoe.rbench.generation import generate_batch
 from adamoe.rbench.perturb.attacks import Prediction, mc_prediction
-from adamoe.stats import ItemPacks, ItemRoutingRecorder, LayerShapes, routing_sources, summarise_packs
+from adamoe.stats import ItemPacks, LayerShapes, routing_sources, summarise_packs
 
 __all__ = ["ModelCall", "ModelEvaluator", "OnCall", "evaluator_factory"]
 
@@ -60,13 +59,6 @@ def _unique_ids(ids: Sequence[str], stage: str) -> None:
         if i in seen:
             raise ValueError(f"{stage}: item id {i!r} appears twice; ids must be unique within a set")
         seen.add(i)
-
-
-def _keys(store: ScoreCache | None, task: str, ids: Sequence[str], payloads: Sequence[str]) -> list[str]:
-    """Cache keys of items (empty strings without a cache)."""
-    if store is None:
-        return [""] * len(ids)
-    return [store.key(task=task, example_id=i, prompt=p) for i, p in zip(ids, payloads)]
 
 
 def _chunks(seq: Sequence[int], size: int) -> Iterator[list[int]]:
@@ -112,7 +104,6 @@ class ModelEvaluator:
         self.is_moe = bool(self.layer_order)
         self.baseline_k: int | None = self.info.get("baseline_k")
         self.fingerprint = model_fingerprint(model)
-        self.max_length = resolve_max_length(model, tokenizer)
         self.shapes: LayerShapes = {}
         self.computed: dict[str, int] = {"score": 0, "generate": 0, "attack": 0}
         self.queries = 0
@@ -138,14 +129,6 @@ class ModelEvaluator:
                 ModelCall(kind=kind, model=self.name, dimension=dimension, stage=stage, ids=tuple(ids))
             )
 
-    @contextlib.contextmanager
-    def _recorder(self) -> Iterator[ItemRoutingRecorder | None]:
-        if not self.is_moe:
-            yield None
-            return
-        with ItemRoutingRecorder(self.model) as rec:
-            yield rec
-
     def _keep(self, stage: str, item_id: str, entry: Mapping[str, Any]) -> None:
         routing = entry.get("routing")
         if not routing:
@@ -155,15 +138,6 @@ class ModelEvaluator:
         }
         for layer, shape in (entry.get("shapes") or {}).items():
             self.shapes[layer] = (int(shape[0]), int(shape[1]))
-
-    def _routing_entry(self, rec: ItemRoutingRecorder | None, item_id: str) -> dict[str, Any]:
-        if rec is None:
-            return {}
-        packs = rec.items.get(item_id, {})
-        return {
-            "routing": {layer: vec.tolist() for layer, vec in packs.items()},
-            "shapes": {layer: list(rec.shapes[layer]) for layer in packs},
-        }
 
     def lookup(self, dimension: str, task: str, item_id: str, payload: str) -> dict[str, Any] | None:
         """A cached entry of any kind (e.g. an attack result) or None."""
@@ -203,7 +177,7 @@ class ModelEvaluator:
         for chunk in _chunks(todo, self.chunk_size):
             batch = [examples[i] for i in chunk]
             self.announce("score", dimension, stage, [ex.id for ex in batch])
-            with self._recorder() as rec:
+            with item_recorder(self.model, self.is_moe) as rec:
                 result = score_multiple_choice(
                     self.model,
                     self.tokenizer,
@@ -220,7 +194,7 @@ class ModelEvaluator:
                     "stage": stage,
                     "loglikelihoods": list(record.loglikelihoods),
                     "is_greedy": list(record.is_greedy),
-                    **self._routing_entry(rec, record.id),
+                    **routing_entry(rec, record.id),
                 }
                 self._keep(stage, record.id, value)
                 entries.append((keys[i], value))
@@ -245,30 +219,6 @@ class ModelEvaluator:
             return bool(getattr(self.tokenizer, "chat_template", None))
         return bool(chat)
 
-    def render(self, prompt: str, *, chat: bool) -> str:
-        """The prompt as the model sees it: raw, or wrapped in the tokenizer's chat template."""
-        if not chat:
-            return prompt
-        if not getattr(self.tokenizer, "chat_template", None):
-            raise ValueError(f"chat: model {self.name!r} has no chat template; set chat to false or 'auto'")
-        return str(
-            self.tokenizer.apply_chat_template(
-                [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=False
-            )
-        )
-
-    def _encode_prompt(self, text: str, *, chat: bool, max_new_tokens: int) -> list[int]:
-        ids = list(
-            self.tokenizer.encode(text, add_special_tokens=not chat)
-        )  # the chat template has its own specials
-        room = self.max_length - max_new_tokens
-        if room < 1:
-            raise ValueError(
-                f"max_new_tokens: {max_new_tokens} leaves no room for a prompt in the model's "
-                f"{self.max_length}-token window"
-            )
-        return ids[-room:] if len(ids) > room else ids
-
     def generate(
         self,
         dimension: str,
@@ -279,54 +229,28 @@ class ModelEvaluator:
         chat: bool | str = False,
         sample_seed: int | None = None,
     ) -> list[str]:
-        """Continuations of (id, prompt) pairs, cached per item with routing; greedy or sampled (`sample_seed`)."""
+        """Continuations of (id, prompt) pairs (`adamoe.eval.generation.generate_texts`), cached per item
+        with routing; greedy or sampled (`sample_seed`)."""
         if not prompts:
             raise ValueError(f"{stage}: expected at least one prompt, got none")
-        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens: expected a positive int, got {max_new_tokens!r}")
         _unique_ids([i for i, _ in prompts], stage)
-        use_chat = self.uses_chat(chat)
-        store = self._store(dimension)
-        task = f"generate:{stage}"
-        rendered = [self.render(p, chat=use_chat) for _, p in prompts]
-        seeds = [] if sample_seed is None else [sample_seed]  # greedy keys stay as they were
-        payloads = [json.dumps([r, max_new_tokens, *seeds], ensure_ascii=False) for r in rendered]
-        keys = _keys(store, task, [i for i, _ in prompts], payloads)
-        out: list[str | None] = [None] * len(prompts)
-        todo: list[int] = []
-        for n, (item_id, _) in enumerate(prompts):
-            hit = store.get(keys[n]) if store is not None else None
-            if hit is None:
-                todo.append(n)
-                continue
-            out[n] = str(hit["text"])
-            self._keep(stage, item_id, hit)
-        for chunk in _chunks(todo, self.gen_batch_size):
-            ids = [prompts[n][0] for n in chunk]
-            self.announce("generate", dimension, stage, ids)
-            tokens = [
-                self._encode_prompt(rendered[n], chat=use_chat, max_new_tokens=max_new_tokens) for n in chunk
-            ]
-            with self._recorder() as rec:
-                texts = generate_batch(
-                    self.model,
-                    self.tokenizer,
-                    ids,
-                    tokens,
-                    max_new_tokens=max_new_tokens,
-                    rec=rec,
-                    sample_seed=None if sample_seed is None else sample_seed + chunk[0],  # a stream per chunk
-                )
-            entries = []
-            for n, item_id, text in zip(chunk, ids, texts):
-                out[n] = text
-                value = {"id": item_id, "stage": stage, "text": text, **self._routing_entry(rec, item_id)}
-                self._keep(stage, item_id, value)
-                entries.append((keys[n], value))
-            if store is not None:
-                store.put_many(entries)
-            self.computed["generate"] += len(chunk)
-        return [t if t is not None else "" for t in out]
+        out = generate_texts(
+            self.model,
+            self.tokenizer,
+            prompts,
+            max_new_tokens=max_new_tokens,
+            chat=self.uses_chat(chat),
+            batch_size=self.gen_batch_size,
+            sample_seed=sample_seed,
+            cache=self._store(dimension),
+            task=f"generate:{stage}",
+            record_routing=self.is_moe,
+            on_batch=lambda ids: self.announce("generate", dimension, stage, ids),
+        )
+        for item_id, entry in out.entries.items():
+            self._keep(stage, item_id, entry)
+        self.computed["generate"] += out.n_generated
+        return out.texts
 
     # ------------------------------------------------------------------ routing and variants
 
