@@ -51,33 +51,3 @@ def test_accuracy():
     assert M.accuracy([True, True, False, True]) == 0.75
     with pytest.raises(ValueError, match="correct"):
         M.accuracy([])
-
-
-# ---------------------------------------------------------------- distributions
-
-
-def test_js_divergence_hand_values():
-    # disjoint supports: 1 bit
-    assert M.js_divergence([2, 0], [0, 4]) == pytest.approx(1.0)
-    # p=[1,0], q=[.5,.5], m=[.75,.25]
-    kl_pm = math.log2(1 / 0.75)
-    kl_qm = 0.5 * math.log2(0.5 / 0.75) + 0.5 * math.log2(0.5 / 0.25)
-    expected = 0.5 * kl_pm + 0.5 * kl_qm
-    assert expected == pytest.approx(0.3112781244591328)
-    assert M.js_divergence([1, 0], [1, 1]) == pytest.approx(expected)
-    assert M.js_divergence([1, 1], [1, 0]) == pytest.approx(expected)  # symmetric
-    assert M.js_divergence([3, 1, 2], [6, 2, 4]) == 0.0  # same distribution, different totals
-
-
-def test_js_divergence_bad_input():
-    with pytest.raises(ValueError, match="q_counts"):
-        M.js_divergence([1, 2], [1, 2, 3])
-    with pytest.raises(ValueError, match="p_counts"):
-        M.js_divergence([0, 0], [1, 1])
-
-
-def test_per_layer_js():
-    out = M.per_layer_js({0: [1, 0], 1: [1, 1]}, {0: [0, 1], 1: [1, 1]})
-    assert out == pytest.approx({0: 1.0, 1: 0.0})
-    with pytest.raises(ValueError, match="shifted"):
-        M.per_layer_js({0: [1]}, {1: [1]})

@@ -8,8 +8,6 @@ Conventions:
   the reference line a log-likelihood score has to beat: summed log-likelihoods favour short answers.
 - Attack success rate: among items the model got right on clean input, the fraction the attack flips;
   NaN when no item was right (nothing to attack).
-- Divergences: `js_divergence` of two histograms in bits (scipy's Jensen-Shannon distance, squared),
-  bounded by 1.
 """
 
 from __future__ import annotations
@@ -17,12 +15,9 @@ from __future__ import annotations
 import math
 import re
 import string
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TypeVar
+from collections.abc import Iterable, Sequence
 
 import numpy as np
-
-K = TypeVar("K")
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = set(string.punctuation)
@@ -91,26 +86,3 @@ def attack_success_rate(clean_correct: Sequence[bool], adv_correct: Sequence[boo
     if not clean.any():
         return math.nan
     return float((clean & ~adv).sum() / clean.sum())
-
-
-def js_divergence(p_counts: Sequence[float] | np.ndarray, q_counts: Sequence[float] | np.ndarray) -> float:
-    """Jensen-Shannon divergence (bits) of two histograms of counts, normalised first."""
-    from scipy.spatial.distance import jensenshannon
-
-    p, q = (np.asarray(c, dtype=np.float64).reshape(-1) for c in (p_counts, q_counts))
-    for name, x in (("p_counts", p), ("q_counts", q)):
-        if x.size == 0 or (x < 0).any() or not np.isfinite(x).all() or x.sum() <= 0:
-            raise ValueError(f"{name}: expected a non-empty vector of finite non-negative counts, not all 0")
-    if p.shape != q.shape:
-        raise ValueError(f"q_counts: expected {p.size} bins like p_counts, got {q.size}")
-    return float(jensenshannon(p, q, base=2) ** 2)
-
-
-def per_layer_js(
-    clean: Mapping[K, Sequence[float] | np.ndarray], shifted: Mapping[K, Sequence[float] | np.ndarray]
-) -> dict[K, float]:
-    """JS divergence of expert histograms per layer, for layers present in both mappings."""
-    if set(clean) != set(shifted):
-        missing = sorted(map(str, set(clean) ^ set(shifted)))
-        raise ValueError(f"shifted: expected the same layers as clean, differing layers {missing}")
-    return {layer: js_divergence(clean[layer], shifted[layer]) for layer in clean}
