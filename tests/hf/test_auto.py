@@ -48,7 +48,9 @@ def test_auto_model_rebuilds_a_saved_checkpoint_converted(family, tmp_path):
     save(model, tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["model_type"] == f"adamoe_{family}"
-    assert config["architectures"][0].startswith("AdaMoE") and "auto_map" not in config
+    assert config["architectures"][0].startswith("AdaMoE")
+    # auto_map is there for plain transformers; without trust_remote_code ours is the class (routers below)
+    assert config["auto_map"]["AutoModelForCausalLM"] == f"modeling_adamoe.{config['architectures'][0]}"
 
     assert type(AutoConfig.from_pretrained(tmp_path)).model_type == f"adamoe_{family}"
     auto, info = AutoModelForCausalLM.from_pretrained(tmp_path, output_loading_info=True)
@@ -182,16 +184,23 @@ def refused(folder, **kwargs):
         return type(err).__name__
     return None
 
-report = {}
-for case in json.loads(sys.argv[1]):
-    model = AutoModelForCausalLM.from_pretrained(case["remote"], trust_remote_code=True).eval()
+def max_diff(folder, case):
+    model = AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=True).eval()
     with torch.no_grad():
         logits = model(torch.tensor(case["tokens"])).logits
+    return type(model).__name__, (logits - torch.load(case["want"])).abs().max().item()
+
+report = {}
+for case in json.loads(sys.argv[1]):
+    cls, diff = max_diff(case["remote"], case)
+    saved_cls, saved_diff = max_diff(case["saved"], case)  # adamoe.hf.save: per-expert layout
     report[case["family"]] = {
-        "saved": refused(case["saved"]),
+        "saved_untrusted": refused(case["saved"]),
         "remote_untrusted": refused(case["remote"]),
-        "class": type(model).__name__,
-        "max_diff": (logits - torch.load(case["want"])).abs().max().item(),
+        "class": cls,
+        "max_diff": diff,
+        "saved_class": saved_cls,
+        "saved_max_diff": saved_diff,
     }
 print("\\nREPORT " + json.dumps(report))
 """
@@ -216,9 +225,9 @@ def test_vanilla_transformers_refuses_or_reproduces(tmp_path):
     report = json.loads(stdout.split("\nREPORT ")[-1])
     for family in VANILLA_FAMILIES:
         got = report[family]
-        assert got["saved"] and got["remote_untrusted"], got  # unknown model type / custom code: raises
-        assert got["class"].startswith("AdaMoE")
-        assert got["max_diff"] <= 1e-5, got
+        assert got["saved_untrusted"] and got["remote_untrusted"], got  # custom code, not trusted: raises
+        assert got["class"].startswith("AdaMoE") and got["saved_class"] == got["class"]
+        assert got["max_diff"] <= 1e-5 and got["saved_max_diff"] <= 1e-5, got
 
 
 def test_fused_moe_engines_are_told_to_refuse():

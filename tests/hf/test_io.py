@@ -127,3 +127,41 @@ def test_save_writes_the_adamoe_model_type_and_the_tokenizer(tmp_path):
     loaded, loaded_tok, info = ModelSpec.parse(str(tmp_path)).load()
     assert info["kind"] == "adamoe" and loaded_tok.encode("ab") == tok.encode("ab")
     assert torch.equal(logits_of(loaded), logits_of(model))
+
+
+def test_every_save_carries_the_standalone_code_and_auto_map(tmp_path):
+    """Plain transformers' way in (trust_remote_code=True; tests/hf/test_auto.py runs it without adamoe)."""
+    import importlib
+
+    from transformers import AutoModelForCausalLM
+
+    from adamoe.hf.io import README, REMOTE_CODE
+
+    model = converted("mixtral")
+    save(model, tmp_path)
+    auto_map = json.loads((tmp_path / "config.json").read_text())["auto_map"]
+    assert auto_map == {
+        "AutoConfig": "configuration_adamoe.AdaMoEMixtralConfig",
+        "AutoModelForCausalLM": "modeling_adamoe.AdaMoEMixtralForCausalLM",
+    }
+    for ref in auto_map.values():
+        module, name = ref.split(".")
+        assert (tmp_path / f"{module}.py").read_bytes() == (REMOTE_CODE / f"{module}.py").read_bytes()
+        assert hasattr(importlib.import_module(f"adamoe.hf.remote.{module}"), name)
+    assert "trust_remote_code=True" in (tmp_path / README).read_text()
+    want = logits_of(model)  # adamoe's own loading does not need the code
+    assert torch.equal(logits_of(load(tmp_path)), want)
+    assert torch.equal(logits_of(AutoModelForCausalLM.from_pretrained(tmp_path).eval()), want)
+
+
+def test_a_model_the_standalone_code_cannot_build_is_saved_with_what_to_do(tmp_path):
+    from adamoe.hf.io import README
+
+    model = converted("olmoe")
+    model.model.layers[1].mlp.extra = torch.nn.Linear(2, 2)
+    with pytest.warns(UserWarning, match=r"weights model\.layers\.1\.mlp\.extra\.bias, .*merge Mo-LoRA"):
+        save(model, tmp_path)
+    assert "auto_map" not in json.loads((tmp_path / "config.json").read_text())
+    assert not list(tmp_path.glob("*.py"))
+    note = (tmp_path / README).read_text()
+    assert "model type adamoe_olmoe as unknown" in note and "merge them" in note

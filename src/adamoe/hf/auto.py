@@ -135,15 +135,11 @@ def register_model(family: str) -> type[PreTrainedModel]:
     """Register the family's converted model class with ``AutoModelForCausalLM`` and give its model type
     the family's checkpoint conversions (idempotent)."""
     from transformers import AutoModelForCausalLM
-    from transformers.conversion_mapping import (
-        get_checkpoint_conversion_mapping,
-        register_checkpoint_conversion_mapping,
-    )
 
-    model_type = model_type_for(family)
-    conversions = get_checkpoint_conversion_mapping(family)
-    if conversions is not None and get_checkpoint_conversion_mapping(model_type) is None:
-        register_checkpoint_conversion_mapping(model_type, conversions)
+    # The exported code does the same when transformers imports it (one implementation, shipped there).
+    from adamoe.hf.remote.configuration_adamoe import share_checkpoint_conversions
+
+    share_checkpoint_conversions(family)
     cls = model_class(family)
     AutoModelForCausalLM.register(config_class(family), cls, exist_ok=True)
     return cls

@@ -12,8 +12,13 @@ fused-experts <-> per-expert layout it reverts to on save) then apply to the ori
 silently re-initialised router. Older folders (model type ``mixtral`` etc. plus ``adamoe``, e.g. from a
 plain ``save_pretrained``) still load here, and only here.
 
-:func:`export_remote` writes a folder that plain transformers loads with ``trust_remote_code=True``
-(standalone modeling code from :mod:`adamoe.hf.remote`), e.g. for lm-eval's ``hf`` model.
+Both :func:`save` and :func:`export_remote` put the standalone modeling code of :mod:`adamoe.hf.remote`
+beside the weights, with ``auto_map`` in config.json, so plain transformers (no adamoe, e.g. lm-eval's
+``hf`` model) loads the folder with ``trust_remote_code=True``; transformers never runs that code unless
+asked, and adamoe's own loading does not need it. A model the standalone code cannot rebuild (Mo-LoRA,
+unmerged adapters, extra modules) is still saved, without ``auto_map``; then :data:`README` in the
+folder and a warning say what plain transformers' "unknown model type" error means and what to do.
+:func:`export_remote` is the strict variant: it refuses such a model, and a non-zero compute dial.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,6 +46,8 @@ __all__ = ["REMOTE_FAMILIES", "export_remote", "load", "save"]
 #: Families whose routing the standalone code in :mod:`adamoe.hf.remote` reproduces.
 REMOTE_FAMILIES = ("mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "deepseek_v2", "deepseek_v3")
 REMOTE_CODE = Path(__file__).resolve().parent / "remote"
+#: The note every saved folder carries on how to load it (transformers' own refusal cannot say it).
+README = "README.md"
 
 
 def _retyped(config: Any) -> Any:
@@ -135,14 +143,25 @@ def save(
 ) -> Path:
     """``save_pretrained`` (safetensors) into ``path`` under the model type ``adamoe_<family>``; each file
     is replaced atomically. ``tokenizer`` (optional) is saved beside the model; ``kwargs`` go to
-    ``save_pretrained``. Vanilla transformers refuses the folder; :func:`load` (or ``AutoModelForCausalLM``
-    after ``import adamoe.hf``) rebuilds the converted model."""
+    ``save_pretrained``. :func:`load` (or ``AutoModelForCausalLM`` after ``import adamoe.hf``) rebuilds the
+    converted model; plain transformers needs ``trust_remote_code=True`` for the code and ``auto_map``
+    written beside the weights (unless the model has weights that code does not build: see the module
+    docstring), and refuses the folder without it."""
     family = _record(model)["family"]
     cls = model_class(family)
+    differ = _remote_mismatch(model, family)
+    if differ:
+        warnings.warn(
+            f"{path}: saved without the standalone code (weights {', '.join(differ[:3])} are not what it "
+            "builds): only adamoe loads this folder; merge Mo-LoRA / PEFT adapters first for one that "
+            "plain transformers loads with trust_remote_code=True",
+            stacklevel=2,
+        )
 
     def write(tmp: Path) -> None:
         model.save_pretrained(tmp, **kwargs)
         _edit_config(tmp, model_type=model_type_for(family), architectures=[cls.__name__])
+        _add_loading_note(tmp, family, differ)
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)
 
@@ -169,43 +188,70 @@ def export_remote(model: PreTrainedModel, path: str | os.PathLike[str], *, token
             raise ValueError(
                 f"model: {name}.null_bias is {router.null_bias}; set the compute dial to 0 first"
             )
-    names = _remote_names(family)
-    _check_remote_weights(model, names["AutoModelForCausalLM"].split(".")[1])
+    differ = _remote_mismatch(model, family)
+    if differ:
+        raise ValueError(
+            f"model: weights {', '.join(differ[:3])} differ from what the exported code builds; "
+            "merge Mo-LoRA / PEFT adapters into the model before export_remote"
+        )
 
     def write(tmp: Path) -> None:
         model.config.save_pretrained(tmp)
         dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
-        _edit_config(
-            tmp,
-            model_type=model_type_for(family),
-            architectures=[names["AutoModelForCausalLM"].split(".")[1]],
-            auto_map=names,
-            dtype=dtype,
-        )
+        architectures = [model_class(family).__name__]
+        _edit_config(tmp, model_type=model_type_for(family), architectures=architectures, dtype=dtype)
         save_model(model, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         if getattr(model, "generation_config", None) is not None:
             model.generation_config.save_pretrained(tmp)
-        for source in REMOTE_CODE.glob("*_adamoe.py"):
-            shutil.copyfile(source, tmp / source.name)
+        _add_loading_note(tmp, family, [])
         if tokenizer is not None:
             tokenizer.save_pretrained(tmp)
 
     return _write_atomically(Path(path), write)
 
 
-def _check_remote_weights(model: PreTrainedModel, class_name: str) -> None:
-    """Refuse a model whose weights the standalone class would not load one to one (Mo-LoRA, adapters,
-    other extra modules): built on the meta device from the same config, its state-dict keys must match."""
+def _remote_mismatch(model: PreTrainedModel, family: str) -> list[str]:
+    """State-dict keys in which ``model`` and the standalone class built from its config (on the meta
+    device) differ: empty when the exported code loads the weights one to one (no Mo-LoRA, adapters or
+    other extra modules)."""
     from adamoe.hf.remote import modeling_adamoe
 
+    if family not in REMOTE_FAMILIES:
+        return [f"<family {family}: no standalone code>"]
     with torch.device("meta"):
-        expected = set(getattr(modeling_adamoe, class_name)(copy.deepcopy(model.config)).state_dict())
-    differ = sorted(expected ^ set(model.state_dict()))
+        remote = getattr(modeling_adamoe, model_class(family).__name__)(copy.deepcopy(model.config))
+    return sorted(set(remote.state_dict()) ^ set(model.state_dict()))
+
+
+def _add_loading_note(folder: Path, family: str, differ: list[str]) -> None:
+    """The standalone code and ``auto_map`` when the code rebuilds the model (``differ`` empty), and the
+    :data:`README` saying how the folder loads either way."""
+    name = model_type_for(family)
+    lines = [
+        f"# AdaMoE checkpoint (model type {name}: {family} with null experts)",
+        "",
+        "With adamoe installed: `adamoe.hf.load(folder)`, or `import adamoe.hf` and then",
+        "`transformers.AutoModelForCausalLM.from_pretrained(folder)`.",
+        "",
+    ]
     if differ:
-        raise ValueError(
-            f"model: weights {', '.join(differ[:3])} differ from what the exported code builds; "
-            "merge Mo-LoRA / PEFT adapters into the model before export_remote"
-        )
+        lines += [
+            f"Plain transformers cannot load this folder: it reports the model type {name} as unknown",
+            "(upgrading transformers does not help). The model has weights the standalone AdaMoE code does",
+            f"not build ({', '.join(differ[:3])}), e.g. Mo-LoRA or unmerged PEFT adapters: merge them and",
+            "save again with adamoe.hf.save to get a folder that loads with trust_remote_code=True.",
+        ]
+    else:
+        names = _remote_names(family)
+        _edit_config(folder, auto_map=names)
+        for source in REMOTE_CODE.glob("*_adamoe.py"):
+            shutil.copyfile(source, folder / source.name)
+        lines += [
+            "Without adamoe: `AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=True)` runs the",
+            "standalone modeling code beside the weights (configuration_adamoe.py, modeling_adamoe.py; torch",
+            "and transformers only). Without trust_remote_code transformers refuses the folder.",
+        ]
+    (folder / README).write_text("\n".join(lines) + "\n")
 
 
 def _remote_names(family: str) -> dict[str, str]:

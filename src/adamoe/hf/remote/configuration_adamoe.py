@@ -3,7 +3,11 @@
 Each is the family's own config with a model type of its own (``adamoe_<family>``), so transformers
 without this code refuses the checkpoint instead of loading it as the unconverted model. The conversion
 settings travel in ``config.adamoe`` (null_experts, top_k, null_type, normalize, base_top_k, ...).
-Written by ``adamoe.hf.export_remote``.
+Written by ``adamoe.hf.save`` and ``adamoe.hf.export_remote``.
+
+Importing this module (transformers does, before it reads the weights) gives each ``adamoe_<family>``
+model type its family's checkpoint conversions, so the per-expert layout ``save_pretrained`` writes loads
+into the fused experts exactly as it does for the family itself.
 """
 
 from __future__ import annotations
@@ -18,13 +22,18 @@ from transformers import (
 )
 
 __all__ = [
+    "FAMILY_NAMES",
     "AdaMoEDeepseekV2Config",
     "AdaMoEDeepseekV3Config",
     "AdaMoEMixtralConfig",
     "AdaMoEOlmoeConfig",
     "AdaMoEQwen2MoeConfig",
     "AdaMoEQwen3MoeConfig",
+    "share_checkpoint_conversions",
 ]
+
+#: The transformers model types these configs extend.
+FAMILY_NAMES = ("mixtral", "qwen2_moe", "qwen3_moe", "olmoe", "deepseek_v2", "deepseek_v3")
 
 
 class AdaMoEMixtralConfig(MixtralConfig):
@@ -49,3 +58,22 @@ class AdaMoEDeepseekV2Config(DeepseekV2Config):
 
 class AdaMoEDeepseekV3Config(DeepseekV3Config):
     model_type = "adamoe_deepseek_v3"
+
+
+def share_checkpoint_conversions(family: str) -> None:
+    """Register ``family``'s checkpoint conversions for ``adamoe_<family>`` too (idempotent; a no-op on a
+    transformers without the registry or a family without conversions)."""
+    try:
+        from transformers.conversion_mapping import (
+            get_checkpoint_conversion_mapping,
+            register_checkpoint_conversion_mapping,
+        )
+    except ImportError:
+        return
+    conversions = get_checkpoint_conversion_mapping(family)
+    if conversions is not None and get_checkpoint_conversion_mapping(f"adamoe_{family}") is None:
+        register_checkpoint_conversion_mapping(f"adamoe_{family}", conversions)
+
+
+for _family in FAMILY_NAMES:
+    share_checkpoint_conversions(_family)
