@@ -1,14 +1,15 @@
 """Plain record types of the reliability bench.
 
-The bench needs records the task loaders of `adamoe.data` do not have — harmful prompts,
-closed-book QA answers, span items. Whatever is scored by
-log-likelihood is converted to `adamoe.data.examples.MCExample` (re-exported here) by `formats`.
+The bench needs records the task loaders of `adamoe.data` do not have — harmful prompts and span items.
+Whatever is scored by log-likelihood is converted to `adamoe.data.examples.MCExample` by `formats`;
+`MCExample` and the closed-book `adamoe.data.closed_book.OpenQAItem` are re-exported here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from adamoe.data.closed_book import OpenQAItem
 from adamoe.data.examples import MCExample
 
 __all__ = [
@@ -27,16 +28,6 @@ class PromptItem:
     prompt: str
     source: str
     category: str = ""
-
-
-@dataclass(frozen=True, kw_only=True)
-class OpenQAItem:
-    """An open-domain question with every acceptable gold answer (NQ-style)."""
-
-    id: str
-    question: str
-    answers: tuple[str, ...]
-    context: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

