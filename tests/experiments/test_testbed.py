@@ -40,10 +40,42 @@ def test_routed_share_is_the_routed_experts_over_the_whole_model_by_hand():
 
 def test_candidates_start_from_the_default_build_and_the_report_names_the_command():
     assert CANDIDATES[0].shared_fraction == 0.5 and CANDIDATES[0].top_k == 2
-    assert len({c.key() for c in CANDIDATES}) == len(CANDIDATES)
+    assert len({c.key() for c in CANDIDATES}) == len({c.name for c in CANDIDATES}) == len(CANDIDATES)
+    assert CANDIDATES[0].name == "core50-e8-top2" and CANDIDATES[-1].name == "core0-e8-top4-r40"
     row = {"nll": 4.0, "dev": {"mean_acc": 40.0, "mean_acc_norm": 42.0}}
     cand = {**row, "recipe": {"shared_fraction": 0.0, "num_experts": 8, "top_k": 4, "recovery_steps": 0}}
     text = _report(
         {"dense": row, "candidates": [{**cand, "routed_share": 0.4}], "n_texts": 3, "dev_per_task": 5}, "CMD"
     )
     assert "`CMD`" in text and "| 40.0% | 4.000 | +0.000 |" in text
+
+
+class _Stopped(Exception):
+    pass
+
+
+def test_the_search_resumes_without_re_measuring(tmp_path, monkeypatch):
+    from adamoe.data import loaders
+    from adamoe.experiments import moe_model, testbed
+
+    monkeypatch.setattr(moe_model, "heldout_texts", lambda n: ["a text"] * 2)
+    monkeypatch.setattr(loaders, "load_task", lambda *a, **k: [])
+    monkeypatch.setattr(testbed, "_dense_reference", lambda texts, dev: {"nll": 1.0})
+    measured, stop = [], [True]
+
+    def fake_measure(recipe, *, texts, dev, log):
+        measured.append(recipe.name)
+        if len(measured) == 2 and stop.pop():
+            raise _Stopped  # the first run stops during the second candidate
+        return {"key": recipe.key(), "name": recipe.name}
+
+    monkeypatch.setattr(testbed, "measure_candidate", fake_measure)
+    saver = testbed._Saver(tmp_path, "CMD")
+    with pytest.raises(_Stopped):
+        testbed.run_search(CANDIDATES[:3], save=saver)
+    measured.clear()
+    stop.append(False)
+    out = testbed.run_search(CANDIDATES[:3], save=saver)  # measures only what is missing
+    assert measured == [c.name for c in CANDIDATES[1:3]]
+    assert [c["name"] for c in out["candidates"]] == [c.name for c in CANDIDATES[:3]]
+    assert not list(tmp_path.glob("*.tmp"))

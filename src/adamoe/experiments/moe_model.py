@@ -78,6 +78,12 @@ class MoeRecipe:
     0 keeps the plain split. Needed once the shared core is small (see :mod:`adamoe.experiments.testbed`)."""
     recovery_lr: float = 1e-4
 
+    @property
+    def name(self) -> str:
+        """``core50-e8-top2`` (+ ``-r<steps>`` when recovered): the shared core in %, experts, k."""
+        name = f"core{round(100 * self.shared_fraction)}-e{self.num_experts}-top{self.top_k}"
+        return name + (f"-r{self.recovery_steps}" if self.recovery_steps else "")
+
     def key(self) -> str:
         text = json.dumps({**asdict(self), "format": _FORMAT, "tf": transformers.__version__}, sort_keys=True)
         return "smollm2-moe-" + hashlib.sha256(text.encode()).hexdigest()[:12]

@@ -39,8 +39,8 @@ CANDIDATES: tuple[MoeRecipe, ...] = (
     MoeRecipe(shared_fraction=0.5, num_experts=8, top_k=2),
     MoeRecipe(shared_fraction=0.25, num_experts=8, top_k=4),
     MoeRecipe(shared_fraction=0.0, num_experts=8, top_k=4),
-    MoeRecipe(shared_fraction=0.25, num_experts=8, top_k=4, recovery_steps=120),
-    MoeRecipe(shared_fraction=0.0, num_experts=8, top_k=4, recovery_steps=120),
+    MoeRecipe(shared_fraction=0.25, num_experts=8, top_k=4, recovery_steps=40),
+    MoeRecipe(shared_fraction=0.0, num_experts=8, top_k=4, recovery_steps=40),
 )
 """The default build first (the 9% reference), then smaller cores at top-4 of 8, plain and recovered."""
 
@@ -84,6 +84,7 @@ def measure_candidate(
     nll = text_nlls(moe, tok, texts)
     out = {
         "recipe": asdict(recipe),
+        "name": recipe.name,
         "key": recipe.key(),
         "build_seconds": record["build_seconds"],
         "router_agreement": sum(record["agreement_topk"]) / len(record["agreement_topk"]),
@@ -94,7 +95,7 @@ def measure_candidate(
     }
     out["measure_seconds"] = round(time.perf_counter() - t0, 1)
     log(
-        f"testbed {out['key']}: share {out['routed_share']:.3f}, NLL {out['nll']:.3f}, "
+        f"testbed {out['name']}: share {out['routed_share']:.3f}, NLL {out['nll']:.3f}, "
         f"dev acc_norm {out['dev']['mean_acc_norm']:.1f} ({out['measure_seconds']} s)"
     )
     return out
@@ -114,19 +115,49 @@ def run_search(
     *,
     dev_per_task: int = 100,
     heldout_per_task: int = 30,
+    save: _Saver | None = None,
     log=print,
 ) -> dict[str, Any]:
-    """Dense reference, then every candidate; the result of :func:`measure_candidate` for each."""
+    """Dense reference, then every candidate (:func:`measure_candidate`). ``save(result)`` runs after
+    each step, and a result it saved before is resumed: candidates measured at the same sizes (by
+    recipe key) are kept, not re-measured."""
     from adamoe.data.loaders import load_task
     from adamoe.experiments.moe_model import heldout_texts
 
     texts = heldout_texts(heldout_per_task)
     dev = {t: list(load_task(t, split="validation", limit=dev_per_task)) for t in MOE_TASKS}
-    result = {"dense": _dense_reference(texts, dev), "candidates": []}
+    sizes = {"n_texts": len(texts), "dev_per_task": dev_per_task}
+    result = save.load(sizes) if save else None
+    if result is None:
+        result = {**sizes, "dense": _dense_reference(texts, dev), "candidates": []}
+        if save:
+            save(result)
+    done = {c["key"] for c in result["candidates"]}
     for recipe in candidates:
-        result["candidates"].append(measure_candidate(recipe, texts=texts, dev=dev, log=log))
-    result["n_texts"], result["dev_per_task"] = len(texts), dev_per_task
+        if recipe.key() not in done:
+            result["candidates"].append(measure_candidate(recipe, texts=texts, dev=dev, log=log))
+            if save:
+                save(result)
     return result
+
+
+class _Saver:
+    """Writes ``testbed.json`` atomically (temp file, then rename) and reloads it for a resume."""
+
+    def __init__(self, out: Path, command: str) -> None:
+        self.path, self.command = out / "testbed.json", command
+        out.mkdir(parents=True, exist_ok=True)
+
+    def load(self, sizes: dict[str, int]) -> dict[str, Any] | None:
+        if not self.path.is_file():
+            return None
+        old = json.loads(self.path.read_text())
+        return old if all(old.get(k) == v for k, v in sizes.items()) else None
+
+    def __call__(self, result: dict[str, Any]) -> None:
+        tmp = self.path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps({**result, "command": self.command}, indent=2))
+        tmp.replace(self.path)
 
 
 def _report(result: dict[str, Any], command: str) -> str:
@@ -164,11 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--heldout-per-task", type=int, default=30)
     args = parser.parse_args(argv)
     command = "python -m adamoe.experiments.testbed " + " ".join(argv if argv is not None else sys.argv[1:])
-    result = run_search(dev_per_task=args.dev_per_task, heldout_per_task=args.heldout_per_task)
-    args.out.mkdir(parents=True, exist_ok=True)
-    tmp = args.out / "testbed.json.tmp"
-    tmp.write_text(json.dumps({**result, "command": command}, indent=2))
-    tmp.replace(args.out / "testbed.json")
+    saver = _Saver(args.out, command)
+    result = run_search(dev_per_task=args.dev_per_task, heldout_per_task=args.heldout_per_task, save=saver)
     (args.out / "report.md").write_text(_report(result, command))
     return 0
 
