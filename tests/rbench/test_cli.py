@@ -85,7 +85,7 @@ def test_cli_writes_a_side_by_side_report_and_resumes_from_cache(tmp_path, capsy
     assert "| upper | surface | 2/2 | yes |" in md and "| data:cb | dataset |" in md
     html = (run_dir / "report.html").read_text()
     assert html.startswith("<!doctype html>") and "routing_js.png" in html
-    for png in ("headline.png", "ood.png", "routing_js.png", "routing_load.png"):
+    for png in ("headline.png", "ood.png", "routing_js.png"):
         assert (run_dir / png).read_bytes().startswith(PNG)
     assert (run_dir / "config.yaml").is_file()
     assert "written to" in capsys.readouterr().out
@@ -159,7 +159,7 @@ def test_a_model_that_fails_to_load_mid_run_leaves_no_report(tmp_path, capsys) -
 
 def test_report_json_is_strict_and_dense_routing_is_dashed() -> None:
     from adamoe.eval.report import json_safe
-    from adamoe.rbench.report import routing_rows
+    from adamoe.rbench.report import routing_table
 
     assert json_safe({"a": float("nan"), "b": (1.0, float("inf")), 3: [0.5]}) == {
         "a": None,
@@ -194,7 +194,7 @@ def test_report_json_is_strict_and_dense_routing_is_dashed() -> None:
             },
         },
     }
-    rows = routing_rows(result, "ood")
+    rows = routing_table(result, "ood").cells()[0]
     assert rows[0] == ["dense", *["–"] * 11]
     assert rows[1][:6] == ["moe", "id (ref)", "–", "10", "2.000", "–"]
     assert rows[2] == [
@@ -212,4 +212,4 @@ def test_report_json_is_strict_and_dense_routing_is_dashed() -> None:
         "–",
     ]
     result["results"]["moe"]["dims"]["ood"]["routing"]["shift"]["upper"].update(p_holm=0.3, within_noise=True)
-    assert routing_rows(result, "ood")[2][-2:] == ["0.300", "within noise"]
+    assert routing_table(result, "ood").cells()[0][2][-2:] == ["0.300", "within noise"]

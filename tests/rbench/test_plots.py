@@ -41,7 +41,7 @@ def test_headline_plot_keeps_higher_and_lower_is_better_apart() -> None:
     assert [t.get_text() for t in up.get_xticklabels()] == ["ood.id_acc", "adversarial.clean_acc"]
     assert [t.get_text() for t in down.get_xticklabels()] == ["ood.gap_mean"]
     plots = render_plots(_result(2))
-    assert set(plots) == {"headline.png", "ood.png", "routing_js.png", "routing_load.png"}
+    assert set(plots) == {"headline.png", "ood.png", "routing_js.png"}
     assert all(png.startswith(b"\x89PNG") for _, png in plots.values())
 
 

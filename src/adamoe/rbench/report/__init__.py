@@ -1,13 +1,12 @@
 """Reports of the reliability suite.
 
-- `values`: how a cell shows a value (percent, number, delta, dash);
 - `tables`: the metric tables (n, 95% CI, chance, paired MoE-vs-dense deltas), OOD and per-group tables;
-- `details`: routing per stage beside its noise floor, refusal per category, notes and examples;
+- `details`: routing per stage against its matched reference, notes and examples;
 - `plots`: PNG plots on `matplotlib.figure.Figure` objects;
 - `render`: the report's document, rendered by `adamoe.eval.report`, and the atomic writing of its files;
 """
 
-from adamoe.rbench.report.details import routing_rows
+from adamoe.rbench.report.details import routing_table
 from adamoe.rbench.report.render import REPORT_FILES, markdown_summary, render_report, write_report
 from adamoe.rbench.report.tables import dimension_table
 
@@ -16,6 +15,6 @@ __all__ = [
     "dimension_table",
     "markdown_summary",
     "render_report",
-    "routing_rows",
+    "routing_table",
     "write_report",
 ]

@@ -1,99 +1,62 @@
-"""The report's detail tables and lists: routing per stage (drift vs a matched reference), refusal per
-category, notes on sources and skipped attacks, and a few model outputs per dimension."""
+"""The report's detail tables and lists: routing per stage (drift vs a matched reference), notes on
+sources and skipped attacks, and a few model outputs per dimension."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from adamoe.rbench.report.values import DASH, delta, num, pct
+from adamoe.eval.report import Column, Table
 
-__all__ = [
-    "ROUTING_HEADERS",
-    "attack_lines",
-    "example_lines",
-    "note_lines",
-    "routing_rows",
-    "safety_category_table",
-]
+__all__ = ["ROUTING_COLUMNS", "attack_lines", "example_lines", "note_lines", "routing_table"]
+
+ROUTING_COLUMNS = (
+    *(Column(key=k, label=k) for k in ("model", "stage", "vs")),
+    Column(key="tokens", label="tokens", digits=0),
+    Column(key="load", label="load", digits=3),
+    Column(key="delta_load", label="Δload vs ref", digits=3),
+    Column(key="entropy", label="router entropy", digits=3),
+    Column(key="delta_entropy", label="Δentropy", digits=3),
+    Column(key="js_mean", label="JS mean (bits)"),
+    Column(key="js_max", label="JS max (bits)"),
+    Column(key="p_holm", label="p (Holm)", digits=3),
+    Column(key="drift", label="drift"),
+)
 
 
-def routing_rows(result: Mapping[str, Any], dim: str) -> list[list[str]]:
-    """(model, stage, reference, tokens, load, Δload, entropy, Δentropy, JS mean, JS max, p Holm, verdict)
-    rows; dense models get dashes. The verdict reads "within noise" when the permutation test of the
-    stage against its matched reference is not significant after Holm (`adamoe.rbench.drift`)."""
-    rows = []
+def _sci(v: Any) -> str | None:
+    return None if v is None else f"{v:.2e}"
+
+
+def routing_table(result: Mapping[str, Any], dim: str) -> Table:
+    """Per model and stage: reference, tokens, load, Δload, entropy, Δentropy, JS mean / max, p Holm and
+    the verdict, "within noise" when the permutation test of the stage against its matched reference is
+    not significant after Holm (`adamoe.rbench.drift`); dense models get dashes."""
+    rows: list[dict[str, Any]] = []
     for m in result["models"]:
         routing = result["results"][m]["dims"][dim].get("routing")
-        if not routing:
-            rows.append([m] + [DASH] * (len(ROUTING_HEADERS) - 1))
-            continue
-        refs = set(routing.get("references", ()))
-        for stage, s in routing["stages"].items():
-            sh = routing["shift"].get(stage)
-            label = f"{stage} (ref)" if stage in refs else stage
+        refs = set((routing or {}).get("references", ()))
+        rows += [{"model": m}] if not routing else []
+        for stage, s in (routing or {}).get("stages", {}).items():
+            sh = routing["shift"].get(stage) or {}
+            within = sh.get("within_noise")
             rows.append(
-                [
-                    m,
-                    label,
-                    sh["reference"] if sh else DASH,
-                    str(int(s.get("tokens", 0))),
-                    num(s["load"]),
-                    delta(sh["delta_load"]) if sh else DASH,
-                    num(s["entropy"]),
-                    delta(sh["delta_entropy"]) if sh else DASH,
-                    num(sh["js_mean"], ".2e") if sh else DASH,
-                    num(sh["js_max"], ".2e") if sh else DASH,
-                    num(sh.get("p_holm"), ".3f") if sh else DASH,
-                    _verdict(sh.get("within_noise")) if sh else DASH,
-                ]
+                {
+                    **{k: s.get(k) for k in ("tokens", "load", "entropy")},
+                    **{k: sh.get(k) for k in ("delta_load", "delta_entropy", "p_holm")},
+                    "model": m,
+                    "stage": f"{stage} (ref)" if stage in refs else stage,
+                    "vs": sh.get("reference"),
+                    "js_mean": _sci(sh.get("js_mean")),
+                    "js_max": _sci(sh.get("js_max")),
+                    "drift": None if within is None else ("within noise" if within else "above noise"),
+                }
             )
-    return rows
-
-
-ROUTING_HEADERS = [
-    "model",
-    "stage",
-    "vs",
-    "tokens",
-    "load",
-    "Δload vs ref",
-    "router entropy",
-    "Δentropy",
-    "JS mean (bits)",
-    "JS max (bits)",
-    "p (Holm)",
-    "drift",
-]
-
-
-def _verdict(within: bool | None) -> str:
-    if within is None:
-        return DASH
-    return "within noise" if within else "above noise"
-
-
-def safety_category_table(result: Mapping[str, Any]) -> tuple[list[str], list[list[str]]] | None:
-    """Refusal rate per harmful-prompt category and model; None with fewer than two categories."""
-    models = result["models"]
-    cats: list[str] = []
-    for m in models:
-        for c in result["results"][m]["dims"]["safety"]["details"].get("refusal_by_category", {}):
-            if c not in cats:
-                cats.append(c)
-    if len(cats) < 2:
-        return None
-    rows = [
-        [
-            c,
-            *[
-                pct(result["results"][m]["dims"]["safety"]["details"]["refusal_by_category"].get(c))
-                for m in models
-            ],
-        ]
-        for c in cats
-    ]
-    return ["category", *[f"{m} refusal %" for m in models]], rows
+    caption = (
+        "drift vs each stage's matched reference (vs); p = permutation test of the JS between the two item "
+        "sets, Holm-adjusted within the dimension; 'within noise' = p >= 0.05"
+    )
+    return Table(columns=ROUTING_COLUMNS, rows=tuple(rows), caption=caption)
 
 
 def note_lines(result: Mapping[str, Any], dim: str) -> list[str]:

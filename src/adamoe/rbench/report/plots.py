@@ -142,19 +142,9 @@ def js_figure(result: Mapping[str, Any], moe: Sequence[str]) -> Any:
     return _panels(chunks or [("", [])], draw, size=(7.5, 3.2), every_legend=True)
 
 
-def _routing_load(result: Mapping[str, Any], moe: Sequence[str]) -> Plot:
-    def draw(ax: Any, dim: str) -> None:
-        stages = list(dict.fromkeys(s for m in moe for s in _routing(result, m, dim).get("stages", {})))
-        loads = {m: _routing(result, m, dim).get("stages", {}) for m in moe}
-        series = {m: [_bar(None, (loads[m].get(s) or {}).get("load")) for s in stages] for m in moe}
-        _grouped_bars(ax, stages, series, title=f"{dim}: load per stage", ylabel="true experts / token")
-
-    fig = _panels(result["dims"], draw, size=(4.2, 3.4), ncols=len(result["dims"]))
-    return "Load (true experts per token) per stage, MoE models", _png(fig)
-
-
 def render_plots(result: Mapping[str, Any]) -> dict[str, Plot]:
-    """{file name: (caption, PNG bytes)}: headline metrics, OOD accuracy per set, routing drift and load."""
+    """{file name: (caption, PNG bytes)}: headline metrics, OOD accuracy per set, routing drift (load per
+    stage is in the routing tables)."""
     caption = "Headline metrics with 95% intervals: higher-is-better and lower-is-better apart"
     plots = {"headline.png": (caption, _png(headline_figure(result)))}
     if "ood" in result["dims"]:
@@ -166,5 +156,4 @@ def render_plots(result: Mapping[str, Any]) -> dict[str, Plot]:
             f"at most {MAX_LINES} lines per panel"
         )
         plots["routing_js.png"] = (caption, _png(js_figure(result, moe)))
-        plots["routing_load.png"] = _routing_load(result, moe)
     return plots

@@ -14,13 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from adamoe.eval.report import Bullets, Figure, Heading, Paragraph, Table, json_safe, to_html, to_markdown
-from adamoe.rbench.report.details import (
-    ROUTING_HEADERS,
-    example_lines,
-    note_lines,
-    routing_rows,
-    safety_category_table,
-)
+from adamoe.rbench.report.details import example_lines, note_lines, routing_table
 from adamoe.rbench.report.plots import render_plots
 from adamoe.rbench.report.tables import dimension_table, group_tables, ood_table
 from adamoe.utils.io import atomic_save_json, atomic_write_bytes, atomic_write_text
@@ -40,22 +34,11 @@ def _dimension_blocks(result: Mapping[str, Any], dim: str) -> list[Block]:
     if dim == "ood":
         blocks.append(ood_table(result))
     blocks += group_tables(result, dim)
-    if dim == "safety":
-        cats = safety_category_table(result)
-        if cats:
-            blocks.append(Table.plain(*cats))
     notes = note_lines(result, dim)
     if notes:
         blocks.append(Bullets(tuple(notes)))
     blocks.append(Heading(f"{dim}: routing", 3))
-    blocks.append(
-        Table.plain(
-            ROUTING_HEADERS,
-            routing_rows(result, dim),
-            caption="drift vs each stage's matched reference (vs); p = permutation test of the JS between "
-            "the two item sets, Holm-adjusted within the dimension; 'within noise' = p >= 0.05",
-        )
-    )
+    blocks.append(routing_table(result, dim))
     ex = example_lines(result, dim)
     if ex:
         blocks += [Heading(f"{dim}: examples", 3), Bullets(tuple(ex))]

@@ -13,9 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from adamoe.eval.report import Column, Table
+from adamoe.eval.report import DASH, Column, Table
 from adamoe.rbench.dimensions.base import metric_direction
-from adamoe.rbench.report.values import DASH
 
 __all__ = ["delta_cell", "dimension_table", "group_tables", "keys_over_models", "metric_names", "ood_table"]
 
