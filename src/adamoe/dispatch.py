@@ -7,9 +7,9 @@ slot is dropped; an identity null adds ``weight * x`` here. The independent refe
 per-slot loop written from scratch in ``tests/test_dispatch.py``.
 
 Imports run one way, kernels -> dispatch -> layer: dispatch knows experts only through the
-:class:`GroupedExperts` protocol (and the optional ``forward_decode`` / ``fused_swiglu_weights`` methods),
-never the expert classes; the ``auto`` backend choice lives beside the kernels
-(:mod:`adamoe.experts.backend`).
+:class:`GroupedExperts` protocol (and the optional ``forward_decode`` / ``fused_swiglu_weights`` /
+``fused_swiglu_lora`` methods), never the expert classes; the ``auto`` backend choice lives beside the
+kernels (:mod:`adamoe.experts.backend`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Protocol
 
 import torch
 
-from adamoe.experts import backend
+from adamoe.experts import backend, low_rank
 from adamoe.routing.base import Routing
 
 
@@ -84,6 +84,14 @@ def fused_swiglu_weights(experts: object) -> tuple[torch.Tensor, torch.Tensor] |
     return own()
 
 
+def fused_swiglu_lora(experts: object) -> tuple[low_rank.LowRank | None, low_rank.LowRank | None]:
+    """The LoRA updates of the fused weights (gate_up, down) that the grouped GEMMs add low-rank, never
+    merged (:mod:`adamoe.experts.low_rank`): experts opt in with ``fused_swiglu_lora()``; (None, None)
+    for plain experts."""
+    own = getattr(experts, "fused_swiglu_lora", None)
+    return (None, None) if own is None else own()
+
+
 def plan_on_device(routing: Routing) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """:func:`plan` without a host sync: every (T*k) slot sorted by expert, null and empty slots last.
 
@@ -107,14 +115,19 @@ def dispatch_sync_free(hidden: torch.Tensor, routing: Routing, experts: object) 
     dropped from the GEMMs without a data-dependent shape, so nothing waits for the device. Rows past the
     offsets come out of ``torch._grouped_mm`` unwritten (forward, and the input gradient backward), so they
     are zeroed before the GEMM (its backward zeroes their gradient) and masked before the weighting.
+    LoRA updates the experts offer (:func:`fused_swiglu_lora`) run as rank-r grouped GEMMs on the same
+    offsets, beside the frozen weights (:func:`adamoe.experts.low_rank.adapted_grouped_mm`).
     """
     weights = fused_swiglu_weights(experts)
     if weights is None:
         return None
     gate_up, down = weights
+    gate_up_lora, down_lora = fused_swiglu_lora(experts)
     if not backend.grouped_mm_fits(gate_up):  # fp32 on CUDA: torch's own fallback would sync and loop
         _warn_counted(backend.run_dtype(gate_up), gate_up.device.type)
         return None
+    if not low_rank.grouped_mm_takes(backend.run_dtype(gate_up), gate_up_lora, down_lora):
+        return None  # a LoRA rank whose (N, r) rows are not 16-byte aligned: the counted path's loop
     order, valid, offsets = plan_on_device(routing)
     token = order // routing.top_k
     keep = valid.unsqueeze(1)
@@ -122,9 +135,9 @@ def dispatch_sync_free(hidden: torch.Tensor, routing: Routing, experts: object) 
     if rows.is_cuda and torch.is_autocast_enabled("cuda"):  # _grouped_mm is not autocast-aware
         dtype = torch.get_autocast_dtype("cuda")
         rows, gate_up, down = rows.to(dtype), gate_up.to(dtype), down.to(dtype)
-    g, u = torch._grouped_mm(rows, gate_up.transpose(-2, -1), offs=offsets).chunk(2, dim=-1)
-    out = torch._grouped_mm(
-        (torch.nn.functional.silu(g) * u).contiguous(), down.transpose(-2, -1), offs=offsets
+    g, u = low_rank.adapted_grouped_mm(rows, gate_up, offsets, gate_up_lora).chunk(2, dim=-1)
+    out = low_rank.adapted_grouped_mm(
+        (torch.nn.functional.silu(g) * u).contiguous(), down, offsets, down_lora
     )
     out = torch.where(keep, out, torch.zeros((), dtype=out.dtype, device=out.device)).to(hidden.dtype)
     slot_weights = routing.weights.reshape(-1).index_select(0, order).to(out.dtype)
