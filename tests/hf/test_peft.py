@@ -6,12 +6,12 @@ import copy
 
 import pytest
 import torch
-from peft import PeftModel, get_peft_model
+from peft import get_peft_model
 from peft.tuners.lora.layer import ParamWrapper
 
 from adamoe.hf.convert import convert
 from adamoe.hf.io import load, save
-from adamoe.hf.peft_utils import bnb_4bit_config, lora_config_for, lora_target_parameters
+from adamoe.hf.peft_utils import bnb_4bit_config, load_adapter, lora_config_for, lora_target_parameters
 from adamoe.hf.tiny import MOE_FAMILIES, tiny_model
 from adamoe.losses import routing_aux_loss
 from adamoe.stats import collect_routings
@@ -67,7 +67,8 @@ def test_lora_starts_at_the_base_model_trains_and_reloads(family, tmp_path):
     base = converted(family)
     save(base, tmp_path / "base")
     peft_model = get_peft_model(copy.deepcopy(base), lora_config_for(base))
-    assert torch.equal(logits_of(peft_model), logits_of(base))  # LoRA B = 0 at init
+    # LoRA B = 0 at init; equal to round-off: the experts' low-rank path runs other GEMMs than the base's.
+    torch.testing.assert_close(logits_of(peft_model), logits_of(base), atol=1e-6, rtol=1e-6)
 
     trainable = {n for n, p in peft_model.named_parameters() if p.requires_grad}
     assert trainable and all("lora_" in n for n in trainable)
@@ -95,7 +96,7 @@ def test_lora_starts_at_the_base_model_trains_and_reloads(family, tmp_path):
     assert (tuned - logits_of(base)).abs().max() > 1e-3
     peft_model.save_pretrained(tmp_path / "adapter")
     assert (tmp_path / "adapter" / "adapter_model.safetensors").is_file()
-    reloaded = PeftModel.from_pretrained(load(tmp_path / "base"), tmp_path / "adapter")
+    reloaded = load_adapter(load(tmp_path / "base"), tmp_path / "adapter")  # experts low-rank, as trained
     assert torch.equal(logits_of(reloaded), tuned)
 
 

@@ -12,19 +12,31 @@ SiLU-gated experts with concatenated [gate; up] weights (every supported family)
 :func:`~adamoe.experts.grouped_mm.grouped_swiglu` kernel; anything else (other activations, biases,
 transposed layouts, post-expert norms) falls back to a per-expert loop that honours the module's own
 ``_apply_gate`` / ``act_fn``.
+
+LoRA on the fused weights: while a :class:`adamoe.hf.lora_experts.ParamWrapper` wrapper runs, the
+experts module carries the updates' low-rank factors in :data:`LORA_ATTR` (a dict from parameter name
+to :class:`~adamoe.experts.low_rank.LowRank`), and the SwiGLU runs as the frozen weights plus rank-r
+grouped GEMMs (:func:`~adamoe.experts.low_rank.low_rank_swiglu`): no merged ``W + ΔW`` is built or
+saved for backward. PEFT's own ``ParamWrapper`` (a parametrisation that merges on every forward) still
+works, with one warning while gradients are on.
 """
 
 from __future__ import annotations
 
+import functools
+import warnings
+
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.nn.utils import parametrize
 from transformers.activations import SiLUActivation
 from transformers.integrations.moe import ExpertsInterface, _default_apply_gate
 
 from adamoe.dispatch import dispatch
 from adamoe.experts import kernels
 from adamoe.experts.backend import auto_swiglu as grouped_swiglu  # the fastest backend per shape (issue 12)
+from adamoe.experts.low_rank import LowRank, low_rank_swiglu
 from adamoe.routing.base import Routing
 
 EXPERTS_IMPLEMENTATION = "adamoe"
@@ -33,7 +45,18 @@ EXPERTS_IMPLEMENTATION = "adamoe"
 NUM_NULL_ATTR = "adamoe_num_null"
 NULL_TYPE_ATTR = "adamoe_null_type"
 
+#: Attribute a LoRA wrapper sets on the experts module for the duration of its forward:
+#: ``{"gate_up_proj": LowRank, "down_proj": LowRank}`` (either may be absent).
+LORA_ATTR = "adamoe_lora"
+
 _NO_SCORES = torch.empty(0)
+
+
+def takes_low_rank(experts: nn.Module) -> bool:
+    """Whether this implementation runs ``experts`` and reads LoRA factors from :data:`LORA_ATTR` (the
+    fused SwiGLU path); a LoRA wrapper must merge the weights itself otherwise."""
+    implementation = getattr(getattr(experts, "config", None), "_experts_implementation", None)
+    return implementation == EXPERTS_IMPLEMENTATION and uses_fused_swiglu(experts)
 
 
 def uses_fused_swiglu(experts: nn.Module) -> bool:
@@ -55,15 +78,23 @@ class _FusedSwiGLU:
     def __init__(self, experts: nn.Module) -> None:
         self.experts = experts
         self.num_experts = experts.num_experts
+        self.lora: dict[str, LowRank] = getattr(experts, LORA_ATTR, None) or {}
 
     def fused_swiglu_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The weights :func:`adamoe.dispatch.dispatch_sync_free` runs on CUDA (no host sync per layer)."""
         return self.experts.gate_up_proj, self.experts.down_proj
 
+    def fused_swiglu_lora(self) -> tuple[LowRank | None, LowRank | None]:
+        """The LoRA updates of (gate_up_proj, down_proj) that the grouped GEMMs add low-rank."""
+        return self.lora.get("gate_up_proj"), self.lora.get("down_proj")
+
     def forward_decode(self, hidden: torch.Tensor, routing: Routing) -> torch.Tensor | None:
         """(T, H) -> (T, H) at decode through the fused kernel (:func:`kernels.moe_decode`: inference,
         CPU, T <= 8), or None so that :func:`dispatch` takes the grouped path. Reads the weights the
-        way ``forward_grouped`` does, so a PEFT-parametrised (LoRA) weight is the merged one in both."""
+        way ``forward_grouped`` does, so a PEFT-parametrised (LoRA) weight is the merged one in both;
+        low-rank LoRA factors (which the kernel knows nothing of) send it to the grouped path."""
+        if self.lora:
+            return None
         e = self.experts
         done = kernels.moe_decode(
             hidden, e.gate_up_proj, e.down_proj, routing.indices, routing.weights, self.num_experts
@@ -73,6 +104,12 @@ class _FusedSwiGLU:
     def forward_grouped(self, rows: torch.Tensor, counts: list[int]) -> torch.Tensor:
         """(N, H) rows grouped by expert (``counts[e]`` each) -> (N, H) expert outputs."""
         gate_up, down = self.experts.gate_up_proj, self.experts.down_proj
+        if self.lora:
+            gate_up_lora, down_lora = self.fused_swiglu_lora()
+            out = low_rank_swiglu(
+                rows.to(gate_up.dtype), gate_up, down, counts, gate_up_lora=gate_up_lora, down_lora=down_lora
+            )
+            return out.to(rows.dtype)
         return grouped_swiglu(rows.to(gate_up.dtype), gate_up, down, counts).to(rows.dtype)
 
 
@@ -126,8 +163,22 @@ def adamoe_experts_forward(
         num_null=getattr(self, NUM_NULL_ATTR, 0),
         null_type=getattr(self, NULL_TYPE_ATTR, "zero"),
     )
-    backend = _FusedSwiGLU(self) if uses_fused_swiglu(self) else _ExpertLoop(self)
+    fused = uses_fused_swiglu(self)
+    if fused and torch.is_grad_enabled() and parametrize.is_parametrized(self):
+        _warn_merged(type(self).__name__.removeprefix("Parametrized"))
+    backend = _FusedSwiGLU(self) if fused else _ExpertLoop(self)
     return dispatch(hidden_states, routing, backend).to(hidden_states.dtype)
+
+
+@functools.cache
+def _warn_merged(experts_class: str) -> None:
+    """Say once that a parametrised (PEFT ``ParamWrapper``) expert weight is merged on every forward."""
+    warnings.warn(
+        f"experts: {experts_class} weights are parametrised (PEFT's ParamWrapper): W + ΔW is merged on "
+        "every forward and kept for backward, a copy of the experts per layer; build the LoRA config "
+        "with adamoe.hf.peft_utils.lora_config_for and reload adapters with adamoe.hf.peft_utils.load_adapter",
+        stacklevel=3,
+    )
 
 
 def register() -> str:

@@ -7,6 +7,13 @@ wrapped module's forward. Our router and the "adamoe" experts implementation rea
 call time, so the adapted weights are what routing and the fused kernel see. ParamWrapper does not
 support LoRA dropout, hence ``lora_dropout=0``.
 
+The fused experts get :class:`adamoe.hf.lora_experts.ParamWrapper`, a ``ParamWrapper`` registered
+for each experts class through PEFT's custom-module mapping: same parameters and save format, but its
+forward adds the update as rank-r grouped GEMMs instead of merging ``W + ΔW`` (which the grouped GEMM
+would keep for backward: a copy of the experts per layer, issue 19). The mapping is not part of the saved
+``adapter_config.json``, so reload adapters with :func:`load_adapter` (plain
+``PeftModel.from_pretrained`` still works, merging on every forward, with one warning while training).
+
 4-bit QLoRA (the paper's setting) needs bitsandbytes on CUDA: :func:`bnb_4bit_config` builds the
 quantisation config for :func:`adamoe.hf.io.load` (``load_in_4bit=True``) and stops with a one-line
 error elsewhere. bitsandbytes quantises ``nn.Linear`` layers (attention, shared experts, lm head); the
@@ -17,15 +24,25 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from os import PathLike
 
 import torch
-from peft import LoraConfig
+from peft import LoraConfig, PeftConfig, PeftModel
 from torch import nn
 
+from adamoe.hf import lora_experts
 from adamoe.hf.convert import AdaMoERouter
+from adamoe.hf.experts_impl import NUM_NULL_ATTR
 from adamoe.hf.families import FAMILY_SPECS, family_of
 
-__all__ = ["LORA_TARGETS", "bnb_4bit_config", "lora_config_for", "lora_target_parameters"]
+__all__ = [
+    "LORA_TARGETS",
+    "bnb_4bit_config",
+    "load_adapter",
+    "lora_config_for",
+    "lora_target_parameters",
+    "register_fused_experts_lora",
+]
 
 LORA_TARGETS = ("router", "experts")
 _LAYER_PREFIX = re.compile(r"^(?:.*\.)?\d+\.")
@@ -71,14 +88,17 @@ def lora_config_for(
     alpha: int = 16,
     targets: Iterable[str] = LORA_TARGETS,
     modules: Iterable[str] = (),
+    low_rank_experts: bool = True,
 ) -> LoraConfig:
     """LoraConfig targeting the routers (``gate`` weight + ``gate2``) and/or the fused experts.
 
     ``modules`` optionally adds ordinary ``nn.Linear`` targets (e.g. attention ``q_proj``).
+    ``low_rank_experts=False`` leaves the experts to PEFT's merging ``ParamWrapper`` (the memory it costs
+    is what :mod:`adamoe.bench.saved` measures against); the default computes them low-rank.
     """
     if rank < 1:
         raise ValueError(f"rank: expected an int >= 1, got {rank!r}")
-    return LoraConfig(
+    config = LoraConfig(
         r=rank,
         lora_alpha=alpha,
         lora_dropout=0.0,
@@ -87,6 +107,31 @@ def lora_config_for(
         target_modules=list(modules),
         target_parameters=lora_target_parameters(model, targets),
     )
+    if low_rank_experts:
+        register_fused_experts_lora(config, model)
+    return config
+
+
+def register_fused_experts_lora(config: LoraConfig, model: nn.Module) -> LoraConfig:
+    """Map every fused experts class of the converted ``model`` to :class:`adamoe.hf.lora_experts.ParamWrapper` in ``config``
+    (PEFT's custom-module mapping; not saved with the config). Returns ``config``."""
+    experts_classes = {type(m) for m in model.modules() if hasattr(m, NUM_NULL_ATTR)}
+    config._register_custom_module(dict.fromkeys(experts_classes, lora_experts.ParamWrapper))
+    return config
+
+
+def load_adapter(
+    model: nn.Module, path: str | PathLike, *, is_trainable: bool = False, **kwargs: object
+) -> PeftModel:
+    """``PeftModel.from_pretrained`` for a converted model, with the fused experts computed low-rank.
+
+    Reads ``adapter_config.json`` from ``path`` (same files as any PEFT save) and registers
+    :class:`adamoe.hf.lora_experts.ParamWrapper` on it before PEFT builds the wrappers; ``kwargs`` go to ``from_pretrained``.
+    """
+    config = PeftConfig.from_pretrained(str(path))
+    if isinstance(config, LoraConfig):
+        register_fused_experts_lora(config, model)
+    return PeftModel.from_pretrained(model, path, is_trainable=is_trainable, config=config, **kwargs)
 
 
 def bnb_4bit_config(*, compute_dtype: torch.dtype = torch.bfloat16) -> object:
