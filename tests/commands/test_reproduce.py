@@ -27,7 +27,7 @@ def test_quick_starts_from_the_smoke_size_and_user_settings_win():
     assert build_config(_args("molora", quick=True)).tasks == ["openbookqa", "sst2"]
     assert build_config(_args("moe", quick=True)).tasks == ["winogrande", "openbookqa"]
     full = build_config(_args("moe"))
-    assert (full.seeds, full.arms, full.baseline) == (3, ["top1", "top2", "m8k3"], "top2")
+    assert (full.seeds, full.arms, full.baseline) == (3, ["top2", "top4", "m8k5", "m8k5-ste"], "top4")
     assert full.tasks == ["winogrande", "hellaswag", "piqa", "siqa", "openbookqa", "arc_challenge"]
     assert build_config(_args("molora")).tasks == ["rte", "commonsense_qa", "openbookqa", "sst2", "sciq"]
 

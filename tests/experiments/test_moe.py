@@ -31,17 +31,20 @@ def _no_kernel_build(monkeypatch):
 
 def test_defaults_follow_the_paper_and_the_example_yaml_spells_them_out():
     cfg = MoEExperimentConfig().validate()
-    assert (cfg.gate2_init, cfg.lora_rank, cfg.lr, cfg.baseline) == ("copy_jitter", 8, 5e-5, "top2")
-    assert cfg.arms == ["top1", "top2", "m8k3"] and cfg.reference_arm() == parse_arm("m8k3")
+    assert (cfg.gate2_init, cfg.lora_rank, cfg.lr, cfg.baseline) == ("copy_jitter", 8, 5e-5, "top4")
+    assert cfg.arms == ["top2", "top4", "m8k5", "m8k5-ste"] and cfg.reference_arm() == parse_arm("m8k5")
+    assert (
+        cfg.testbed == "core25-e8-top4"
+    )  # m = E nulls, k raised by one over the testbed's top-4, as the paper
     assert cfg.lora_targets == ["router", "experts"] and cfg.seeds >= 3 and cfg.random_null
     assert cfg.tasks == ["winogrande", "hellaswag", "piqa", "siqa", "openbookqa", "arc_challenge"]
     assert MoEExperimentConfig.from_mapping(load_config(EXAMPLE), where="") == cfg
 
 
 def test_resolved_config_prints_annealing_for_adamoe_only():
-    recipes = MoEExperimentConfig.from_mapping({"arms": ["top2", "m8k3", "m8k3-ste"]}, where="").resolved()[
-        "recipes"
-    ]
+    recipes = MoEExperimentConfig.from_mapping(
+        {"arms": ["top2", "m8k3", "m8k3-ste"], "baseline": "top2"}, where=""
+    ).resolved()["recipes"]
     assert recipes["m8k3"]["aux_schedule"] == "step" and recipes["m8k3"]["aux_loss"] == "null_aware"
     assert recipes["m8k3-ste"]["weights"] == "ste" and (
         recipes["m8k3-ste"]["m"],
@@ -57,9 +60,14 @@ def test_resolved_config_prints_annealing_for_adamoe_only():
         ({"dial_targets": [0.0]}, "dial_targets: expected loads > 0"),
         ({"model": "no-such-model"}, "model: 'no-such-model' is neither a known name"),
         ({"arms": ["top2", "adamoe"]}, "arms: expected names like top2, m8k3"),
-        ({"arms": ["top1", "m8k3"]}, "baseline: expected one of the top-k arms"),
-        ({"arms": ["top2", "top1"], "random_null": True}, "random_null: needs an AdaMoE arm"),
+        ({"arms": ["top1", "m8k3"], "baseline": "top2"}, "baseline: expected one of the top-k arms"),
+        (
+            {"arms": ["top2", "top1"], "baseline": "top2", "random_null": True},
+            "random_null: needs an AdaMoE arm",
+        ),
         ({"full_router": True}, "full_router: the router trains in full"),
+        ({"testbed": "core99"}, "testbed: expected one of"),
+        ({"arms": ["top4", "top9"], "random_null": False}, "arms: k above the testbed's 8 experts"),
     ],
 )
 def test_bad_settings_are_one_line_errors(mapping, message):
@@ -110,6 +118,7 @@ def test_quick_run_writes_table_dial_and_sharpness(paper_tasks, tmp_path):  # no
         "dial_per_task": 6,
         "n_boot": 200,
         "arms": ["top1", "top2", "m8k3"],
+        "baseline": "top2",
     }
     cfg = MoEExperimentConfig.from_mapping(settings, where="")
     out = run_moe(cfg, seed=0, run_dir=tmp_path, log=lambda *_: None, command="adamoe reproduce moe --quick")

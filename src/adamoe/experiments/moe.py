@@ -54,6 +54,7 @@ from adamoe.experiments.harness import (
     schedule,
     write_experiment_report,
 )
+from adamoe.experiments.moe_model import DEFAULT_TESTBED, testbed_recipe
 from adamoe.experiments.token_routing import token_routing_table
 from adamoe.hf.convert import GATE2_INITS
 from adamoe.utils.config import option, require
@@ -74,7 +75,7 @@ class MoEExperimentConfig(ExperimentConfig):
         "test_per_task": 24,
         "calib_per_task": 8,
         "dial_per_task": 12,
-        "dial_targets": [1.5],
+        "dial_targets": [3.0],
         "dial_iters": 4,
         "epochs": 2,
         "seeds": 2,
@@ -82,14 +83,16 @@ class MoEExperimentConfig(ExperimentConfig):
     }
 
     model: str = DEFAULT_MODEL
+    testbed: str = DEFAULT_TESTBED
+    """Which moefied SmolLM2 (:data:`adamoe.experiments.moe_model.TESTBEDS`) when ``model`` is moefy."""
     tasks: list[str] = field(default_factory=lambda: list(MOE_TASKS))
     train_per_task: int = option(32, ge=1)
     test_per_task: int = option(300, ge=1)
     lr: float = option(5e-5, gt=0)
-    arms: list[str] = field(default_factory=lambda: ["top1", "top2", "m8k3"])
+    arms: list[str] = field(default_factory=lambda: ["top2", "top4", "m8k5", "m8k5-ste"])
     """Trained arms (:func:`adamoe.experiments.arms.parse_arm`): top<k>, m<m>k<k> (option 2, the
     paper's), m<m>k<k>-opt1, m<m>k<k>-ste. The first arm with nulls is the reference AdaMoE arm."""
-    baseline: str = "top2"
+    baseline: str = "top4"
     """The top-k arm every other arm is tested against (and whose k sets the FLOPs percentages)."""
     gate2_init: str = option("copy_jitter", choices=GATE2_INITS)
     lora_rank: int = option(8, ge=1)
@@ -110,7 +113,7 @@ class MoEExperimentConfig(ExperimentConfig):
     """Also score the dense model the default MoE was made from (a frontier reference; moefy only)."""
     calib_per_task: int = option(16, ge=1)
     dial_per_task: int = option(50, ge=1)
-    dial_targets: list[float] = field(default_factory=lambda: [1.0, 1.5, 2.0])
+    dial_targets: list[float] = field(default_factory=lambda: [2.0, 3.0])
     dial_iters: int = option(8, ge=1)
     dial_range: float = option(2.0, gt=0)
     dial_seeds: int = option(1, ge=1)
@@ -148,6 +151,12 @@ class MoEExperimentConfig(ExperimentConfig):
             from adamoe.hf.models import ModelSpec
 
             ModelSpec.parse(self.model)
+        else:
+            recipe = testbed_recipe(self.testbed)
+            require(
+                all(a.k <= recipe.num_experts + a.m for a in arms),
+                f"arms: k above the testbed's {recipe.num_experts} experts + m nulls in {self.arms}",
+            )
 
     def parsed_arms(self) -> list[Arm]:
         return [parse_arm(a) for a in self.arms]
@@ -170,9 +179,9 @@ class MoEExperimentConfig(ExperimentConfig):
 def load_moe(cfg: MoEExperimentConfig, *, log=print) -> tuple[Any, Any, int]:
     """(unconverted MoE model, tokenizer, its top-k): the cached moefied SmolLM2, or ``cfg.model``."""
     if cfg.model == DEFAULT_MODEL:
-        from adamoe.experiments.moe_model import build_default_moe
+        from adamoe.experiments.moe_model import build_default_moe, testbed_recipe
 
-        model, tok, _ = build_default_moe(log=log)
+        model, tok, _ = build_default_moe(recipe=testbed_recipe(cfg.testbed), log=log)
     else:
         from adamoe.hf.models import ModelSpec
 

@@ -45,13 +45,16 @@ from adamoe.paths import models_dir
 
 __all__ = [
     "CALIB_TASKS",
+    "DEFAULT_TESTBED",
     "HELDOUT_TASKS",
+    "TESTBEDS",
     "MoeRecipe",
     "build_default_moe",
     "calibration_texts",
     "heldout_texts",
     "mean_nll",
     "nll_ladder",
+    "testbed_recipe",
     "text_nlls",
 ]
 
@@ -87,6 +90,31 @@ class MoeRecipe:
     def key(self) -> str:
         text = json.dumps({**asdict(self), "format": _FORMAT, "tf": transformers.__version__}, sort_keys=True)
         return "smollm2-moe-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+TESTBEDS: dict[str, MoeRecipe] = {
+    r.name: r
+    for r in (
+        MoeRecipe(),
+        MoeRecipe(shared_fraction=0.25, top_k=4),
+        MoeRecipe(shared_fraction=0.0, top_k=4),
+        MoeRecipe(shared_fraction=0.25, top_k=4, recovery_steps=40),
+        MoeRecipe(shared_fraction=0.0, top_k=4, recovery_steps=40),
+    )
+}
+"""The builds of the testbed search (:mod:`adamoe.experiments.testbed`), by name: the original
+50%-core top-2 build (routed experts 9% of the model's FLOPs), then smaller cores at top-4, plain and
+recovered by distillation."""
+DEFAULT_TESTBED = "core25-e8-top4"
+"""The experiments' MoE: routed experts 27% of whole-model FLOPs at top-4 (the search's pick; see
+docs/figures/testbed/report.md for the candidates and why)."""
+
+
+def testbed_recipe(name: str) -> MoeRecipe:
+    """The recipe of a testbed name, or a one-line error listing the names."""
+    if name not in TESTBEDS:
+        raise ValueError(f"testbed: expected one of {sorted(TESTBEDS)}, got {name!r} (--set testbed=<name>)")
+    return TESTBEDS[name]
 
 
 def _stable_order(texts: list[str]) -> list[str]:

@@ -31,17 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from adamoe.experiments.harness import MOE_TASKS
-from adamoe.experiments.moe_model import MoeRecipe
+from adamoe.experiments.moe_model import TESTBEDS, MoeRecipe
 
 __all__ = ["CANDIDATES", "measure_candidate", "routed_share", "run_search"]
 
-CANDIDATES: tuple[MoeRecipe, ...] = (
-    MoeRecipe(shared_fraction=0.5, num_experts=8, top_k=2),
-    MoeRecipe(shared_fraction=0.25, num_experts=8, top_k=4),
-    MoeRecipe(shared_fraction=0.0, num_experts=8, top_k=4),
-    MoeRecipe(shared_fraction=0.25, num_experts=8, top_k=4, recovery_steps=40),
-    MoeRecipe(shared_fraction=0.0, num_experts=8, top_k=4, recovery_steps=40),
-)
+CANDIDATES: tuple[MoeRecipe, ...] = tuple(TESTBEDS.values())
 """The default build first (the 9% reference), then smaller cores at top-4 of 8, plain and recovered."""
 
 
