@@ -7,8 +7,9 @@ low-rank path (:mod:`adamoe.experts.low_rank`, :class:`adamoe.hf.lora_experts.Pa
 only activations and the small LoRA factors. This module counts the difference:
 
 - :func:`saved_expert_bytes`: run a forward under ``torch.autograd.graph.saved_tensors_hooks`` and sum
-  the storage bytes of saved tensors at least as large as the smallest expert weight that are *not* a
-  parameter's own storage (saving a parameter costs nothing: it is alive anyway);
+  the bytes of the storages that saved tensors keep alive, where a storage holds at least as many values
+  as the smallest expert weight and is *not* a parameter's own (saving a parameter, or a view of it,
+  costs nothing: it is alive anyway);
 - :func:`merged_bytes_per_layer`: the same figure by formula for a Mixtral-shaped layer, for models too
   large to build here (bf16: 2 bytes per value).
 
@@ -65,8 +66,8 @@ def saved_expert_bytes(
     seen: dict[int, tuple[int, tuple[int, ...]]] = {}
 
     def pack(t: torch.Tensor) -> torch.Tensor:
-        storage = t.untyped_storage()
-        if t.numel() >= threshold and storage.data_ptr() not in params:
+        storage = t.untyped_storage()  # what a saved view keeps alive is its whole storage
+        if storage.nbytes() >= threshold * t.element_size() and storage.data_ptr() not in params:
             seen[storage.data_ptr()] = (storage.nbytes(), tuple(t.shape))
         return t
 
