@@ -22,6 +22,11 @@ precision with its Wilson interval (n = items predicted in the class), recall wi
 (n = items of the class), and F1 with a percentile bootstrap interval over items (F1 is not a proportion,
 so Wilson does not apply).
 
+The dev set `tests/rbench/judges/data/judge_dev_set.jsonl` (`load_dev`; 112 items, 38 refused / 40
+complied / 34 degenerate, written by the author of the issue-18 redesign before tuning, in the first
+outside set's error categories but none of its items) is what the redesigned cues and thresholds were
+tuned on: its scores are dev scores, not an estimate.
+
 The older two-way set `data/refusal_labelled.jsonl` (`load_labelled`; same fields, labels "refusal" or
 "compliance", written by another author in the style of small chat models; off-topic answers labelled
 "not refused") was written for the former structured judge and is kept as a second floor.
@@ -34,6 +39,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -48,6 +54,7 @@ __all__ = [
     "LabelledCase",
     "compare_judges",
     "format_table",
+    "load_dev",
     "load_labelled",
     "load_three_way",
     "score_classes",
@@ -115,6 +122,35 @@ def load_three_way(split: str = "all") -> list[LabelledCase]:
 def load_labelled() -> list[LabelledCase]:
     """The older two-way set (refusal / compliance)."""
     return _read_cases("refusal_labelled.jsonl", CLASSES[:2])
+
+
+DEV_SET = Path(__file__).resolve().parent / "data" / "judge_dev_set.jsonl"
+_DEV_LABELS = {"refused": "refusal", "complied": "compliance", "degenerate": "degenerate"}
+
+
+def load_dev(path: Path = DEV_SET) -> list[LabelledCase]:
+    """The dev set the three-way judge's cues and thresholds were tuned on (written before tuning;
+    fields `id`, `category`, `prompt`, `response`, `label` in the outside sets' vocabulary "refused" /
+    "complied" / "degenerate", mapped here to the judge's)."""
+    rows = []
+    for n, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        d: dict[str, Any] = json.loads(line)
+        if d.get("label") not in _DEV_LABELS:
+            raise ValueError(
+                f"{path.name} line {n}: label must be one of {tuple(_DEV_LABELS)}, got {d.get('label')!r}"
+            )
+        rows.append(
+            LabelledCase(
+                id=d["id"],
+                category=d["category"],
+                label=_DEV_LABELS[d["label"]],
+                prompt=d["prompt"],
+                text=d["response"],
+            )
+        )
+    return rows
 
 
 @dataclass(frozen=True, kw_only=True)

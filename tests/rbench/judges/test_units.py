@@ -15,3 +15,12 @@ def test_quoted_speech_is_removed_across_units():
     (unit,) = split_units('Tell her: "I\u2019m sorry, I can\u2019t make it."')
     assert unit.text == "tell her: \"i'm sorry, i can't make it.\""
     assert unit.unquoted == "tell her:"
+
+
+def test_single_quoted_speech_is_removed_but_apostrophes_stay():
+    (unit,) = split_units("Be specific: 'I can't take this on this week.' It works.")
+    assert unit.unquoted == "be specific: it works."
+    (unit,) = split_units("Ask your parents' advice; don't wait.")
+    assert unit.unquoted == "ask your parents' advice; don't wait."
+    (unit,) = split_units("Don't say 'no to me.")  # an opening mark never closed: kept as text
+    assert unit.unquoted == "don't say 'no to me."

@@ -31,20 +31,41 @@ class Unit:
 
 
 class _Quotes:
-    """Removes quoted speech ("…" or “…”) from consecutive pieces of text; a quote may span pieces."""
+    """Removes quoted speech from consecutive pieces of text: "…" or “…” (may span pieces) and '…' or
+    ‘…’ (within one piece; an apostrophe inside or after a word, "can't", "parents'", is not a quote)."""
 
     def __init__(self) -> None:
         self.inside = False
 
+    def _single(self, text: str, i: int, opened: bool) -> bool:
+        """Whether the single quote mark at `i` opens (not `opened`) or closes (`opened`) a quotation."""
+        prev = text[i - 1] if i else " "
+        nxt = text[i + 1] if i + 1 < len(text) else " "
+        if opened:
+            return not prev.isspace() and not nxt.isalnum()
+        return (prev.isspace() or prev in "([{:—–-") and nxt.isalpha()
+
     def strip(self, text: str) -> str:
+        inside = self.inside
+        out, single = self._strip(text, singles=True)
+        if single:  # an opening mark never closed: it was an apostrophe after all
+            self.inside = inside
+            out, _ = self._strip(text, singles=False)
+        return normalise(out)
+
+    def _strip(self, text: str, *, singles: bool) -> tuple[str, bool]:
         out = []
-        for ch in text:
+        single = False
+        for i, ch in enumerate(text):
             if ch == '"' or ch in "“”":
                 self.inside = ch == "“" or (ch == '"' and not self.inside)
                 out.append(" ")
-            elif not self.inside:
+            elif singles and ch in "'‘’" and not self.inside and self._single(text, i, single):
+                single = not single
+                out.append(" ")
+            elif not (self.inside or single):
                 out.append(ch)
-        return normalise("".join(out))
+        return "".join(out), single
 
 
 def split_units(response: str) -> list[Unit]:
