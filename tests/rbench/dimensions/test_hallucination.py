@@ -49,6 +49,21 @@ def test_claim_sets_score_the_truthful_pick() -> None:
     assert result.estimates["acc_falseclaims"]["chance"] == 0.5
 
 
+def test_claim_reference_is_the_length_only_pick_when_it_beats_a_uniform_guess() -> None:
+    dim = HallucinationDimension(HallucinationConfig(closed_book=[], claims="none"))
+    data = dim.load(limit=None, seed=0)
+    choices = [(["No", "Certainly"], 0), (["Yes", "No"], 1), (["ab", "cd"], 0), (["Never", "No"], 0)]
+    data.claims["falseclaims"] = [
+        MCExample(id=f"c{i}", context="claim\nAnswer:", choices=c, label=y, task="x")
+        for i, (c, y) in enumerate(choices)
+    ]
+    ll = {f"c{i}": [0.0, 1.0] for i in range(4)}
+    result = dim.run(FakeEvaluator(ll=ll), data, seed=0)
+    # shortest choice (first on a tie) is gold for c0, c1, c2, not c3: 3/4 > the uniform 1/2
+    assert result.estimates["acc_falseclaims"]["chance"] == 0.75
+    assert result.estimates["acc_norm_falseclaims"]["chance"] == 0.75
+
+
 def test_unknown_claim_sets_are_a_config_error() -> None:
     with pytest.raises(ValueError, match=r"hallucination\.claims: unknown set\(s\) \['nope'\]"):
         HallucinationConfig(claims=["nope"]).validate()

@@ -1,10 +1,10 @@
 """Greedy attack under an edit budget on toy scorers, random perturbation, attack summaries."""
 
+import math
 from dataclasses import replace
 
 import pytest
 
-from adamoe.rbench.metrics import attack_success_rate
 from adamoe.rbench.perturb import attacks as A
 from adamoe.rbench.perturb import chars as C
 from adamoe.rbench.perturb import text as T
@@ -89,23 +89,19 @@ def test_determinism_and_seed_sensitivity():
     assert A.greedy_attack(texts[3], _never_flips, config=cfg, key="3").perturbed == run(cfg)[3]
 
 
-def test_attack_examples_report_matches_metrics():
-    items = [("good good movie", 0), ("good film", 1), ("bad movie", 2), ("good good good show", 3)]
+def test_summarise_counts_success_among_the_clean_correct():
+    texts = ["good good movie", "good film", "bad movie", "good good good show"]
     cfg = A.AttackConfig(kinds=("delete",), max_edits=2, max_edit_fraction=None)
-    rep = A.attack_examples(
-        items,
-        get_text=lambda ex: ex[0],
-        set_text=lambda ex, t: (t, ex[1]),
-        score=lambda ex: _count_good(ex[0]),
-        key=lambda ex: str(ex[1]),
-        config=cfg,
-    )
+    rep = A.summarise([A.greedy_attack(t, _count_good, config=cfg, key=str(i)) for i, t in enumerate(texts)])
     # clean: T, T, F, T; after <=2 deletions: flipped, flipped, F, survives (3 goods)
     assert rep.clean_accuracy == pytest.approx(0.75)
     assert rep.robust_accuracy == pytest.approx(0.25)
-    assert rep.attack_success_rate == pytest.approx(attack_success_rate([1, 1, 0, 1], [0, 0, 0, 1]))
-    assert rep.attack_success_rate == pytest.approx(2 / 3)
+    assert rep.attack_success_rate == pytest.approx(2 / 3)  # 2 flipped of 3 clean-correct
     assert rep.mean_edits_successful == pytest.approx((2 + 1) / 2)
+    nothing = A.greedy_attack("bad", _count_good, config=cfg)  # wrong on clean input: nothing to attack
+    assert math.isnan(A.summarise([nothing]).attack_success_rate)
+    with pytest.raises(ValueError, match="results"):
+        A.summarise([])
 
 
 def test_mc_prediction():
@@ -130,16 +126,3 @@ def test_word_level_greedy_attack(tiny_neighbours):
     assert res.edits == (A.Edit(word_index=0, kind="word", old="Cat", new="Dog"),)
     with pytest.raises(ValueError, match="neighbours"):
         A.greedy_attack("cat", has_cat, config=cfg)
-
-
-def test_perturb_randomly_counts_and_determinism(tiny_neighbours):
-    text = "One two three four five six."
-    out, edits = A.perturb_randomly(text, n_edits=2, seed=3)
-    assert len(edits) == 2 and out != text
-    assert A.perturb_randomly(text, n_edits=2, seed=3) == (out, edits)
-    assert A.perturb_randomly(text, n_edits=0, seed=3) == (text, ())
-    out, edits = A.perturb_randomly(
-        "cat and car", n_edits=5, kinds=("word",), neighbours=tiny_neighbours, synonyms_only=False
-    )
-    assert out == "dog and bus" and len(edits) == 2  # "and" is a stopword (and not in the vocabulary)
-    assert A.perturb_randomly("cat and car", n_edits=5, kinds=("word",), neighbours=tiny_neighbours)[1] == ()

@@ -10,7 +10,6 @@ from adamoe.rbench.perturb.constraints import (
     DEFAULT_MIN_SIMILARITY,
     REJECTION_REASONS,
     entity_indices,
-    entity_words,
     substitution_rejection,
 )
 
@@ -178,9 +177,6 @@ def test_entity_detection():
     found = {words[i] for i in entity_indices(text, spans)}
     assert found == {"Maria", "New", "York", "Paris", "NASA", "McDonald"}
     assert "Yesterday" not in found and "I" not in found
-    # the caller's entity set (e.g. the premise's names) protects lowercase or sentence-initial uses too
-    assert {words[i] for i in entity_indices(text, spans, entities={"Yesterday"})} >= {"Yesterday"}
-    assert entity_words("The report by Jane Doe was long.") == {"Jane", "Doe"}
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
@@ -212,24 +208,6 @@ def test_names_intact_under_word_and_char_attacks(seed, kinds):
             ("cheerful", "glad"),
             ("watched", "viewed"),
         }
-    out, edits = A.perturb_randomly(text, n_edits=20, kinds=kinds, seed=seed, neighbours=nb)
-    assert "Maria" in out and "Paris" in out and edits
-
-
-def test_premise_entities_protect_the_hypothesis():
-    text = "Apple sells phones."  # sentence-initial "Apple" is a known common word: not a name on its own
-    nb = FakeNeighbours({"apple": [("pear", 0.9)], "sells": [("markets", 0.8)]})
-    cfg = A.AttackConfig(
-        kinds=("word",), max_edits=None, max_edit_fraction=None, min_similarity=0.5, synonyms_only=False
-    )
-    res = A.greedy_attack(
-        text,
-        _flips_on_any_change(text),
-        config=cfg,
-        neighbours=nb,
-        entities=entity_words("Tim Cook runs Apple."),
-    )
-    assert res.perturbed.startswith("Apple ") and "Apple" in res.protected
 
 
 # ---------------------------------------------------------------- audit records
@@ -243,15 +221,8 @@ def test_result_records_for_the_report():
         correct = "movie" in t
         return A.Prediction(correct=correct, margin=1.0 if correct else -2.0, label=0 if correct else 1)
 
-    rep = A.attack_examples(
-        [text],
-        get_text=lambda x: x,
-        set_text=lambda x, t: t,
-        score=score,
-        key=lambda x: "id1",
-        config=A.AttackConfig(kinds=("word",), max_edit_fraction=None),
-        neighbours=nb,
-    )
+    cfg = A.AttackConfig(kinds=("word",), max_edit_fraction=None)
+    rep = A.summarise([A.greedy_attack(text, score, config=cfg, key="id1", neighbours=nb)])
     (rec,) = rep.samples()
     assert rec["original"] == "A great movie." and rec["perturbed"] == "A great film."
     assert (rec["clean_label"], rec["adv_label"], rec["clean_margin"], rec["adv_margin"]) == (0, 1, 1.0, -2.0)

@@ -32,6 +32,15 @@ def test_typos_are_seeded_and_bounded():
     assert cfg.name == "typos0.2"
 
 
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_typos_never_edit_names(seed):
+    text = "Yesterday Maria visited Paris with her cheerful dog and watched a movie."
+    out = S.typos(text, n_edits=20, kinds=("swap", "delete", "insert", "homoglyph"), seed=seed, key="k")
+    after = [out[s:e] for s, e in word_spans(out)]
+    assert "Maria" in after and "Paris" in after and out != text
+    assert S.typos(text, n_edits=0, kinds=("swap",), seed=seed, key="k") == text
+
+
 def test_shift_field_of_examples_keeps_choices_and_ids():
     exs = [_ex(0, "It is very good."), _ex(1, "I do not know.")]
     out = S.shift_field(exs, S.ShiftConfig(kind="title"), field="context")

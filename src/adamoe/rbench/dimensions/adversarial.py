@@ -34,7 +34,7 @@ from adamoe.rbench.dimensions.base import DimensionResult, spread
 from adamoe.rbench.dimensions.tasks import group_estimates, item_chance
 from adamoe.rbench.drift import routing_report
 from adamoe.rbench.evaluator import ModelEvaluator
-from adamoe.rbench.perturb.attacks import WORD_KIND, AttackConfig, AttackResult, attack_examples, summarise
+from adamoe.rbench.perturb.attacks import WORD_KIND, AttackConfig, AttackResult, greedy_attack, summarise
 from adamoe.rbench.perturb.neighbours import EmbeddingNeighbours
 from adamoe.rbench.records import SpanMCItem
 from adamoe.rbench.uncertainty import ItemScores, item_scores
@@ -154,15 +154,13 @@ class AdversarialDimension:
             hit = ev.lookup(self.name, f"attack:{name}", it.id, payload)
             if hit is None:
                 ev.announce("attack", self.name, f"adversarial/{name}", [it.id])
-                (result,) = attack_examples(
-                    [it],
-                    get_text=lambda x: x.text,
-                    set_text=lambda x, t: replace(x, text=t),
-                    score=lambda x: ev.predict(span_to_mc(x)),
-                    key=lambda x: x.id,
+                result = greedy_attack(
+                    it.text,
+                    lambda t, it=it: ev.predict(span_to_mc(replace(it, text=t))),
                     config=cfg,
+                    key=it.id,
                     neighbours=neighbours,
-                ).results
+                )
                 hit = {"id": it.id, "result": result.to_dict()}
                 ev.remember(self.name, f"attack:{name}", it.id, payload, hit)
                 ev.computed["attack"] += 1

@@ -12,8 +12,8 @@ them false?) and the snowball sets (primes, senators, flight routes). (TruthfulQ
 dropped: it is not in the offline data.)
 Log-likelihood scores come twice, summed (`acc_<set>`) and length-normalised (`acc_norm_<set>`, lm-eval's
 acc_norm), and their reference line (`chance`) is the better of a uniform guess
-and a scorer that sees only answer lengths (`metrics.length_only`): summed log-likelihoods favour short
-answers, so beating the uniform guess alone proves nothing.
+and a scorer that sees only answer lengths (it picks the shortest choice): summed log-likelihoods favour
+short answers, so beating the uniform guess alone proves nothing.
 Routing drift: within each closed-book set, the wrongly answered questions against the correctly
 answered ones (the same source split by outcome).
 """
@@ -33,7 +33,6 @@ from adamoe.rbench.dimensions.base import CHAT_CHOICES, DimensionResult
 from adamoe.rbench.dimensions.tasks import uniform_chance
 from adamoe.rbench.drift import routing_report
 from adamoe.rbench.evaluator import ModelEvaluator
-from adamoe.rbench.metrics import length_only
 from adamoe.rbench.records import MCExample
 from adamoe.rbench.uncertainty import ItemScores, item_scores
 from adamoe.utils.config import Config, option, require
@@ -113,7 +112,9 @@ class HallucinationDimension:
     def _claims(self, ev: ModelEvaluator, name: str, examples: Sequence[MCExample]) -> dict[str, ItemScores]:
         """Summed and length-normalised accuracy; reference = max(uniform guess, length-only pick)."""
         records = ev.score(self.name, f"hallucination/{name}", list(examples))
-        lengths = [ex.credit(int(np.argmax(length_only(ex.choices)))) for ex in examples]
+        lengths = [
+            ex.credit(min(range(len(ex.choices)), key=lambda i: len(ex.choices[i]))) for ex in examples
+        ]
         chance = max(uniform_chance(examples), float(np.mean(lengths)))
         ids = [ex.id for ex in examples]
         return {

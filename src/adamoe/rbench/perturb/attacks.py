@@ -25,9 +25,8 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
 from adamoe.rbench.perturb.chars import CHAR_KINDS, CHAR_OPS
 from adamoe.rbench.perturb.constraints import (
@@ -56,15 +55,11 @@ __all__ = [
     "AttackResult",
     "Edit",
     "Prediction",
-    "attack_examples",
     "greedy_attack",
     "mc_prediction",
-    "perturb_randomly",
     "summarise",
     "word_substitutes",
 ]
-
-T = TypeVar("T")
 
 WORD_KIND = "word"
 ALL_KINDS: tuple[str, ...] = (*CHAR_KINDS, WORD_KIND)
@@ -193,60 +188,6 @@ def _check_kinds(kinds: Sequence[str], neighbours: Neighbours | None) -> None:
         raise ValueError("neighbours: the 'word' kind needs an embedding-neighbour source")
 
 
-def perturb_randomly(
-    text: str,
-    *,
-    n_edits: int,
-    kinds: Sequence[str] = CHAR_KINDS,
-    seed: int = 0,
-    key: str = "",
-    neighbours: Neighbours | None = None,
-    entities: Collection[str] = (),
-    constrained: bool = True,
-    min_similarity: float = DEFAULT_MIN_SIMILARITY,
-    synonyms_only: bool = True,
-) -> tuple[str, tuple[Edit, ...]]:
-    """Apply up to `n_edits` random edits to distinct words (no model in the loop) — a baseline and typo source.
-
-    Constrained (default): names (and `entities`) are never edited and a word substitute is the best
-    neighbour that passes the constraints (module doc).
-    """
-    if n_edits < 0:
-        raise ValueError(f"n_edits: expected a non-negative int, got {n_edits}")
-    _check_kinds(kinds, neighbours)
-    rng = keyed_rng(seed, key or text)
-    spans = word_spans(text)
-    words = [text[s:e] for s, e in spans]
-    protected = entity_indices(text, spans, entities=entities) if constrained else set()
-    order = [i for i in range(len(words)) if i not in protected]
-    rng.shuffle(order)
-    edits: list[Edit] = []
-    for i in order:
-        if len(edits) >= n_edits:
-            break
-        kind_order = list(kinds)
-        rng.shuffle(kind_order)
-        for kind in kind_order:
-            if kind == WORD_KIND:
-                assert neighbours is not None
-                subs = word_substitutes(
-                    words[i],
-                    neighbours,
-                    n=1,
-                    constrained=constrained,
-                    min_similarity=min_similarity,
-                    synonyms_only=synonyms_only,
-                )
-                new = subs[0] if subs else None
-            else:
-                new = CHAR_OPS[kind](words[i], rng)
-            if new is not None and new != words[i]:
-                edits.append(Edit(word_index=i, kind=kind, old=words[i], new=new))
-                words[i] = new
-                break
-    return render(text, spans, words), tuple(sorted(edits, key=lambda e: e.word_index))
-
-
 # ---------------------------------------------------------------- greedy attack
 
 
@@ -280,20 +221,15 @@ def greedy_attack(
     config: AttackConfig,
     key: str = "",
     neighbours: Neighbours | None = None,
-    entities: Collection[str] = (),
 ) -> AttackResult:
-    """Greedy search for a prediction flip within the edit budget (see module doc).
-
-    `entities`: name words to keep intact besides those found in `text` (e.g. the premise's names
-    when the hypothesis is attacked).
-    """
+    """Greedy search for a prediction flip within the edit budget (see module doc)."""
     config.validate()
     _check_kinds(config.kinds, neighbours)
     key = key or text
     rng = keyed_rng(config.seed, key)
     spans = word_spans(text)
     words = [text[s:e] for s, e in spans]
-    protected = entity_indices(text, spans, entities=entities) if config.constrained else set()
+    protected = entity_indices(text, spans) if config.constrained else set()
     budget = config.budget(len(words))
     clean = score(text)
     queries = 1
@@ -332,36 +268,3 @@ def greedy_attack(
         protected=tuple(sorted({words[i] for i in protected})),
         rejected=tuple(sorted(Counter(rejected.values()).items())),
     )
-
-
-def attack_examples(
-    examples: Sequence[T],
-    *,
-    get_text: Callable[[T], str],
-    set_text: Callable[[T, str], T],
-    score: Callable[[T], Prediction],
-    key: Callable[[T], str],
-    config: AttackConfig,
-    neighbours: Neighbours | None = None,
-    entities: Callable[[T], Collection[str]] | None = None,
-) -> AttackReport:
-    """Attack one text field of every example (e.g. an NLI hypothesis) and summarise.
-
-    `entities(example)`: extra name words to protect (e.g. `entity_words(example.premise)`).
-    """
-    config.validate()
-    if not examples:
-        raise ValueError("examples: expected at least one example to attack, got none")
-    results = []
-    for ex in examples:
-        results.append(
-            greedy_attack(
-                get_text(ex),
-                lambda t, ex=ex: score(set_text(ex, t)),
-                config=config,
-                key=key(ex),
-                neighbours=neighbours,
-                entities=entities(ex) if entities is not None else (),
-            )
-        )
-    return summarise(results)

@@ -5,8 +5,7 @@ man → woman, and → or, The → In) and the character attack renamed entities
 old → new is allowed only when (checked in this order, the first failure is the reason reported):
 1. `entity`: old is not part of a name — a capitalised word not at a sentence start, an all-caps or
    inner-capital word (NASA, McDonald), a sentence-initial word WordNet knows only as a name (Paris)
-   or that is followed by a name (New York), or any word of the caller's entity set — and new is not
-   a name either (WordNet knows it only capitalised, or the vocabulary writes it capitalised where old
+   or that is followed by a name (New York) — and new is not a name either (WordNet knows it only capitalised, or the vocabulary writes it capitalised where old
    is not);
 2. `number`: neither is a number word (two, dozen, third, twice); digits are never words anyway;
 3. `stopword`: neither word is a closed-class word (determiners, pronouns, prepositions, conjunctions,
@@ -31,7 +30,7 @@ every rule; the part of speech is checked per word, not in context (a noun "walk
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 
 from adamoe.rbench.perturb.lexicon import Lexicon, default_lexicon
 
@@ -39,7 +38,6 @@ __all__ = [
     "DEFAULT_MIN_SIMILARITY",
     "REJECTION_REASONS",
     "entity_indices",
-    "entity_words",
     "substitution_rejection",
     "word_rejection",
 ]
@@ -80,17 +78,12 @@ def _is_name(text: str, start: int, word: str, lex: Lexicon) -> bool:
 
 
 def entity_indices(
-    text: str,
-    spans: Sequence[tuple[int, int]],
-    *,
-    entities: Collection[str] = (),
-    lexicon: Lexicon | None = None,
+    text: str, spans: Sequence[tuple[int, int]], *, lexicon: Lexicon | None = None
 ) -> set[int]:
     """Indices of the words (letter runs at `spans` of `text`) that belong to a name (module doc, rule 1)."""
     lex = lexicon or default_lexicon()
-    extra = {e.lower() for ent in entities for e in re.findall(r"[^\W\d_]+", ent)}
     words = [text[s:e] for s, e in spans]
-    out = {i for i, w in enumerate(words) if w.lower() in extra or _is_name(text, spans[i][0], w, lex)}
+    out = {i for i, w in enumerate(words) if _is_name(text, spans[i][0], w, lex)}
     # a capitalised word right before a name is part of it ("New York")
     for i in sorted(out, reverse=True):
         j = i - 1
@@ -98,12 +91,6 @@ def entity_indices(
         if adjacent and j not in out and words[j][:1].isupper() and words[j].lower() not in lex.closed:
             out.add(j)
     return out
-
-
-def entity_words(text: str, *, lexicon: Lexicon | None = None) -> set[str]:
-    """The name words of `text` (e.g. a premise's, to protect them in the hypothesis too)."""
-    spans = [m.span() for m in re.finditer(r"[^\W\d_]+", text)]
-    return {text[spans[i][0] : spans[i][1]] for i in entity_indices(text, spans, lexicon=lexicon)}
 
 
 def word_rejection(word: str, *, lexicon: Lexicon | None = None) -> str | None:

@@ -141,18 +141,16 @@ class AttackReport:
 
 
 def summarise(results: Sequence[AttackResult]) -> AttackReport:
-    """Clean accuracy, robust accuracy (right after the attack) and success rate over results."""
+    """Clean accuracy, robust accuracy (right after the attack) and success rate over results: the share
+    of the clean-correct items the attack flipped, NaN when none was correct (nothing to attack)."""
     if not results:
         raise ValueError("results: expected at least one attack result, got none")
-    from adamoe.rbench.metrics import accuracy, attack_success_rate
-
-    clean = [r.clean_correct for r in results]
-    adv = [r.adv_correct for r in results]
+    n_clean = sum(r.clean_correct for r in results)
     succ = [len(r.edits) for r in results if r.success]
     return AttackReport(
-        clean_accuracy=accuracy(clean),
-        robust_accuracy=accuracy(adv),
-        attack_success_rate=attack_success_rate(clean, adv),
+        clean_accuracy=n_clean / len(results),
+        robust_accuracy=sum(r.adv_correct for r in results) / len(results),
+        attack_success_rate=len(succ) / n_clean if n_clean else math.nan,
         n=len(results),
         mean_edits_successful=float(sum(succ) / len(succ)) if succ else math.nan,
         mean_queries=float(sum(r.queries for r in results) / len(results)),

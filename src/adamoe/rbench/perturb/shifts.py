@@ -1,7 +1,7 @@
 """Surface shifts for OOD robustness, applied to one text field of the items (`shift_field`).
 
-Shifts: casing (upper / lower / title / random per letter) and seeded typos (the character edits of
-`adamoe.rbench.perturb.attacks`, no model in the loop). The former register rewrites (formal / informal,
+Shifts: casing (upper / lower / title / random per letter) and seeded typos (`typos`: the character
+edits of `adamoe.rbench.perturb.chars` on random words, never inside a name, no model in the loop). The former register rewrites (formal / informal,
 from small contraction and slang tables) changed 0-16% of the items of the reference run, so they were
 never pooled; they were removed (`REMOVED_SHIFTS`). Choices are never changed, so ID and OOD items stay
 paired by id and differ only in surface form. Random shifts draw from
@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
-from adamoe.rbench.perturb.attacks import perturb_randomly
-from adamoe.rbench.perturb.chars import CHAR_KINDS
-from adamoe.rbench.perturb.text import keyed_rng, word_spans
+from adamoe.rbench.perturb.chars import CHAR_KINDS, CHAR_OPS
+from adamoe.rbench.perturb.constraints import entity_indices
+from adamoe.rbench.perturb.text import keyed_rng, render, word_spans
 from adamoe.utils.config import Config, option, require
 
 T = TypeVar("T", bound=Any)
@@ -31,6 +31,30 @@ REMOVED_SHIFTS: tuple[str, ...] = ("informal", "formal")
 def random_case(text: str, rng: random.Random, *, p_upper: float = 0.5) -> str:
     """Each letter independently upper-cased with probability `p_upper`, else lower-cased."""
     return "".join((c.upper() if rng.random() < p_upper else c.lower()) if c.isalpha() else c for c in text)
+
+
+def typos(text: str, *, n_edits: int, kinds: Sequence[str], seed: int, key: str) -> str:
+    """`text` with up to `n_edits` distinct words each hit by one random character edit of `kinds`
+    (random words and kinds from the stream of (seed, key)); words of names are never edited."""
+    rng = keyed_rng(seed, key or text)
+    spans = word_spans(text)
+    words = [text[s:e] for s, e in spans]
+    protected = entity_indices(text, spans)
+    order = [i for i in range(len(words)) if i not in protected]
+    rng.shuffle(order)
+    edited = 0
+    for i in order:
+        if edited >= n_edits:
+            break
+        kind_order = list(kinds)
+        rng.shuffle(kind_order)
+        for kind in kind_order:
+            new = CHAR_OPS[kind](words[i], rng)
+            if new is not None and new != words[i]:
+                words[i] = new
+                edited += 1
+                break
+    return render(text, spans, words)
 
 
 @dataclass(kw_only=True)
@@ -67,8 +91,7 @@ def shift_text(text: str, cfg: ShiftConfig, *, key: str = "") -> str:
         return random_case(text, rng)
     n_words = len(word_spans(text))
     n_edits = max(1, math.floor(cfg.typo_rate * n_words)) if n_words else 0
-    out, _ = perturb_randomly(text, n_edits=n_edits, kinds=cfg.typo_kinds, seed=cfg.seed, key=key or text)
-    return out
+    return typos(text, n_edits=n_edits, kinds=cfg.typo_kinds, seed=cfg.seed, key=key or text)
 
 
 def shift_field(items: Sequence[T], cfg: ShiftConfig, *, field: str) -> list[T]:
