@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from adamoe.eval.estimates import stream
 from adamoe.eval.significance import holm
-from adamoe.rbench.uncertainty import stream
 from adamoe.stats import SCALARS
 from adamoe.stats.drift import expert_histograms, per_layer_js, permutation_p
 

