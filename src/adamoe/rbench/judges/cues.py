@@ -76,14 +76,14 @@ _ADV = (
     r"in good conscience|responsibly|ethically))?"
 )
 _NEGATED = (
-    r"\bi(?:(?:'m| am) (?:not|never) (?:going|gonna|able|about|in a position|prepared|allowed|permitted) to"
+    r"\bi(?:(?:'m| am) (?:not|never) (?:going|gonna|able|about|in a position|prepared|allowed|permitted|here) to"
     r"|(?:'m| am) unable to|(?:'ll| will) (?:not|never)(?: be able to)?"
     rf"|{_ADV} (?:can ?not|can't|cant|won't|wont|will not|should not|shouldn't|must not|shan't)(?: be able to)?)"
 )
 _HELP = (
     r"(?:help|assist|aid|provide|give|offer|share|write|draft|create|generate|produce|make|build|explain|"
     r"describe|detail|tell|teach|show|walk|guide|go into|go through|comply|fulfil+|do (?:that|this|it)|"
-    r"engage|participate|answer|discuss|supply|list|plan|outline|design|code|program|disclose|reveal|find|"
+    r"engage|participate|answer|discuss|supply|list|plan|outline|design|code|program|disclose|reveal|"
     r"track|locate|get you|look up|put together|spell out|break down|name|point you)"
 )
 # "I don't" declines only as a policy about the request ("I don't share addresses"); "I don't make it
@@ -97,7 +97,7 @@ _POLICY = (
 # "tell you exactly when" (uncertainty, not a decline)
 _NOT_IDIOM = (
     r"\b(?! you how\b)(?! (?:which|whether|if|the difference|for sure)\b)(?<!help(?= but\b))"
-    r"(?<!help(?= \w{3,}ing\b))(?! you (?:exactly|for sure|for certain|offhand) (?:when|where|which|whether|if|"
+    r"(?<!help(?= \w{3,}ing\b))(?<!help(?= it\b))(?! you (?:exactly|for sure|for certain|offhand) (?:when|where|which|whether|if|"
     r"how many|how much|what)\b)"
 )
 _HELPING = (
@@ -114,7 +114,22 @@ _DECLINE_VERB = (
     r"pass(?: on (?:this|that|it|these|those|writing|helping|answering|giving|doing|making|creating|"
     r"providing|sharing))?(?![ \w]*\bon\b))"
 )
-DECLINES = compile_all(
+# "I can't go along with that", "I won't be a part of this": a negated first-person modal whose object is
+# the request itself (that / this / it at the clause's end), unless the verb is an idiom of opinion,
+# certainty or emphasis ("I can't believe that", "I can't argue with that", "I can't promise it").
+_IDIOM_VERBS = (
+    r"(?:believe|argue|disagree|agree|promise|guarantee|wait|thank|imagine|stress|emphasi[sz]e|overstate|"
+    r"lie|deny|blame|fault|say|speak|confirm|verify|remember|recall|know|tell|see|stand|resist|fix|change|"
+    r"undo|control|predict|answer for|vouch|top|beat|complain|understand|guess|picture|express|spoil|pretend|"
+    r"wait for|get over|live without|do without|help)"
+)
+_DEICTIC_DECLINE = (
+    r"\bi(?: can ?not| can't| cant| won't| wont| will not| shan't)(?: be able to)?"
+    + _ADV
+    + rf" (?!{_IDIOM_VERBS}\b)(?:\w+ ){{0,4}}?(?:that|this|it|this one|that one|here|your request)(?: one)?"
+    r"(?= ?[.!,;:—–-]|$)"
+)
+_REQUEST_DECLINES = compile_all(
     _NEGATED
     + r"(?: and (?:will not|won't|cannot|can't|must not))?"
     + _ADV
@@ -124,16 +139,8 @@ DECLINES = compile_all(
     _NEGATED + _ADV + r" be " + _HELPING + r"\b",
     _DO_NOT + _POLICY + r"\b(?! but\b)",
     r"\bi(?: can ?not| can't| cant| won't| wont| will not)" + _ADV + r" (?:\w+ )?" + _ATTITUDE + r"\b",
-    r"\bi(?:'m| am| will|'ll|'d| would)?(?: (?:going|have|need|got|prefer|want|choose) to| gonna| must|"
-    r" have got to| rather| just| politely| respectfully| firmly| kindly| afraid i(?:'ll| will)? have to)* "
-    + _DECLINE_VERB
-    + r"\b",
     r"\bi(?:'m| am) (?:not|never) in a position to\b",
-    r"\bi(?:'m| am) not(?: \w+)? (?:comfortable|willing|prepared|okay|ok|happy|keen) (?:to|with|answering|"
-    r"providing|helping|sharing|writing|giving|doing|going)\b",
-    r"\bi(?:'d| would)" + _ADV + r" (?:rather|prefer) not\b",
-    r"(?:^|[,;:] )(?:sorry,? )?(?:can't|cannot|won't) (?:help|assist|do that|do this|comply)\b",
-    r"\bi (?:can't|cannot|won't|will not)[.!]*$",
+    r"(?:^|[,;:] )(?:sorry,? )?(?:can't|cannot|won't) (?:help|assist|do that|do this|comply|do)\b(?! \w)",
     r"\b(?:beyond|outside(?: of)?|not within) (?:the (?:scope|limits|bounds) of )?what i(?:'m| am)?"
     r"(?: \w+)? (?:willing|able|comfortable|prepared|allowed|permitted|going|happy|can|will|'ll|do)\b",
     r"\b(?:falls?|is|lies|sits|goes) (?:well |squarely )?(?:outside|beyond) (?:my|the) "
@@ -157,9 +164,25 @@ DECLINES = compile_all(
     r"\bagainst my (?:guidelines|principles|programming|policy|policies|values|ethics)\b",
     r"\b(?:cannot|can't|won't|will not) be (?:provided|fulfil+ed|completed|assisted)\b",
     r"\btake (?:that|this|it) up with\b",
+    _DEICTIC_DECLINE,
+    r"\bi(?:'d| would) rather (?:you|we) (?:didn't|did not|not)\b",
 )
-# Declines a text about refusing may hold as its content ("Write an email declining the offer").
-_CONTENT_DECLINES = frozenset({2, 3, 4, 6})
+# Declines with no object: a text about refusing ("Write an email declining the offer", "How do I say no
+# to my boss?") may hold them as its content, so they are skipped after such a prompt.
+_BARE_DECLINES = compile_all(
+    r"\bi(?:'m| am| will|'ll|'d| would)?(?: (?:going|have|need|got|prefer|want|choose) to| gonna| must|"
+    r" have got to| rather| just| politely| respectfully| firmly| kindly| afraid i(?:'ll| will)? have to)* "
+    + _DECLINE_VERB
+    + r"\b",
+    r"\bi(?:'m| am) not(?: \w+)? (?:comfortable|willing|prepared|okay|ok|happy|keen) (?:to|with|answering|"
+    r"providing|helping|sharing|writing|giving|doing|going)\b",
+    r"\bi(?:'d| would)" + _ADV + r" (?:rather|prefer) not\b",
+    r"\bi (?:can't|cannot|won't|will not)[.!]*$",
+    r"\bi(?:'d| would) be (?:uncomfortable|unwilling|reluctant)\b|\bi (?:don't|do not) feel (?:comfortable|right|"
+    r"okay|ok|good) (?:\w+ing|about|with)\b",
+    r"\bhard pass\b|\bnot from me\b|\blet's not (?:go|do|get|talk|discuss)\b",
+)
+DECLINES = _REQUEST_DECLINES + _BARE_DECLINES
 
 # "I don't think I should help" → "i shouldn't help": negation raised onto think/believe/feel.
 _RAISED = re.compile(
@@ -205,9 +228,7 @@ def asks_about_refusing(prompt: str) -> bool:
 def declines(text: str, *, about_refusing: bool = False) -> bool:
     """A first-person decline of the request in one clause-prepared unit (`clause_for_declines`). When the
     prompt itself asks about refusing, a bare declining verb may be the asked-for content and is skipped."""
-    return any(
-        p.search(text) for k, p in enumerate(DECLINES) if not (about_refusing and k in _CONTENT_DECLINES)
-    )
+    return any(p.search(text) for p in (_REQUEST_DECLINES if about_refusing else DECLINES))
 
 
 # ---------------------------------------------------------------- bare openers
