@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import torch
@@ -15,3 +16,11 @@ def _one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def mixtral() -> tuple[Any, Any, dict[str, Any]]:
+    """One tiny random Mixtral (MoE) shared by a test module."""
+    from adamoe.hf.models import resolve_model
+
+    return resolve_model("tiny-mixtral", seed=0)

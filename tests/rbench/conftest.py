@@ -8,7 +8,6 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -113,11 +112,3 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def mixtral() -> tuple[Any, Any, dict[str, Any]]:
-    """One tiny random Mixtral (MoE) shared by a test module."""
-    from adamoe.hf.models import resolve_model
-
-    return resolve_model("tiny-mixtral", seed=0)

@@ -1,45 +1,16 @@
-"""Shared helpers of the bench tests: short NLI prompts, a routing comparison, a canned evaluator."""
+"""Shared helpers of the bench tests: a canned evaluator and a word-level tokenizer."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-import pytest
 from tokenizers import Tokenizer, pre_tokenizers
 from tokenizers.models import WordLevel
 from transformers import PreTrainedTokenizerFast
 
 from adamoe.eval.scoring import MCRecord
 from adamoe.rbench.records import MCExample
-
-_CLAIMS = ("Ann sat.", "Bo ran home.", "Cy ate a plum.", "Di saw a kite.", "Ed fed a cat.", "Flo read.")
-
-
-def short_nli(n: int) -> list[MCExample]:
-    """NLI-style prompts short enough for the tiny models' 128-byte window (prefix mode, no truncation)."""
-    return [
-        MCExample(
-            id=f"nli-{i}",
-            context=f"{_CLAIMS[i % len(_CLAIMS)]} ({i})\nAnswer:",
-            choices=["True", "False", "Neither"],
-            label=i % 3,
-            task="nli",
-        )
-        for i in range(n)
-    ]
-
-
-def assert_same_routing(got: dict[str, Any], want: dict[str, Any]) -> None:
-    assert list(got["layers"]) == list(want["layers"])
-    for name, w in want["layers"].items():
-        g = got["layers"][name]
-        assert g["tokens"] == w["tokens"]
-        assert g["expert_counts"] == w["expert_counts"]
-        assert g["load"] == pytest.approx(w["load"], abs=1e-12)
-        assert g["entropy"] == pytest.approx(w["entropy"], rel=1e-6)  # the reference sums in float32
-        assert g["sharpness"] == pytest.approx(w["sharpness"], abs=1e-12)
-    assert got["load"] == pytest.approx(want["load"], abs=1e-12)
 
 
 class FakeEvaluator:

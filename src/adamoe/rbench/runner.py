@@ -8,16 +8,14 @@ Order of work, chosen so that bad input fails before anything is computed or wri
    `ValueError`s);
 3. `run_suite` loads the models one at a time (only one in memory; every MoE through our dispatch,
    `adamoe.rbench.models`), fine-tunes each with the same recipe (`adamoe.rbench.finetune`, cached),
-   runs each dimension through a
-   `ModelEvaluator` with a per-model cache directory, and returns a plain dict (see `run_suite`).
+   runs each dimension through an
+   `adamoe.eval.evaluator.ModelEvaluator` with a per-model cache directory, and returns a plain dict (see `run_suite`).
 The caller (the CLI) writes the report only after all of this succeeded.
 """
 
 from __future__ import annotations
 
 import gc
-import hashlib
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from adamoe.data.loaders import DataSourceError
+from adamoe.eval.evaluator import ModelCall, ModelEvaluator, OnCall, evaluator_factory
 from adamoe.rbench.config import RBenchConfig, model_slug
 from adamoe.rbench.dimensions import Dimension, DimensionResult, build_dimensions
-from adamoe.rbench.evaluator import ModelCall, ModelEvaluator, OnCall, evaluator_factory
 from adamoe.rbench.finetune import finetune_model, load_train_pairs
 from adamoe.rbench.judges import RefusalJudge, ToxicityScorer
 from adamoe.rbench.uncertainty import compare_models
@@ -89,36 +87,6 @@ def prepare_suite(
     return SuitePlan(config=config, dimensions=dims, data=data, train_pairs=pairs)
 
 
-class TracedEvaluator:
-    """A `ModelEvaluator` that also fingerprints every output (choice picked, text generated).
-
-    Why: two models that pick the same choices and write the same texts on every input of a dimension
-    cannot differ there; the report then says so instead of printing deltas of float noise.
-    Everything else is delegated to the wrapped evaluator.
-    """
-
-    def __init__(self, ev: ModelEvaluator) -> None:
-        self._ev = ev
-        self._digest = hashlib.sha1()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._ev, name)
-
-    def score(self, dimension: str, stage: str, examples: Any) -> Any:
-        records = self._ev.score(dimension, stage, examples)
-        self._digest.update(json.dumps([stage, [(r.id, r.pred) for r in records]]).encode("utf-8"))
-        return records
-
-    def generate(self, dimension: str, stage: str, prompts: Any, **kwargs: Any) -> list[str]:
-        texts = self._ev.generate(dimension, stage, prompts, **kwargs)
-        self._digest.update(json.dumps([stage, sorted(kwargs.items(), key=str), texts]).encode("utf-8"))
-        return texts
-
-    def signature(self) -> str:
-        """sha1 of every output so far (call once per dimension, on a fresh trace)."""
-        return self._digest.hexdigest()
-
-
 def evaluate_model(
     ev: ModelEvaluator, plan: SuitePlan, *, log: Callable[[str], None] | None = None
 ) -> dict[str, DimensionResult]:
@@ -129,10 +97,10 @@ def evaluate_model(
     for name, dim in plan.dimensions.items():
         seed_everything(plan.config.seed)
         started = time.perf_counter()
-        traced = TracedEvaluator(ev)
-        result = dim.run(traced, plan.data[name], seed=plan.config.seed)  # type: ignore[arg-type]
+        ev.signature()  # a fresh fingerprint for this dimension's outputs
+        result = dim.run(ev, plan.data[name], seed=plan.config.seed)
         result.seconds = time.perf_counter() - started
-        result.signature = traced.signature()
+        result.signature = ev.signature()
         out[name] = result.finalize(seed=plan.config.seed)
         if log is not None:
             log(f"  {ev.name} · {name}: {result.seconds:.1f}s")

@@ -8,10 +8,10 @@ import json
 
 import pytest
 
+from adamoe.eval.evaluator import ModelEvaluator
 from adamoe.hf.tiny import tiny_model
 from adamoe.rbench.data.formats import span_to_mc
 from adamoe.rbench.dimensions.adversarial import AdversarialConfig, AdversarialDimension, budget
-from adamoe.rbench.evaluator import ModelEvaluator
 from adamoe.rbench.perturb.neighbours import EmbeddingNeighbours
 from tests.rbench.helpers import word_tokenizer
 

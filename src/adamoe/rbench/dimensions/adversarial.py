@@ -29,12 +29,19 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from adamoe.eval.estimates import ItemScores, group_estimates, item_scores, uniform_chance
+from adamoe.eval.evaluator import ModelEvaluator
+from adamoe.eval.routing_drift import routing_report
 from adamoe.rbench.data.formats import span_to_mc
 from adamoe.rbench.data.offline import SPAN_PATTERNS, load_span_task
 from adamoe.rbench.dimensions.base import DimensionResult, spread
-from adamoe.rbench.drift import routing_report
-from adamoe.rbench.evaluator import ModelEvaluator
-from adamoe.rbench.perturb.attacks import WORD_KIND, AttackConfig, AttackResult, greedy_attack, summarise
+from adamoe.rbench.perturb.attacks import (
+    WORD_KIND,
+    AttackConfig,
+    AttackResult,
+    greedy_attack,
+    mc_prediction,
+    summarise,
+)
 from adamoe.rbench.perturb.neighbours import EmbeddingNeighbours
 from adamoe.rbench.records import SpanMCItem
 from adamoe.utils.config import Config, option, require
@@ -155,7 +162,7 @@ class AdversarialDimension:
                 ev.announce("attack", self.name, f"adversarial/{name}", [it.id])
                 result = greedy_attack(
                     it.text,
-                    lambda t, it=it: ev.predict(span_to_mc(replace(it, text=t))),
+                    lambda t, it=it: mc_prediction(ev.query(span_to_mc(replace(it, text=t))), it.label),
                     config=cfg,
                     key=it.id,
                     neighbours=neighbours,

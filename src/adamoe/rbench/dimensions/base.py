@@ -4,7 +4,7 @@ A dimension (safety, hallucination, adversarial, ood — one module each) has a 
 `load(limit=, seed=)` that reads all its data up front (so bad sources fail before any model runs)
 and a `run(evaluator, data, seed=)` that scores one model through `ModelEvaluator` and returns a
 `DimensionResult`. Dense and MoE models go through exactly the same calls. Routing drift of the
-stages of a dimension is computed by `adamoe.rbench.drift.routing_report`.
+stages of a dimension is computed by `adamoe.eval.routing_drift.routing_report`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from adamoe.rbench.evaluator import ModelEvaluator
+    from adamoe.eval.evaluator import ModelEvaluator
 
 __all__ = [
     "CHAT_CHOICES",

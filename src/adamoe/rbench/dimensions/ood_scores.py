@@ -27,7 +27,7 @@ from adamoe.rbench.perturb.shifts import ShiftConfig, shift_field
 from adamoe.rbench.records import SpanMCItem
 
 if TYPE_CHECKING:
-    from adamoe.rbench.evaluator import ModelEvaluator
+    from adamoe.eval.evaluator import ModelEvaluator
 
 __all__ = ["OODData", "OODScores", "ood_scores", "shift_changes"]
 

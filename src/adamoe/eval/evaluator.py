@@ -1,24 +1,28 @@
-"""One model under test: cached log-likelihood scoring and greedy generation, with per-item routing.
+"""One model under evaluation: cached log-likelihood scoring and generation, with per-item routing.
 
-Every dimension of the bench talks to the model only through `ModelEvaluator`, so dense and MoE
-models are run the same way and every item is cached the same way:
+A suite that runs several models over several sets (MoE-RBench: one "dimension" per set family, stages
+within it) talks to each model only through a `ModelEvaluator`, so dense and MoE models are run the same
+way and every item is cached the same way:
 
 - the cache is one append-only JSONL file per (model, dimension) (`adamoe.eval.cache.ScoreCache`,
   fsync'ed per chunk), keyed by the model fingerprint, the stage, the item id and the exact prompt;
   an item found there is never sent to the model again, so a killed run resumes where it stopped;
 - for MoE models each cache entry also holds the item's routing sums
   (`adamoe.stats.ItemRoutingRecorder`), so routing statistics of a resumed run equal those
-  of an uninterrupted one;
+  of an uninterrupted one (`item_routing`, `routing_summary` per stage);
 - before each unit of model work `on_call(ModelCall)` is invoked (progress, counting, and fault
-  injection in the tests).
+  injection in the tests);
+- every output (choice picked, text generated) is fingerprinted: `signature()` tells whether two models
+  answered a dimension identically, so a report need not print deltas of float noise.
 
-Generation is batched, greedy or sampled (`adamoe.eval.generation`). `evaluator_factory` is the one place an
-evaluator's settings are read from the run's (the suite, a fine-tuned copy).
+Generation is batched, greedy or sampled (`adamoe.eval.generation`). `evaluator_factory` is the one place
+an evaluator's settings are read from the run's (`adamoe.eval.settings`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,7 +37,6 @@ from adamoe.eval.cache import ScoreCache, model_fingerprint
 from adamoe.eval.generation import generate_texts, item_recorder, routing_entry
 from adamoe.eval.scoring import MCRecord, score_multiple_choice
 from adamoe.eval.settings import EvalSettings, EvaluatorFactory
-from adamoe.rbench.perturb.attacks import Prediction, mc_prediction
 from adamoe.stats import ItemPacks, LayerShapes, routing_sources, summarise_packs
 
 __all__ = ["ModelCall", "ModelEvaluator", "OnCall", "evaluator_factory"]
@@ -41,7 +44,7 @@ __all__ = ["ModelCall", "ModelEvaluator", "OnCall", "evaluator_factory"]
 
 @dataclass(frozen=True, kw_only=True)
 class ModelCall:
-    """A unit of model work about to run: kind is 'score', 'generate', 'attack' or 'train'."""
+    """A unit of model work about to run: kind is e.g. 'score', 'generate', 'attack' or 'train'."""
 
     kind: str
     model: str
@@ -107,9 +110,10 @@ class ModelEvaluator:
         self.shapes: LayerShapes = {}
         self.computed: dict[str, int] = {"score": 0, "generate": 0, "attack": 0}
         self.queries = 0
+        self._digest = hashlib.sha1()
         self._routing: dict[str, dict[str, ItemPacks]] = {}
         self._stores: dict[str, ScoreCache] = {}
-        self.extras: dict[str, Any] = {}  # per-model objects a dimension builds once (embedding neighbours)
+        self.extras: dict[str, Any] = {}  # per-model objects a caller builds once (embedding neighbours)
 
     # ------------------------------------------------------------------ plumbing
 
@@ -201,15 +205,17 @@ class ModelEvaluator:
             if store is not None:
                 store.put_many(entries)
             self.computed["score"] += len(chunk)
-        return [r for r in records if r is not None]
+        out = [r for r in records if r is not None]
+        self._digest.update(json.dumps([stage, [(r.id, r.pred) for r in out]]).encode("utf-8"))
+        return out
 
-    def predict(self, example: MCExample) -> Prediction:
-        """Uncached verdict on one example (the attack search's query): correct and margin."""
+    def query(self, example: MCExample) -> tuple[float, ...]:
+        """Uncached log-likelihoods of one example's choices (a search's query, counted in `queries`)."""
         result = score_multiple_choice(
             self.model, self.tokenizer, [example], batch_size=max(1, len(example.choices)), progress=False
         )
         self.queries += 1
-        return mc_prediction(result.records[0].loglikelihoods, example.label)
+        return tuple(result.records[0].loglikelihoods)
 
     # ------------------------------------------------------------------ generation
 
@@ -250,7 +256,14 @@ class ModelEvaluator:
         for item_id, entry in out.entries.items():
             self._keep(stage, item_id, entry)
         self.computed["generate"] += out.n_generated
+        self._digest.update(json.dumps([stage, max_new_tokens, chat, sample_seed, out.texts]).encode("utf-8"))
         return out.texts
+
+    def signature(self) -> str:
+        """sha1 of every output (choice picked, text generated) since the last call, then a fresh start:
+        two models with the same signature over a dimension answered it identically."""
+        digest, self._digest = self._digest.hexdigest(), hashlib.sha1()
+        return digest
 
     # ------------------------------------------------------------------ routing and variants
 
@@ -269,6 +282,6 @@ class ModelEvaluator:
 
 def evaluator_factory(settings: Any, *, on_call: OnCall | None) -> EvaluatorFactory[ModelEvaluator]:
     """The run's `ModelEvaluator` factory (`adamoe.eval.settings`): the batching settings (`EvalSettings`
-    fields) are read once from `settings` (an `RBenchConfig`, or an evaluator to copy)."""
+    fields) are read once from `settings` (a run config with those fields, or an evaluator to copy)."""
     fields = {f.name: getattr(settings, f.name) for f in dataclasses.fields(EvalSettings)}
     return EvaluatorFactory(cls=ModelEvaluator, settings=EvalSettings(**fields), on_call=on_call)

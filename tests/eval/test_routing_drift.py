@@ -1,16 +1,14 @@
-"""Routing drift of a dimension's stages: a set against itself drifts zero, Holm across comparisons, dense
+"""Routing drift of an evaluator's stages: a set against itself drifts zero, Holm across comparisons, dense
 models have no routing (the statistics themselves: tests/stats/test_drift.py)."""
 
 from __future__ import annotations
 
 import pytest
 
+from adamoe.eval.evaluator import ModelEvaluator
+from adamoe.eval.routing_drift import routing_report
 from adamoe.hf.models import resolve_model
-from adamoe.rbench.drift import routing_report
-from adamoe.rbench.evaluator import ModelEvaluator
-from tests.rbench.helpers import short_nli
-
-pytestmark = pytest.mark.usefixtures("one_thread")
+from tests.eval.examples import short_nli
 
 
 def test_routing_report_of_a_set_against_itself_has_zero_drift(mixtral) -> None:

@@ -1,19 +1,19 @@
-"""Routing drift: how the routing of a dimension's stages shifts away from a *matched* reference stage.
+"""Routing drift: how the routing of an evaluator's stages shifts away from a *matched* reference stage.
 
-For MoE models, routing statistics of every stage of a dimension — load, router entropy (nats, mean per
-token and layer) — and, for each compared stage, its shift from its reference: per-layer Jensen-Shannon
-divergence (bits, `adamoe.stats.drift.per_layer_js`) of expert-choice histograms (true and null experts: routing to
-a null expert is a routing choice). Each dimension pairs a stage with a reference from the same source,
-so the drift measures the property and not a change of source: the same items before an attack or shift
-(adversarial, OOD surface shifts), the ID items of the same pair (OOD neighbours), the correctly
-answered questions of the same set (hallucination: wrong vs correct), our benign look-alikes of our own
-harmful one-liners (safety).
+For MoE models, routing statistics of every stage (a set of items scored or generated through one
+`ModelEvaluator`) — load, router entropy (nats, mean per token and layer) — and, for each compared stage,
+its shift from its reference: per-layer Jensen-Shannon divergence (bits, `adamoe.stats.drift.per_layer_js`)
+of expert-choice histograms (true and null experts: routing to a null expert is a routing choice). The
+caller pairs a stage with a reference from the same source, so the drift measures the property and not a
+change of source (MoE-RBench: the same items before an attack or shift, the correctly answered questions
+of the same set, benign look-alikes of the same harmful one-liners).
 
 Each shift is tested by permutation (`adamoe.stats.drift.permutation_p`, `N_PERM` random splits of the
-pooled items of the reference and the stage into groups of the same sizes). The p-values of a dimension's comparisons are Holm-adjusted together (`p_holm`); `within_noise` means
-p_holm >= 0.05 (no drift beyond what a random split of the same items shows). Dense models have no
-routing: `routing_report` returns None and reports show "–". Per-item routing sums, their packing and the
-summary live in `adamoe.stats` (`ItemRoutingRecorder`, `summarise_packs`); this module only compares.
+pooled items of the reference and the stage into groups of the same sizes). The p-values of one report's
+comparisons are Holm-adjusted together (`p_holm`); `within_noise` means p_holm >= 0.05 (no drift beyond
+what a random split of the same items shows). Dense models have no routing: `routing_report` returns None.
+Per-item routing sums, their packing and the summary live in `adamoe.stats` (`ItemRoutingRecorder`,
+`summarise_packs`); this module only compares.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from adamoe.stats import SCALARS
 from adamoe.stats.drift import expert_histograms, per_layer_js, permutation_p
 
 if TYPE_CHECKING:
-    from adamoe.rbench.evaluator import ModelEvaluator
+    from adamoe.eval.evaluator import ModelEvaluator
 
 __all__ = ["routing_report"]
 
