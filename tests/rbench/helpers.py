@@ -9,8 +9,8 @@ from tokenizers import Tokenizer, pre_tokenizers
 from tokenizers.models import WordLevel
 from transformers import PreTrainedTokenizerFast
 
+from adamoe.data.examples import MCExample
 from adamoe.eval.scoring import MCRecord
-from adamoe.rbench.records import MCExample
 
 
 class FakeEvaluator:

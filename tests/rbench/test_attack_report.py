@@ -5,8 +5,8 @@ Reference: a hand-written attack record and the choice names it must be translat
 
 from __future__ import annotations
 
+from adamoe.data.spans import SpanMCItem
 from adamoe.rbench.dimensions.adversarial import audit
-from adamoe.rbench.records import SpanMCItem
 from adamoe.rbench.report.details import attack_lines
 
 ITEM = SpanMCItem(

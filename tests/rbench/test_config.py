@@ -54,7 +54,7 @@ def test_unknown_section_keys_list_the_valid_ones_and_null_sections_mean_default
 def test_defaults_are_offline_tasks_and_quick_needs_no_optional_download() -> None:
     from adamoe.data import known_tasks
     from adamoe.data.closed_book import CLOSED_BOOK
-    from adamoe.rbench.data.offline import SPAN_PATTERNS
+    from adamoe.data.spans import SPAN_PATTERNS
 
     real = RBenchConfig.from_dict({})
     for name in [*real.adversarial.tasks, real.ood.id, *real.ood.sets, real.ood.pairs["science"]["id"]]:

