@@ -31,12 +31,12 @@ def test_demo_quick_writes_the_report_with_paper_columns(tmp_path):
     assert main(["demo", "--quick", "--run-dir", str(run)]) == 0
     metrics = json.loads((run / "metrics.json").read_text())
     rows = {r["model"]: r for r in metrics["table"] if r["task"] == "average"}
-    assert set(rows) == {"dense", "top-2", "AdaMoE-m8k3"}
-    assert rows["top-2"]["load"] == pytest.approx(2.0)
-    ada = rows["AdaMoE-m8k3"]
-    assert 0.0 < ada["load"] < 3.0
-    assert ada["expert_flops_pct"] == pytest.approx(100 * ada["load"] / 2)
-    for png in ("sharpness_top-2.png", "sharpness_AdaMoE-m8k3.png", "load_per_layer.png", "compute_dial.png"):
+    assert set(rows) == {"dense", "top-4", "AdaMoE-m8k5"}
+    assert rows["top-4"]["load"] == pytest.approx(4.0)
+    ada = rows["AdaMoE-m8k5"]
+    assert 0.0 < ada["load"] < 5.0
+    assert ada["expert_flops_pct"] == pytest.approx(100 * ada["load"] / 4)
+    for png in ("sharpness_top-4.png", "sharpness_AdaMoE-m8k5.png", "load_per_layer.png", "compute_dial.png"):
         assert (run / png).stat().st_size > 0
     assert "AdaMoE" in (run / "report.html").read_text()
 

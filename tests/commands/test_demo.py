@@ -60,32 +60,32 @@ def test_quick_report_has_n_ci_chance_and_paired_tests(tmp_path, capsys, paper_t
     )
     metrics = json.loads((run / "metrics.json").read_text())
     rows = {(r["model"], r["task"]): r for r in metrics["table"]}
-    models, cells = {"dense", "top-2", "AdaMoE-m8k3"}, [*paper_tasks, "average"]
+    models, cells = {"dense", "top-4", "AdaMoE-m8k5"}, [*paper_tasks, "average"]
     assert set(rows) == {(m, t) for m in models for t in cells}
     for r in rows.values():
         ci = r["acc_ci"]
         assert r["n"] > 0 and ci["low"] <= r["acc"] <= ci["high"] and 0 < r["chance"] < 1
-    assert rows[("top-2", "average")]["load"] == pytest.approx(2.0)
-    assert 0.0 < rows[("AdaMoE-m8k3", "average")]["load"] < 3.0
-    assert rows[("top-2", "average")]["model_flops_pct"] == pytest.approx(100.0)
+    assert rows[("top-4", "average")]["load"] == pytest.approx(4.0)
+    assert 0.0 < rows[("AdaMoE-m8k5", "average")]["load"] < 5.0
+    assert rows[("top-4", "average")]["model_flops_pct"] == pytest.approx(100.0)
     records = {v: per_seed[0] for v, per_seed in metrics["records"].items()}  # the one seed
     assert metrics["seeds"] == [0] and all(len(s) == 1 for s in metrics["records"].values())
     for task in paper_tasks:  # chance and accuracy recomputed from the saved per-item records
-        rec = records["top-2"][task]
-        assert rows[("top-2", task)]["chance"] == pytest.approx(np.mean([1 / c for c in rec["num_choices"]]))
-        assert rows[("top-2", task)]["acc"] == pytest.approx(np.mean(rec["credit"]))
+        rec = records["top-4"][task]
+        assert rows[("top-4", task)]["chance"] == pytest.approx(np.mean([1 / c for c in rec["num_choices"]]))
+        assert rows[("top-4", task)]["acc"] == pytest.approx(np.mean(rec["credit"]))
     paired = {r["task"]: r for r in metrics["paired"]}
-    assert set(paired) == set(cells) and {r["model"] for r in metrics["paired"]} == {"AdaMoE-m8k3"}
+    assert set(paired) == set(cells) and {r["model"] for r in metrics["paired"]} == {"AdaMoE-m8k5"}
     for task, r in paired.items():
         assert r["diff"]["low"] <= r["diff"]["value"] <= r["diff"]["high"] and 0 <= r["p"] <= 1
         if task != "average":
-            a, b = records["AdaMoE-m8k3"][task]["credit"], records["top-2"][task]["credit"]
+            a, b = records["AdaMoE-m8k5"][task]["credit"], records["top-4"][task]["credit"]
             assert r["p"] == pytest.approx(_mcnemar_exact(a, b))
             assert r["diff"]["value"] == pytest.approx(np.mean(a) - np.mean(b))
     assert len(metrics["findings"]) == len(paired)
     out = capsys.readouterr().out
     assert all(f in out for f in metrics["findings"])
-    for png in ("sharpness_top-2.png", "sharpness_AdaMoE-m8k3.png", "compute_dial.png", "load_per_layer.png"):
+    for png in ("sharpness_top-4.png", "sharpness_AdaMoE-m8k5.png", "compute_dial.png", "load_per_layer.png"):
         assert (run / png).stat().st_size > 0
     assert (build == "moefy") == ("moefied" in metrics["title"])
     report = (run / "report.md").read_text()

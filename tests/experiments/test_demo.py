@@ -18,8 +18,9 @@ from adamoe.experiments.demo import (
 )
 from adamoe.experiments.demo_report import finding
 from adamoe.experiments.harness import SMOKE_MOLORA_TASKS, SMOKE_TASKS, load_data
+from adamoe.experiments.moe_model import resolve_testbed
 from adamoe.hf.convert import routers
-from adamoe.hf.models import DEFAULT_NULL, DEFAULT_TOP_K
+from adamoe.hf.models import DEFAULT_NULL
 from adamoe.runs import load_config
 from tests.experiments.fixtures import one_thread, paper_tasks  # noqa: F401  (fixtures)
 
@@ -30,9 +31,18 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "demo.yaml"
 
 def test_defaults_are_a_reduced_paper_moe_table():
     cfg = DemoConfig().validate()
-    assert (cfg.null_experts, cfg.top_k) == (DEFAULT_NULL, DEFAULT_TOP_K)
+    recipe = resolve_testbed(cfg.testbed)
+    # the paper's rule on the testbed's top-k: m = E nulls, k raised by one
+    assert (cfg.null_experts, cfg.top_k, cfg.baseline_k) == (
+        recipe.num_experts,
+        recipe.top_k + 1,
+        recipe.top_k,
+    )
+    assert cfg.null_experts == DEFAULT_NULL
     assert cfg.moe == "moefy" and cfg.tasks == list(PAPER_MOE_TASKS) and cfg.seeds == 1
-    assert cfg.test_per_task >= 150 and cfg.anneal and cfg.aux_coef > cfg.aux_coef_end
+    assert cfg.test_per_task >= 120 and cfg.anneal and cfg.aux_coef > cfg.aux_coef_end
+    with pytest.raises(ValueError, match="baseline_k, num_experts: testbed core25-e8-top4 is top-4 of 8"):
+        DemoConfig(baseline_k=2).validate()
 
 
 def _request_chars(task: str) -> float:

@@ -7,13 +7,14 @@ data, training and scoring; :mod:`adamoe.experiments.dial` for the dial and rout
 1. Data: the paper's MoE table (:data:`adamoe.experiments.harness.MOE_TASKS`: WinoGrande, HellaSwag,
    PIQA, SIQA, OpenBookQA, ARC-Challenge), read offline. Per task the first 32 items of its ``train``
    part (multi-task fine-tuning on their union), 16 of ``validation`` (the dial's bias search, the
-   only choice made) and 150 of ``test`` (the table); the parts are disjoint hash parts
+   only choice made) and 120 of ``test`` (the table); the parts are disjoint hash parts
    (:mod:`adamoe.data.splits`). ``--quick``: :data:`~adamoe.experiments.harness.SMOKE_TASKS`.
-2. Models: the dense SmolLM2-135M-Instruct and its shared-plus-routed 8-expert MoE (``moe: moefy``:
-   50% shared core + 8 routed co-activation groups with fitted routers, a standard Qwen2-MoE, built once
-   and cached by :func:`adamoe.experiments.moe_model.build_default_moe`); ``moe: upcycle`` keeps the
+2. Models: the dense SmolLM2-135M-Instruct and its shared-plus-routed 8-expert MoE (``moe: moefy``, the
+   ``testbed`` :data:`~adamoe.experiments.moe_model.DEFAULT_TESTBED`: a 25% shared core + top-4 of 8
+   routed co-activation groups with fitted routers, routed experts 27% of the FLOPs, a standard
+   Qwen2-MoE, built once and cached by :func:`adamoe.experiments.moe_model.build_default_moe`); ``moe: upcycle`` keeps the
    copied-expert Mixtral (where AdaMoE vs top-2 is close to vacuous, see issue 9).
-3. Fine-tuning, same budget for both: top-2 (m = 0, Switch aux loss) and AdaMoE (m = 8 nulls, k = 3,
+3. Fine-tuning, same budget for both: top-4 (m = 0, Switch aux loss) and AdaMoE (m = 8 nulls, k = 5,
    via :func:`adamoe.hf.convert.convert`; null-aware aux loss annealed tight in epoch 1 -> loose after).
    Trainable: ``cfg.trainable`` limited to the last ``cfg.train_last_layers`` decoder layers, so
    backward stops early and a step costs ~1-3 s on 2 cores.
@@ -23,11 +24,11 @@ data, training and scoring; :mod:`adamoe.experiments.dial` for the dial and rout
    AdaMoE - top-2 difference (CI, p, stated plainly when not significant), Load per layer and mean,
    expert and whole-model FLOPs vs top-2, sharpness and dial plots.
 
-Budget basis (2 cores, quiet machine): the earlier four-BIG-bench-task demo (256 training pairs, 1,000
-test items of ~560 request characters) took 9.4 min. Here 192 training pairs and 6 x 150 test items of
-~565 characters on average (3,390 per item-set; HellaSwag's long endings are 43% of it): **~9 min**
-expected, plus ~3 min to build the cached MoE once; budget 15 min. ``--quick``: the tiny random Llama
-on a few items of :data:`~adamoe.experiments.harness.SMOKE_TASKS`, seconds.
+Budget basis (2 cores): on a fresh clone the 150-item, 6-iteration-dial demo on the top-2 testbed took
+989 s (eval dense 240, MoE 377, dial 183, training 186; docs/figures/demo-paper). 120 test items per
+task (-20% eval), a 30-item, 5-iteration dial and a ~45 s MoE build aim at ~13 min; budget 15 min.
+``--quick``: the tiny random Llama on a few items of :data:`~adamoe.experiments.harness.SMOKE_TASKS`,
+seconds.
 """
 
 from __future__ import annotations
@@ -51,8 +52,9 @@ from adamoe.experiments.harness import (
     seed_stream,
     train_variant,
 )
+from adamoe.experiments.moe_model import DEFAULT_TESTBED, resolve_testbed
 from adamoe.hf.convert import GATE2_INITS
-from adamoe.hf.models import DEFAULT_NULL, DEFAULT_TOP_K
+from adamoe.hf.models import DEFAULT_NULL
 from adamoe.train.config import TRAINABLE_SETS
 from adamoe.utils.config import option, require
 
@@ -81,21 +83,23 @@ class DemoConfig(ExperimentConfig):
 
     model: str = "smollm2"
     moe: str = option("moefy", choices=MOE_BUILDS)
+    testbed: str = DEFAULT_TESTBED
+    """The moefied SmolLM2 (:data:`adamoe.experiments.moe_model.TESTBEDS`) for ``moe: moefy``."""
     tasks: list[str] = field(default_factory=lambda: list(MOE_TASKS))
     train_per_task: int = option(32, ge=1)
-    test_per_task: int = option(150, ge=1)
+    test_per_task: int = option(120, ge=1)
     seeds: int = option(1, ge=1)
     num_experts: int = option(8, ge=1)
-    baseline_k: int = option(2, ge=1)
+    baseline_k: int = option(4, ge=1)
     null_experts: int = option(DEFAULT_NULL, ge=0)
-    top_k: int = option(DEFAULT_TOP_K, ge=1)
+    top_k: int = option(5, ge=1)
     expert_noise: float = option(0.01, ge=0)
     gate2_init: str = option("copy_jitter", choices=GATE2_INITS)
     calib_per_task: int = option(16, ge=1)
-    dial_per_task: int = option(50, ge=1)
-    dial_iters: int = option(6, ge=1)
+    dial_per_task: int = option(30, ge=1)
+    dial_iters: int = option(5, ge=1)
     dial_range: float = option(2.0, gt=0)
-    dial_targets: list[float] = field(default_factory=lambda: [1.0, 1.5])
+    dial_targets: list[float] = field(default_factory=lambda: [2.0, 3.0])
     lr: float = option(3e-5, gt=0)
     trainable: str = option("full", choices=TRAINABLE_SETS)
     train_last_layers: int = option(4, ge=0)
@@ -108,6 +112,14 @@ class DemoConfig(ExperimentConfig):
             f"baseline_k: expected <= num_experts={self.num_experts}, got {self.baseline_k} "
             f"(--set baseline_k={self.num_experts})",
         )
+        if self.moe == "moefy" and self.model == "smollm2":
+            recipe = resolve_testbed(self.testbed)
+            require(
+                (recipe.num_experts, recipe.top_k) == (self.num_experts, self.baseline_k),
+                f"baseline_k, num_experts: testbed {self.testbed} is top-{recipe.top_k} of {recipe.num_experts}, "
+                f"got top-{self.baseline_k} of {self.num_experts} "
+                f"(--set baseline_k={recipe.top_k} --set num_experts={recipe.num_experts})",
+            )
 
     def quick(self) -> DemoConfig:
         """The ``--quick`` variant: tiny random model, a few items of :data:`SMOKE_TASKS` (or of the
@@ -182,14 +194,13 @@ def build_models(cfg: DemoConfig, *, seed: int) -> tuple[Any, Any, Any]:
 def _moefied(dense: Any, cfg: DemoConfig, *, seed: int) -> Any:
     import torch
 
-    from adamoe.experiments.moe_model import MoeRecipe, build_default_moe
+    from adamoe.experiments.moe_model import build_default_moe
     from adamoe.hf.moefy import moefy
     from adamoe.utils.seeding import derive_generator
 
     if cfg.model == "smollm2":
         # the model is fixed (seed-0 build, cached); the run seed drives conversion and fine-tuning
-        recipe = MoeRecipe(num_experts=cfg.num_experts, top_k=cfg.baseline_k)
-        return build_default_moe(recipe=recipe)[0]
+        return build_default_moe(recipe=resolve_testbed(cfg.testbed))[0]
     vocab = int(dense.config.vocab_size)
     ids = torch.randint(vocab, (16, 32), generator=derive_generator(seed, "demo.moefy_calib"))
     return moefy(dense, calib_tokens=ids, num_experts=cfg.num_experts, top_k=cfg.baseline_k, seed=seed).model

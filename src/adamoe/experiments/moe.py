@@ -54,7 +54,7 @@ from adamoe.experiments.harness import (
     schedule,
     write_experiment_report,
 )
-from adamoe.experiments.moe_model import DEFAULT_TESTBED, testbed_recipe
+from adamoe.experiments.moe_model import DEFAULT_TESTBED, resolve_testbed
 from adamoe.experiments.token_routing import token_routing_table
 from adamoe.hf.convert import GATE2_INITS
 from adamoe.utils.config import option, require
@@ -152,7 +152,7 @@ class MoEExperimentConfig(ExperimentConfig):
 
             ModelSpec.parse(self.model)
         else:
-            recipe = testbed_recipe(self.testbed)
+            recipe = resolve_testbed(self.testbed)
             require(
                 all(a.k <= recipe.num_experts + a.m for a in arms),
                 f"arms: k above the testbed's {recipe.num_experts} experts + m nulls in {self.arms}",
@@ -179,9 +179,9 @@ class MoEExperimentConfig(ExperimentConfig):
 def load_moe(cfg: MoEExperimentConfig, *, log=print) -> tuple[Any, Any, int]:
     """(unconverted MoE model, tokenizer, its top-k): the cached moefied SmolLM2, or ``cfg.model``."""
     if cfg.model == DEFAULT_MODEL:
-        from adamoe.experiments.moe_model import build_default_moe, testbed_recipe
+        from adamoe.experiments.moe_model import build_default_moe, resolve_testbed
 
-        model, tok, _ = build_default_moe(recipe=testbed_recipe(cfg.testbed), log=log)
+        model, tok, _ = build_default_moe(recipe=resolve_testbed(cfg.testbed), log=log)
     else:
         from adamoe.hf.models import ModelSpec
 

@@ -54,7 +54,7 @@ __all__ = [
     "heldout_texts",
     "mean_nll",
     "nll_ladder",
-    "testbed_recipe",
+    "resolve_testbed",
     "text_nlls",
 ]
 
@@ -110,7 +110,7 @@ DEFAULT_TESTBED = "core25-e8-top4"
 docs/figures/testbed/report.md for the candidates and why)."""
 
 
-def testbed_recipe(name: str) -> MoeRecipe:
+def resolve_testbed(name: str) -> MoeRecipe:
     """The recipe of a testbed name, or a one-line error listing the names."""
     if name not in TESTBEDS:
         raise ValueError(f"testbed: expected one of {sorted(TESTBEDS)}, got {name!r} (--set testbed=<name>)")

@@ -71,33 +71,22 @@ def _fmt(x: Any) -> str:
 
 def plot_accuracy(rows: Sequence[Mapping[str, Any]], path: Any) -> Any:
     """Grouped bars: accuracy per task and variant with the 95% interval as error bars; chance dashed."""
-    from adamoe.eval.plots import new_figure, save_png
+    from adamoe.eval.plots import interval_bars, new_figure, save_png
 
     tasks = list(dict.fromkeys(r["task"] for r in rows))
     variants = list(dict.fromkeys(r["model"] for r in rows))
     fig, ax = new_figure((max(6.0, 1.1 * len(tasks) + 2), 3.6))
-    width = 0.8 / max(len(variants), 1)
     by = {(r["model"], r["task"]): r for r in rows}
-    for i, v in enumerate(variants):
-        cells = [by.get((v, t)) for t in tasks]
-        acc = [100 * c["acc"] if c else np.nan for c in cells]
-        err = [
-            [100 * (c["acc"] - c["acc_ci"]["low"]) if c else 0 for c in cells],
-            [100 * (c["acc_ci"]["high"] - c["acc"]) if c else 0 for c in cells],
-        ]
-        ax.bar(np.arange(len(tasks)) + i * width, acc, width, yerr=err, capsize=2, label=v)
-    chance = [100 * by[(variants[0], t)]["chance"] for t in tasks]
-    ax.hlines(
-        chance,
-        np.arange(len(tasks)) - width / 2,
-        np.arange(len(tasks)) + 0.8 - width / 2,
-        colors="k",
-        linestyles="dashed",
-        label="chance",
+
+    def bar(c: Mapping[str, Any] | None) -> tuple[float, float, float] | None:
+        return None if c is None else (100 * c["acc"], 100 * c["acc_ci"]["low"], 100 * c["acc_ci"]["high"])
+
+    interval_bars(
+        ax, tasks, {v: [bar(by.get((v, t))) for t in tasks] for v in variants}, ylabel="accuracy (%)"
     )
-    ax.set_xticks(np.arange(len(tasks)) + 0.4 - width / 2, tasks)
-    ax.tick_params(axis="x", labelrotation=30, labelsize=7)
-    ax.set_ylabel("accuracy (%)")
+    x = np.arange(len(tasks))
+    chance = [100 * by[(variants[0], t)]["chance"] for t in tasks]
+    ax.hlines(chance, x - 0.4, x + 0.4, colors="k", linestyles="dashed", label="chance")
     ax.legend(fontsize=7, ncol=min(len(variants) + 1, 7))
     return save_png(fig, path)
 
