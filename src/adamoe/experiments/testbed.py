@@ -187,10 +187,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/testbed"))
     parser.add_argument("--dev-per-task", type=int, default=100)
     parser.add_argument("--heldout-per-task", type=int, default=30)
+    parser.add_argument(
+        "--candidates",
+        default="",
+        help=f"comma-separated names, in this order (default all): {', '.join(TESTBEDS)}",
+    )
     args = parser.parse_args(argv)
+    names = [n for n in args.candidates.split(",") if n] or list(TESTBEDS)
+    bad = [n for n in names if n not in TESTBEDS]
+    if bad:
+        parser.error(f"--candidates: unknown {bad}; expected names from {list(TESTBEDS)}")
     command = "python -m adamoe.experiments.testbed " + " ".join(argv if argv is not None else sys.argv[1:])
     saver = _Saver(args.out, command)
-    result = run_search(dev_per_task=args.dev_per_task, heldout_per_task=args.heldout_per_task, save=saver)
+    result = run_search(
+        tuple(TESTBEDS[n] for n in names),
+        dev_per_task=args.dev_per_task,
+        heldout_per_task=args.heldout_per_task,
+        save=saver,
+    )
     (args.out / "report.md").write_text(_report(result, command))
     return 0
 
