@@ -7,7 +7,10 @@ the backend of the whole process of whoever imports this module (a notebook, a t
 
 from __future__ import annotations
 
+import io
+import math
 import os
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,21 @@ from matplotlib.figure import Figure
 
 from adamoe.stats import SHARPNESS_BINS
 
-__all__ = ["new_figure", "plot_dial", "plot_load_per_layer", "plot_sharpness", "plot_token_load", "save_png"]
+__all__ = [
+    "Bar",
+    "interval_bars",
+    "new_figure",
+    "panel_figure",
+    "plot_dial",
+    "plot_load_per_layer",
+    "plot_sharpness",
+    "plot_token_load",
+    "png_bytes",
+    "save_png",
+]
+
+Bar = tuple[float, float, float] | None
+"""(value, low, high) of one bar, or None for no value."""
 
 
 def new_figure(figsize: tuple[float, float]) -> tuple[Figure, Axes]:
@@ -34,6 +51,58 @@ def save_png(fig: Figure, path: Path) -> Path:
     fig.savefig(tmp, dpi=110, bbox_inches="tight")
     os.replace(tmp, path)
     return path
+
+
+def png_bytes(fig: Figure) -> bytes:
+    """``fig`` as PNG bytes (for reports rendered in memory before any file is written)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def panel_figure(
+    panels: Sequence[Any],
+    draw: Callable[[Axes, Any], None],
+    *,
+    size: tuple[float, float],
+    ncols: int = 2,
+    every_legend: bool = False,
+) -> Figure:
+    """A figure with one axes of `size` inches per panel, `ncols` a row; `draw(ax, panel)` fills each.
+    The legend sits right of the last axes (of every axes with `every_legend`, for panels whose lines
+    differ), so it never covers data; unused axes are hidden."""
+    ncols = max(1, min(ncols, len(panels)))
+    nrows = math.ceil(len(panels) / ncols)
+    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = list(fig.subplots(nrows, ncols, squeeze=False).ravel())
+    for k, (ax, panel) in enumerate(zip(axes, panels)):
+        draw(ax, panel)
+        ax.grid(alpha=0.3)
+        if (every_legend or k == len(panels) - 1) and ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    for ax in axes[len(panels) :]:
+        ax.set_visible(False)
+    return fig
+
+
+def interval_bars(
+    ax: Axes, labels: Sequence[str], series: Mapping[str, Sequence[Bar]], **titles: Any
+) -> None:
+    """Grouped bars per label (x position i) and series, each with its 95% interval as an error bar;
+    `titles`: ``ax.set(...)`` fields. A percentile interval need not contain its point value (skewed or
+    tiny samples): the error bar is clipped at the value then."""
+    width = 0.8 / max(len(series), 1)
+    for j, (name, bars) in enumerate(series.items()):
+        xs = [i + (j - (len(series) - 1) / 2) * width for i in range(len(labels))]
+        err = [
+            [max(b[0] - b[1], 0.0) if b else 0.0 for b in bars],
+            [max(b[2] - b[0], 0.0) if b else 0.0 for b in bars],
+        ]
+        vals = [b[0] if b else float("nan") for b in bars]
+        ax.bar(xs, vals, width=width, label=name, yerr=err, capsize=2, error_kw={"elinewidth": 0.8})
+    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=7)
+    ax.set(**titles)
 
 
 def plot_sharpness(layers: dict[str, dict[str, Any]], path: Path, *, title: str) -> Path:

@@ -3,16 +3,17 @@
 Each plot is a function of the suite's result dict returning (caption, PNG bytes). Rules: metrics
 where higher is better and where lower is better never share a panel; every bar carries its 95%
 interval; a panel holds at most `MAX_LINES` lines (routing drift is split over several panels); legends
-sit outside the axes so they never cover data. One helper, `_panels`, lays out every figure.
+sit outside the axes so they never cover data. Every figure is laid out by `adamoe.eval.plots.panel_figure`
+and its bars drawn by `adamoe.eval.plots.interval_bars`.
 """
 
 from __future__ import annotations
 
-import io
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from adamoe.eval.plots import Bar, interval_bars, panel_figure, png_bytes
 from adamoe.rbench.dimensions.base import metric_direction
 from adamoe.rbench.report.tables import keys_over_models, metric_names
 
@@ -20,41 +21,6 @@ __all__ = ["MAX_LINES", "headline_figure", "js_figure", "render_plots"]
 
 Plot = tuple[str, bytes]
 MAX_LINES = 8
-Bar = tuple[float, float, float] | None
-"""(value, low, high) of one bar, or None for no value."""
-
-
-def _panels(
-    panels: Sequence[Any],
-    draw: Callable[[Any, Any], None],
-    *,
-    size: tuple[float, float],
-    ncols: int = 2,
-    every_legend: bool = False,
-) -> Any:
-    """A `Figure` (its own canvas, no pyplot state) with one axes of `size` inches per panel, `ncols` a
-    row; `draw(ax, panel)` fills each. The legend sits right of the last axes (of every axes with
-    `every_legend`, for panels whose lines differ); unused axes are hidden."""
-    from matplotlib.figure import Figure
-
-    ncols = max(1, min(ncols, len(panels)))
-    nrows = math.ceil(len(panels) / ncols)
-    fig = Figure(figsize=(size[0] * ncols, size[1] * nrows), layout="constrained")
-    axes = list(fig.subplots(nrows, ncols, squeeze=False).ravel())
-    for k, (ax, panel) in enumerate(zip(axes, panels)):
-        draw(ax, panel)
-        ax.grid(alpha=0.3)
-        if (every_legend or k == len(panels) - 1) and ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
-    for ax in axes[len(panels) :]:
-        ax.set_visible(False)
-    return fig
-
-
-def _png(fig: Any) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    return buf.getvalue()
 
 
 def _bar(est: Any, fallback: Any = None) -> Bar:
@@ -65,22 +31,6 @@ def _bar(est: Any, fallback: Any = None) -> Bar:
     if isinstance(fallback, (int, float)) and math.isfinite(fallback):
         return float(fallback), float(fallback), float(fallback)
     return None
-
-
-def _grouped_bars(ax: Any, labels: Sequence[str], series: Mapping[str, Sequence[Bar]], **titles: str) -> None:
-    """Bars per label and series with their 95% intervals as error bars; `titles`: ax.set(...) fields."""
-    width = 0.8 / max(len(series), 1)
-    for j, (name, bars) in enumerate(series.items()):
-        xs = [i + (j - (len(series) - 1) / 2) * width for i in range(len(labels))]
-        # a percentile interval need not contain its point value (skewed or tiny samples): clip at 0
-        err = [
-            [max(b[0] - b[1], 0.0) if b else 0.0 for b in bars],
-            [max(b[2] - b[0], 0.0) if b else 0.0 for b in bars],
-        ]
-        vals = [b[0] if b else float("nan") for b in bars]
-        ax.bar(xs, vals, width=width, label=name, yerr=err, capsize=2, error_kw={"elinewidth": 0.8})
-    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=7)
-    ax.set(**titles)
 
 
 def headline_figure(result: Mapping[str, Any]) -> Any:
@@ -96,11 +46,11 @@ def headline_figure(result: Mapping[str, Any]) -> Any:
             series[m] = [
                 _bar(dims[d].get("estimates", {}).get(k), dims[d]["metrics"].get(k)) for d, k in keys
             ]
-        _grouped_bars(
+        interval_bars(
             ax, [f"{d}.{k}" for d, k in keys], series, title=f"{panel[1]} (95% CI)", ylabel="value (fraction)"
         )
 
-    return _panels([("↑", "higher is better"), ("↓", "lower is better")], draw, size=(6.5, 4.0))
+    return panel_figure([("↑", "higher is better"), ("↓", "lower is better")], draw, size=(6.5, 4.0))
 
 
 def _ood(result: Mapping[str, Any]) -> Plot:
@@ -113,10 +63,10 @@ def _ood(result: Mapping[str, Any]) -> Plot:
         series[m] += [_bar((shifts.get(k) or {}).get("acc")) for k in names[1:]]
 
     def draw(ax: Any, _: Any) -> None:
-        _grouped_bars(ax, names, series, ylabel="accuracy (higher is better)", ylim=(0, 1))
+        interval_bars(ax, names, series, ylabel="accuracy (higher is better)", ylim=(0, 1))
 
-    fig = _panels([None], draw, size=(max(6.0, 0.8 * len(names) + 3), 3.6))
-    return "OOD: accuracy in distribution and on each shifted set (95% CI)", _png(fig)
+    fig = panel_figure([None], draw, size=(max(6.0, 0.8 * len(names) + 3), 3.6))
+    return "OOD: accuracy in distribution and on each shifted set (95% CI)", png_bytes(fig)
 
 
 def _routing(result: Mapping[str, Any], model: str, dim: str) -> Mapping[str, Any]:
@@ -139,14 +89,14 @@ def js_figure(result: Mapping[str, Any], moe: Sequence[str]) -> Any:
             ax.plot(range(len(vals)), vals, marker=".", label=label)
         ax.set(title=f"{chunk[0]}: JS vs reference", xlabel="MoE layer", ylabel="JS divergence (bits)")
 
-    return _panels(chunks or [("", [])], draw, size=(7.5, 3.2), every_legend=True)
+    return panel_figure(chunks or [("", [])], draw, size=(7.5, 3.2), every_legend=True)
 
 
 def render_plots(result: Mapping[str, Any]) -> dict[str, Plot]:
     """{file name: (caption, PNG bytes)}: headline metrics, OOD accuracy per set, routing drift (load per
     stage is in the routing tables)."""
     caption = "Headline metrics with 95% intervals: higher-is-better and lower-is-better apart"
-    plots = {"headline.png": (caption, _png(headline_figure(result)))}
+    plots = {"headline.png": (caption, png_bytes(headline_figure(result)))}
     if "ood" in result["dims"]:
         plots["ood.png"] = _ood(result)
     moe = [m for m in result["models"] if result["results"][m].get("is_moe")]
@@ -155,5 +105,5 @@ def render_plots(result: Mapping[str, Any]) -> dict[str, Plot]:
             "Routing drift: per-layer JS divergence of expert histograms vs each dimension's reference inputs, "
             f"at most {MAX_LINES} lines per panel"
         )
-        plots["routing_js.png"] = (caption, _png(js_figure(result, moe)))
+        plots["routing_js.png"] = (caption, png_bytes(js_figure(result, moe)))
     return plots
