@@ -86,3 +86,12 @@ def test_bias_moves_only_in_training_and_balances_a_skewed_router():
     end = torch.bincount(router(h).indices[:, 0], minlength=4)
     assert int(end.max()) < 100 and int(end.min()) > 32, end.tolist()  # 64 each when balanced
     assert float(router.selection_bias[0]) < float(router.selection_bias[2])
+
+
+def test_bias_update_reads_nothing_back_to_the_host():
+    from tests.sync_probe import NoHostSync
+
+    router = SigmoidBiasRouter(hidden_size=4, num_experts=3, top_k=1, bias_update_rate=0.1)
+    with NoHostSync():
+        router.update_bias(torch.tensor([[0], [0], [1]]))
+    assert router.selection_bias.tolist() == pytest.approx([-0.1, 0.0, 0.1])

@@ -47,8 +47,10 @@ def test_terms_ignore_padding() -> None:
     torch.testing.assert_close(terms.aux, expected_aux, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(terms.z, expected_z, atol=1e-4, rtol=1e-5)
     assert terms.tokens == [13, 13]
-    assert terms.true_slots == [int(r.true_experts_per_token().sum()) for r in ref]
-    assert mean_load(terms.true_slots, terms.tokens) == pytest.approx(sum(r.load() for r in ref) / 2)
+    assert terms.true_slots.dtype == torch.float64  # a device tensor: no host read per layer
+    assert terms.true_slots.tolist() == [int(r.true_experts_per_token().sum()) for r in ref]
+    load = mean_load(terms.true_slots.tolist(), terms.tokens)
+    assert load == pytest.approx(sum(r.load() for r in ref) / 2)
     assert tap.recorder.layers["model.layers.0.mlp"].tokens == 13
     assert all(cb not in m.routing_callbacks for m in tap.sources.values() for cb in tap._callbacks.values())
     assert not any(m.routing_callbacks for m in tap.sources.values())

@@ -19,10 +19,19 @@ Padding is never counted:
   hit a stop string, so tokens a row generates past its own stop string (and that lm-eval then cuts
   off) are counted, because the model really computed them.
 - seq2seq backends are not masked (our converter targets decoder-only MoE families).
+
+Data parallelism (``accelerate launch`` / ``torchrun`` with several processes, a model spec or folder as
+``pretrained``): each process loads the model onto its own device and lm-eval splits the requests, as its
+own ``hf`` model does for a model it loads (given a model object, lm-eval assumes one process and every
+process would evaluate everything). The routing sums stay on the device while recording; at the end of
+each of lm-eval's request calls (which every process makes, in step) they are all-reduced (SUM) once, so
+the report rank 0 writes covers every process's requests. lm-eval pads the processes' shares to equal
+length with repeats of a request; those repeats run, so they are counted.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -33,7 +42,8 @@ from torch import nn
 
 from adamoe.eval.evaluate import flops_columns
 from adamoe.routing.base import Routing
-from adamoe.stats import RoutingRecorder, iter_routing_sources
+from adamoe.stats import LayerStats, RoutingRecorder, add_layers, iter_routing_sources, reduce_layers
+from adamoe.stats.layer_stats import summarise_layers
 
 __all__ = ["REPORT_LISTENERS", "RoutedHFLM", "evaluate_with_routing", "infer_baseline_k"]
 
@@ -118,12 +128,14 @@ class RoutedHFLM(HFLM):
         seed: int = 0,
         **kwargs: Any,
     ) -> None:
+        accelerator = None
         if isinstance(pretrained, str):
             from adamoe.hf.models import resolve_model
 
             model, resolved_tokenizer, info = resolve_model(pretrained, seed=int(seed))
             tokenizer = resolved_tokenizer if tokenizer is None else tokenizer
             baseline_k = baseline_k or info.get("baseline_k")
+            accelerator = _place(model, kwargs.get("device"))
         elif isinstance(pretrained, nn.Module):
             model = pretrained
             if tokenizer is None:
@@ -135,12 +147,16 @@ class RoutedHFLM(HFLM):
         if baseline_k is not None and (isinstance(baseline_k, bool) or int(baseline_k) < 1):
             raise ValueError(f"baseline_k: expected None or an int >= 1, got {baseline_k!r}")
         super().__init__(pretrained=model, tokenizer=tokenizer, **kwargs)
+        if accelerator is not None:  # lm-eval splits the requests over the processes (module docstring)
+            self.accelerator = accelerator
+            self._rank, self._world_size = accelerator.process_index, accelerator.num_processes
         self.baseline_k = int(baseline_k) if baseline_k else infer_baseline_k(model)
         has_routing = next(iter_routing_sources(self.model), None) is not None
         self._recorder = _DeferredRecorder(self.model, baseline_k=self.baseline_k) if has_routing else None
         self._rows: int = 0
         self._width: int = 0
         self._lengths: list[int] = []
+        self._settled: dict[str, LayerStats] = {}  # all processes' sums of the finished request calls
 
     # -- routing API -------------------------------------------------------------------------------
 
@@ -150,11 +166,14 @@ class RoutedHFLM(HFLM):
         return self._recorder
 
     def routing_summary(self) -> dict[str, Any]:
-        """:meth:`RoutingRecorder.summary` of everything recorded since the last reset; {} for dense models."""
+        """The routing summary (:func:`~adamoe.stats.summarise_layers`) of everything recorded since the last
+        reset, every process's requests included; {} for dense models. Not a collective: the processes'
+        sums were added up at the end of each request call (:meth:`_settle`)."""
         if self._recorder is None:
             return {}
         self._drop_pending()
-        out = self._recorder.summary()
+        layers = add_layers(self._settled, self._recorder.layers)
+        out = summarise_layers(layers, baseline_k=self.baseline_k)
         if out["layers"]:
             out["tokens"] = max(layer["tokens"] for layer in out["layers"].values())
         return out
@@ -185,6 +204,35 @@ class RoutedHFLM(HFLM):
         if self._recorder is not None:
             self._drop_pending()
             self._recorder.reset()
+            self._settled = {}
+
+    def _settle(self) -> None:
+        """Fold this process's sums into the settled ones, summed over the processes lm-eval splits the
+        requests over (a collective then; lm-eval makes every request call on every process)."""
+        if self._recorder is None:
+            return
+        self._drop_pending()
+        local = self._recorder.layers
+        total = reduce_layers(local) if self.world_size > 1 else local
+        self._settled = add_layers(self._settled, total)
+        self._recorder.reset()
+
+    # -- lm-eval's request calls: each process makes each once per request type -------------------
+
+    def loglikelihood(self, requests: list[Any], disable_tqdm: bool = False) -> list[tuple[float, bool]]:
+        out = super().loglikelihood(requests, disable_tqdm=disable_tqdm)
+        self._settle()
+        return out
+
+    def loglikelihood_rolling(self, requests: list[Any], disable_tqdm: bool = False) -> list[float]:
+        out = super().loglikelihood_rolling(requests, disable_tqdm=disable_tqdm)
+        self._settle()
+        return out
+
+    def generate_until(self, requests: list[Any], disable_tqdm: bool = False) -> list[str]:
+        out = super().generate_until(requests, disable_tqdm=disable_tqdm)
+        self._settle()
+        return out
 
     # -- lm-eval hooks ------------------------------------------------------------------------------
 
@@ -284,6 +332,28 @@ class RoutedHFLM(HFLM):
         finally:
             handle.remove()
             recorder.token_mask = None
+
+
+def _place(model: nn.Module, device: str | None) -> Any:
+    """Put a model we loaded where lm-eval's ``hf`` model would put it: each process's own device under a
+    multi-process launch (its Accelerator is returned then, for lm-eval's request split), else ``device``
+    when this machine has it (lm-eval's CLI passes ``cuda`` by default), else the best device there is."""
+    from accelerate import Accelerator, PartialState
+
+    from adamoe.utils.device import DEVICES, resolve_device
+
+    target = resolve_device("auto")
+    if device is not None and torch.device(device).type in DEVICES:
+        with contextlib.suppress(ValueError):  # not on this machine: as lm-eval does, the best one that is
+            resolve_device(torch.device(device).type)
+            target = torch.device(device)
+    cpu = target.type == "cpu"  # Accelerate forms a CPU (gloo) group only when told cpu
+    if PartialState(cpu=cpu).num_processes > 1:
+        accelerator = Accelerator(cpu=cpu)
+        model.to(accelerator.device)
+        return accelerator
+    model.to(target)
+    return None
 
 
 def evaluate_with_routing(

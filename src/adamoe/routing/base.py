@@ -26,10 +26,12 @@ def expert_counts(indices: torch.Tensor, num_total: int) -> torch.Tensor:
     """(T, k) int64 picks -> (N,) int64: how many slots picked each of the N experts; -1 slots ignored.
 
     Counts run over the *expert* axis of the flat picks: summing over the top-k axis instead is the
-    known bug class the load-balancing losses are tested against.
+    known bug class the load-balancing losses are tested against. A scatter-add, not ``bincount`` of the
+    valid picks: both the boolean selection and ``bincount`` read a size back to the host on CUDA.
     """
     flat = indices.reshape(-1)
-    return torch.bincount(flat[flat >= 0], minlength=num_total)
+    counts = torch.zeros(num_total, dtype=torch.int64, device=flat.device)
+    return counts.scatter_add_(0, flat.clamp(min=0), (flat >= 0).to(torch.int64))
 
 
 @dataclass

@@ -5,7 +5,8 @@
   ``pack_rows``, :class:`LayerStats`) and the one model-level summary (``summarise_layers``).
 - :mod:`adamoe.stats.recorders`: the listeners that feed it (``RoutingRecorder``, the per-item
   ``ItemRoutingRecorder``, the trainer's ``RoutingTap``).
-Only sums are kept, so stats from many batches, items or processes add up exactly.
+Only sums are kept, so stats from many batches, items or processes add up exactly; they stay on the
+device while recording and are all-reduced over processes when a summary is read.
 """
 
 from adamoe.routing.source import collect_routings, routing_sources
@@ -14,9 +15,11 @@ from adamoe.stats.layer_stats import (
     ItemPacks,
     LayerShapes,
     LayerStats,
+    add_layers,
     pack_rows,
     pack_tokens,
     packed_width,
+    reduce_layers,
     summarise_layers,
     summarise_packs,
 )
@@ -43,6 +46,7 @@ __all__ = [
     "RoutingRecorder",
     "RoutingTap",
     "RoutingTerms",
+    "add_layers",
     "collect_routings",
     "experts_to_mass",
     "flops_report",
@@ -51,6 +55,7 @@ __all__ = [
     "pack_rows",
     "pack_tokens",
     "packed_width",
+    "reduce_layers",
     "router_entropy",
     "routing_sources",
     "summarise_layers",

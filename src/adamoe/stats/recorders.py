@@ -8,6 +8,8 @@
 - :class:`RoutingTap` is the trainer's: it keeps this forward's routings graph-attached for the aux and
   z losses, drops padding, and folds them into a run-level recorder.
 All three add up :func:`~adamoe.stats.layer_stats.pack_tokens` rows, so their figures agree exactly.
+None reads anything back to the host while it records (see :mod:`adamoe.stats.layer_stats`): the sums
+stay on the device until a summary (or ``ItemRoutingRecorder.items``) is read.
 """
 
 from __future__ import annotations
@@ -22,7 +24,15 @@ from torch import nn
 from adamoe.losses import routing_aux_loss, z_loss
 from adamoe.routing.base import Routing
 from adamoe.routing.source import RoutingCallback, routing_sources
-from adamoe.stats.layer_stats import ItemPacks, LayerShapes, LayerStats, pack_rows, summarise_layers
+from adamoe.stats.layer_stats import (
+    ItemPacks,
+    LayerShapes,
+    LayerStats,
+    pack_rows,
+    packed_width,
+    reduce_layers,
+    summarise_layers,
+)
 
 __all__ = [
     "ItemRoutingRecorder",
@@ -81,19 +91,20 @@ class RoutingRecorder(RoutingListener):
         self.layers: dict[str, LayerStats] = {}
         self.token_mask: torch.Tensor | None = None  # (T,) bool for the next forwards: False = padding
 
-    def record(self, name: str, routing: Routing) -> None:
-        """Add ``routing`` (already restricted to real tokens) to layer ``name``'s sums."""
+    def record(self, name: str, routing: Routing, *, mask: torch.Tensor | None = None) -> None:
+        """Add ``routing``'s tokens (those where ``mask`` (T,) bool is True, if given) to layer ``name``."""
         stats = self.layers.get(name)
         if stats is None:
             stats = self.layers[name] = LayerStats(routing.num_experts, routing.num_null)
-        stats.update(routing, keep_tokens=self.keep_tokens)
+        stats.update(routing, keep_tokens=self.keep_tokens, mask=mask)
 
     def _callback(self, name: str) -> RoutingCallback:
         def record(module: nn.Module, routing: Routing) -> None:
             mask = self.token_mask
             if mask is not None and mask.numel() == routing.num_tokens:
-                routing = routing.select(mask.reshape(-1).to(torch.bool))
-            self.record(name, routing)
+                self.record(name, routing, mask=mask)
+            else:
+                self.record(name, routing)
 
         return record
 
@@ -106,18 +117,15 @@ class RoutingRecorder(RoutingListener):
         """Forget every layer's sums (start a new measurement)."""
         self.layers.clear()
 
-    def all_reduce(self) -> None:
-        """Sum the statistics over all processes of an initialised torch.distributed group."""
-        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
-            return
-        for name in sorted(self.layers):
-            packed = self.layers[name].as_tensor()
-            torch.distributed.all_reduce(packed)
-            self.layers[name].load_tensor(packed)
+    def summary(self, *, across_processes: bool = True) -> dict[str, Any]:
+        """Per-layer summaries plus model-level means (:func:`summarise_layers`), read to the host now.
 
-    def summary(self) -> dict[str, Any]:
-        """Per-layer summaries plus model-level means (:func:`summarise_layers`)."""
-        return summarise_layers(self.layers, baseline_k=self.baseline_k)
+        Under an initialised torch.distributed group of several processes (and ``across_processes``),
+        the sums of all of them (:func:`~adamoe.stats.layer_stats.reduce_layers`): a collective that
+        every process calls. This process's own sums are left as they are, so it can be called again.
+        """
+        layers = reduce_layers(self.layers) if across_processes else self.layers
+        return summarise_layers(layers, baseline_k=self.baseline_k)
 
 
 class ItemRoutingRecorder(RoutingListener):
@@ -131,16 +139,24 @@ class ItemRoutingRecorder(RoutingListener):
     def __init__(self, model: nn.Module) -> None:
         super().__init__(model)
         _require_sources(self, "a dense model has no routing")
-        self.items: dict[str, ItemPacks] = {}
+        self._items: dict[str, ItemPacks] = {}
         self.shapes: LayerShapes = {}
         self.unattributed_tokens = 0
         self._rows: tuple[str, ...] | None = None
         self._mask: torch.Tensor | None = None
+        self._pending: dict[str, torch.Tensor] = {}  # layer -> (B, P) device sums of the current batch
+
+    @property
+    def items(self) -> dict[str, ItemPacks]:
+        """item -> layer -> packed float64 sums; reading it moves the current batch's sums to the host."""
+        self._flush()
+        return self._items
 
     def set_batch(self, row_ids: Sequence[str], mask: torch.Tensor) -> None:
         """The next forwards process one row per ``row_ids`` entry; ``mask`` (B, L) marks the real tokens."""
         if mask.ndim != 2 or mask.shape[0] != len(row_ids):
             raise ValueError(f"mask: expected ({len(row_ids)}, L), got {tuple(mask.shape)}")
+        self._flush()
         self._rows = tuple(row_ids)
         self._mask = mask.detach().to(torch.bool)
 
@@ -156,28 +172,48 @@ class ItemRoutingRecorder(RoutingListener):
                 return
             self.shapes[name] = (routing.num_experts, routing.num_null)
             with torch.no_grad():
-                packed = pack_rows(routing.detach(), mask).cpu().numpy()
-            has_tokens = mask.any(dim=1).tolist()
-            for b, item in enumerate(rows):
-                if not has_tokens[b]:
-                    continue
-                layers = self.items.setdefault(item, {})
-                layers[name] = layers[name] + packed[b] if name in layers else packed[b].copy()
+                packed = pack_rows(routing, mask)
+            pending = self._pending.get(name)
+            self._pending[name] = packed if pending is None else pending + packed.to(pending.device)
 
         return record
 
+    def _flush(self) -> None:
+        """Move the current batch's per-row sums to the host (one copy) and add them to their items."""
+        if not self._pending or self._rows is None or self._mask is None:
+            return
+        names = list(self._pending)
+        device = self._pending[names[0]].device
+        host = torch.cat([self._pending[n].to(device) for n in names], dim=1).cpu().numpy()
+        self._pending.clear()
+        has_tokens = self._mask.any(dim=1).tolist()
+        start = 0
+        for name in names:
+            width = packed_width(*self.shapes[name])
+            block, start = host[:, start : start + width], start + width
+            for b, item in enumerate(self._rows):
+                if not has_tokens[b]:
+                    continue
+                layers = self._items.setdefault(item, {})
+                layers[name] = layers[name] + block[b] if name in layers else block[b].copy()
+
     def __exit__(self, *exc: object) -> None:
         super().__exit__(*exc)
+        self._flush()
         self._rows = self._mask = None
 
 
 @dataclass
 class RoutingTerms:
-    """Per-forward routing terms: aux and z losses summed over layers; load sums per layer."""
+    """Per-forward routing terms: aux and z losses summed over layers; load sums per layer.
+
+    ``true_slots`` is an (L,) float64 tensor on the routings' device (in ``RoutingTap.names`` order), so
+    the caller adds it up without a host read; ``tokens`` are host ints (known from shapes alone).
+    """
 
     aux: torch.Tensor
     z: torch.Tensor
-    true_slots: list[int]
+    true_slots: torch.Tensor
     tokens: list[int]
 
 
@@ -186,7 +222,8 @@ class RoutingTap(RoutingListener):
 
     Subscribing to ``routing_callbacks`` means it sees every routing of the current forward and never a
     stale ``last_routing`` of a layer that did not run. Padding tokens are dropped before the losses and
-    the load: they are not part of the data and would bias both.
+    the load: they are not part of the data and would bias both. Which tokens are real is worked out once
+    per forward in :meth:`start` (from a host mask, no device read); the layers then only gather rows.
     """
 
     def __init__(self, model: nn.Module) -> None:
@@ -194,6 +231,7 @@ class RoutingTap(RoutingListener):
         self.names = sorted(self.sources)
         self.recorder = RoutingRecorder(model) if self.sources else None
         self.token_mask: torch.Tensor | None = None
+        self._keep: torch.Tensor | None = None  # (T_real,) int64 positions of the real tokens, or None
         self._routings: list[tuple[str, Routing]] = []
 
     @property
@@ -207,37 +245,44 @@ class RoutingTap(RoutingListener):
         return record
 
     def start(self, attention_mask: torch.Tensor | None) -> None:
-        """Call before a forward: forget the previous routings, remember which tokens are real."""
+        """Call before a forward: forget the previous routings, remember which tokens are real.
+
+        Pass the mask as collated on the host: its positions are then found without reading the device.
+        """
         self._routings.clear()
         self.token_mask = None if attention_mask is None else attention_mask.reshape(-1).bool()
+        mask = self.token_mask
+        self._keep = None if mask is None or bool(mask.all()) else mask.nonzero().squeeze(1)
 
     def _masked(self, routing: Routing) -> Routing:
-        mask = self.token_mask
-        if mask is not None and mask.numel() == routing.num_tokens and not bool(mask.all()):
-            return routing.select(mask)
+        keep = self._keep
+        if keep is not None and self.token_mask is not None and self.token_mask.numel() == routing.num_tokens:
+            if keep.device != routing.indices.device:
+                keep = self._keep = keep.to(routing.indices.device)
+            return routing.select(keep)
         return routing
 
     def terms(self, *, aux_kind: str, record: bool = True) -> RoutingTerms:
         """Aux (``aux_kind``) and z losses summed over this forward's routings, plus per-layer load sums."""
         aux = torch.zeros(())
         z = torch.zeros(())
-        slots = dict.fromkeys(self.names, 0)
+        slots: dict[str, torch.Tensor] = {}
         tokens = dict.fromkeys(self.names, 0)
         for name, routing in self._routings:
             routing = self._masked(routing)
             if aux_kind != "none":
                 aux = aux + routing_aux_loss(routing, aux_kind)
             z = z + z_loss(routing.logits)
-            slots[name] += int(routing.true_experts_per_token().sum())
+            used = routing.true_experts_per_token().sum().to(torch.float64)
+            slots[name] = slots[name] + used.to(slots[name].device) if name in slots else used
             tokens[name] += routing.num_tokens
             if record and self.recorder is not None:
                 self.recorder.record(name, routing)
-        return RoutingTerms(
-            aux=aux,
-            z=z,
-            true_slots=[slots[n] for n in self.names],
-            tokens=[tokens[n] for n in self.names],
-        )
+        device = next(iter(slots.values())).device if slots else torch.device("cpu")
+        zero = torch.zeros((), dtype=torch.float64, device=device)
+        per_layer = [slots[n].to(device) if n in slots else zero for n in self.names]
+        true_slots = torch.stack(per_layer) if per_layer else zero.new_zeros(0)
+        return RoutingTerms(aux=aux, z=z, true_slots=true_slots, tokens=[tokens[n] for n in self.names])
 
 
 def mean_load(true_slots: Sequence[float], tokens: Sequence[float]) -> float | None:

@@ -257,7 +257,9 @@ class _Run:
         lr = self.scheduler.get_last_lr()[0]
         n_targets = sum(self.encoded[i].num_targets for i in indices)
         scale = config.grad_accum * self.world / n_targets
-        sums = torch.zeros(3 + 2 * len(self.tap.names), dtype=torch.float64)
+        # Summed on the device (lm, aux, z losses, true slots per layer): read back once per step, in _record.
+        sums = torch.zeros(3 + len(self.tap.names), dtype=torch.float64, device=self.accelerator.device)
+        tokens = [0] * len(self.tap.names)  # host ints: known from shapes
         grad_norm = None
         chunks = micro_batches(
             indices,
@@ -267,10 +269,12 @@ class _Run:
             world=self.world,
         )
         for chunk in chunks:
-            batch = collate([self.encoded[i] for i in chunk], pad_id=self.pad_id)
-            batch = {k: v.to(self.accelerator.device) for k, v in batch.items()}
+            host_batch = collate([self.encoded[i] for i in chunk], pad_id=self.pad_id)
+            batch = {k: v.to(self.accelerator.device) for k, v in host_batch.items()}
             with self.accelerator.accumulate(self.wrapped):
-                self.tap.start(batch["attention_mask"])
+                self.tap.start(
+                    host_batch["attention_mask"]
+                )  # the host copy: real tokens found without a sync
                 # Project onto the vocabulary only where some sequence has a target: the LM head is
                 # a large share of a small model's FLOPs and prompts carry no loss.
                 targets = batch["labels"][:, 1:]
@@ -291,11 +295,13 @@ class _Run:
                 loss = nll * scale + coef * terms.aux + config.z_loss_coef * terms.z
                 self.accelerator.backward(loss)
                 grad_norm = self._update() if self.accelerator.sync_gradients else grad_norm
-            local = [nll.item(), terms.aux.item(), terms.z.item(), *terms.true_slots, *terms.tokens]
-            sums += torch.tensor(local, dtype=torch.float64)
+            losses = [t.detach().to(sums.device, torch.float64).reshape(1) for t in (nll, terms.aux, terms.z)]
+            sums += torch.cat([*losses, terms.true_slots.to(sums.device)])
+            tokens = [a + b for a, b in zip(tokens, terms.tokens)]
         self.scheduler.step()
         self.step += 1
-        record = self._record(epoch, sums, n_targets, coef, lr, grad_norm)
+        local = torch.cat([sums, torch.tensor(tokens, dtype=torch.float64, device=sums.device)])
+        record = self._record(epoch, local, n_targets, coef, lr, grad_norm)
         due = self.step % config.log_every == 0 or self.step == self.total_steps
         if due and self.accelerator.is_main_process and self.out_dir is not None:
             append_jsonl(self.out_dir / LOG_FILE, record)
@@ -327,9 +333,10 @@ class _Run:
         lr: float,
         grad_norm: float | None,
     ) -> dict[str, Any]:
-        sums = local_sums.clone()
+        sums = local_sums.to(self.accelerator.device)
         if self.world > 1:  # on the accelerator's device: NCCL reduces CUDA tensors only
-            sums = self.accelerator.reduce(sums.to(self.accelerator.device), reduction="sum").cpu()
+            sums = self.accelerator.reduce(sums, reduction="sum")
+        sums = sums.cpu()  # the step's one read back to the host
         micro = self.config.grad_accum * self.world
         lm, aux, z = float(sums[0]) / n_targets, float(sums[1]) / micro, float(sums[2]) / micro
         layers = len(self.tap.names)
@@ -365,18 +372,11 @@ class _Run:
         return out
 
     def routing_summary(self) -> dict[str, Any] | None:
-        """Routing statistics of this call's steps, summed over all processes (collective call).
-
-        Reduced through the accelerator on its device (NCCL reduces CUDA tensors only; the recorder
-        keeps its (P,) float64 sums on the CPU), layer by layer in name order on every process.
-        """
+        """Routing statistics of this call's steps, summed over all processes (collective call: the
+        recorder's summary all-reduces its device sums in one call, on CUDA under NCCL)."""
         recorder = self.tap.recorder
         if recorder is None or not recorder.layers:
             return None
-        if self.world > 1:
-            for name in sorted(recorder.layers):
-                packed = recorder.layers[name].as_tensor().to(self.accelerator.device)
-                recorder.layers[name].load_tensor(self.accelerator.reduce(packed, reduction="sum"))
         return recorder.summary()
 
     def restore(self, path: Path) -> None:
