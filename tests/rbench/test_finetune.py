@@ -80,6 +80,22 @@ def test_finetuning_changes_only_the_trainable_set_and_a_rerun_restores_it_from_
     assert rec3["cached"] is False and trained_calls == [1, 3] and rec3["key"] != rec["key"]
 
 
+def test_a_cached_file_that_does_not_fit_the_model_is_a_one_line_error(tmp_path) -> None:
+    from safetensors.torch import save_file
+
+    from adamoe.rbench.finetune import _restore
+
+    model, _, _ = load_model("tiny-llama", seed=0)
+    name, param = next(iter(model.named_parameters()))
+    save_file({"no.such.weight": torch.zeros(2)}, str(tmp_path / "extra.safetensors"))
+    with pytest.raises(ValueError, match=r"holds parameters the model lacks: \['no.such.weight'\]"):
+        _restore(model, tmp_path / "extra.safetensors")
+    save_file({name: torch.zeros(param.shape[0] + 1)}, str(tmp_path / "shape.safetensors"))
+    with pytest.raises(ValueError, match="does not fit the model") as err:
+        _restore(model, tmp_path / "shape.safetensors")
+    assert "\n" not in str(err.value)
+
+
 def test_training_items_come_from_the_train_parts_never_the_evaluated_test_parts() -> None:
     from adamoe.data import load_task
     from adamoe.data.spans import load_span_task, span_to_mc

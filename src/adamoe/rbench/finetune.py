@@ -37,8 +37,6 @@ paper fine-tunes on the task before testing robustness; their *train* parts only
 _FORMAT = 1  # bump when training or saving changes for the same settings
 _WEIGHTS = "trained.safetensors"
 
-TrainFn = Callable[..., Any]
-
 
 @dataclass(kw_only=True)
 class FinetuneConfig(Config):
@@ -101,40 +99,32 @@ def mark_trainable(model: nn.Module, cfg: FinetuneConfig) -> list[str]:
     return sorted(n for n, p in model.named_parameters() if p.requires_grad)
 
 
-def _restore(model: nn.Module, path: Path) -> list[str]:
+def _restore(model: nn.Module, path: Path) -> None:
     """Copy the saved tensors into `model` (every saved name must exist with the same shape)."""
-    import torch
     from safetensors.torch import load_file
 
-    saved = load_file(str(path))
-    params = dict(model.named_parameters())
-    missing = sorted(set(saved) - set(params))
-    require(not missing, f"finetune: {path} holds parameters the model lacks: {missing[:3]}")
-    with torch.no_grad():
-        for name, tensor in saved.items():
-            require(params[name].shape == tensor.shape, f"finetune: {path}: {name} has another shape")
-            params[name].copy_(tensor)
-    return sorted(saved)
+    try:
+        result = model.load_state_dict(load_file(str(path)), strict=False)
+    except RuntimeError as exc:  # a shape mismatch: torch's message spans lines
+        raise ValueError(
+            f"finetune: {path} does not fit the model ({str(exc).splitlines()[-1].strip()})"
+        ) from None
+    extra = sorted(result.unexpected_keys)
+    require(not extra, f"finetune: {path} holds parameters the model lacks: {extra[:3]}")
 
 
 def _save(model: nn.Module, names: Sequence[str], folder: Path, record: dict[str, Any]) -> None:
-    """Trained tensors + record, written to a temp folder and renamed into place (no half-written cache)."""
-    import os
-    import shutil
-    import tempfile
-
+    """Trained tensors + record, written as one folder renamed into place (`adamoe.train.final.write_folder`)."""
     from safetensors.torch import save_file
 
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    from adamoe.train.final import write_folder
+
+    def save(_: nn.Module, path: Path) -> None:
         params = dict(model.named_parameters())
-        save_file({n: params[n].detach().contiguous() for n in names}, str(tmp / _WEIGHTS))
-        (tmp / "finetune.json").write_text(json.dumps(record, indent=2))
-        shutil.rmtree(folder, ignore_errors=True)
-        os.replace(tmp, folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        save_file({n: params[n].detach().contiguous() for n in names}, str(path / _WEIGHTS))
+        (path / "finetune.json").write_text(json.dumps(record, indent=2))
+
+    write_folder(folder, model, save)
 
 
 def finetune_model(
@@ -145,7 +135,6 @@ def finetune_model(
     pairs: Sequence[tuple[str, str]],
     seed: int,
     folder: Path | None,
-    train_fn: TrainFn | None = None,
     on_train: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Fine-tune `model` in place (or load its cached result from `folder`); returns a JSON-ready record.
@@ -166,8 +155,8 @@ def finetune_model(
         return {**record, "cached": True, "folder": str(target)}
     if on_train is not None:
         on_train()
-    if train_fn is None:
-        from adamoe.train import train as train_fn
+    from adamoe.train import train
+
     config = TrainConfig(
         lr=cfg.lr,
         max_steps=cfg.max_steps,
@@ -180,12 +169,12 @@ def finetune_model(
         progress=False,
     )
     started = time.perf_counter()
-    result = train_fn(model, tokenizer, list(pairs), config)
+    result = train(model, tokenizer, list(pairs), config)
     model.eval()
     record = {
         "key": key,
-        "steps": int(getattr(result, "steps", cfg.max_steps)),
-        "final_loss": getattr(result, "final_loss", None),
+        "steps": int(result.steps),
+        "final_loss": result.final_loss,
         "train_items": len(pairs),
         "trainable_tensors": len(names),
         "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
