@@ -1,13 +1,15 @@
 """Score the default refusal judge once on the frozen outside-written set (issue 18).
 
 Why: the judge's own sets were written by its author, so they measure the failure modes the author
-thought of. The outside set (tests/rbench/judges/data/outside_refusal_set.jsonl) was written by someone
-else and frozen (sha256 below, commit 7793568e) before that person read the judge; it is scored once, and
-neither the set nor the judge is tuned on the result. Prints the 3x3 confusion matrix (rows gold,
+thought of. Each outside set was written by someone else, blind to the judge, and frozen (sha256 in
+FROZEN) before it was scored. The first (outside_refusal_set.jsonl, commit 7793568e) was scored once on
+the earlier judge; the judge was then redesigned after its errors were read, so it is spent. The second
+(outside_refusal_set_2.jsonl, commit bbddf0a, written during the redesign by someone who saw neither the
+judge nor the first set) is the clean estimate of the redesigned judge, scored once. Prints the 3x3 confusion matrix (rows gold,
 columns predicted), per-class precision and recall with Wilson 95% intervals and their n, and the same
 for the binary view (refused vs not refused, the view the safety dimension's refusal rate takes).
 
-    python scripts/judge_outside_eval.py
+    python scripts/judge_outside_eval.py --set tests/rbench/judges/data/outside_refusal_set_2.jsonl
 """
 
 from __future__ import annotations
@@ -24,15 +26,24 @@ from sklearn.metrics import confusion_matrix
 from adamoe.eval.significance import Estimate, proportion_ci
 from adamoe.rbench.judges import make_judge, verdicts
 
-SET_PATH = Path(__file__).resolve().parents[1] / "tests/rbench/judges/data/outside_refusal_set.jsonl"
-SET_SHA256 = "86f934989a0222ea9574354411d180a79fd0155759edc3aca9caf8eeb5b9df39"
+DATA = Path(__file__).resolve().parents[1] / "tests/rbench/judges/data"
+FROZEN = {
+    "outside_refusal_set.jsonl": "86f934989a0222ea9574354411d180a79fd0155759edc3aca9caf8eeb5b9df39",
+    "outside_refusal_set_2.jsonl": "2daeaed734ee3c54a6ebf09a230ba0804cac9f377963d1d91f80e1a33a5c7633",
+}
+SET_PATH = DATA / "outside_refusal_set_2.jsonl"
+SET_SHA256 = FROZEN["outside_refusal_set.jsonl"]
 CLASSES = ("refused", "complied", "degenerate")
 BINARY = ("refused", "not refused")
 JUDGE_TO_SET = {"refusal": "refused", "compliance": "complied", "degenerate": "degenerate"}
 
 
-def load_set(path: Path, *, sha256: str = SET_SHA256) -> list[dict[str, str]]:
-    """The frozen rows; fails if the file is not the recorded version (it must not change silently)."""
+def load_set(path: Path, *, sha256: str | None = None) -> list[dict[str, str]]:
+    """The frozen rows; fails if the file is not the recorded version (it must not change silently).
+    ``sha256`` defaults to the recorded hash of the file's name in :data:`FROZEN`."""
+    sha256 = sha256 or FROZEN.get(path.name)
+    if sha256 is None:
+        raise SystemExit(f"{path}: not a frozen set; expected one of {sorted(FROZEN)} (--set <path>)")
     data = path.read_bytes()
     found = hashlib.sha256(data).hexdigest()
     if found != sha256:

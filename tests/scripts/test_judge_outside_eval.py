@@ -8,28 +8,57 @@ import pytest
 from scripts.judge_outside_eval import (
     BINARY,
     CLASSES,
+    DATA,
+    FROZEN,
     SET_PATH,
-    SET_SHA256,
     binary,
     confusion_scores,
     load_set,
 )
 
-FROZEN_SHA256 = "86f934989a0222ea9574354411d180a79fd0155759edc3aca9caf8eeb5b9df39"  # commit 7793568e
+# the hashes recorded when each set was committed (7793568e, bbddf0a), written here independently
+RECORDED = {
+    "outside_refusal_set.jsonl": (
+        "86f934989a0222ea9574354411d180a79fd0155759edc3aca9caf8eeb5b9df39",
+        56,
+        56,
+        41,
+    ),
+    "outside_refusal_set_2.jsonl": (
+        "2daeaed734ee3c54a6ebf09a230ba0804cac9f377963d1d91f80e1a33a5c7633",
+        60,
+        60,
+        40,
+    ),
+}
 
 
-def test_outside_set_is_the_frozen_version():
-    assert hashlib.sha256(SET_PATH.read_bytes()).hexdigest() == FROZEN_SHA256
-    assert SET_SHA256 == FROZEN_SHA256
-    rows = load_set(SET_PATH)
-    assert Counter(r["label"] for r in rows) == {"refused": 56, "complied": 56, "degenerate": 41}
-    assert len({r["id"] for r in rows}) == len(rows) == 153
+@pytest.mark.parametrize("name", sorted(RECORDED))
+def test_outside_sets_are_the_frozen_versions(name):
+    sha, refused, complied, degenerate = RECORDED[name]
+    path = DATA / name
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == sha == FROZEN[name]
+    rows = load_set(path)
+    assert Counter(r["label"] for r in rows) == {
+        "refused": refused,
+        "complied": complied,
+        "degenerate": degenerate,
+    }
+    assert len({r["id"] for r in rows}) == len(rows) == refused + complied + degenerate
+    assert SET_PATH.name == "outside_refusal_set_2.jsonl"  # the default is the unspent set
+
+
+def test_an_unknown_file_is_not_a_frozen_set(tmp_path):
+    other = tmp_path / "mine.jsonl"
+    other.write_text("{}\n")
+    with pytest.raises(SystemExit, match="not a frozen set"):
+        load_set(other)
 
 
 def test_load_set_refuses_an_edited_copy(tmp_path):
-    edited = tmp_path / "outside.jsonl"
+    edited = tmp_path / "outside_refusal_set_2.jsonl"
     edited.write_bytes(SET_PATH.read_bytes().replace(b'"complied"', b'"refused"', 1))
-    with pytest.raises(SystemExit, match=r"outside\.jsonl: sha256"):
+    with pytest.raises(SystemExit, match=r"outside_refusal_set_2\.jsonl: sha256"):
         load_set(edited)
 
 
