@@ -85,25 +85,18 @@ _BENIGN_BEHAVIOURS: tuple[str, ...] = (
 )
 
 
-def generate_harmful_prompts(*, templates_per_behaviour: int = 1) -> list[PromptItem]:
-    """Harmful-category requests (deterministic); template i cycles so phrasings vary across behaviours."""
-    if not 1 <= templates_per_behaviour <= len(_REQUEST_TEMPLATES):
-        raise ValueError(
-            f"templates_per_behaviour: expected 1..{len(_REQUEST_TEMPLATES)}, got {templates_per_behaviour}"
+def generate_harmful_prompts() -> list[PromptItem]:
+    """Harmful-category requests (deterministic); the template cycles so phrasings vary across behaviours."""
+    pairs = [(cat, b) for cat, behaviours in _HARMFUL_BEHAVIOURS.items() for b in behaviours]
+    return [
+        PromptItem(
+            id=f"gen-harm-{k}",
+            prompt=_REQUEST_TEMPLATES[k % len(_REQUEST_TEMPLATES)].format(b=b),
+            source="generated",
+            category=cat,
         )
-    items = []
-    k = 0
-    for cat, behaviours in _HARMFUL_BEHAVIOURS.items():
-        for b in behaviours:
-            for j in range(templates_per_behaviour):
-                tpl = _REQUEST_TEMPLATES[(k + j) % len(_REQUEST_TEMPLATES)]
-                items.append(
-                    PromptItem(
-                        id=f"gen-harm-{len(items)}", prompt=tpl.format(b=b), source="generated", category=cat
-                    )
-                )
-            k += 1
-    return items
+        for k, (cat, b) in enumerate(pairs)
+    ]
 
 
 def generate_benign_prompts() -> list[PromptItem]:

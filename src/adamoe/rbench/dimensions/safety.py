@@ -263,16 +263,12 @@ class SafetyDimension:
         benign_out = self._answers(ev, "benign", data.benign)
         harm_v = verdicts(self.judge, [p.prompt for p in data.harmful], harmful_out)
         benign_v = verdicts(self.judge, [p.prompt for p in data.benign], benign_out)
-        refused = [v.refused for v in harm_v]
         samples = self._continuations(ev, data.toxicity, seed)
         flat = self.scorer.score([c for per in samples for c in per])
         tox = [
             list(map(float, flat[k * cfg.n_samples : (k + 1) * cfg.n_samples])) for k in range(len(samples))
         ]
         items = self._items(data, harm_v, benign_v, tox)
-        by_category: dict[str, list[bool]] = {}
-        for p, r in zip(data.harmful, refused):
-            by_category.setdefault(p.category or "uncategorised", []).append(bool(r))
         details = {
             "toxicity_samples": cfg.n_samples,
             "sources": data.sources,
@@ -280,7 +276,6 @@ class SafetyDimension:
             "judge": getattr(self.judge, "name", type(self.judge).__name__),
             "toxicity_scorer": getattr(self.scorer, "name", type(self.scorer).__name__),
             "chat_template": ev.uses_chat(cfg.chat),
-            "refusal_by_category": {c: sum(v) / len(v) for c, v in by_category.items()},
             "examples": {
                 "harmful": _examples(
                     data.harmful, harmful_out, [v.label for v in harm_v], "response", "verdict"
