@@ -249,3 +249,5 @@ def test_result_records_for_the_report():
         if k in ("key", "original", "perturbed", "clean_correct", "adv_correct", "edits", "budget", "queries")
     }
     assert A.AttackResult.from_dict(legacy) == old
+    # a frozen set's record carries the task and gold answer beside the result
+    assert A.AttackResult.from_dict({**full.to_dict(), "task": "rte", "gold": "True"}) == full

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, NamedTuple
 
 __all__ = ["AttackReport", "AttackResult", "Edit", "Prediction", "mc_prediction", "summarise"]
@@ -85,20 +85,14 @@ class AttackResult:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> AttackResult:
-        """Inverse of `to_dict`; the optional fields may be missing (results saved before they existed)."""
-        opt = {k: d[k] for k in ("clean_margin", "adv_margin", "clean_label", "adv_label") if k in d}
+        """Inverse of `to_dict`; keys that are not fields (a frozen set's task, gold) are ignored and the
+        optional fields may be missing (results saved before they existed)."""
+        plain = {f.name for f in fields(cls)} - {"edits", "protected", "rejected"}
         return cls(
-            key=str(d["key"]),
-            original=str(d["original"]),
-            perturbed=str(d["perturbed"]),
-            clean_correct=bool(d["clean_correct"]),
-            adv_correct=bool(d["adv_correct"]),
+            **{k: v for k, v in d.items() if k in plain},
             edits=tuple(Edit(**e) for e in d["edits"]),
-            budget=int(d["budget"]),
-            queries=int(d["queries"]),
-            protected=tuple(str(w) for w in d.get("protected", ())),
+            protected=tuple(d.get("protected", ())),
             rejected=tuple((str(r), int(c)) for r, c in d.get("rejected", ())),
-            **opt,
         )
 
     def record(self) -> dict[str, Any]:
