@@ -22,3 +22,9 @@ def test_answer_match_needs_a_whole_word_gold_alias_and_abstention_is_recognised
     for text in ("", "  ", "I don't know.", "I\u2019m not sure", "Nobody knows that"):
         assert M.abstains(text)
     assert not M.abstains("Knowledge is power") and not M.abstains("Unsurely Rome")
+
+
+def test_extract_answer_takes_the_first_line_before_a_new_question():
+    assert M.extract_answer("\n  Paris. Q: and Rome?") == "Paris."
+    assert M.extract_answer("Q: next\n Rome\nLondon") == "Rome"  # a line that is only a new turn is skipped
+    assert M.extract_answer("") == ""

@@ -9,18 +9,22 @@ the raw schema's types; identical items share a key and so always land in the sa
 Sizes (:func:`split_sizes`): test is 30%, raised to 300 items while 30% remain for train and
 validation; validation is 10% (at least one item from 10 items on); train is the rest; a split of
 fewer than 10 items is all test. Items come back in hash order, so ``limit`` keeps a fixed pseudo-random
-sample spread over the data, not its first rows.
+sample spread over the data, not its first rows. :func:`spread` caps a set of several groups (sources,
+categories) round-robin, so a small cap still covers every group.
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from adamoe.data.examples import MCExample
 
-__all__ = ["PARTS", "canonical_part", "item_key", "partition", "split_sizes"]
+__all__ = ["PARTS", "canonical_part", "item_key", "partition", "split_sizes", "spread"]
+
+T = TypeVar("T")
 
 PARTS = ("train", "validation", "test", "all")
 _ALIASES = {"dev": "validation", "val": "validation"}
@@ -62,3 +66,21 @@ def partition(examples: Sequence[MCExample], split: str) -> list[MCExample]:
     }
     start, stop = bounds[part]
     return ranked[start:stop]
+
+
+def spread(items: Sequence[T], limit: int | None, *, key: Callable[[T], str]) -> list[T]:
+    """Up to `limit` items taken round-robin over `key` groups (first-seen order), so a small limit
+    still covers every category instead of the first one only."""
+    if limit is None or limit >= len(items):
+        return list(items)
+    groups: dict[str, list[T]] = {}
+    for it in items:
+        groups.setdefault(key(it), []).append(it)
+    out: list[T] = []
+    depth = 0
+    while len(out) < limit:
+        for group in groups.values():
+            if depth < len(group) and len(out) < limit:
+                out.append(group[depth])
+        depth += 1
+    return out

@@ -1,7 +1,8 @@
 """Scoring of generated short answers (closed-book QA): SQuAD-style answer matching and abstention.
 
-SQuAD normalisation (lowercase, drop ASCII punctuation, drop the articles a/an/the, collapse whitespace);
-an answer is correct when a normalised gold alias occurs in it as whole words (`answer_match`), and
+The answer is the first line of a "Q: ... A:" continuation, cut before a following "Q:" turn
+(`extract_answer`). SQuAD normalisation (lowercase, drop ASCII punctuation, drop the articles a/an/the,
+collapse whitespace); an answer is correct when a normalised gold alias occurs in it as whole words (`answer_match`), and
 abstains when it declines to answer (`abstains`: empty, "I don't know", "not sure", ...).
 """
 
@@ -11,10 +12,19 @@ import re
 import string
 from collections.abc import Sequence
 
-__all__ = ["abstains", "answer_match", "normalize_answer"]
+__all__ = ["abstains", "answer_match", "extract_answer", "normalize_answer"]
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCT = set(string.punctuation)
+
+
+def extract_answer(text: str) -> str:
+    """First non-empty line of a continuation, cut before a following 'Q:' turn."""
+    for line in text.splitlines():
+        line = line.split("Q:", 1)[0].strip()
+        if line:
+            return line
+    return ""
 
 
 def normalize_answer(text: str) -> str:

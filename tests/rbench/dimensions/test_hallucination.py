@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from adamoe.data.examples import MCExample
-from adamoe.rbench.dimensions.hallucination import HallucinationConfig, HallucinationDimension, extract_answer
+from adamoe.rbench.dimensions.hallucination import HallucinationConfig, HallucinationDimension
 from tests.rbench.helpers import FakeEvaluator
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -67,8 +67,3 @@ def test_claim_reference_is_the_length_only_pick_when_it_beats_a_uniform_guess()
 def test_unknown_claim_sets_are_a_config_error() -> None:
     with pytest.raises(ValueError, match=r"hallucination\.claims: unknown set\(s\) \['nope'\]"):
         HallucinationConfig(claims=["nope"]).validate()
-
-
-def test_extract_answer_takes_the_first_line_before_a_new_question() -> None:
-    assert extract_answer("\n  Paris. Q: and Rome?") == "Paris."
-    assert extract_answer("") == ""

@@ -12,7 +12,6 @@ from adamoe.rbench.dimensions.base import (
     Dimension,
     DimensionResult,
     metric_direction,
-    spread,
 )
 from adamoe.rbench.dimensions.registry import build_dimensions
 
@@ -23,5 +22,4 @@ __all__ = [
     "DimensionResult",
     "build_dimensions",
     "metric_direction",
-    "spread",
 ]

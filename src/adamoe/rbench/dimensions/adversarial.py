@@ -29,10 +29,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from adamoe.data.spans import SPAN_PATTERNS, SpanMCItem, load_span_task, span_to_mc
+from adamoe.data.splits import spread
 from adamoe.eval.estimates import ItemScores, group_estimates, item_scores, uniform_chance
 from adamoe.eval.evaluator import ModelEvaluator
 from adamoe.eval.routing_drift import routing_report
-from adamoe.rbench.dimensions.base import DimensionResult, spread
+from adamoe.rbench.dimensions.base import DimensionResult
 from adamoe.rbench.perturb.attacks import (
     WORD_KIND,
     AttackConfig,

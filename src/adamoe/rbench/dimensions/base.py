@@ -1,4 +1,4 @@
-"""What every bench dimension shares: its result record, the protocol, subsetting, metric direction.
+"""What every bench dimension shares: its result record, the protocol, metric direction.
 
 A dimension (safety, hallucination, adversarial, ood — one module each) has a config dataclass, a
 `load(limit=, seed=)` that reads all its data up front (so bad sources fail before any model runs)
@@ -9,9 +9,8 @@ stages of a dimension is computed by `adamoe.eval.routing_drift.routing_report`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from adamoe.eval.evaluator import ModelEvaluator
@@ -22,14 +21,11 @@ __all__ = [
     "Dimension",
     "DimensionResult",
     "metric_direction",
-    "spread",
 ]
 
 DIMENSIONS: tuple[str, ...] = ("safety", "hallucination", "adversarial", "ood")
 CHAT_CHOICES: tuple[bool | str, ...] = (True, False, "auto")
 """`chat` settings: always, never, or 'auto' = when the tokenizer has a chat template."""
-
-T = TypeVar("T")
 
 # Which way is better, by metric name (prefix match); the reports print it beside each metric.
 _HIGHER = (
@@ -120,24 +116,3 @@ class Dimension(Protocol):
     def run(self, ev: ModelEvaluator, data: Any, *, seed: int) -> DimensionResult:
         """Score one model on the loaded data the same way for every model."""
         ...
-
-
-# ---------------------------------------------------------------- subsets
-
-
-def spread(items: Sequence[T], limit: int | None, *, key: Callable[[T], str]) -> list[T]:
-    """Up to `limit` items taken round-robin over `key` groups (first-seen order), so a small limit
-    still covers every category instead of the first one only."""
-    if limit is None or limit >= len(items):
-        return list(items)
-    groups: dict[str, list[T]] = {}
-    for it in items:
-        groups.setdefault(key(it), []).append(it)
-    out: list[T] = []
-    depth = 0
-    while len(out) < limit:
-        for group in groups.values():
-            if depth < len(group) and len(out) < limit:
-                out.append(group[depth])
-        depth += 1
-    return out

