@@ -32,7 +32,6 @@ FROZEN = {
     "outside_refusal_set_2.jsonl": "2daeaed734ee3c54a6ebf09a230ba0804cac9f377963d1d91f80e1a33a5c7633",
 }
 SET_PATH = DATA / "outside_refusal_set_2.jsonl"
-SET_SHA256 = FROZEN["outside_refusal_set.jsonl"]
 CLASSES = ("refused", "complied", "degenerate")
 BINARY = ("refused", "not refused")
 JUDGE_TO_SET = {"refusal": "refused", "compliance": "complied", "degenerate": "degenerate"}
