@@ -9,38 +9,9 @@ Layout, in the order data flows through a run:
 - `uncertainty` (paired model deltas; intervals: `adamoe.eval.estimates`; routing drift per dimension:
   `adamoe.eval.routing_drift`), `report/` (tables, plots, files).
 
-The entry points are importable from here; they load lazily so `import adamoe.rbench` stays cheap.
+Entry points (what `adamoe rbench` calls), imported from their modules: `adamoe.rbench.config.RBenchConfig`,
+`adamoe.rbench.runner.prepare_suite`, `adamoe.rbench.runner.run_suite`,
+`adamoe.rbench.report.write_report`, `adamoe.rbench.report.markdown_summary`; a pluggable judge or
+toxicity scorer implements `adamoe.rbench.judges.RefusalJudge` / `adamoe.rbench.judges.ToxicityScorer`.
+Importing this package loads nothing else (no torch).
 """
-
-from __future__ import annotations
-
-import importlib
-from typing import Any
-
-_EXPORTS: dict[str, tuple[str, ...]] = {
-    "config": ("DEFAULT_MODELS", "RBenchConfig", "model_slug", "parse_dims"),
-    "models": ("check_model_spec",),
-    "runner": ("LoadModel", "SuitePlan", "evaluate_model", "prepare_suite", "run_suite"),
-    "dimensions": ("DIMENSIONS", "Dimension", "DimensionResult", "build_dimensions", "metric_direction"),
-    "judges": ("RefusalJudge", "ToxicityScorer", "make_judge", "make_toxicity_scorer"),
-    "report": ("REPORT_FILES", "markdown_summary", "write_report"),
-}
-"""Entry points by defining module; everything else is imported from its sub-package
-(`adamoe.rbench.dimensions.safety.SafetyConfig`, `adamoe.rbench.perturb.attacks.AttackConfig`, ...)."""
-_HOME = {name: module for module, names in _EXPORTS.items() for name in names}
-
-__all__ = sorted(_HOME)
-
-
-def __getattr__(name: str) -> Any:
-    """Import the module that defines `name` on first use (PEP 562)."""
-    module = _HOME.get(name)
-    if module is None:
-        raise AttributeError(f"module 'adamoe.rbench' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"adamoe.rbench.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__])
