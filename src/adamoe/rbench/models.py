@@ -22,7 +22,7 @@ from typing import Any
 
 from torch import nn
 
-from adamoe.hf.models import DEFAULT_NULL, DEFAULT_TOP_K, ModelSpec, _parse_mk
+from adamoe.hf.models import DEFAULT_NULL, DEFAULT_TOP_K, ModelSpec, _num_experts, _parse_mk
 from adamoe.utils.config import require
 
 __all__ = [
@@ -96,7 +96,7 @@ def _load_moefy(
 
     model, tokenizer = (build_moe or _default_build)()
     base_k = int(model.config.num_experts_per_tok)
-    info: dict[str, Any] = {"kind": "moe", "baseline_k": base_k, "num_experts": _num_experts(model)}
+    info: dict[str, Any] = {"kind": "moe", "baseline_k": base_k, "num_experts": _num_experts(model.config)}
     if parts is None:
         convert(model, null_experts=0)
     else:
@@ -111,11 +111,6 @@ def _load_moefy(
     return model.eval(), tokenizer, info
 
 
-def _num_experts(model: nn.Module) -> int | None:
-    cfg = model.config
-    return getattr(cfg, "num_local_experts", None) or getattr(cfg, "num_experts", None)
-
-
 def ensure_dispatch(model: nn.Module) -> str | None:
     """Make an MoE model run its experts through `adamoe.dispatch`; returns the implementation (None: dense).
 
@@ -125,7 +120,7 @@ def ensure_dispatch(model: nn.Module) -> str | None:
     from adamoe.hf.convert import convert, is_converted
     from adamoe.hf.experts_impl import EXPERTS_IMPLEMENTATION
 
-    if not _num_experts(model):
+    if not _num_experts(model.config):
         return None
     if not is_converted(model):
         convert(model, null_experts=0)

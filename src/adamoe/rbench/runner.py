@@ -25,7 +25,8 @@ from typing import Any
 from adamoe.data.loaders import DataSourceError
 from adamoe.eval.evaluator import ModelCall, ModelEvaluator, OnCall, evaluator_factory
 from adamoe.rbench.config import RBenchConfig, model_slug
-from adamoe.rbench.dimensions import Dimension, DimensionResult, build_dimensions
+from adamoe.rbench.dimensions.base import Dimension, DimensionResult
+from adamoe.rbench.dimensions.registry import build_dimensions
 from adamoe.rbench.finetune import finetune_model, load_train_pairs
 from adamoe.rbench.judges import RefusalJudge, ToxicityScorer
 from adamoe.rbench.uncertainty import compare_models
