@@ -6,6 +6,11 @@ here: Accelerate turns FSDP on only for GPU-type process groups, so ``ACCELERATE
 CPU (gloo) run silently becomes DDP. :func:`enable_cpu_fsdp` switches such a run to FSDP with the
 plugin read from the same ``FSDP_*`` variables, which is what lets the FSDP path be tested on CPU.
 
+``fsdp_cpu_ram_efficient_loading`` (examples/accelerate/fsdp.yaml) is not what its name promises here:
+the model is loaded by every process before the run's Accelerator exists, so each process holds the
+whole model in host RAM; the flag only makes Accelerate's ``prepare`` move every process's copy to the
+meta device and broadcast rank 0's weights into the shards. :func:`build_accelerator` says so once.
+
 The process group's life: :func:`start_distributed` forms it (a verb calls it before loading, so rank 0
 can choose and :func:`broadcast_from_main` the run directory); ``train`` leaves it alive for the final
 save, :func:`release` dropping only the accelerator's references; :func:`end_distributed` ends it last.
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import gc
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +52,9 @@ def build_accelerator(config: TrainConfig, out_dir: Path | None) -> Accelerator:
     )
     check_placement(config.device, accelerator.device)
     enable_cpu_fsdp(accelerator)
+    note = ram_efficient_loading_note(accelerator)
+    if note is not None and accelerator.is_main_process:
+        warnings.warn(note, stacklevel=2)
     if config.log_with is not None:
         accelerator.init_trackers(TRACKER_PROJECT, config=tracker_config(config.to_dict()))
     return accelerator
@@ -71,6 +80,22 @@ def enable_cpu_fsdp(accelerator: Accelerator) -> bool:
     accelerator.state.distributed_type = DistributedType.FSDP
     accelerator.state.fsdp_plugin = plugin
     return True
+
+
+RAM_EFFICIENT_LOADING_NOTE = (
+    "fsdp_cpu_ram_efficient_loading: every process has already loaded the whole model into host RAM "
+    "(adamoe loads it on each process before sharding; transformers 5.23 does not skip the read on "
+    "ranks > 0), so plan processes x model size of host RAM per machine. The flag only makes prepare() "
+    "move each copy to the meta device and broadcast rank 0's weights into the shards (docs/gpu.md)."
+)
+
+
+def ram_efficient_loading_note(accelerator: Accelerator) -> str | None:
+    """:data:`RAM_EFFICIENT_LOADING_NOTE` for a multi-process FSDP run with the flag set, else None."""
+    plugin = getattr(accelerator.state, "fsdp_plugin", None)
+    flagged = bool(getattr(plugin, "cpu_ram_efficient_loading", False))
+    fsdp = accelerator.distributed_type == DistributedType.FSDP and accelerator.num_processes > 1
+    return RAM_EFFICIENT_LOADING_NOTE if flagged and fsdp else None
 
 
 def start_distributed(device: str) -> PartialState:
