@@ -21,7 +21,7 @@ from .test_loop import PAIRS, TOK, config, hf_batch
 from .tiny_setup import tiny_moe_lm
 
 NO_CUDA = not torch.cuda.is_available()
-needs_cuda = pytest.mark.skipif(NO_CUDA, reason="needs a CUDA GPU (torch.cuda.is_available() is False)")
+needs_cuda = pytest.mark.cuda  # skipped without a GPU (tests/conftest.py); selected by `pytest -m cuda`
 no_cuda_only = pytest.mark.skipif(not NO_CUDA, reason="checks the message shown when CUDA is absent")
 
 
@@ -69,6 +69,24 @@ def test_bf16_training_on_cpu_is_autocast_over_fp32_weights() -> None:
     assert all(torch.isfinite(torch.tensor(r["loss"])) for r in result.history)
     assert result.history[-1]["lm_loss"] < first  # it trains
     assert {p.dtype for p in model.parameters()} == {torch.float32}  # master weights stay fp32
+
+
+def test_after_bf16_training_the_model_runs_in_its_own_dtype_again(tmp_path: Path) -> None:
+    """prepare() wraps the model's forward in autocast; train() returns it unwrapped: its logits are those
+    of its saved folder reloaded in fp32 (with the wrapper left on they differed by ~1)."""
+    from adamoe.hf.io import load
+    from adamoe.hf.models import ModelSpec
+
+    from .tiny_setup import arithmetic_pairs
+
+    model, tok, _ = ModelSpec.parse("tiny-mixtral-adamoe").load(seed=0)
+    cfg = config(max_steps=2, device="cpu", dtype="bf16", trainable="full")
+    result = train(model, tok, arithmetic_pairs(8), cfg, final_dir=tmp_path / "model")
+    ids = torch.arange(2 * 9).reshape(2, 9) * 7 % 128
+    with torch.no_grad():
+        ours, saved = model.eval()(input_ids=ids).logits, load(tmp_path / "model")(input_ids=ids).logits
+    assert result.model is model and ours.dtype == torch.float32
+    torch.testing.assert_close(ours, saved, rtol=1e-5, atol=1e-5)
 
 
 def test_cli_train_bf16_on_cpu(tmp_path: Path) -> None:

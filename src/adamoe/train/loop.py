@@ -158,6 +158,9 @@ def _finish(
             run.accelerator, run.wrapped, run.model, frame=frame, path=result.final_dir, save_fn=save_fn
         )
     run.accelerator.wait_for_everyone()
+    # Under bf16/fp16 prepare() wrapped the model's own forward in autocast; the model is the caller's
+    # again, so it runs in its own dtype again (else result.model and a reload of its folder differ).
+    run.accelerator.unwrap_model(run.wrapped, keep_fp32_wrapper=False)
     run.wrapped = None
     release(run.accelerator)
 
