@@ -1,4 +1,5 @@
-"""Suite-wide fixtures: offline hub access and a fixed seed before every test."""
+"""Suite-wide fixtures: offline hub access and a fixed seed before every test; ``cuda`` tests skipped
+where there is no CUDA GPU."""
 
 import os
 
@@ -17,3 +18,13 @@ def seed() -> int:
     """Every test starts from the same RNG state, so random inputs (and failures) reproduce."""
     torch.manual_seed(0)
     return 0
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``cuda`` (the GPU smoke suite, tests/cuda; ``pytest -m cuda``) need a CUDA GPU."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (torch.cuda.is_available() is False)")
+    for item in items:
+        if item.get_closest_marker("cuda") is not None:
+            item.add_marker(skip)
