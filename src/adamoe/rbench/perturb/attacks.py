@@ -181,13 +181,6 @@ def _candidates(
     return out
 
 
-def _check_kinds(kinds: Sequence[str], neighbours: Neighbours | None) -> None:
-    if any(k not in ALL_KINDS for k in kinds) or not kinds:
-        raise ValueError(f"kinds: expected a non-empty subset of {list(ALL_KINDS)}, got {list(kinds)}")
-    if WORD_KIND in kinds and neighbours is None:
-        raise ValueError("neighbours: the 'word' kind needs an embedding-neighbour source")
-
-
 # ---------------------------------------------------------------- greedy attack
 
 
@@ -223,8 +216,9 @@ def greedy_attack(
     neighbours: Neighbours | None = None,
 ) -> AttackResult:
     """Greedy search for a prediction flip within the edit budget (see module doc)."""
-    config.validate()
-    _check_kinds(config.kinds, neighbours)
+    config.validate()  # kinds checked there
+    if WORD_KIND in config.kinds and neighbours is None:
+        raise ValueError("neighbours: the 'word' kind needs an embedding-neighbour source")
     key = key or text
     rng = keyed_rng(config.seed, key)
     spans = word_spans(text)

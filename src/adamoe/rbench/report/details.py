@@ -60,7 +60,7 @@ def routing_table(result: Mapping[str, Any], dim: str) -> Table:
 
 
 def note_lines(result: Mapping[str, Any], dim: str) -> list[str]:
-    """Per-dimension notes: skipped attacks, data sources, judges."""
+    """Per-dimension notes: skipped attacks; safety's data sources and judges."""
     notes = []
     for m in result["models"]:
         d = result["results"][m]["dims"][dim]["details"]
@@ -72,8 +72,6 @@ def note_lines(result: Mapping[str, Any], dim: str) -> list[str]:
             notes.append(
                 f"sources: {d.get('sources')}; judge: {d.get('judge')}; toxicity scorer: {d.get('toxicity_scorer')}"
             )
-        if dim == "hallucination" and m == result["models"][0]:
-            notes.append(f"sources: {d.get('sources')}")
     return notes
 
 
