@@ -73,7 +73,8 @@ def test_bf16_training_on_cpu_is_autocast_over_fp32_weights() -> None:
 
 def test_after_bf16_training_the_model_runs_in_its_own_dtype_again(tmp_path: Path) -> None:
     """prepare() wraps the model's forward in autocast; train() returns it unwrapped: its logits are those
-    of its saved folder reloaded in fp32 (with the wrapper left on they differed by ~1)."""
+    of its saved folder reloaded in fp32 (with the wrapper left on: 1.4e-2 apart after these 2 steps, 1.02
+    after 4)."""
     from adamoe.hf.io import load
     from adamoe.hf.models import ModelSpec
 
