@@ -15,9 +15,10 @@ import pytest
 import torch
 
 from adamoe.rbench.config import RBenchConfig
-from adamoe.rbench.finetune import FinetuneConfig, finetune_model, load_train_pairs, mark_trainable
+from adamoe.rbench.finetune import FinetuneConfig, finetune_model, load_train_pairs
 from adamoe.rbench.models import load_model
 from adamoe.rbench.runner import prepare_suite, run_suite
+from adamoe.train.cached import mark_trainable
 
 pytestmark = pytest.mark.usefixtures("one_thread", "offline_wheel")
 
@@ -41,7 +42,7 @@ def _expected_trainable(model: Any, last: int) -> set[str]:
 @pytest.mark.parametrize("spec", ["tiny-llama", "tiny-mixtral"])
 def test_the_trainable_set_is_the_same_rule_for_dense_and_moe(spec: str) -> None:
     model, _, _ = load_model(spec, seed=0)
-    names = set(mark_trainable(model, CFG))
+    names = set(mark_trainable(model, CFG.trainable, CFG.train_last_layers))
     assert names == _expected_trainable(model, 1)
     if spec == "tiny-mixtral":
         assert any("gate" in n and "proj" not in n for n in names)  # the router trains too
@@ -78,22 +79,6 @@ def test_finetuning_changes_only_the_trainable_set_and_a_rerun_restores_it_from_
         third, tok3, other, pairs=pairs, seed=0, folder=folder, on_train=lambda: trained_calls.append(3)
     )
     assert rec3["cached"] is False and trained_calls == [1, 3] and rec3["key"] != rec["key"]
-
-
-def test_a_cached_file_that_does_not_fit_the_model_is_a_one_line_error(tmp_path) -> None:
-    from safetensors.torch import save_file
-
-    from adamoe.rbench.finetune import _restore
-
-    model, _, _ = load_model("tiny-llama", seed=0)
-    name, param = next(iter(model.named_parameters()))
-    save_file({"no.such.weight": torch.zeros(2)}, str(tmp_path / "extra.safetensors"))
-    with pytest.raises(ValueError, match=r"holds parameters the model lacks: \['no.such.weight'\]"):
-        _restore(model, tmp_path / "extra.safetensors")
-    save_file({name: torch.zeros(param.shape[0] + 1)}, str(tmp_path / "shape.safetensors"))
-    with pytest.raises(ValueError, match="does not fit the model") as err:
-        _restore(model, tmp_path / "shape.safetensors")
-    assert "\n" not in str(err.value)
 
 
 def test_training_items_come_from_the_train_parts_never_the_evaluated_test_parts() -> None:

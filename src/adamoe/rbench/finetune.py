@@ -7,18 +7,16 @@ parts of offline tasks, `adamoe.data.load_task`; the suite evaluates only their 
 hash partition keeps disjoint), optimizer steps, batch, learning rate, aux-loss coefficient
 and trainable set (``trainable`` limited to the last ``train_last_layers`` decoder layers, input
 embedding frozen, so backward stops early; a dense layer and an MoE layer are both trained whole).
-Training is `adamoe.train.train`; this module only chooses the parameters and caches the result.
-
-Cache: the trained parameters (only those, as safetensors) go to ``<dir>/<model>-<key>/``; ``key``
-hashes the recipe, the seed, the training items and the untrained model's fingerprint, so a rerun with
-the same settings loads them instead of training, and any change retrains.
+Training and its cache are `adamoe.train.cached.train_cached`; this module only chooses the recipe and
+names the run: the trained parameters go to ``<dir>/<model>-<key>/``, ``key`` hashing the recipe, the
+seed, the training items and the untrained model's fingerprint, so a rerun with the same settings loads
+them instead of training, and any change retrains.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -35,7 +33,6 @@ FINETUNE_TASKS = ["rte", "sst2", "arc_easy"]
 """The in-distribution tasks of the adversarial (RTE, SST-2) and OOD (RTE, ARC-Easy) dimensions, as the
 paper fine-tunes on the task before testing robustness; their *train* parts only."""
 _FORMAT = 1  # bump when training or saving changes for the same settings
-_WEIGHTS = "trained.safetensors"
 
 
 @dataclass(kw_only=True)
@@ -91,42 +88,6 @@ def finetune_key(cfg: FinetuneConfig, *, seed: int, pairs: Sequence[tuple[str, s
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def mark_trainable(model: nn.Module, cfg: FinetuneConfig) -> list[str]:
-    """Set requires_grad to the recipe's set; returns the trainable parameter names (sorted)."""
-    from adamoe.train.params import train_last_layers
-
-    train_last_layers(model, cfg.trainable, cfg.train_last_layers)
-    return sorted(n for n, p in model.named_parameters() if p.requires_grad)
-
-
-def _restore(model: nn.Module, path: Path) -> None:
-    """Copy the saved tensors into `model` (every saved name must exist with the same shape)."""
-    from safetensors.torch import load_file
-
-    try:
-        result = model.load_state_dict(load_file(str(path)), strict=False)
-    except RuntimeError as exc:  # a shape mismatch: torch's message spans lines
-        raise ValueError(
-            f"finetune: {path} does not fit the model ({str(exc).splitlines()[-1].strip()})"
-        ) from None
-    extra = sorted(result.unexpected_keys)
-    require(not extra, f"finetune: {path} holds parameters the model lacks: {extra[:3]}")
-
-
-def _save(model: nn.Module, names: Sequence[str], folder: Path, record: dict[str, Any]) -> None:
-    """Trained tensors + record, written as one folder renamed into place (`adamoe.train.final.write_folder`)."""
-    from safetensors.torch import save_file
-
-    from adamoe.train.final import write_folder
-
-    def save(_: nn.Module, path: Path) -> None:
-        params = dict(model.named_parameters())
-        save_file({n: params[n].detach().contiguous() for n in names}, str(path / _WEIGHTS))
-        (path / "finetune.json").write_text(json.dumps(record, indent=2))
-
-    write_folder(folder, model, save)
-
-
 def finetune_model(
     model: nn.Module,
     tokenizer: Any,
@@ -137,26 +98,16 @@ def finetune_model(
     folder: Path | None,
     on_train: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
-    """Fine-tune `model` in place (or load its cached result from `folder`); returns a JSON-ready record.
+    """Fine-tune `model` in place with the suite's recipe, or load the result cached under `folder`
+    (`adamoe.train.cached.train_cached`); returns a JSON-ready record with the recipe.
 
     `on_train` is called just before real training starts (progress, counting in the tests).
     """
     from adamoe.eval.cache import model_fingerprint
     from adamoe.train import TrainConfig
+    from adamoe.train.cached import train_cached
 
-    base = model_fingerprint(model)
-    key = finetune_key(cfg, seed=seed, pairs=pairs, base=base)
-    names = mark_trainable(model, cfg)
-    target = None if folder is None else folder.with_name(f"{folder.name}-{key}")
-    if target is not None and (target / _WEIGHTS).is_file():
-        _restore(model, target / _WEIGHTS)
-        model.requires_grad_(False)  # evaluation from here on
-        record = json.loads((target / "finetune.json").read_text())
-        return {**record, "cached": True, "folder": str(target)}
-    if on_train is not None:
-        on_train()
-    from adamoe.train import train
-
+    key = finetune_key(cfg, seed=seed, pairs=pairs, base=model_fingerprint(model))
     config = TrainConfig(
         lr=cfg.lr,
         max_steps=cfg.max_steps,
@@ -165,23 +116,17 @@ def finetune_model(
         aux_coef=cfg.aux_coef,
         aux_coef_end=cfg.aux_coef,
         seed=seed,
-        trainable="adapters",  # = the set `mark_trainable` chose, identical in kind for every model
         progress=False,
     )
-    started = time.perf_counter()
-    result = train(model, tokenizer, list(pairs), config)
-    model.eval()
-    record = {
-        "key": key,
-        "steps": int(result.steps),
-        "final_loss": result.final_loss,
-        "train_items": len(pairs),
-        "trainable_tensors": len(names),
-        "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
-        "seconds": round(time.perf_counter() - started, 1),
-        "recipe": cfg.recipe(),
-    }
-    if target is not None:
-        _save(model, names, target, record)
-    model.requires_grad_(False)  # evaluation from here on
-    return {**record, "cached": False, "folder": None if target is None else str(target)}
+    return train_cached(
+        model,
+        tokenizer,
+        pairs,
+        config,
+        trainable=cfg.trainable,
+        last_layers=cfg.train_last_layers,
+        key=key,
+        folder=folder,
+        record={"recipe": cfg.recipe()},
+        on_train=on_train,
+    )
