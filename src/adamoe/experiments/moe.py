@@ -1,15 +1,17 @@
 """Experiment 2 (the AdaMoE paper's §4.2 at small scale): an MoE fine-tuned as top-k vs AdaMoE arms.
 
-The model is the shared-plus-routed 8-expert SmolLM2 (:func:`adamoe.experiments.moe_model.build_default_moe`:
-50% shared core + 8 co-activation groups with fitted routers, a standard ``Qwen2MoeForCausalLM``), where
-each routed expert matters (copy-upcycled experts would make "same accuracy at lower load" vacuous).
+The model is a shared-plus-routed 8-expert SmolLM2 (:func:`adamoe.experiments.moe_model.build_default_moe`,
+the ``testbed``; default :data:`~adamoe.experiments.moe_model.DEFAULT_TESTBED`: a 25% shared core + top-4
+of 8 co-activation groups with fitted routers, routed experts 27% of the FLOPs, a standard
+``Qwen2MoeForCausalLM``), where each routed expert matters (copy-upcycled experts would make "same
+accuracy at lower load" vacuous).
 Arms (:mod:`adamoe.experiments.arms`), all with the same data, learning rate, epochs and seeds:
 
-- ``top<k>``: converted with m = 0 at k (the baseline ``top2`` is the model's own routing; other k are
-  rescaled to the model's k-scaling rule, so top-1 is not doubled);
-- ``m8k3`` (AdaMoE, the reference): m = 8 null experts, k raised to 3, the paper's option 2, ``gate2``
+- ``top<k>``: converted with m = 0 at k (the baseline ``top4`` is the model's own routing; other k are
+  rescaled to the model's k-scaling rule, so top-2 is not doubled);
+- ``m8k5`` (AdaMoE, the reference): m = 8 null experts, k raised by one to 5, the paper's option 2, ``gate2``
   initialised ``copy_jitter`` from an independent stream, the paper's annealing (null-aware aux loss,
-  tight in epoch 1); ``m8k3-opt1`` and ``m8k3-ste`` let the LM loss reach the null decision;
+  tight in epoch 1); ``m8k5-opt1`` and ``m8k5-ste`` let the LM loss reach the null decision;
 - the random-null control and the references (untuned MoE, dense model): :mod:`adamoe.experiments.moe_runs`.
 
 All fine-tune LoRA (rank 8) on the router (``gate`` + ``gate2``) and the experts, as in the paper

@@ -2,12 +2,13 @@
 
 Besides every `adamoe.hf.models.ModelSpec` name, the suite knows the paper's pair built from a *real* MoE:
 
-- ``smollm2-moefy``: SmolLM2-135M-Instruct moefied (:mod:`adamoe.hf.moefy`: 50% shared core + 8 routed
-  co-activation groups, routers fitted to the groups' activation mass), the cached build of
-  :func:`adamoe.experiments.moe_model.build_default_moe` (same layer as this package); its experts
+- ``smollm2-moefy``: SmolLM2-135M-Instruct moefied (:mod:`adamoe.hf.moefy`), the MoE table's testbed
+  (:data:`adamoe.experiments.moe_model.DEFAULT_TESTBED`: 25% shared core + top-4 of 8 routed
+  co-activation groups), the cached build of :func:`adamoe.experiments.moe_model.build_default_moe`
+  (same layer as this package); its experts
   genuinely differ, unlike ``smollm2-moe`` whose copied experts give the dense model's logits;
 - ``smollm2-moefy-adamoe[:m,k]``: that MoE converted to AdaMoE (m null experts, top-k; defaults
-  ``DEFAULT_NULL``/``DEFAULT_TOP_K``), gate2 = jittered copies of the gate rows, the jitter calibrated
+  m = ``DEFAULT_NULL`` and k one above the testbed's, the paper's rule), gate2 = jittered copies of the gate rows, the jitter calibrated
   on the embedded text exactly as for ``smollm2-adamoe`` (:mod:`adamoe.hf.gate2`).
 
 :func:`ensure_dispatch` is applied to every loaded model: an MoE that was loaded unconverted would run
@@ -22,7 +23,7 @@ from typing import Any
 
 from torch import nn
 
-from adamoe.hf.models import DEFAULT_NULL, DEFAULT_TOP_K, ModelSpec, _num_experts, _parse_mk
+from adamoe.hf.models import DEFAULT_NULL, ModelSpec, _num_experts, _parse_mk
 from adamoe.utils.config import require
 
 __all__ = [
@@ -49,7 +50,7 @@ def _moefy_parts(spec: str) -> tuple[int, int] | bool | None:
         require(not colon, f"model: {spec!r}: ':m,k' only follows {MOEFY_ADAMOE} (e.g. {MOEFY_ADAMOE}:8,3)")
         return None
     if name == MOEFY_ADAMOE:
-        return _parse_mk(spec, mk) if colon else (DEFAULT_NULL, DEFAULT_TOP_K)
+        return _parse_mk(spec, mk) if colon else (DEFAULT_NULL, _testbed().top_k + 1)
     return False
 
 
@@ -68,10 +69,10 @@ def check_model_data(spec: str) -> None:
     """
     if _moefy_parts(spec) is False:
         return
-    from adamoe.experiments.moe_model import MoeRecipe, calibration_texts
+    from adamoe.experiments.moe_model import calibration_texts
     from adamoe.paths import models_dir
 
-    if (models_dir() / MoeRecipe().key() / "model.safetensors").is_file():
+    if (models_dir() / _testbed().key() / "model.safetensors").is_file():
         return
     try:
         calibration_texts()
@@ -82,10 +83,16 @@ def check_model_data(spec: str) -> None:
         ) from None
 
 
+def _testbed() -> Any:
+    from adamoe.experiments.moe_model import DEFAULT_TESTBED, resolve_testbed
+
+    return resolve_testbed(DEFAULT_TESTBED)
+
+
 def _default_build() -> tuple[nn.Module, Any]:
     from adamoe.experiments.moe_model import build_default_moe
 
-    model, tokenizer, _ = build_default_moe()
+    model, tokenizer, _ = build_default_moe(recipe=_testbed())
     return model, tokenizer
 
 
