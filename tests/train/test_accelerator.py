@@ -1,36 +1,51 @@
-"""What the run says about ``fsdp_cpu_ram_efficient_loading`` (the 2-process FSDP run that shows it once,
-on rank 0: tests/train/test_loop_subprocess.py)."""
+"""``fsdp_cpu_ram_efficient_loading`` in one process: when a process builds on the meta device, and what
+``prepare_model`` refuses. The 2-process runs (rank 1 on meta, filled from rank 0; the warning when a rank
+loaded anyway) are in tests/train/test_final.py and tests/train/test_loop_subprocess.py."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
-from accelerate.utils import DistributedType
+import torch
+from torch import nn
 
-from adamoe.train.accelerator import RAM_EFFICIENT_LOADING_NOTE, ram_efficient_loading_note
-
-
-def stub(kind: DistributedType, processes: int, flag: bool | None) -> SimpleNamespace:
-    plugin = None if flag is None else SimpleNamespace(cpu_ram_efficient_loading=flag)
-    return SimpleNamespace(
-        distributed_type=kind, num_processes=processes, state=SimpleNamespace(fsdp_plugin=plugin)
-    )
+from adamoe.train.accelerator import (
+    build_accelerator,
+    builds_on_meta,
+    prepare_model,
+    ram_efficient_loading,
+    weights_on_main_only,
+)
+from adamoe.train.config import TrainConfig
 
 
 @pytest.mark.parametrize(
-    ("kind", "processes", "flag", "said"),
-    [
-        (DistributedType.FSDP, 8, True, True),
-        (DistributedType.FSDP, 8, False, False),
-        (DistributedType.FSDP, 1, True, False),  # nothing is sharded, nothing broadcast
-        (DistributedType.MULTI_GPU, 8, None, False),  # DDP: no FSDP plugin
-    ],
+    ("fsdp", "flag", "expected"),
+    [("true", "true", True), ("true", "false", False), ("false", "true", False), (None, "true", False)],
 )
-def test_the_note_is_given_exactly_for_multi_process_fsdp_with_the_flag(kind, processes, flag, said):
-    assert (ram_efficient_loading_note(stub(kind, processes, flag)) is not None) == said
+def test_ram_efficient_loading_needs_fsdp_and_the_flag(monkeypatch, fsdp, flag, expected) -> None:
+    if fsdp is None:
+        monkeypatch.delenv("ACCELERATE_USE_FSDP", raising=False)
+    else:
+        monkeypatch.setenv("ACCELERATE_USE_FSDP", fsdp)
+    monkeypatch.setenv("FSDP_CPU_RAM_EFFICIENT_LOADING", flag)
+    assert ram_efficient_loading() is expected
 
 
-def test_the_note_says_what_happens_to_host_ram():
-    assert "every process has already loaded the whole model into host RAM" in RAM_EFFICIENT_LOADING_NOTE
-    assert "broadcast rank 0's weights" in RAM_EFFICIENT_LOADING_NOTE
+def test_without_a_process_group_every_tensor_is_real(monkeypatch) -> None:
+    """Alone (no torchrun) the flag changes nothing: this process is rank 0 and must hold the weights."""
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    monkeypatch.setenv("FSDP_CPU_RAM_EFFICIENT_LOADING", "true")
+    assert not builds_on_meta()
+    with weights_on_main_only() as on_meta:
+        layer = nn.Linear(3, 2)
+    assert on_meta is False and not layer.weight.is_meta
+
+
+def test_prepare_model_refuses_a_meta_model_outside_fsdp(monkeypatch) -> None:
+    monkeypatch.delenv("ACCELERATE_USE_FSDP", raising=False)
+    accelerator = build_accelerator(TrainConfig(device="cpu", progress=False), None)
+    with torch.device("meta"):
+        model = nn.Sequential(nn.Linear(3, 2))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    with pytest.raises(ValueError, match=r"model: 0\.weight is on the meta device on process 0; only FSDP2"):
+        prepare_model(accelerator, model, optimizer)

@@ -6,10 +6,16 @@ here: Accelerate turns FSDP on only for GPU-type process groups, so ``ACCELERATE
 CPU (gloo) run silently becomes DDP. :func:`enable_cpu_fsdp` switches such a run to FSDP with the
 plugin read from the same ``FSDP_*`` variables, which is what lets the FSDP path be tested on CPU.
 
-``fsdp_cpu_ram_efficient_loading`` (examples/accelerate/fsdp.yaml) is not what its name promises here:
-the model is loaded by every process before the run's Accelerator exists, so each process holds the
-whole model in host RAM; the flag only makes Accelerate's ``prepare`` move every process's copy to the
-meta device and broadcast rank 0's weights into the shards. :func:`build_accelerator` says so once.
+``fsdp_cpu_ram_efficient_loading`` (examples/accelerate/fsdp.yaml, FSDP2): only rank 0 needs the
+weights. Accelerate's ``prepare`` moves every process's model to the meta device, shards it there and
+broadcasts rank 0's full state dict into the shards, so ranks > 0 may build their model on the meta
+device in the first place (:func:`weights_on_main_only` around loading, conversion and LoRA; the process
+group must exist first: :func:`start_distributed`). Two gaps of that path are filled by
+:func:`prepare_model`: buffers (Accelerate copies the non-persistent ones, e.g. rotary ``inv_freq``,
+from each process's own model, and a meta buffer cannot be copied) are broadcast from rank 0 first, and
+the optimizer is re-bound by parameter name afterwards (Accelerate maps old to new parameters by
+``data_ptr()``, which is 0 for every meta tensor, so every slot would get the same parameter). A model
+loaded on every rank still works; :func:`build_accelerator` then warns that the flag saved no host RAM.
 
 The process group's life: :func:`start_distributed` forms it (a verb calls it before loading, so rank 0
 can choose and :func:`broadcast_from_main` the run directory); ``train`` leaves it alive for the final
@@ -18,16 +24,26 @@ save, :func:`release` dropping only the accelerator's references; :func:`end_dis
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import torch
 import torch.distributed as dist
 from accelerate import Accelerator, FullyShardedDataParallelPlugin
 from accelerate.state import AcceleratorState, PartialState
-from accelerate.utils import DistributedDataParallelKwargs, DistributedType, broadcast_object_list
+from accelerate.utils import (
+    DistributedDataParallelKwargs,
+    DistributedType,
+    broadcast_object_list,
+    gather_object,
+)
+from accelerate.utils.fsdp_utils import fsdp2_canonicalize_names
+from torch import nn
 
 from adamoe.train.config import TrainConfig
 from adamoe.train.runlog import check_tracker, tracker_config
@@ -52,9 +68,6 @@ def build_accelerator(config: TrainConfig, out_dir: Path | None) -> Accelerator:
     )
     check_placement(config.device, accelerator.device)
     enable_cpu_fsdp(accelerator)
-    note = ram_efficient_loading_note(accelerator)
-    if note is not None and accelerator.is_main_process:
-        warnings.warn(note, stacklevel=2)
     if config.log_with is not None:
         accelerator.init_trackers(TRACKER_PROJECT, config=tracker_config(config.to_dict()))
     return accelerator
@@ -83,19 +96,93 @@ def enable_cpu_fsdp(accelerator: Accelerator) -> bool:
 
 
 RAM_EFFICIENT_LOADING_NOTE = (
-    "fsdp_cpu_ram_efficient_loading: every process has already loaded the whole model into host RAM "
-    "(adamoe loads it on each process before sharding; transformers 5.23 does not skip the read on "
-    "ranks > 0), so plan processes x model size of host RAM per machine. The flag only makes prepare() "
-    "move each copy to the meta device and broadcast rank 0's weights into the shards (docs/gpu.md)."
+    "fsdp_cpu_ram_efficient_loading: process(es) {ranks} loaded the whole model into host RAM, though only "
+    "rank 0 needs the weights; build the model inside adamoe.train.accelerator.weights_on_main_only() after "
+    "start_distributed() (adamoe train does) to leave it on the meta device there (docs/gpu.md)."
 )
 
 
-def ram_efficient_loading_note(accelerator: Accelerator) -> str | None:
-    """:data:`RAM_EFFICIENT_LOADING_NOTE` for a multi-process FSDP run with the flag set, else None."""
+def ram_efficient_loading() -> bool:
+    """Whether the launcher asked for FSDP with ``fsdp_cpu_ram_efficient_loading`` (the ``FSDP_*`` variables
+    ``accelerate launch`` exports; the same two transformers' ``is_fsdp_enabled`` reads)."""
+    flag = os.environ.get("FSDP_CPU_RAM_EFFICIENT_LOADING", "false").strip().lower() in ("1", "true", "yes")
+    return fsdp_requested() and flag
+
+
+def builds_on_meta() -> bool:
+    """Whether this process should build its model on the meta device: a process group of more than one
+    process exists (:func:`start_distributed`), FSDP with cpu-RAM-efficient loading is asked for, and this
+    is not rank 0 (the only rank whose weights Accelerate broadcasts)."""
+    group = dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+    return bool(group and ram_efficient_loading() and dist.get_rank() != 0)
+
+
+@contextlib.contextmanager
+def weights_on_main_only() -> Iterator[bool]:
+    """Build the model inside this block: on ranks > 0 of a cpu-RAM-efficient FSDP run every tensor created
+    here is on the meta device (no host RAM, no weight read); elsewhere nothing changes. Yields whether
+    this process builds on meta. Conversion (:func:`adamoe.hf.convert.convert`) and LoRA work on meta
+    models; a folder is built from its config there (``from_pretrained`` refuses a meta context), e.g.
+    ``adamoe.hf.io.load(path, meta=True)``. The values arrive at :func:`prepare_model`, from rank 0."""
+    if not builds_on_meta():
+        yield False
+        return
+    with torch.device("meta"):
+        yield True
+
+
+def _fill_buffers_from_main(model: nn.Module, device: torch.device) -> None:
+    """Broadcast every buffer of ``model`` from rank 0 (collective, same module tree on every rank);
+    ranks > 0 replace theirs, which may be on the meta device (received on ``device``: NCCL needs CUDA
+    tensors; kept on the CPU)."""
+    main = dist.get_rank() == 0
+    for name, buffer in list(model.named_buffers()):
+        value = (
+            buffer.detach().to(device)
+            if main
+            else torch.empty(buffer.shape, dtype=buffer.dtype, device=device)
+        )
+        dist.broadcast(value, src=0)
+        if not main:
+            owner, _, local = name.rpartition(".")
+            setattr(
+                model.get_submodule(owner), local, value.to(buffer.device if not buffer.is_meta else "cpu")
+            )
+
+
+def prepare_model(
+    accelerator: Accelerator, model: nn.Module, optimizer: torch.optim.Optimizer
+) -> tuple[nn.Module, torch.optim.Optimizer]:
+    """``accelerator.prepare(model, optimizer)``, also for models built on the meta device on ranks > 0.
+
+    Under FSDP2 with cpu-RAM-efficient loading, rank 0's buffers are broadcast first and the optimizer's
+    parameters are re-bound by name afterwards (see the module docstring); a meta model anywhere else is
+    refused. Collective under FSDP. Returns what ``prepare`` returns.
+    """
+    on_meta = [n for n, t in [*model.named_parameters(), *model.named_buffers()] if t.is_meta]
     plugin = getattr(accelerator.state, "fsdp_plugin", None)
-    flagged = bool(getattr(plugin, "cpu_ram_efficient_loading", False))
-    fsdp = accelerator.distributed_type == DistributedType.FSDP and accelerator.num_processes > 1
-    return RAM_EFFICIENT_LOADING_NOTE if flagged and fsdp else None
+    efficient = accelerator.distributed_type == DistributedType.FSDP and accelerator.num_processes > 1
+    efficient = efficient and bool(getattr(plugin, "cpu_ram_efficient_loading", False))
+    if on_meta and not (efficient and getattr(plugin, "fsdp_version", 1) == 2):
+        raise ValueError(
+            f"model: {on_meta[0]} is on the meta device on process {accelerator.process_index}; only FSDP2 "
+            "with fsdp_cpu_ram_efficient_loading fills it from rank 0 (accelerate launch --config_file "
+            "examples/accelerate/fsdp.yaml), else load the weights on every process"
+        )
+    if not efficient:
+        return accelerator.prepare(model, optimizer)
+    loaded = [i for i, meta in enumerate(gather_object([bool(on_meta)])) if i > 0 and not meta]
+    if loaded and accelerator.is_main_process:
+        warnings.warn(RAM_EFFICIENT_LOADING_NOTE.format(ranks=", ".join(map(str, loaded))), stacklevel=2)
+    _fill_buffers_from_main(model, accelerator.device)
+    names = {id(p): n for n, p in model.named_parameters()}
+    groups = [[names[id(p)] for p in group["params"]] for group in optimizer.param_groups]
+    wrapped, optimizer = accelerator.prepare(model, optimizer)
+    # Accelerate re-binds by data_ptr(), 0 for every meta tensor: bind each slot to its parameter by name.
+    current = fsdp2_canonicalize_names(dict(accelerator.unwrap_model(wrapped).named_parameters()))
+    for group, group_names in zip(optimizer.param_groups, groups):
+        group["params"] = [current[n] for n in group_names]
+    return wrapped, optimizer
 
 
 def start_distributed(device: str) -> PartialState:

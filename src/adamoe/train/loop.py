@@ -36,7 +36,7 @@ from transformers import get_scheduler
 from adamoe.stats import RoutingTap, mean_load
 from adamoe.train import checkpoint as ckpt
 from adamoe.train import final
-from adamoe.train.accelerator import build_accelerator, release
+from adamoe.train.accelerator import build_accelerator, prepare_model, release
 from adamoe.train.config import TrainConfig
 from adamoe.train.data import (
     IGNORE_INDEX,
@@ -241,7 +241,7 @@ class _Run:
             num_warmup_steps=config.warmup_steps,
             num_training_steps=self.total_steps,
         )
-        self.wrapped, self.optimizer = accelerator.prepare(model, optimizer)
+        self.wrapped, self.optimizer = prepare_model(accelerator, model, optimizer)
         self.model = accelerator.unwrap_model(self.wrapped)
         self.state = ckpt.TrainerState(scheduler=self.scheduler, sampler=self.sampler)
         accelerator.register_for_checkpointing(self.state)
