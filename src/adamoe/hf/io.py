@@ -75,6 +75,11 @@ def load(path: str | os.PathLike[str], *, load_in_4bit: bool = False, **kwargs: 
     (dense, upcycled, unconverted MoE) loads as transformers builds it, under the same strict key check.
     ``kwargs`` go to ``from_pretrained`` (e.g. ``dtype``, ``device_map``). ``load_in_4bit`` quantises the
     linear layers with bitsandbytes for QLoRA (CUDA only; see :func:`adamoe.hf.peft_utils.bnb_4bit_config`).
+
+    Inside a meta device context (``with torch.device("meta")``, as
+    :func:`adamoe.train.accelerator.weights_on_main_only` opens on ranks > 0 of a cpu-RAM-efficient FSDP
+    run) no weight is read: the model is built from config.json on the meta device, in the dtype
+    ``from_pretrained`` would give it (``dtype`` if given, else the checkpoint's), converted as on load.
     """
     path = Path(path)
     if not (path / "config.json").is_file():
@@ -94,6 +99,8 @@ def load(path: str | os.PathLike[str], *, load_in_4bit: bool = False, **kwargs: 
     family = family_of_type(config.model_type)
     # adamoe_<family>: the registered class converts itself; anything else loads as transformers builds it.
     cls = model_class(family) if family is not None else _base_class(config, path)
+    if torch.empty(()).is_meta:  # from_pretrained refuses a meta context (it would read every weight)
+        return _on_meta(cls, config, path, dtype=kwargs.get("dtype"), load_in_4bit=load_in_4bit)
     # Mismatches are collected rather than raised by transformers so one strict check reports them all.
     kwargs.setdefault("ignore_mismatched_sizes", True)
     model, info = cls.from_pretrained(
@@ -112,6 +119,20 @@ def load(path: str | os.PathLike[str], *, load_in_4bit: bool = False, **kwargs: 
         )
         raise ValueError(f"{path}: checkpoint does not match the model architecture ({detail})")
     return model.eval()
+
+
+def _on_meta(
+    cls: type[PreTrainedModel], config: Any, path: Path, *, dtype: Any, load_in_4bit: bool
+) -> PreTrainedModel:
+    """The model of ``config`` on the meta device (inside a meta context), in ``dtype`` (a torch dtype) or
+    else the checkpoint's recorded dtype, as ``from_pretrained`` gives it; eval mode."""
+    if load_in_4bit:
+        raise ValueError(
+            f"{path}: load_in_4bit cannot build on the meta device; load the weights on every rank"
+        )
+    if not isinstance(dtype, torch.dtype):
+        dtype = getattr(config, "dtype", None) or torch.float32
+    return cls._from_config(config, dtype=getattr(torch, dtype) if isinstance(dtype, str) else dtype).eval()
 
 
 def _write_atomically(path: Path, write: Callable[[Path], None]) -> Path:
