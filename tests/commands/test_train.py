@@ -140,6 +140,9 @@ def test_two_processes_write_one_run_and_resume_to_the_uninterrupted_model(tmp_p
     assert straight.returncode == 0, why(straight)
     (run,) = (tmp_path / "runs").iterdir()  # one directory, not one per process
     assert straight.stdout.count("resolved config:") == 1 and straight.stdout.count("final loss") == 1
+    # The example config's cpu-RAM-efficient loading: rank 1 built the model on the meta device (else
+    # rank 0 would warn that process 1 loaded the whole model).
+    assert "fsdp_cpu_ram_efficient_loading" not in straight.stderr
     assert {"model", "train", "config.yaml", "metrics.json"} <= {p.name for p in run.iterdir()}
     assert not list(run.rglob(".tmp-*")) and not list(run.rglob(".old-*"))
     ckpt = run / "train" / "checkpoints" / "step-00000004"

@@ -28,7 +28,7 @@ import functools
 import os
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -180,7 +180,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     tune_malloc()  # glibc: re-use freed activations instead of re-faulting them every step (issue 20)
     from adamoe.commands.common import load_tasks
     from adamoe.train import mc_to_pairs, train
-    from adamoe.train.accelerator import end_distributed, start_distributed
+    from adamoe.train.accelerator import end_distributed, start_distributed, weights_on_main_only
 
     cfg, explicit = _config(args)
     main = start_distributed(cfg.train.device).is_main_process
@@ -188,12 +188,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     spec = ModelSpec.parse(cfg.model)
     data = load_tasks([cfg.task], split="train", limit=cfg.train_examples, seed=args.seed)
     with _shared_run_dir(args, main=main) as run_dir:
-        model, tok, info = spec.load(seed=args.seed, routed=not cfg.convert)
-        if cfg.convert:
-            from adamoe.hf.convert import convert
+        # Under FSDP with cpu-RAM-efficient loading, ranks > 0 build on the meta device and get rank 0's
+        # weights at prepare(); the embedded SmolLM2 (135 M, from_pretrained only) loads on every rank.
+        on_main = weights_on_main_only() if spec.source != "smollm2" else nullcontext()
+        with on_main:
+            model, tok, info = spec.load(seed=args.seed, routed=not cfg.convert)
+            if cfg.convert:
+                from adamoe.hf.convert import convert
 
-            convert(model, seed=args.seed, **cfg.convert)
-        model, injected = _prepare(model, cfg, seed=args.seed)
+                convert(model, seed=args.seed, **cfg.convert)
+            model, injected = _prepare(model, cfg, seed=args.seed)
         tcfg = resolve_train(cfg.train, model, explicit)
         resolved = {**cfg.to_dict(), "train": tcfg.to_dict(), "lora_injected": injected, "seed": args.seed}
         if main:
