@@ -154,29 +154,38 @@ def inject_molora(
         compute=compute,
     ).validate()
 
-    names = _target_linears(model, config.targets)
+    names = _target_linears(model, config.targets)  # checked before the model is touched
     model.requires_grad_(False)
+    _wrap_linears(model, names, config)
+    model.molora_config = config
+    return model
+
+
+def _wrap_linears(model: nn.Module, names: list[str], config: MoLoRAConfig) -> None:
+    """Replace each named ``nn.Linear`` by a :class:`MoLoRALinear` built from ``config``, in place.
+
+    The adapters are initialised from a CPU stream seeded with ``config.seed`` inside ``fork_rng``, in
+    ``names`` order: the same seed gives the same adapters and the caller's global RNG is untouched. Each
+    new module takes the model's train/eval mode."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.manual_seed(config.seed)
         for name in names:
             parent_name, _, leaf = name.rpartition(".")
             parent = model.get_submodule(parent_name)
             wrapped = MoLoRALinear(
                 base=getattr(parent, leaf),
-                num_experts=num_experts,
-                top_k=top_k,
-                num_null=num_null,
-                rank=rank,
-                alpha=alpha,
-                dropout=dropout,
-                null_type=null_type,
-                normalize=normalize,
-                compute=compute,
+                num_experts=config.num_experts,
+                top_k=config.top_k,
+                num_null=config.num_null,
+                rank=config.rank,
+                alpha=config.alpha,
+                dropout=config.dropout,
+                null_type=config.null_type,
+                normalize=config.normalize,
+                compute=config.compute,
             )
             wrapped.train(model.training)
             setattr(parent, leaf, wrapped)
-    model.molora_config = config
-    return model
 
 
 def _target_linears(model: nn.Module, targets: tuple[str, ...]) -> list[str]:
