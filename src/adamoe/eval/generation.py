@@ -200,6 +200,36 @@ def routing_entry(rec: ItemRoutingRecorder | None, item_id: str) -> dict[str, An
     }
 
 
+def _from_cache(
+    cache: ScoreCache | None,
+    prompts: Sequence[tuple[str, str]],
+    rendered: Sequence[str],
+    out: Generations,
+    *,
+    task: str,
+    max_new_tokens: int,
+    sample_seed: int | None,
+) -> tuple[list[str], list[int]]:
+    """Each item's cache key ("" without a cache) and the positions of the items still to generate; the
+    items found are copied into `out`. A key covers the rendered prompt, `max_new_tokens` and, when
+    sampling, the seed (greedy keys leave it out, so entries cached before sampling existed still hit)."""
+    seeds = [] if sample_seed is None else [sample_seed]
+    keys = [
+        cache.key(task=task, example_id=i, prompt=json.dumps([r, max_new_tokens, *seeds], ensure_ascii=False))
+        if cache is not None
+        else ""
+        for (i, _), r in zip(prompts, rendered)
+    ]
+    todo = []
+    for n, (item_id, _) in enumerate(prompts):
+        hit = cache.get(keys[n]) if cache is not None else None
+        if hit is None:
+            todo.append(n)
+        else:
+            out.texts[n], out.entries[item_id] = str(hit["text"]), hit
+    return keys, todo
+
+
 def generate_texts(
     model: nn.Module,
     tokenizer: Any,
@@ -225,21 +255,10 @@ def generate_texts(
             f"max_new_tokens: {max_new_tokens} leaves no room for a prompt in the model's window"
         )
     rendered = [chat_prompt(tokenizer, p, chat=chat) for _, p in prompts]
-    seeds = [] if sample_seed is None else [sample_seed]  # greedy keys stay as they were
-    keys = [
-        cache.key(task=task, example_id=i, prompt=json.dumps([r, max_new_tokens, *seeds], ensure_ascii=False))
-        if cache is not None
-        else ""
-        for (i, _), r in zip(prompts, rendered)
-    ]
     out = Generations(texts=[""] * len(prompts))
-    todo = []
-    for n, (item_id, _) in enumerate(prompts):
-        hit = cache.get(keys[n]) if cache is not None else None
-        if hit is None:
-            todo.append(n)
-        else:
-            out.texts[n], out.entries[item_id] = str(hit["text"]), hit
+    keys, todo = _from_cache(
+        cache, prompts, rendered, out, task=task, max_new_tokens=max_new_tokens, sample_seed=sample_seed
+    )
     for start in range(0, len(todo), batch_size):
         chunk = todo[start : start + batch_size]
         ids = [prompts[n][0] for n in chunk]
