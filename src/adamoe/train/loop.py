@@ -18,13 +18,11 @@ uninterrupted one. Checkpoints are taken at optimizer-step boundaries only.
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
@@ -58,6 +56,7 @@ from adamoe.train.runlog import (
     prepare_output,
     tracker_values,
 )
+from adamoe.utils.seeding import isolated_rng
 
 EvalFn = Callable[[nn.Module], Mapping[str, Any]]
 StepFn = Callable[[dict[str, Any]], None]
@@ -275,9 +274,8 @@ class _Run:
             host_batch = collate([self.encoded[i] for i in chunk], pad_id=self.pad_id)
             batch = {k: v.to(self.accelerator.device) for k, v in host_batch.items()}
             with self.accelerator.accumulate(self.wrapped):
-                self.tap.start(
-                    host_batch["attention_mask"]
-                )  # the host copy: real tokens found without a sync
+                # The host copy of the mask: the tap finds the real tokens without a sync.
+                self.tap.start(host_batch["attention_mask"])
                 # Project onto the vocabulary only where some sequence has a target: the LM head is
                 # a large share of a small model's FLOPs and prompts carry no loss.
                 targets = batch["labels"][:, 1:]
@@ -360,14 +358,11 @@ class _Run:
 
     def evaluate(self, eval_fn: EvalFn, *, epoch: int) -> dict[str, Any]:
         """Run ``eval_fn`` in eval mode without touching the training RNG streams."""
-        py_state, np_state = random.getstate(), np.random.get_state()
         self.model.eval()
         try:
-            with torch.random.fork_rng(devices=[]), torch.no_grad():
+            with isolated_rng(), torch.no_grad():
                 out = {"step": self.step, "epoch": epoch, **eval_fn(self.model)}
         finally:
-            random.setstate(py_state)
-            np.random.set_state(np_state)
             self.wrapped.train()
         if self.accelerator.is_main_process and self.out_dir is not None:
             append_jsonl(self.out_dir / EVAL_FILE, out)

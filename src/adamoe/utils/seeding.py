@@ -4,15 +4,22 @@ Two components seeded with the same user ``seed`` (say the upcycler drawing rout
 drawing null-expert jitter) must not produce the same numbers: with identical generators the nulls'
 noise equals the upcycled router rows scaled, twins tie, and the initial load collapses. Each purpose
 therefore gets its own generator, seeded by a hash of (seed, purpose).
+
+:func:`isolated_rng` is the other half: code that must draw from the *global* generators (an eval
+callback in the middle of training) runs inside it and leaves them as it found them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import random
+from collections.abc import Iterator
 
+import numpy as np
 import torch
 
-__all__ = ["derive_generator", "derive_seed"]
+__all__ = ["derive_generator", "derive_seed", "isolated_rng"]
 
 
 def derive_seed(seed: int, purpose: str) -> int:
@@ -26,3 +33,17 @@ def derive_seed(seed: int, purpose: str) -> int:
 def derive_generator(seed: int, purpose: str, *, device: str | torch.device = "cpu") -> torch.Generator:
     """A fresh ``torch.Generator`` on ``device`` for one purpose (see :func:`derive_seed`)."""
     return torch.Generator(device=device).manual_seed(derive_seed(seed, purpose))
+
+
+@contextlib.contextmanager
+def isolated_rng() -> Iterator[None]:
+    """Python's ``random``, NumPy's global and torch's CPU generator are restored on exit (also on an
+    error), so draws inside cannot shift a training run's stream. CUDA generators are not forked
+    (``fork_rng(devices=[])``)."""
+    py_state, np_state = random.getstate(), np.random.get_state()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            yield
+    finally:
+        random.setstate(py_state)
+        np.random.set_state(np_state)
