@@ -40,7 +40,7 @@ def test_defaults_are_a_reduced_paper_moe_table():
     )
     assert cfg.null_experts == DEFAULT_NULL
     assert cfg.moe == "moefy" and cfg.tasks == list(PAPER_MOE_TASKS) and cfg.seeds == 1
-    assert cfg.test_per_task >= 120 and cfg.anneal and cfg.aux_coef > cfg.aux_coef_end
+    assert cfg.test_per_task >= 100 and cfg.anneal and cfg.aux_coef > cfg.aux_coef_end
     with pytest.raises(ValueError, match="baseline_k, num_experts: testbed core25-e8-top4 is top-4 of 8"):
         DemoConfig(baseline_k=2).validate()
 

@@ -7,7 +7,7 @@ data, training and scoring; :mod:`adamoe.experiments.dial` for the dial and rout
 1. Data: the paper's MoE table (:data:`adamoe.experiments.harness.MOE_TASKS`: WinoGrande, HellaSwag,
    PIQA, SIQA, OpenBookQA, ARC-Challenge), read offline. Per task the first 32 items of its ``train``
    part (multi-task fine-tuning on their union), 16 of ``validation`` (the dial's bias search, the
-   only choice made) and 120 of ``test`` (the table); the parts are disjoint hash parts
+   only choice made) and 100 of ``test`` (the table); the parts are disjoint hash parts
    (:mod:`adamoe.data.splits`). ``--quick``: :data:`~adamoe.experiments.harness.SMOKE_TASKS`.
 2. Models: the dense SmolLM2-135M-Instruct and its shared-plus-routed 8-expert MoE (``moe: moefy``, the
    ``testbed`` :data:`~adamoe.experiments.moe_model.DEFAULT_TESTBED`: a 25% shared core + top-4 of 8
@@ -24,9 +24,9 @@ data, training and scoring; :mod:`adamoe.experiments.dial` for the dial and rout
    AdaMoE - top-2 difference (CI, p, stated plainly when not significant), Load per layer and mean,
    expert and whole-model FLOPs vs top-2, sharpness and dial plots.
 
-Budget basis (2 cores): on a fresh clone the 150-item, 6-iteration-dial demo on the top-2 testbed took
-989 s (eval dense 240, MoE 377, dial 183, training 186; docs/figures/demo-paper). 120 test items per
-task (-20% eval), a 30-item, 5-iteration dial and a ~45 s MoE build aim at ~13 min; budget 15 min.
+Budget basis (2 cores): on a fresh clone the top-4 demo with 120 test items per task and a 30-item,
+5-step dial took 978 s (eval dense 179, MoE 310, dial 220, training 116 + 92, MoE build 52; 2026-12-07).
+100 test items per task (-17% eval) and a 20-item, 4-step dial aim at ~13.5 min; budget 15 min.
 ``--quick``: the tiny random Llama on a few items of :data:`~adamoe.experiments.harness.SMOKE_TASKS`,
 seconds.
 """
@@ -87,7 +87,7 @@ class DemoConfig(ExperimentConfig):
     """The moefied SmolLM2 (:data:`adamoe.experiments.moe_model.TESTBEDS`) for ``moe: moefy``."""
     tasks: list[str] = field(default_factory=lambda: list(MOE_TASKS))
     train_per_task: int = option(32, ge=1)
-    test_per_task: int = option(120, ge=1)
+    test_per_task: int = option(100, ge=1)
     seeds: int = option(1, ge=1)
     num_experts: int = option(8, ge=1)
     baseline_k: int = option(4, ge=1)
@@ -96,8 +96,8 @@ class DemoConfig(ExperimentConfig):
     expert_noise: float = option(0.01, ge=0)
     gate2_init: str = option("copy_jitter", choices=GATE2_INITS)
     calib_per_task: int = option(16, ge=1)
-    dial_per_task: int = option(30, ge=1)
-    dial_iters: int = option(5, ge=1)
+    dial_per_task: int = option(20, ge=1)
+    dial_iters: int = option(4, ge=1)
     dial_range: float = option(2.0, gt=0)
     dial_targets: list[float] = field(default_factory=lambda: [2.0, 3.0])
     lr: float = option(3e-5, gt=0)
