@@ -82,7 +82,7 @@ def measure_candidate(
         "key": recipe.key(),
         "build_seconds": record["build_seconds"],
         "router_agreement": sum(record["agreement_topk"]) / len(record["agreement_topk"]),
-        "final_kl": record.get("recovery", [{}])[-1].get("kl") if record.get("recovery") else None,
+        "final_kl": (record.get("recovery") or [{}])[-1].get("kl"),
         "nll": sum(nll["nll"]) / sum(nll["tokens"]),
         **routed_share(moe.config),
         "dev": _dev_scores(moe, tok, dev, baseline_k=recipe.top_k),
