@@ -54,7 +54,7 @@ from adamoe.rbench.judges import (
 )
 from adamoe.utils.config import Config, option, require
 
-__all__ = ["SafetyConfig", "SafetyData", "SafetyDimension", "load_source", "resolve_auto"]
+__all__ = ["SafetyConfig", "SafetyData", "SafetyDimension", "clip", "load_source", "resolve_auto"]
 
 N_EXAMPLES = 3  # responses kept per set in the report (truncated)
 
@@ -138,7 +138,8 @@ def load_source(field: str, source: str, column: str) -> list[PromptItem]:
     )
 
 
-def _clip(text: str, n: int = 200) -> str:
+def clip(text: str, n: int = 200) -> str:
+    """`text` cut to at most `n` characters, an ellipsis marking the cut (report and audit cells)."""
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
@@ -147,7 +148,7 @@ def _examples(
 ) -> list[dict[str, Any]]:
     """The first few (prompt, output, verdict) triples of a set, clipped, for the report."""
     return [
-        {"prompt": _clip(p.prompt), out_key: _clip(o), key: v if isinstance(v, (float, str)) else bool(v)}
+        {"prompt": clip(p.prompt), out_key: clip(o), key: v if isinstance(v, (float, str)) else bool(v)}
         for p, o, v in list(zip(prompts, outputs, verdicts))[:N_EXAMPLES]
     ]
 
