@@ -32,6 +32,15 @@ def test_quick_starts_from_the_smoke_size_and_user_settings_win():
     assert build_config(_args("molora")).tasks == ["rte", "commonsense_qa", "openbookqa", "sst2", "sciq"]
 
 
+def test_moe_takes_scaled_arms_from_set_and_its_control_follows_the_reference_arm():
+    cfg = build_config(_args("moe", "arms=[top4,m8k5-scaled,m8k5-ste-scaled]", quick=True))
+    assert cfg.arms == ["top4", "m8k5-scaled", "m8k5-ste-scaled"] and cfg.baseline == "top4"
+    ref = cfg.reference_arm()
+    assert ref is not None and ref.name == "m8k5-scaled" and ref.control_weights == "scaled"
+    recipes = cfg.resolved()["recipes"]
+    assert [recipes[a]["weights"] for a in cfg.arms] == ["opt2", "scaled", "ste-scaled"]
+
+
 def test_help_lists_each_experiments_keys(capsys):
     with pytest.raises(SystemExit):
         main(["reproduce", "--help"])

@@ -1,10 +1,12 @@
 """The MoE arms against hand computations: the straight-through split factor (value 1, gradient of
 log s from a naive probability-space formula), the STE router (option 2 forward, a gradient on gate2
-that option 2 does not give), and the random-null control (matched Load, best experts kept)."""
+that option 2 does not give), the scaled weighting (option 2 times true picks / k_base, token by token),
+and the random-null control (matched Load, best experts kept, scaled when its arm is)."""
 
 from __future__ import annotations
 
 import copy
+import math
 
 import pytest
 import torch
@@ -12,7 +14,12 @@ import torch
 from adamoe.experiments.arms import (
     Arm,
     RandomNullRouter,
+    ScaledRandomNullRouter,
+    ScaledRouter,
+    ScaledSTERouter,
     SplitSTERouter,
+    apply_weights,
+    base_top_k,
     make_ste,
     parse_arm,
     random_null_control,
@@ -26,8 +33,22 @@ def test_parse_arm():
     assert parse_arm("top2") == Arm(name="top2", m=0, k=2)
     assert parse_arm("m8k3") == Arm(name="m8k3", m=8, k=3, kind="opt2")
     assert parse_arm("m8k3-opt1").normalize == 1 and parse_arm("m8k3-ste").normalize is None
-    with pytest.raises(ValueError, match="arms: expected names like top2"):
-        parse_arm("m8k3-opt3")
+    assert parse_arm("m8k5-scaled") == Arm(name="m8k5-scaled", m=8, k=5, kind="scaled")
+    assert parse_arm("m8k5-ste-scaled") == Arm(name="m8k5-ste-scaled", m=8, k=5, kind="ste-scaled")
+    assert parse_arm("m8k5-scaled").normalize == parse_arm("m8k5-ste-scaled").normalize == 2
+    assert [parse_arm(n).control_weights for n in ("m8k5", "m8k5-opt1", "m8k5-ste")] == ["opt2"] * 3
+    assert (
+        parse_arm("m8k5-scaled").control_weights == parse_arm("m8k5-ste-scaled").control_weights == "scaled"
+    )
+
+
+@pytest.mark.parametrize(
+    "bad", ["m8k3-opt3", "m8k3-scaled-ste", "m8k3-scale", "top4-scaled", "m8k3-ste-opt1"]
+)
+def test_parse_arm_rejects_bad_names_in_one_line(bad):
+    with pytest.raises(ValueError, match="arms: expected names like top2") as err:
+        parse_arm(bad)
+    assert "m8k3-ste-scaled" in str(err.value) and "\n" not in str(err.value)
 
 
 def test_split_ste_is_one_forward_and_d_log_s_backward():
@@ -103,3 +124,94 @@ def test_random_null_control_keeps_the_best_experts_at_the_matched_load():
     with pytest.raises(ValueError, match="loads: no matched Load for layer 1"):
         random_null_control(_converted(m=0, k=2), {"0": 1.0}, seed=0)
     assert name.endswith("layers.0.mlp.gate")
+
+
+def _option2_by_hand(logits: torch.Tensor, picks: list[list[int]], num_experts: int) -> torch.Tensor:
+    """Option 2 token by token: exp(l_i) / sum of exp over the token's true picks; nulls and empty 0."""
+    out = torch.zeros(len(picks), len(picks[0]))
+    for t, row in enumerate(picks):
+        true = [i for i in row if 0 <= i < num_experts]
+        denom = sum(math.exp(float(logits[t, i])) for i in true)
+        for s, i in enumerate(row):
+            out[t, s] = math.exp(float(logits[t, i])) / denom if i in true else 0.0
+    return out
+
+
+def test_scaled_weights_are_option_2_times_true_picks_over_k_base():
+    model = apply_weights(_converted(m=4, k=3), kind="scaled", base_k=2)
+    router = routers(model)[0][1]
+    assert isinstance(router, ScaledRouter) and (router.normalize, router.k_base) == (2, 2)
+    logits = torch.tensor(
+        [
+            [0.3, -1.0, 2.0, 0.5, 0.1, 0.0, -0.2, 0.4],  # E = 4 true (0-3), 4 nulls (4-7)
+            [1.0, 0.2, -0.5, 0.0, 0.9, 0.8, 0.7, 0.6],
+            [0.0, 1.5, 0.5, -0.3, 0.2, 0.1, 0.0, 0.3],
+            [-0.4, 0.6, 0.2, 1.1, 0.0, 0.5, 0.3, -0.1],
+        ]
+    )
+    picks = [[2, 4, 0], [4, 5, 6], [1, 2, 7], [3, 1, 2]]  # true picks j = 2, 0, 2, 3
+    idx = torch.tensor(picks)
+    vals = torch.softmax(logits, dim=-1).gather(1, idx)
+    got = router.combine(logits, idx, vals)
+    option2 = _option2_by_hand(logits, picks, num_experts=4)
+    j = torch.tensor([[2.0], [0.0], [2.0], [3.0]])
+    torch.testing.assert_close(got, option2 * j / 2)
+    assert torch.equal(got[1], torch.zeros(3))  # no true pick: the token bypasses the experts
+    torch.testing.assert_close(got[[0, 2]], option2[[0, 2]])  # j = k_base: option 2 itself
+    torch.testing.assert_close(got[0].sum(), torch.tensor(1.0))  # weights sum to j / k_base
+    torch.testing.assert_close(got[3].sum(), torch.tensor(1.5))
+
+
+def test_ste_scaled_has_the_scaled_forward_and_a_gradient_on_the_null_logits():
+    scaled = apply_weights(_converted(), kind="scaled", base_k=2)
+    ste = apply_weights(_converted(), kind="ste-scaled", base_k=2)
+    r_sc, r_ste = routers(scaled)[0][1], routers(ste)[0][1]
+    assert isinstance(r_ste, ScaledSTERouter) and isinstance(r_ste, ScaledRouter)
+    hidden = torch.randn(64, r_sc.hidden_dim, generator=torch.Generator().manual_seed(1))
+    target = torch.randn(64, r_sc.top_k, generator=torch.Generator().manual_seed(2))
+    outs, null_grads = [], []
+    for router in (r_sc, r_ste):
+        logits = router.compute_logits(hidden).detach().requires_grad_(True)
+        idx, vals, _ = router.select(logits)
+        weights = router.combine(logits, idx, vals)
+        (weights * target).sum().backward()
+        null_grads.append(logits.grad[:, router.num_experts :].abs().max())
+        outs.append((router(hidden)[1].detach(), idx))
+    assert torch.equal(outs[0][1], outs[1][1]) and torch.equal(outs[0][0], outs[1][0])  # exact forward
+    assert null_grads[0] == 0  # scaled: option 2 and a count, nothing depends on the null logits
+    assert null_grads[1] > 1e-4  # ste-scaled: the split gradient reaches them
+    j = ((outs[0][1] >= 0) & (outs[0][1] < 4)).sum(dim=1)
+    assert set(j.tolist()) >= {1, 2} and outs[0][0].sum(dim=1).tolist() == pytest.approx((j / 2).tolist())
+
+
+def test_apply_weights_needs_k_base_for_scaled_and_keeps_option_1_and_2_routers():
+    model = _converted()
+    assert (
+        apply_weights(model, kind="opt2") is model and type(routers(model)[0][1]).__name__ == "AdaMoERouter"
+    )
+    assert base_top_k(model) == 2  # tiny-qwen2_moe's own top-k before conversion
+    with pytest.raises(ValueError, match="base_k: the scaled weighting needs k_base >= 1"):
+        apply_weights(_converted(), kind="scaled")
+    with pytest.raises(ValueError, match="weights: no random-null control router for 'ste'"):
+        random_null_control(_converted(m=0, k=2), {"0": 1.0, "1": 1.0}, seed=0, weights="ste")
+
+
+def test_random_null_control_in_scaled_mode_scales_the_kept_weights():
+    model = _converted(m=0, k=2)
+    hidden = torch.randn(2000, routers(model)[0][1].hidden_dim, generator=torch.Generator().manual_seed(3))
+    loads = {"0": 1.3, "1": 0.4}
+    plain = random_null_control(copy.deepcopy(model), loads, seed=5)
+    scaled = random_null_control(model, loads, seed=5, weights="scaled", base_k=base_top_k(model))
+    router = routers(scaled)[0][1]
+    assert isinstance(router, ScaledRandomNullRouter) and (router.normalize, router.k_base) == (2, 2)
+    _, w_plain, idx_plain = routers(plain)[0][1](hidden)
+    _, w_scaled, idx = router(hidden)
+    assert torch.equal(idx, idx_plain)  # the same coins: only the weighting differs
+    kept = (idx >= 0).sum(dim=1, keepdim=True).float()
+    option2 = torch.softmax(router.compute_logits(hidden).gather(1, idx.clamp(min=0)), dim=-1)
+    option2 = torch.where(idx >= 0, option2, torch.zeros_like(option2))
+    option2 = option2 / option2.sum(dim=1, keepdim=True)  # renormalised over the kept experts
+    torch.testing.assert_close(w_scaled, option2 * kept / 2)
+    one = kept[:, 0] == 1
+    assert one.any() and torch.allclose(w_scaled[one, 0], torch.full((int(one.sum()),), 0.5))
+    torch.testing.assert_close(w_scaled[~one], w_plain[~one])  # n = k_base: the option-2 control

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from adamoe.experiments.arms import parse_arm
-from adamoe.experiments.moe import MoEExperimentConfig, run_moe
+from adamoe.experiments.harness import RunStore
+from adamoe.experiments.moe import MoEExperimentConfig, arm_weights, run_moe
 from adamoe.experiments.moe_runs import prepare_variant
 from adamoe.hf.convert import routers
 from adamoe.hf.gate2 import calibration_means
@@ -95,16 +96,26 @@ def test_variant_has_lora_on_router_gate2_and_experts_and_seeded_init():
 
 @pytest.mark.parametrize(
     ("name", "normalize", "cls"),
-    [("m8k3", 0, "AdaMoERouter"), ("m8k3-opt1", 1, "AdaMoERouter"), ("m8k3-ste", 0, "SplitSTERouter")],
+    [
+        ("m8k3", 0, "AdaMoERouter"),
+        ("m8k3-opt1", 1, "AdaMoERouter"),
+        ("m8k3-ste", 0, "SplitSTERouter"),
+        ("m8k3-scaled", 2, "ScaledRouter"),
+        ("m8k3-ste-scaled", 2, "ScaledSTERouter"),
+    ],
 )
 def test_arms_set_the_weighting_and_full_router_trains_gate_and_gate2(name, normalize, cls):
-    """tiny-qwen2_moe keeps raw top-k scores, so option 2 is its family rule (normalize 0, see convert)."""
+    """tiny-qwen2_moe keeps raw top-k scores, so option 2 is its family rule (normalize 0, see convert);
+    the scaled kinds are defined on option 2 (normalize 2) and take k_base = the model's own top-k (2)."""
     moe, tok, _ = ModelSpec.parse("tiny-qwen2_moe").load(routed=False)
     cfg = MoEExperimentConfig.from_mapping({"full_router": True, "lora_targets": ["experts"]}, where="")
     model = prepare_variant(moe, tok, cfg, arm=parse_arm(name), seed=0)
     for _, router in routers(model):
         assert (router.normalize, type(router).__name__) == (normalize, cls)
         assert router.weight.requires_grad and router.gate2.requires_grad
+        assert (
+            getattr(router, "k_base", moe.config.num_experts_per_tok) == moe.config.num_experts_per_tok == 2
+        )
 
 
 def test_quick_run_writes_table_dial_and_sharpness(paper_tasks, tmp_path):  # noqa: F811
@@ -177,3 +188,42 @@ def _check_control_and_frontier(run_dir: Path, metrics: dict) -> None:
     assert {g["arm"] for g in metrics["frontier_gaps"]} == {"m8k3", "random-m8k3"}
     assert {g["metric"] for g in metrics["frontier_gaps"]} == {"nll", "gold_logprob", "acc", "acc_norm"}
     assert (run_dir / "frontier.png").stat().st_size > 0
+
+
+def test_quick_run_with_scaled_arms_matches_a_scaled_control_and_reports_the_weighting(
+    paper_tasks,  # noqa: F811
+    tmp_path,
+):
+    settings = {
+        **MoEExperimentConfig.QUICK,
+        "model": "tiny-qwen2_moe",
+        "tasks": paper_tasks,
+        "train_per_task": 4,
+        "test_per_task": 8,
+        "calib_per_task": 4,
+        "dial_per_task": 4,
+        "seeds": 1,
+        "epochs": 1,
+        "heldout_per_task": 2,
+        "n_boot": 100,
+        "arms": ["top2", "m8k3-scaled", "m8k3-ste-scaled"],
+        "baseline": "top2",
+    }
+    cfg = MoEExperimentConfig.from_mapping(settings, where="")
+    assert arm_weights(cfg, "random-m8k3-scaled") == {
+        "untuned": "opt2",
+        "top2": "opt2",
+        "m8k3-scaled": "scaled",
+        "m8k3-ste-scaled": "ste-scaled",
+        "random-m8k3-scaled": "scaled",
+    }
+    out = run_moe(cfg, seed=0, run_dir=tmp_path, log=lambda *_: None)
+    weights = {r["model"]: r["weights"] for r in out["rows"]}
+    assert weights == arm_weights(cfg, "random-m8k3-scaled")
+    control = RunStore(tmp_path).get("random-m8k3-scaled", 0)
+    assert control["weights"] == "scaled" and set(control["matched_loads"]) == {"0", "1"}
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert {r["point"]: r["weights"] for r in metrics["frontier"]} == weights
+    report = (tmp_path / "report.md").read_text()
+    assert report.count("| model | weights | task |") == 1 and "| point | weights | MFLOPs/token |" in report
+    assert "| m8k3-ste-scaled | ste-scaled |" in report and "weighted as scaled)" in report

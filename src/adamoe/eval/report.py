@@ -272,6 +272,7 @@ def write_documents(
 
 PAPER_COLUMNS = (
     Column(key="model", label="model"),
+    Column(key="weights", label="weights"),
     Column(key="task", label="task"),
     Column(key="n", label="n"),
     Column(key="acc", label="Acc", digits=2, scale=100),

@@ -165,8 +165,11 @@ def frontier_gaps(
     return rows
 
 
-def frontier_rows(data: Mapping[str, ArmData], *, baseline: str) -> list[dict[str, Any]]:
-    """One row per point: FLOPs per token (and % of ``baseline``'s) and the mean of every measure."""
+def frontier_rows(
+    data: Mapping[str, ArmData], *, baseline: str, weights: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """One row per point: FLOPs per token (and % of ``baseline``'s) and the mean of every measure;
+    with ``weights`` (point -> how an MoE arm weights its picks) also its ``weights`` (None if absent)."""
     ones = {
         v: (np.ones((1, d.flops.size)), np.ones((1, next(iter(d.items.values())).shape[1])))
         for v, d in data.items()
@@ -176,7 +179,8 @@ def frontier_rows(data: Mapping[str, ArmData], *, baseline: str) -> list[dict[st
     for v, d in data.items():
         cj = np.ones((1, d.nll_sum.shape[1])) if d.nll_sum is not None else None
         m = {k: float(x[0]) for k, x in _measures(d, *ones[v], cj).items()}
-        rows.append({"point": v, **m, "flops_pct": 100.0 * m["flops"] / base})
+        shown = {} if weights is None else {"weights": weights.get(v)}
+        rows.append({"point": v, **shown, **m, "flops_pct": 100.0 * m["flops"] / base})
     return sorted(rows, key=lambda r: r["flops"])
 
 
@@ -221,20 +225,29 @@ def frontier_report(
     rng: np.random.Generator,
     n_boot: int,
     dial: Sequence[Mapping] = (),
+    weights: Mapping[str, str] | None = None,
 ) -> tuple[list[Any], list[tuple[str, Path]], dict[str, Any]]:
-    """(report blocks, plots, metrics) of the frontier: the points table, the gaps table, the plot."""
+    """(report blocks, plots, metrics) of the frontier: the points table, the gaps table, the plot.
+    ``weights``: each point's weighting (MoE arms), a column of the points table and a row field."""
     from adamoe.eval.report import Table
 
-    rows = frontier_rows(data, baseline=baseline)
+    rows = frontier_rows(data, baseline=baseline, weights=weights)
+    shown = [] if weights is None else ["weights"]  # None (dense: no routing) shows as a dash
     gaps = frontier_gaps(data, arms=tested, frontier=frontier, rng=rng, n_boot=n_boot) if tested else []
     measures = [m for m in METRICS if all(m in r for r in rows)]
     cells = [
-        [r["point"], f"{r['flops'] / 1e6:.1f}", f"{r['flops_pct']:.2f}", *(f"{r[m]:.4f}" for m in measures)]
+        [
+            r["point"],
+            *(r[c] or "–" for c in shown),
+            f"{r['flops'] / 1e6:.1f}",
+            f"{r['flops_pct']:.2f}",
+            *(f"{r[m]:.4f}" for m in measures),
+        ]
         for r in rows
     ]
     blocks: list[Any] = [
         Table.plain(
-            ["point", "MFLOPs/token", f"% of {baseline}", *measures],
+            ["point", *shown, "MFLOPs/token", f"% of {baseline}", *measures],
             cells,
             caption="Quality vs whole-model FLOPs per token (means over seeds; test items, held-out text)",
         )

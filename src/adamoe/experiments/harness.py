@@ -319,13 +319,14 @@ def write_experiment_report(
     metrics: Mapping[str, Any] | None = None,
     command: str | None = None,
     extra: Sequence[Any] = (),
+    weights: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Tables (accuracy, item-level and seed-level paired tests, per-seed accuracy, Load per layer),
     plots and notes as report.md/.html + metrics.json.
 
     ``references`` (e.g. the model before fine-tuning) are shown in the tables but not tested;
     ``command`` (the command line that made the run) heads the report; ``extra`` report blocks (e.g.
-    the frontier table) follow the tables.
+    the frontier table) follow the tables; ``weights``: the MoE arms' weighting column (accuracy_rows).
     """
     from adamoe.eval.plots import plot_load_per_layer
     from adamoe.eval.report import Figure, Heading, Paragraph, write_documents
@@ -334,7 +335,7 @@ def write_experiment_report(
     from adamoe.experiments.tables import accuracy_rows, layer_loads, paired_rows
 
     stats = {"stats_seed": cfg.stats_seed, "n_boot": cfg.n_boot}
-    rows = accuracy_rows(runs, baseline_k=baseline_k, **stats)
+    rows = accuracy_rows(runs, baseline_k=baseline_k, weights=weights, **stats)
     paired = paired_rows(runs, baseline=baseline, exclude=references, **stats) if len(runs) > 1 else []
     by_seed = seed_paired_rows(runs, baseline=baseline, exclude=references) if len(runs) > 1 else []
     loads = {v: layer_loads(runs, v) for v in runs}

@@ -11,7 +11,8 @@ Arms (:mod:`adamoe.experiments.arms`), all with the same data, learning rate, ep
   rescaled to the model's k-scaling rule, so top-2 is not doubled);
 - ``m8k5`` (AdaMoE, the reference): m = 8 null experts, k raised by one to 5, the paper's option 2, ``gate2``
   initialised ``copy_jitter`` from an independent stream, the paper's annealing (null-aware aux loss,
-  tight in epoch 1); ``m8k5-opt1`` and ``m8k5-ste`` let the LM loss reach the null decision;
+  tight in epoch 1); ``m8k5-opt1`` and ``m8k5-ste`` let the LM loss reach the null decision; ``-scaled``
+  and ``-ste-scaled`` keep each slice at its top-k weight scale (each arm's weighting is a table column);
 - the random-null control and the references (untuned MoE, dense model): :mod:`adamoe.experiments.moe_runs`.
 
 All fine-tune LoRA (rank 8) on the router (``gate`` + ``gate2``) and the experts, as in the paper
@@ -61,7 +62,7 @@ from adamoe.experiments.token_routing import token_routing_table
 from adamoe.hf.convert import GATE2_INITS
 from adamoe.utils.config import option, require
 
-__all__ = ["MoEExperimentConfig", "run_moe"]
+__all__ = ["MoEExperimentConfig", "arm_weights", "run_moe"]
 
 DEFAULT_MODEL = "moefy"
 """The cached shared-plus-routed SmolLM2 MoE (built on first use, ~minutes, then loaded from disk)."""
@@ -93,7 +94,8 @@ class MoEExperimentConfig(ExperimentConfig):
     lr: float = option(5e-5, gt=0)
     arms: list[str] = field(default_factory=lambda: ["top2", "top4", "m8k5", "m8k5-ste"])
     """Trained arms (:func:`adamoe.experiments.arms.parse_arm`): top<k>, m<m>k<k> (option 2, the
-    paper's), m<m>k<k>-opt1, m<m>k<k>-ste. The first arm with nulls is the reference AdaMoE arm."""
+    paper's), m<m>k<k>-opt1, -ste, -scaled, -ste-scaled. The first arm with nulls is the reference AdaMoE
+    arm (the random-null control takes its Load and, scaled or not, its weighting)."""
     baseline: str = "top4"
     """The top-k arm every other arm is tested against (and whose k sets the FLOPs percentages)."""
     gate2_init: str = option("copy_jitter", choices=GATE2_INITS)
@@ -258,7 +260,15 @@ def run_moe(
                 control,
                 s,
                 **random_control_run(
-                    model, tok, data, cfg, reference=matched, seed=s, baseline_k=k, texts=texts
+                    model,
+                    tok,
+                    data,
+                    cfg,
+                    reference=matched,
+                    seed=s,
+                    baseline_k=k,
+                    texts=texts,
+                    weights=ref.control_weights,
                 ),
             )
         store.put(arm.name, s, **result)
@@ -294,6 +304,7 @@ def _report(
     dials = [d["dial"] for d in saved[ref.name] if "dial" in d] if ref else []
     plots = sharpness_and_dial_plots(run_dir, runs, dials, list(cfg.arms)) if ref else []
     frontier = [a.name for a in cfg.parsed_arms() if a.m == 0]
+    weights = arm_weights(cfg, control)
     points = {
         v: arm_data(runs, v, [d.get("heldout") for d in saved[v]] if _has_heldout(saved[v]) else None)
         for v in runs
@@ -307,6 +318,7 @@ def _report(
         rng=stats_rng(cfg.stats_seed, "frontier"),
         n_boot=cfg.n_boot,
         dial=[p for d in dials for p in d["curve"]],
+        weights=weights,
     )
     k = parse_arm(cfg.baseline).k
     per_token = token_routing_table({a.name: saved[a.name] for a in cfg.parsed_arms() if a.m})
@@ -323,7 +335,16 @@ def _report(
         metrics={"config": cfg.resolved(), "seeds": seeds, "dial": dials, **fmetrics},
         command=command,
         extra=[*blocks, *([per_token] if per_token else [])],
+        weights=weights,
     )
+
+
+def arm_weights(cfg: MoEExperimentConfig, control: str | None) -> dict[str, str]:
+    """Each variant's weighting, a column of the report's tables: the arms' kinds, the control's as the
+    arm it matches, ``opt2`` for the untuned MoE (its own routing); the dense model has none."""
+    ref = cfg.reference_arm()
+    out = {"untuned": "opt2", **{a.name: a.kind for a in cfg.parsed_arms()}}
+    return out | ({control: ref.control_weights} if control and ref else {})
 
 
 def _has_heldout(runs: list[dict[str, Any]]) -> bool:
@@ -355,10 +376,12 @@ def _notes(
         f"{cfg.epochs} epochs, batch {cfg.batch_size}, lr {cfg.lr}; seeds {seeds}.",
         f"LoRA rank {cfg.lora_rank} (alpha {cfg.lora_alpha}) on {', '.join(cfg.lora_targets)} "
         f"(router = gate + gate2){'; router and gate2 trained in full' if cfg.full_router else ''}.",
-        f"Arms (weights: opt2 = the paper's option 2, opt1 = option 1, ste = option 2 + straight-through "
-        f"split gradient), gate2 init {cfg.gate2_init}: {recipes}.",
+        "Arms (weights: opt2 = the paper's option 2, opt1 = option 1, ste = option 2 + straight-through "
+        "split gradient, scaled = option 2 x (true picks / the model's top-k), ste-scaled = scaled + "
+        f"straight-through), gate2 init {cfg.gate2_init}: {recipes}.",
         f"Random-null control: {control or 'off'} (the trained {cfg.baseline} keeping a random number of its "
-        "best experts per token, at the reference arm's per-layer Load of the same seed).",
+        "best experts per token, at the reference arm's per-layer Load of the same seed, weighted as "
+        f"{arm_weights(cfg, control).get(control or '', 'none')}).",
         f"FLOPs: expert FLOPs vs top-{k}; whole-model FLOPs per token vs the same model at top-{k} "
         "(shared expert, attention, LM head included); the frontier uses FLOPs per token itself.",
         f"Compute dial ({cfg.dial_per_task} test items per task): {curve or 'none'}.",

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from adamoe.experiments.arms import Arm, make_ste, random_null_control
+from adamoe.experiments.arms import Arm, apply_weights, base_top_k, random_null_control
 from adamoe.experiments.dial import dial_points
 from adamoe.experiments.harness import score_tasks, seed_stream, train_variant
 from adamoe.experiments.tables import layer_loads
@@ -59,8 +59,7 @@ def prepare_variant(moe: Any, tok: Any, cfg: Any, *, arm: Arm, seed: int, rescal
         seed=init,
         calibration=calibration,
     )
-    if arm.kind == "ste":
-        make_ste(model)
+    apply_weights(model, kind=arm.kind, base_k=base_top_k(model))  # k_base: the top-k before convert
     lcfg = lora_config_for(model, rank=cfg.lora_rank, alpha=cfg.lora_alpha, targets=tuple(cfg.lora_targets))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(init)
@@ -129,12 +128,15 @@ def random_control_run(
     seed: int,
     baseline_k: int,
     texts: Sequence[str],
+    weights: str = "opt2",
 ) -> dict[str, Any]:
     """The random-null control on a trained top-k ``model`` (modified in place), at the per-layer Load
-    of ``reference`` (the same seed's saved AdaMoE run)."""
+    of ``reference`` (the same seed's saved AdaMoE run), weighted as ``weights`` (the matched arm's
+    :attr:`~adamoe.experiments.arms.Arm.control_weights`; ``scaled`` uses the baseline's own top-k)."""
     loads = layer_loads({"ref": [reference["tasks"]]}, "ref")
-    random_null_control(model, loads, seed=seed_stream(seed, "random_null"))
-    return {**_score(model, tok, data, cfg, texts, baseline_k), "matched_loads": loads}
+    stream = seed_stream(seed, "random_null")
+    random_null_control(model, loads, seed=stream, weights=weights, base_k=base_top_k(model))
+    return {**_score(model, tok, data, cfg, texts, baseline_k), "matched_loads": loads, "weights": weights}
 
 
 def untuned_reference(

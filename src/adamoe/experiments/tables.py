@@ -211,9 +211,15 @@ def _cell(
 
 
 def accuracy_rows(
-    runs: Runs, *, baseline_k: int | None, stats_seed: int = 0, n_boot: int = 2000
+    runs: Runs,
+    *,
+    baseline_k: int | None,
+    stats_seed: int = 0,
+    n_boot: int = 2000,
+    weights: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Paper-table rows: per (variant, task) and an "average" row per variant (see module docstring)."""
+    """Paper-table rows: per (variant, task) and an "average" row per variant (see module docstring).
+    ``weights`` (variant -> how an MoE arm weights its picks) adds a ``weights`` field (None if absent)."""
     rows: list[dict[str, Any]] = []
     tasks = _tasks(runs)
     for variant in runs:
@@ -249,7 +255,7 @@ def accuracy_rows(
                 **avg,
             }
         )
-    return rows
+    return rows if weights is None else [{**r, "weights": weights.get(r["model"])} for r in rows]
 
 
 def paired_rows(
