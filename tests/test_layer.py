@@ -1,13 +1,21 @@
-"""MoELayer end to end vs naive per-token computation; shared experts; causality; load under uniform routing."""
+"""MoELayer end to end vs naive per-token computation; shared experts; causality; load under uniform routing;
+the fused decode path against router + dispatch, and its fallbacks."""
 
 import pytest
 import torch
 from torch.nn import functional as F
 
 from adamoe.config import ExpertsConfig, MoEConfig, RouterConfig
-from adamoe.experts import SwiGLUExperts
+from adamoe.experts import LoRASwiGLUExperts, SwiGLUExperts, kernels
 from adamoe.layer import MoELayer, SharedExpert
-from adamoe.routing import ExpertChoiceRouter, HashRouter, StochasticRouter, TopKRouter
+from adamoe.routing import (
+    ExpertChoiceRouter,
+    HashRouter,
+    SigmoidBiasRouter,
+    StochasticRouter,
+    TopKRouter,
+    TopPRouter,
+)
 from adamoe.stats import RoutingRecorder
 
 H, INTER, E = 16, 8, 4
@@ -182,3 +190,129 @@ def test_uniform_random_logits_give_load_k_e_over_e_plus_m():
     with torch.no_grad():
         no_null(x[:100])
     assert no_null.last_routing.load() == 3.0
+
+
+# --- decode: routing and experts in one kernel call (MoELayer._fused_decode) ----------------------------
+
+FUSED_CONFIGS = [  # top-k; AdaMoE zero and identity nulls, options 1 and 2; the compute dial on
+    {"top_k": 2},
+    {"top_k": 3, "num_null": 4, "null_type": "zero", "normalize": 2},
+    {"top_k": 3, "num_null": 4, "null_type": "zero", "normalize": 1},
+    {"top_k": 3, "num_null": 4, "null_type": "identity", "normalize": 2},
+    {"top_k": 3, "num_null": 4, "null_type": "identity", "normalize": 1},
+    {"top_k": 3, "num_null": 4, "null_bias": 0.7},
+]
+
+
+def _forbid_router(monkeypatch, layer):
+    def fail(*args, **kwargs):
+        raise AssertionError("the router ran: the fused decode path was not taken")
+
+    monkeypatch.setattr(layer.router, "forward", fail)
+
+
+@pytest.mark.skipif(not kernels.available(), reason="no C++ toolchain to build the decode kernel")
+@pytest.mark.parametrize("tokens", [1, 8])
+@pytest.mark.parametrize("config", FUSED_CONFIGS)
+@torch.no_grad()
+def test_fused_decode_equals_router_plus_dispatch_and_records_the_same_loads(config, tokens, monkeypatch):
+    config = dict(config)
+    null_bias = config.pop("null_bias", 0.0)
+    torch.manual_seed(tokens)
+    layer = _layer(**config)
+    layer.router.null_bias = null_bias
+    x = torch.randn(tokens, H)
+    layer.fused_decode = False
+    with RoutingRecorder(layer) as rec_ref:
+        want = layer(x)
+    ref = layer.last_routing
+    layer.fused_decode = True
+    with monkeypatch.context() as patch, RoutingRecorder(layer) as rec:
+        _forbid_router(patch, layer)
+        out = layer(x)
+    got = layer.last_routing
+    torch.testing.assert_close(out, want, atol=1e-5, rtol=1e-5)
+    assert torch.equal(got.indices, ref.indices)
+    for name in ("weights", "probs", "logits"):
+        torch.testing.assert_close(getattr(got, name), getattr(ref, name), atol=1e-6, rtol=1e-5)
+    assert (got.num_experts, got.num_null, got.null_type) == (ref.num_experts, ref.num_null, ref.null_type)
+    assert layer.experts.rows_processed == int(ref.true_mask().sum())
+    summary, summary_ref = rec.summary(), rec_ref.summary()
+    assert summary["load"] == summary_ref["load"]
+    for key, layer_ref in summary_ref["layers"].items():
+        assert summary["layers"][key]["load"] == layer_ref["load"]
+
+
+def _spy_fused(monkeypatch) -> list[int]:
+    """Count the calls the fused routing kernel served (None: it declined, and the router path runs)."""
+    served = []
+    real = kernels.moe_decode_routed
+
+    def spy(*args, **kwargs):
+        done = real(*args, **kwargs)
+        if done is not None:
+            served.append(1)
+        return done
+
+    monkeypatch.setattr(kernels, "moe_decode_routed", spy)
+    return served
+
+
+class _Top1(TopKRouter):
+    """A subclass may change the rule: it keeps the router path unless it overrides ``decode_rule``."""
+
+
+def _fallback_layers() -> dict[str, MoELayer]:
+    experts = SwiGLUExperts(num_experts=E, hidden_size=H, intermediate_size=INTER)
+    routers = {
+        "expert_choice": ExpertChoiceRouter(hidden_size=H, num_experts=E),
+        "sigmoid_bias": SigmoidBiasRouter(hidden_size=H, num_experts=E, top_k=2),
+        "top_p": TopPRouter(hidden_size=H, num_experts=E, top_p=0.5),
+        "subclass": _Top1(hidden_size=H, num_experts=E, top_k=1),
+        "jitter_in_training": TopKRouter(hidden_size=H, num_experts=E, top_k=2, jitter=0.1).train(),
+        "switched_off": TopKRouter(hidden_size=H, num_experts=E, top_k=2),
+    }
+    layers = {name: MoELayer(router=router.eval(), experts=experts) for name, router in routers.items()}
+    layers["jitter_in_training"].router.train()
+    layers["switched_off"].fused_decode = False
+    return layers
+
+
+@torch.no_grad()
+def test_unsupported_routers_fall_back_to_router_plus_dispatch(monkeypatch):
+    calls = _spy_fused(monkeypatch)
+    x = torch.randn(3, H)
+    for name, layer in _fallback_layers().items():
+        ran = []
+        real = layer.router.forward
+        monkeypatch.setattr(
+            layer.router, "forward", lambda *a, real=real, ran=ran, **kw: (ran.append(1), real(*a, **kw))[1]
+        )
+        out = layer(x)
+        assert ran == [1] and calls == [], name
+        routing = layer.last_routing
+        want = torch.zeros_like(x)
+        for t in range(3):
+            for e, w in zip(routing.indices[t].tolist(), routing.weights[t].tolist()):
+                if 0 <= e < E:
+                    want[t] += w * naive_swiglu(
+                        x[t], layer.experts.gate_up_proj[e], layer.experts.down_proj[e]
+                    )
+        torch.testing.assert_close(out, want, atol=1e-5, rtol=1e-5)
+    hashed = MoELayer(router=HashRouter(num_experts=E, vocab_size=20), experts=_layer(top_k=1).experts)
+    hashed(x, token_ids=torch.tensor([1, 2, 3]))
+    assert calls == []
+
+
+def test_fused_decode_is_not_taken_with_autograd_or_lora_experts(monkeypatch):
+    calls = _spy_fused(monkeypatch)
+    layer = _layer(top_k=2, num_null=2)
+    layer(torch.randn(2, H))  # grad enabled and the router weight requires it
+    lora = LoRASwiGLUExperts(num_experts=E, hidden_size=H, intermediate_size=INTER, rank=2, alpha=4.0)
+    with torch.no_grad():
+        MoELayer(router=layer.router, experts=lora)(torch.randn(2, H))
+    assert calls == [] and layer.last_routing.weights.requires_grad
+    if kernels.available():  # the spy does see the fused path when it is taken
+        with torch.no_grad():
+            layer(torch.randn(2, H))
+        assert calls == [1]

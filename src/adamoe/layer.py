@@ -4,6 +4,10 @@ The layer is a :class:`~adamoe.routing.source.RoutingSource`: it publishes each 
 (``last_routing``, still attached to the graph in training so the trainer can add aux losses, and
 ``routing_callbacks``, where statistics recorders attach). The HF adapters derive from the same class,
 so losses and statistics treat both alike.
+
+At decode (inference, CPU, a few tokens) a softmax top-k router and SwiGLU experts run as ONE kernel
+call, routing included (``SwiGLUExperts.forward_decode_routed``); the Routing it returns is published
+like the router's, so recorders see the same picks. ``fused_decode = False`` turns that path off.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from adamoe.dispatch import dispatch
-from adamoe.routing.base import Router
+from adamoe.routing.base import Router, Routing
 from adamoe.routing.source import RoutingSource
 
 
@@ -58,6 +62,7 @@ class MoELayer(RoutingSource):
         self.experts = experts
         self.shared_expert = shared_expert
         self.generation = generation
+        self.fused_decode = True  # False: always router + dispatch (tests and benches compare the two)
 
     @property
     def num_null(self) -> int:
@@ -67,9 +72,29 @@ class MoELayer(RoutingSource):
         """(..., H) hidden states -> (..., H) layer output; ``token_ids`` (...,) for hash routing."""
         shape = hidden.shape
         flat = hidden.reshape(-1, shape[-1])
-        routing = self.router(flat, token_ids=token_ids)
-        out = dispatch(flat, routing, self.experts)
+        fused = self._fused_decode(flat) if self.fused_decode else None
+        if fused is None:
+            routing = self.router(flat, token_ids=token_ids)
+            out = dispatch(flat, routing, self.experts)
+        else:
+            out, routing = fused
         if self.shared_expert is not None:
             out = out + self.shared_expert(flat)
         self.publish(routing)
         return out.reshape(shape)
+
+    def _fused_decode(self, flat: torch.Tensor) -> tuple[torch.Tensor, Routing] | None:
+        """(T, H) -> ((T, H) routed output, its Routing) from one kernel call, or None (not taken).
+
+        Taken when the router states its rule as data (``decode_rule``: plain softmax top-k, see
+        :meth:`~adamoe.routing.topk.TopKRouter.decode_rule`) and the experts run it
+        (``forward_decode_routed``: inference at decode on CPU). Any other router kind (expert choice,
+        hash, sigmoid + bias, top-p, ...) or expert module takes the router + dispatch path.
+        """
+        rule_of = getattr(self.router, "decode_rule", None)
+        run = getattr(self.experts, "forward_decode_routed", None)
+        rule = rule_of() if rule_of is not None and run is not None else None
+        done = run(flat, rule) if rule is not None else None
+        if done is None:
+            return None
+        return done.out, Routing.of(self.router, done.indices, done.weights, done.probs, done.logits)

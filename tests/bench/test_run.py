@@ -50,6 +50,9 @@ def test_decode_rows_pair_against_same_bytes_reads(result):
         assert row["bytes"]["adamoe"] == row["distinct_experts"] * per_expert
         assert row["bytes"]["adamoe_null"] == row["distinct_true_experts_null"] * per_expert
         assert set(row["ratio_to_same_bytes"]) == set(row["seconds"]) == set(row["ratio_to_probe_limit"])
+        assert {"adamoe", "adamoe_unfused"} <= set(row["seconds"])  # the fused layer call and its twin
+        fused = row["fused_vs_unfused"]
+        assert fused["n"] == len(row["times"]["adamoe"]) and fused["low"] <= fused["ratio"] <= fused["high"]
 
 
 def test_the_record_has_provenance_and_is_json(result):

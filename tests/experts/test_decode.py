@@ -205,3 +205,131 @@ def test_without_the_kernel_dispatch_falls_back_to_the_grouped_path(monkeypatch)
     want = naive_moe(hidden, experts.gate_up_proj.detach(), experts.down_proj.detach(), indices, weights, E)
     torch.testing.assert_close(out, want, atol=1e-5, rtol=1e-5)
     assert experts.rows_processed == true_slots(indices)
+
+
+# --- moe_decode_routed: the routing inside the kernel ---------------------------------------------------
+
+
+def naive_routing(hidden, router, *, num_experts, k, normalize, identity, null_bias=0.0):
+    """Per token, in float64 and probability space: softmax of W x (+ bias on null columns), the k most
+    probable by a stable sort (equal probabilities: lower index first), then the option's weights."""
+    total = router.shape[0]
+    indices = torch.zeros(hidden.shape[0], k, dtype=torch.long)
+    weights = torch.zeros(hidden.shape[0], k, dtype=torch.float64)
+    for t in range(hidden.shape[0]):
+        logits = [float(router[e].double() @ hidden[t].double()) for e in range(total)]
+        logits = [v + null_bias if e >= num_experts else v for e, v in enumerate(logits)]
+        exps = [torch.tensor(v - max(logits), dtype=torch.float64).exp().item() for v in logits]
+        p = [v / sum(exps) for v in exps]
+        picks = sorted(range(total), key=lambda e: -p[e])[:k]
+        contributes = [identity or e < num_experts for e in picks]
+        over = contributes if normalize == 2 else [True] * k
+        denom = sum(p[e] for e, o in zip(picks, over) if o) if normalize else 1.0
+        for j, e in enumerate(picks):
+            indices[t, j] = e
+            weights[t, j] = p[e] / denom if contributes[j] and denom > 0 else 0.0
+    return indices, weights
+
+
+def naive_routed(hidden, router, gate_up, down, *, num_experts, identity, **rule):
+    indices, weights = naive_routing(hidden, router, num_experts=num_experts, identity=identity, **rule)
+    out = naive_moe(hidden, gate_up, down, indices, weights.float(), num_experts)
+    if identity:
+        out += (weights * (indices >= num_experts)).sum(dim=1, keepdim=True).float() * hidden.float()
+    return out, indices, weights.float()
+
+
+def routed(hidden, router, gate_up, down, *, num_experts=E, k=K, normalize=2, identity=False, null_bias=0.0):
+    return kernels.moe_decode_routed(
+        hidden,
+        router,
+        gate_up,
+        down,
+        num_experts=num_experts,
+        top_k=k,
+        normalize=normalize,
+        identity_nulls=identity,
+        null_bias=null_bias,
+    )
+
+
+RULES = [  # (num_null, normalize, identity): top-k, AdaMoE options 1 and 2 with zero and identity nulls, raw
+    (0, 2, False),
+    (NULLS, 2, False),
+    (NULLS, 1, False),
+    (NULLS, 2, True),
+    (NULLS, 1, True),
+    (NULLS, 0, False),
+]
+
+
+@needs_kernel
+@pytest.mark.parametrize("tokens", [1, 8])
+@pytest.mark.parametrize(("num_null", "normalize", "identity"), RULES)
+def test_routed_kernel_matches_naive_routing_and_experts(tokens, num_null, normalize, identity):
+    gate_up, down = weights_of()
+    gen = torch.Generator().manual_seed(tokens + 10 * normalize + identity)
+    router = torch.randn(E + num_null, H, generator=gen) * 0.3
+    hidden = torch.randn(tokens, H, generator=gen)
+    rule = {"normalize": normalize, "identity": identity, "null_bias": 0.5 if num_null else 0.0}
+    done = routed(hidden, router, gate_up, down, **rule)
+    want_out, want_idx, want_w = naive_routed(hidden, router, gate_up, down, num_experts=E, k=K, **rule)
+    assert torch.equal(done.indices, want_idx)
+    torch.testing.assert_close(done.weights, want_w, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(done.out, want_out, atol=1e-5, rtol=1e-5)
+    logits = hidden.double() @ router.double().T
+    logits[:, E:] += rule["null_bias"]
+    torch.testing.assert_close(done.logits, logits.float(), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(done.probs, logits.softmax(-1).float(), atol=1e-6, rtol=1e-5)
+    assert done.slots == true_slots(want_idx)
+    if num_null and normalize == 2 and not identity:
+        assert bool((want_idx >= E).any())  # the nulls really were picked somewhere
+
+
+@needs_kernel
+def test_routed_kernel_breaks_ties_by_the_lower_index():
+    """Equal router rows give bitwise-equal logits; of three experts tied for the top two picks the
+    two lowest indices win, and a null tied with a true expert loses to it (the documented rule)."""
+    gate_up, down = weights_of()
+    u = torch.randn(H)
+    scale = torch.tensor([1.0, 3.0, 3.0, 2.0, 3.0, 0.5, 2.0, 0.0])  # E = 6 true, then 2 nulls
+    router = (scale[:, None] * u[None, :]).contiguous()
+    hidden = (u / u.norm()).reshape(1, H)
+    done = routed(hidden, router, gate_up, down, k=2)
+    assert done.indices.tolist() == [[1, 2]]
+    torch.testing.assert_close(done.weights, torch.tensor([[0.5, 0.5]]))
+    done = routed(hidden, router, gate_up, down, k=5)  # 1, 2, 4 (3.0), then 3 before the null 6 (2.0)
+    assert done.indices.tolist() == [[1, 2, 4, 3, 6]]
+    want, _, _ = naive_routed(hidden, router, gate_up, down, num_experts=E, k=5, normalize=2, identity=False)
+    torch.testing.assert_close(done.out, want, atol=1e-5, rtol=1e-5)
+
+
+@needs_kernel
+def test_routed_kernel_is_thread_count_invariant_and_takes_bf16(threads):
+    gate_up, down = weights_of()
+    router = torch.randn(E + NULLS, H) * 0.3
+    hidden = torch.randn(8, H)
+    outs = []
+    for n in (1, 2, 3):
+        threads(n)
+        outs.append(routed(hidden, router, gate_up, down, identity=True))
+    for other in outs[1:]:
+        assert all(torch.equal(a, b) for a, b in zip(outs[0][:5], other[:5]))
+    g16, d16, r16 = gate_up.bfloat16(), down.bfloat16(), router.bfloat16()
+    done = routed(hidden, r16, g16, d16, identity=True)
+    want_out, want_idx, _ = naive_routed(
+        hidden, r16.float(), g16.float(), d16.float(), num_experts=E, k=K, normalize=2, identity=True
+    )
+    assert torch.equal(done.indices, want_idx)
+    torch.testing.assert_close(done.out, want_out, atol=1e-5, rtol=1e-5)
+
+
+def test_routed_kernel_declines_autograd_large_batches_and_bad_rules():
+    gate_up, down = weights_of()
+    router = torch.randn(E + NULLS, H, requires_grad=True)
+    hidden = torch.randn(2, H)
+    assert routed(hidden, router, gate_up, down) is None  # the router weight needs a gradient
+    with torch.no_grad():
+        assert routed(torch.randn(kernels.DECODE_MAX_TOKENS + 1, H), router, gate_up, down) is None
+        assert routed(hidden, router, gate_up, down, k=E + NULLS + 1) is None
+        assert routed(torch.randn(0, H), router, gate_up, down) is None

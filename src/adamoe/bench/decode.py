@@ -1,6 +1,11 @@
 """The decode section of ``adamoe bench``: one MoE layer (OLMoE-like, E=64, top-8), forward only, at 1 and
 8 tokens, against a same-round, same-bytes read.
 
+Every variant is the whole layer call, routing included: ``adamoe`` is the fused path (router GEMV,
+softmax, top-k and experts in one kernel call, ``MoELayer._fused_decode``), ``adamoe_unfused`` the same
+layer with ``fused_decode = False`` (router, then dispatch's decode kernel), so ``fused_vs_unfused`` is
+what the fusion saves.
+
 Why a same-bytes read (issue 20): the old limit divided by a streaming probe of a 1 GiB buffer whose rate
 moved 1.7× between runs, so the ratio measured the probe. Here the reference is ``.sum()`` over the very
 weight tensors the step must read (each chosen expert's gate_up and down slices), timed in the same
@@ -21,6 +26,7 @@ from adamoe.bench.settings import BenchSettings
 from adamoe.bench.timing import timed_rounds
 from adamoe.bench.training import hf_block, jittered_nulls, moe_layer
 from adamoe.experts.backend import AUTO
+from adamoe.layer import MoELayer
 
 __all__ = ["DECODE_TARGET", "bench_decode", "in_turn", "same_tensors_read"]
 
@@ -57,10 +63,13 @@ def bench_decode(s: BenchSettings) -> dict[str, Any]:
     ours = moe_layer(s, num_experts=E, num_null=0, top_k=k, backend=AUTO, **dims)
     ours_null = moe_layer(s, num_experts=E, num_null=E, top_k=k, backend=AUTO, **dims)
     jittered_nulls(ours, ours_null, seed=s.seed)
+    unfused = MoELayer(router=ours.router, experts=ours.experts)
+    unfused.fused_decode = False
     hf = {f"hf_{impl}": hf_block(ours, top_k=k, implementation=impl) for impl in ("grouped_mm", "eager")}
     probe = torch.ones(((1 << 26) if s.quick else (1 << 30)) // 4)
     rows = [
-        _decode_row(s, torch.randn(tokens, s.decode_hidden), ours, ours_null, hf, probe) for tokens in (1, 8)
+        _decode_row(s, torch.randn(tokens, s.decode_hidden), (ours, unfused), ours_null, hf, probe)
+        for tokens in (1, 8)
     ]
     return {"skinny_kernel": _kernel_available(), "rows": rows, "target": DECODE_TARGET}
 
@@ -68,13 +77,15 @@ def bench_decode(s: BenchSettings) -> dict[str, Any]:
 def _decode_row(
     s: BenchSettings,
     x: torch.Tensor,
-    ours: torch.nn.Module,
+    ours_pair: tuple[torch.nn.Module, torch.nn.Module],
     ours_null: torch.nn.Module,
     hf: dict[str, torch.nn.Module],
     probe: torch.Tensor,
 ) -> dict[str, Any]:
     """One (tokens, H) step through every variant, its two same-bytes reads and the streaming probe,
-    in the same rounds; paired ratios to the same-bytes read and to the probe's bandwidth limit."""
+    in the same rounds; paired ratios to the same-bytes read and to the probe's bandwidth limit.
+    ``ours_pair``: the top-k layer, and the same layer with its fused decode path off."""
+    ours, unfused = ours_pair
     chosen, chosen_null = _chosen(ours, x, true_only=False), _chosen(ours_null, x, true_only=True)
     read, nbytes = same_tensors_read(ours, chosen)
     read_null, nbytes_null = same_tensors_read(ours_null, chosen_null)
@@ -83,13 +94,14 @@ def _decode_row(
         "read_same_tensors_null": read_null,
         "read_probe": probe.sum,
         "adamoe": lambda: ours(x),
+        "adamoe_unfused": lambda: unfused(x),
         "adamoe_null": lambda: ours_null(x),
     }
     fns.update({name: (lambda b=block: b(x.unsqueeze(0))) for name, block in hf.items()})
     with torch.no_grad():
         times = timed_rounds(fns, warmup=s.warmup + 2, repeats=s.decode_repeats, threads=s.threads)
     probe_bytes = float(probe.numel() * probe.element_size())
-    variants = ["adamoe", "adamoe_null", *hf]
+    variants = ["adamoe", "adamoe_unfused", "adamoe_null", *hf]
     reference = {
         name: "read_same_tensors_null" if name == "adamoe_null" else "read_same_tensors" for name in variants
     }
@@ -115,6 +127,7 @@ def _decode_row(
         },
         "ratio_to_probe_limit": to_probe,
         "ours_vs_hf": {name: paired_ratio(times["adamoe"], times[name], seed=s.seed) for name in hf},
+        "fused_vs_unfused": paired_ratio(times["adamoe"], times["adamoe_unfused"], seed=s.seed),
     }
 
 

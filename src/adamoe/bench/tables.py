@@ -101,6 +101,8 @@ def _decode_table(de: dict[str, Any]) -> list[str]:
             )
     for row in de["rows"]:
         vs = ", ".join(f"{k} {fmt_ratio(v)}" for k, v in row["ours_vs_hf"].items())
+        if "fused_vs_unfused" in row:  # records from before the fused routing lack it
+            vs += f"; fused vs unfused {fmt_ratio(row['fused_vs_unfused'])}"
         lines.append(
             f"T={row['tokens']}: same-bytes read {row['read_same_GBps']:.1f} GB/s, streaming probe "
             f"{row['probe_GBps']:.1f} GB/s (medians); adamoe vs {vs}"

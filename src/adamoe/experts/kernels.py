@@ -6,10 +6,12 @@ threads than the memory system wants. ``skinny_mm_out`` reads each weight row on
 all rows and splits the weight rows across the intra-op threads. ``moe_decode`` goes further for a
 whole MoE step at T <= `DECODE_MAX_TOKENS` tokens: routing, gate_up -> SiLU * up -> down and the
 weighted sum in one call and one OpenMP parallel region (see `adamoe.experts.kernel_source`), instead
-of ~10 small torch ops that each pay a fork/join. Both are compiled on first use with
+of ~10 small torch ops that each pay a fork/join. ``moe_decode_routed`` also computes the routing
+itself (router GEMV, softmax, top-k, weights) in the same region, so a softmax top-k MoE layer's decode
+step is one call with no torch op around it. All are compiled on first use with
 ``torch.utils.cpp_extension.load_inline``; without a compiler (or with ``ADAMOE_NO_KERNELS=1``)
-``skinny_mm_out`` falls back to ``torch.mm`` and ``moe_decode`` returns None (callers then take the
-grouped torch path).
+``skinny_mm_out`` falls back to ``torch.mm`` and the MoE kernels return None (callers then take the
+torch path).
 
 The build is compiled with ``-march=native``, so a binary is only valid on CPUs with the features of the
 one that built it. Its folder under ``adamoe.paths.kernels_dir()`` is therefore named by a hash of
@@ -34,7 +36,7 @@ import sysconfig
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import torch
 
@@ -169,7 +171,7 @@ def _compile(build: Path) -> Any:
     return load_inline(
         NAME,
         cpp_sources=SOURCE,
-        functions=["skinny_mm_out", "moe_decode"],
+        functions=["skinny_mm_out", "moe_decode", "moe_decode_routed"],
         extra_cflags=list(FLAGS),
         build_directory=str(build),
         verbose=False,
@@ -200,6 +202,24 @@ def skinny_mm_out(rows: torch.Tensor, weight: torch.Tensor, out: torch.Tensor) -
     mod.skinny_mm_out(rows.contiguous(), weight, out)
 
 
+def _decode_applies(
+    hidden: torch.Tensor, gate_up: torch.Tensor, down: torch.Tensor, *more: torch.Tensor
+) -> bool:
+    """Whether the fused MoE kernels serve this call: inference (no autograd through ``hidden``, the
+    weights or ``more``) on CPU at 1..`DECODE_MAX_TOKENS` tokens, contiguous fp32 or bf16 expert weights."""
+    tensors = (hidden, gate_up, down, *more)
+    return (
+        not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
+        and hidden.dim() == 2
+        and hidden.shape[0] <= DECODE_MAX_TOKENS
+        and hidden.device.type == "cpu"
+        and gate_up.dtype in (torch.float32, torch.bfloat16)
+        and down.dtype == gate_up.dtype
+        and gate_up.is_contiguous()
+        and down.is_contiguous()
+    )
+
+
 def moe_decode(
     hidden: torch.Tensor,
     gate_up: torch.Tensor,
@@ -217,18 +237,7 @@ def moe_decode(
     weights (fp32 accumulation) and a built kernel: it has no backward, and at larger T the
     per-expert BLAS GEMMs of ``grouped_swiglu`` win.
     """
-    grad = torch.is_grad_enabled() and any(t.requires_grad for t in (hidden, gate_up, down, weights))
-    applies = (
-        not grad
-        and hidden.dim() == 2
-        and hidden.shape[0] <= DECODE_MAX_TOKENS
-        and hidden.device.type == "cpu"
-        and gate_up.dtype in (torch.float32, torch.bfloat16)
-        and down.dtype == gate_up.dtype
-        and gate_up.is_contiguous()
-        and down.is_contiguous()
-    )
-    mod = _module() if applies else None
+    mod = _module() if _decode_applies(hidden, gate_up, down, weights) else None
     if mod is None:
         return None
     out, slots = mod.moe_decode(
@@ -240,3 +249,60 @@ def moe_decode(
         num_experts,
     )
     return out.to(hidden.dtype), int(slots)
+
+
+class RoutedDecode(NamedTuple):
+    """What :func:`moe_decode_routed` returns: the (T, H) output in ``hidden``'s dtype, the routing it
+    chose ((T, k) int64 ``indices``, (T, k) fp32 ``weights``, (T, E+m) fp32 ``probs`` and ``logits``,
+    as a :class:`~adamoe.routing.base.Routing` holds them) and ``slots``, the number of true-expert slots."""
+
+    out: torch.Tensor
+    indices: torch.Tensor
+    weights: torch.Tensor
+    probs: torch.Tensor
+    logits: torch.Tensor
+    slots: int
+
+
+def moe_decode_routed(
+    hidden: torch.Tensor,
+    router_weight: torch.Tensor,
+    gate_up: torch.Tensor,
+    down: torch.Tensor,
+    *,
+    num_experts: int,
+    top_k: int,
+    normalize: int,
+    identity_nulls: bool,
+    null_bias: float,
+) -> RoutedDecode | None:
+    """Softmax top-k routing AND the routed SwiGLU step of :func:`moe_decode` in one kernel call, or None.
+
+    ``router_weight`` (E+m, H) scores E true and m null experts: logits ``x @ W.T`` in fp32 with
+    ``null_bias`` added to the null columns, softmax, the ``top_k`` most probable (among equal
+    probabilities the lower index first; ``torch.topk`` leaves that order unspecified), combination
+    weights as :func:`adamoe.routing.base.normalize_weights` (``normalize`` 0/1/2 from the picks'
+    logits; ``identity_nulls``: null picks contribute ``weight * x``). The same function as
+    ``TopKRouter`` + ``dispatch`` to fp32 round-off. None where :func:`moe_decode` would be None, when
+    the router weight needs a gradient, or when the rule does not fit (``top_k`` > E+m, E > E+m).
+    """
+    total = router_weight.shape[0]
+    fits = 1 <= top_k <= total and num_experts <= total and normalize in (0, 1, 2)
+    applies = fits and hidden.shape[0] >= 1 and _decode_applies(hidden, gate_up, down, router_weight)
+    mod = _module() if applies else None
+    if mod is None:
+        return None
+    if router_weight.dtype not in (torch.float32, torch.bfloat16):
+        router_weight = router_weight.float()
+    out, indices, weights, probs, logits, slots = mod.moe_decode_routed(
+        hidden.contiguous().float(),
+        router_weight.contiguous(),
+        gate_up,
+        down,
+        num_experts,
+        top_k,
+        normalize,
+        identity_nulls,
+        float(null_bias),
+    )
+    return RoutedDecode(out.to(hidden.dtype), indices, weights, probs, logits, int(slots))

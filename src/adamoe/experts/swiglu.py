@@ -20,6 +20,7 @@ from adamoe.experts.grouped_mm import grouped_swiglu, grouped_swiglu_reference, 
 
 if TYPE_CHECKING:
     from adamoe.routing.base import Routing
+    from adamoe.routing.topk import TopKRule
 
 BACKENDS = (AUTO, "grouped", "torch_grouped_mm", "loop")  # auto: adamoe.experts.backend.choose_backend
 
@@ -51,23 +52,52 @@ class SwiGLUExperts(nn.Module):
             return grouped_swiglu_torch(rows, self.gate_up_proj, self.down_proj, counts)
         return grouped_swiglu_reference(rows, self.gate_up_proj, self.down_proj, counts)
 
+    def _decode_weights(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(E, 2I, H), (E, H, I) weights for the fused decode kernels, or None: explicit
+        ``torch_grouped_mm`` or ``loop`` backends keep their own path, and so does a ``forward_grouped``
+        wrapped on the instance (expert dropout, recorders), which must see every call."""
+        if self.backend not in (AUTO, "grouped") or "forward_grouped" in self.__dict__:
+            return None
+        return self.gate_up_proj, self.down_proj
+
     def forward_decode(self, hidden: torch.Tensor, routing: Routing) -> torch.Tensor | None:
         """(T, H) -> (T, H) routed output of the true slots in one fused kernel call, or None (not taken).
 
         `adamoe.dispatch.dispatch` tries this first: for inference at decode (see ``kernels.moe_decode``)
-        it replaces sort, gather, grouped SwiGLU and weighted scatter. Explicit ``torch_grouped_mm`` or
-        ``loop`` backends keep their own path, and so does a ``forward_grouped`` wrapped on the instance
-        (expert dropout, recorders), which must see every call.
+        it replaces sort, gather, grouped SwiGLU and weighted scatter (see :meth:`_decode_weights`).
         """
-        if self.backend not in (AUTO, "grouped") or "forward_grouped" in self.__dict__:
+        weights = self._decode_weights()
+        if weights is None:
             return None
-        done = kernels.moe_decode(
-            hidden, self.gate_up_proj, self.down_proj, routing.indices, routing.weights, routing.num_experts
-        )
+        done = kernels.moe_decode(hidden, *weights, routing.indices, routing.weights, routing.num_experts)
         if done is None:
             return None
         out, self.rows_processed = done
         return out
+
+    def forward_decode_routed(self, hidden: torch.Tensor, rule: TopKRule) -> kernels.RoutedDecode | None:
+        """Routing by ``rule`` and the routed output of (T, H) ``hidden`` in one kernel call, or None.
+
+        `adamoe.layer.MoELayer` tries this before its router at decode: the router GEMV, softmax, top-k,
+        the weights and the expert step all run in ``kernels.moe_decode_routed`` (identity nulls'
+        ``weight * x`` included), so no torch op runs between routing and compute.
+        """
+        weights = self._decode_weights()
+        if weights is None:
+            return None
+        done = kernels.moe_decode_routed(
+            hidden,
+            rule.weight,
+            *weights,
+            num_experts=rule.num_experts,
+            top_k=rule.top_k,
+            normalize=rule.normalize,
+            identity_nulls=rule.identity_nulls,
+            null_bias=rule.null_bias,
+        )
+        if done is not None:
+            self.rows_processed = done.slots
+        return done
 
     def fused_swiglu_weights(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         """(E, 2I, H), (E, H, I) weights for :func:`adamoe.dispatch.dispatch_sync_free` (one
@@ -119,6 +149,10 @@ class LoRASwiGLUExperts(SwiGLUExperts):
 
     def forward_decode(self, hidden: torch.Tensor, routing: Routing) -> None:
         """Never taken: the base weights alone would ignore the LoRA update (dispatch merges per call)."""
+        return None
+
+    def forward_decode_routed(self, hidden: torch.Tensor, rule: TopKRule) -> None:
+        """Never taken, for the same reason as :meth:`forward_decode`."""
         return None
 
     def fused_swiglu_weights(self) -> None:
