@@ -1,9 +1,9 @@
 """Benchmark whole models: `python benchmarks/model.py [--quick] [--batches 1,4] [--seq-lens 128,512]`.
 
 SmolLM2 dense, its 8-expert MoE under transformers' grouped_mm and under adamoe, and AdaMoE at three loads
-of the compute dial: prefill and decode tokens/s with paired ratios to the FLOPs/bytes prediction and to
-transformers' grouped_mm, and peak memory (method: adamoe.bench.model). The same as
-`adamoe bench --sections model`, without a run folder.
+of the compute dial: prefill (eager and torch.compile'd; --no-compile: eager only) and decode tokens/s with
+paired ratios to the FLOPs/bytes prediction and to transformers' grouped_mm, and peak memory (method:
+adamoe.bench.model). The same as `adamoe bench --sections model`, without a run folder.
 """
 
 from __future__ import annotations
@@ -32,10 +32,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--decode-tokens", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-compile", action="store_true", help="no torch.compile'd prefill variants")
     parser.add_argument("--json", type=Path, default=None, help="also write the JSON here")
     args = parser.parse_args(argv)
     model = ModelBenchSettings(
-        batches=args.batches, seq_lens=args.seq_lens, decode_tokens=args.decode_tokens, repeats=args.repeats
+        batches=args.batches,
+        seq_lens=args.seq_lens,
+        decode_tokens=args.decode_tokens,
+        repeats=args.repeats,
+        compile=not args.no_compile,
     )
     if args.quick:
         model = replace(model.shrink(), repeats=2)

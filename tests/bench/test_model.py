@@ -1,17 +1,21 @@
-"""The model-level section runs end to end on tiny random models (no timing asserts), and its
-bytes-per-step and peak-memory helpers agree with hand counts."""
+"""The model-level section runs end to end on tiny random models (no timing asserts), its compiled
+prefill variants compute what their eager models compute and are paired against them and both anchors,
+and its bytes-per-step and peak-memory helpers agree with hand counts."""
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
+from dataclasses import replace
 
 import pytest
 import torch
 
-from adamoe.bench.model import peak_rss, step_bytes
+from adamoe.bench.model import build_variants, peak_rss, prefill_ids, step_bytes
+from adamoe.bench.model_compile import compiled_variants
 from adamoe.bench.run import run_all
-from adamoe.bench.settings import BenchSettings
+from adamoe.bench.settings import BenchSettings, ModelBenchSettings
 from adamoe.bench.tables import format_table
 from adamoe.hf.models import ModelSpec
 
@@ -27,7 +31,7 @@ def test_quick_model_section_reports_every_variant(result):
     assert len(res["prefill"]) == 2  # batches (1, 2) x seq_lens (8,)
     for point in res["prefill"]:
         rows = point["variants"]
-        assert set(rows) == names
+        assert set(rows) == names | COMPILED
         assert rows["moe_hf_grouped_mm"]["load"] == rows["moe_adamoe"]["load"] == 2.0
         probe = point["times"]["gemm_probe"]
         for name, r in rows.items():
@@ -47,6 +51,83 @@ def test_quick_model_section_reports_every_variant(result):
     assert set(result["provenance"]) >= {"commit", "cpu_model", "date_utc", "load_average"}
     assert set(res["peak_memory_prefill_largest"]) == names
     assert "Model level" in format_table(result) and "Decode: batch 1" in format_table(result)
+
+
+COMPILED = {
+    f"{n}_compiled" for n in ("dense", "moe_hf_grouped_mm", "moe_adamoe", "adamoe_load1.5", "adamoe_load1")
+}
+
+
+def _geomean_ratio(a, b):
+    return math.prod(x / y for x, y in zip(a, b, strict=True)) ** (1 / len(a))
+
+
+def test_compiled_rows_are_paired_with_their_eager_twin_and_both_anchors(result):
+    res = result["model"]
+    for point in res["prefill"]:
+        rows, times = point["variants"], point["times"]
+        for name in COMPILED:
+            eager = name.removesuffix("_compiled")
+            assert rows[name]["load"] == rows[eager]["load"]  # read on the eager model, same tokens
+            assert rows[name]["vs_eager"]["ratio"] == pytest.approx(_geomean_ratio(times[name], times[eager]))
+            assert point["compile"][name]["max_abs_logit_diff"] < 1e-4
+            assert point["compile"][name]["first_call_seconds"] > 0
+        for name, r in rows.items():
+            anchored = r["vs_hf_grouped_mm_compiled"]
+            if name == "moe_hf_grouped_mm_compiled":
+                assert anchored is None
+                continue
+            want = _geomean_ratio(times[name], times["moe_hf_grouped_mm_compiled"])
+            assert anchored["ratio"] == pytest.approx(want) and anchored["low"] <= want <= anchored["high"]
+            assert ("vs_eager" in r) == (name in COMPILED)
+    record = res["compile"]["variants"]
+    assert set(record) == COMPILED
+    for name in ("dense_compiled", "moe_hf_grouped_mm_compiled"):  # no graph break: one graph
+        assert (
+            record[name]["graphs"] == 1
+            and record[name]["fullgraph"]
+            and record[name]["experts_backend"] is None
+        )
+    for name in ("moe_adamoe_compiled", "adamoe_load1_compiled"):
+        # our dispatch breaks the graph; fp32 experts cannot be lowered to torch._grouped_mm by inductor
+        assert record[name]["graphs"] > 1 and not record[name]["fullgraph"]
+        assert record[name]["experts_backend"] == "grouped"
+    table = format_table(result)
+    assert "| adamoe_load1_compiled |" in table and "× eager" in table and "Compiled prefill" in table
+
+
+def test_compiled_adamoe_follows_the_dial_and_computes_what_its_eager_model_computes():
+    """The two AdaMoE loads share one compiled module; each must compute its own load's logits (the
+    section test checks every other compiled variant's logits through its recorded difference)."""
+    ms = replace(ModelBenchSettings().shrink(), compiled=("adamoe_load1.5", "adamoe_load1", "absent"))
+    variants, _ = build_variants(ms)
+    ids = prefill_ids(ms, variants, 1, 8)
+    compiled, record = compiled_variants(ms, variants, ids)
+    assert set(compiled) == set(record["variants"]) == {"adamoe_load1.5_compiled", "adamoe_load1_compiled"}
+    assert compiled["adamoe_load1_compiled"].compiled is compiled["adamoe_load1.5_compiled"].compiled
+    logits = {}
+    with torch.inference_mode():
+        for name in ("adamoe_load1.5", "adamoe_load1", "adamoe_load1.5"):  # back and forth along the dial
+            got = compiled[name + "_compiled"].ready()(input_ids=ids, use_cache=False).logits
+            want = variants[name].ready()(input_ids=ids, use_cache=False).logits
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+            logits[name] = want
+    # the loads' logits differ, so a compiled module stuck at one bias would fail above
+    assert not torch.allclose(logits["adamoe_load1"], logits["adamoe_load1.5"])
+    assert compiled_variants(replace(ms, compile=False), variants, ids) == ({}, {})
+
+
+def test_model_compile_false_removes_the_compiled_variants(tmp_path):
+    from adamoe.cli import main
+
+    argv = ["bench", "--quick", "--sections", "model", "--set", "threads=1", "--set", "repeats=2"]
+    assert main([*argv, "--set", "model_compile=false", "--run-dir", str(tmp_path / "run")]) == 0
+    saved = json.loads((tmp_path / "run" / "bench.json").read_text())
+    assert saved["model"]["settings"]["compile"] is False and saved["model"]["compile"] == {}
+    for point in saved["model"]["prefill"]:
+        assert not any(name.endswith("_compiled") for name in point["variants"]) and "compile" not in point
+    table = (tmp_path / "run" / "bench.md").read_text()
+    assert "Model level" in table and "_compiled" not in table and "× eager" not in table
 
 
 def test_step_bytes_of_a_dense_model_is_every_weight_plus_the_kv_cache():

@@ -8,7 +8,9 @@ Variants, all fp32, all timed in the same interleaved rounds per grid point (rat
   transformers' ``grouped_mm`` experts implementation;
 - ``moe_adamoe``: the same MoE converted with m=0 (our dispatch; the same function);
 - ``adamoe_load<L>``: converted to AdaMoE (m=8 null experts, top-3), the compute dial
-  (:mod:`adamoe.eval.dial`) set by bisection to loads 2.0, 1.5 and 1.0 true experts per token.
+  (:mod:`adamoe.eval.dial`) set by bisection to loads 2.0, 1.5 and 1.0 true experts per token;
+- ``<name>_compiled`` (prefill only, ``ModelBenchSettings.compile``): ``torch.compile`` of the model of
+  ``<name>`` (:mod:`adamoe.bench.model_compile`), paired against its eager twin and both anchors.
 
 Prediction. Prefill: whole-model forward FLOPs (:func:`adamoe.eval.flops.forward_flops`, at the measured
 load and the pass's mean context) over the throughput of a GEMM probe of the model's MLP shape at the same
@@ -33,35 +35,50 @@ from typing import Any
 import torch
 from torch import nn
 
+from adamoe.bench.model_compile import (
+    SUFFIX,
+    compile_limits,
+    compile_lines,
+    compiled_variants,
+    expert_modules,
+    no_recompile,
+    warm_compiled,
+)
 from adamoe.bench.paired import fmt_ratio, paired_ratio
 from adamoe.bench.settings import ModelBenchSettings
-from adamoe.bench.timing import timed_rounds
+from adamoe.bench.timing import pinned, timed_rounds
 
 __all__ = ["bench_model", "model_table", "peak_rss", "step_bytes"]
 
 
 @dataclass(kw_only=True)
 class Variant:
-    """A model to time; ``bias`` (AdaMoE only) is set on its dial before every call."""
+    """A model to time; ``bias`` (AdaMoE only) is set on its dial before every call; ``compiled``: the
+    ``torch.compile`` of ``model`` that is called instead (``model`` stays the eager module)."""
 
     model: nn.Module
     bias: float | None = None
+    compiled: nn.Module | None = None
 
     def ready(self) -> nn.Module:
         if self.bias is not None:
             from adamoe.eval.dial import set_null_bias
 
             set_null_bias(self.model, self.bias)
-        return self.model
+        return self.model if self.compiled is None else self.compiled
 
 
 def _load_models(ms: ModelBenchSettings) -> tuple[nn.Module, nn.Module]:
-    """(dense, unconverted MoE): SmolLM2 and its cached moefied MoE, or tiny random models for ``quick``."""
+    """(dense, unconverted MoE): SmolLM2 and its cached moefied MoE, or tiny random one-layer models for
+    ``quick`` (one layer: the compiled variants' compile stays cheap)."""
     from adamoe.hf.models import ModelSpec
 
     if ms.quick:
-        dense = ModelSpec.parse("tiny-qwen2").load(seed=ms.seed)[0]
-        return dense, ModelSpec.parse("tiny-qwen2_moe").load(seed=ms.seed, routed=False)[0]
+        from adamoe.hf.tiny import tiny_model
+
+        return tiny_model("qwen2", seed=ms.seed, num_hidden_layers=1), tiny_model(
+            "qwen2_moe", seed=ms.seed, num_hidden_layers=1
+        )
     from adamoe.experiments.moe_model import build_default_moe
 
     return ModelSpec.parse("smollm2").load(seed=ms.seed)[0], build_default_moe()[0]
@@ -112,7 +129,10 @@ def build_variants(ms: ModelBenchSettings) -> tuple[dict[str, Variant], dict[str
 
 
 def measured_load(variant: Variant, run: Callable[[nn.Module], Any]) -> float:
-    model = variant.ready()
+    """Mean true experts per token of ``run(model)``, read on the eager model (also for a compiled variant:
+    the recorder's callbacks would make the compiler recompile; the same tokens, the same function)."""
+    variant.ready()
+    model = variant.model
     from adamoe.routing.source import routing_sources
 
     if next(routing_sources(model), None) is None:  # dense, or transformers' own MoE: k per token
@@ -145,11 +165,11 @@ def prefill_point(
     threads: int,
 ) -> dict[str, Any]:
     """One (batch, seq) prefill: every variant and the GEMM probe in the same rotated rounds; tokens/s,
-    and paired ratios to the per-round prediction and to transformers' ``grouped_mm``."""
+    and paired ratios to the per-round prediction, to transformers' ``grouped_mm`` (eager and compiled)
+    and, for a compiled variant, to its eager twin. Compiled variants compile before the rounds."""
     from adamoe.eval.flops import forward_flops
 
-    vocab = min(v.model.config.vocab_size for v in variants.values())
-    ids = torch.randint(0, vocab, (batch, seq), generator=torch.Generator().manual_seed(ms.seed + seq))
+    ids = prefill_ids(ms, variants, batch, seq)
 
     def forward(m: nn.Module) -> Any:
         return m(input_ids=ids, use_cache=False)
@@ -157,9 +177,12 @@ def prefill_point(
     probe, probe_flops = _gemm_probe(batch * seq, dense_cfg.hidden_size, dense_cfg.intermediate_size)
     fns: dict[str, Callable[[], Any]] = {"gemm_probe": probe}
     fns.update({name: (lambda v=v: forward(v.ready())) for name, v in variants.items()})
+    with pinned(threads):  # inductor's C++ kernels keep the thread count they were compiled with
+        first_calls = warm_compiled(variants, forward)
     with torch.inference_mode():
         loads = {name: measured_load(v, forward) for name, v in variants.items()}
-        times = timed_rounds(fns, warmup=ms.warmup, repeats=ms.repeats, threads=threads)
+        with no_recompile(variants):
+            times = timed_rounds(fns, warmup=ms.warmup, repeats=ms.repeats, threads=threads)
     probe_t = times["gemm_probe"]
     rows = {}
     for name, v in variants.items():
@@ -174,17 +197,40 @@ def prefill_point(
             "tokens_per_s": batch * seq / med,
             "predicted_seconds": statistics.median(predicted),
             "ratio_to_predicted": paired_ratio(times[name], predicted, seed=ms.seed),
-            "vs_hf_grouped_mm": paired_ratio(times[name], times["moe_hf_grouped_mm"], seed=ms.seed)
-            if name != "moe_hf_grouped_mm"
-            else None,
+            **_paired_to_anchors(times, name, seed=ms.seed),
         }
     rate = probe_flops / statistics.median(probe_t)
-    return {"batch": batch, "seq_len": seq, "gemm_GFLOPs": rate / 1e9, "times": times, "variants": rows}
+    point = {"batch": batch, "seq_len": seq, "gemm_GFLOPs": rate / 1e9, "times": times, "variants": rows}
+    return {**point, "compile": first_calls} if first_calls else point
+
+
+def prefill_ids(ms: ModelBenchSettings, variants: dict[str, Variant], batch: int, seq: int) -> torch.Tensor:
+    """The (batch, seq) token ids every variant reads at one grid point (seeded by ``seq``)."""
+    vocab = min(v.model.config.vocab_size for v in variants.values())
+    return torch.randint(0, vocab, (batch, seq), generator=torch.Generator().manual_seed(ms.seed + seq))
+
+
+ANCHOR = "moe_hf_grouped_mm"
+"""The variant every other is paired against (and its compiled twin, when there is one)."""
+
+
+def _paired_to_anchors(times: dict[str, list[float]], name: str, *, seed: int) -> dict[str, Any]:
+    """``vs_hf_grouped_mm`` and ``vs_hf_grouped_mm_compiled`` (None for the anchor itself or when it is
+    not timed) and, for ``<eager>_compiled``, ``vs_eager``: paired per-round ratios of ``name``'s time."""
+    out: dict[str, Any] = {}
+    for anchor in (ANCHOR, ANCHOR + SUFFIX):
+        timed = anchor in times and anchor != name
+        out[f"vs_{anchor.removeprefix('moe_')}"] = (
+            paired_ratio(times[name], times[anchor], seed=seed) if timed else None
+        )
+    if name.endswith(SUFFIX):
+        out["vs_eager"] = paired_ratio(times[name], times[name.removesuffix(SUFFIX)], seed=seed)
+    return out
 
 
 def step_bytes(model: nn.Module, *, load: float, context: float) -> float:
     """Bytes one batch-1 decode step reads: non-expert weights, ``load`` routed experts per MoE layer, KV."""
-    experts = [m for m in model.modules() if hasattr(m, "gate_up_proj") and m.gate_up_proj.dim() == 3]
+    experts = expert_modules(model)
     expert_ids = {id(p) for m in experts for p in m.parameters(recurse=False)}
     params = {id(p): p for p in model.parameters()}.values()
     dense_bytes = sum(p.numel() * p.element_size() for p in params if id(p) not in expert_ids)
@@ -277,12 +323,15 @@ def peak_rss(fn: Callable[[], Any]) -> dict[str, float]:
 
 
 def bench_model(ms: ModelBenchSettings, *, threads: int) -> dict[str, Any]:
-    """The whole section: dial search, the prefill grid, decode and peak memory per variant; timing on
-    ``threads`` pinned threads."""
+    """The whole section: dial search, the prefill grid (eager and compiled), decode and peak memory per
+    eager variant; timing on ``threads`` pinned threads."""
     variants, dial = build_variants(ms)
     dense_cfg = variants["dense"].model.config
     grid = [(b, s) for b in ms.batches for s in ms.seq_lens]
-    prefill = [prefill_point(ms, variants, b, s, dense_cfg, threads=threads) for b, s in grid]
+    compiled, compile_record = compiled_variants(ms, variants, prefill_ids(ms, variants, *grid[0]))
+    with compile_limits(len(compiled) * len(grid)):
+        timed = {**variants, **compiled}
+        prefill = [prefill_point(ms, timed, b, s, dense_cfg, threads=threads) for b, s in grid]
     decode = decode_point(ms, variants, threads=threads)
     ids = torch.zeros(max(ms.batches), max(ms.seq_lens), dtype=torch.long)
     memory = {}
@@ -290,9 +339,10 @@ def bench_model(ms: ModelBenchSettings, *, threads: int) -> dict[str, Any]:
         for name, v in variants.items():
             memory[name] = peak_rss(lambda v=v: v.ready()(input_ids=ids, use_cache=False))
     return {
-        "models": "tiny random (quick)" if ms.quick else "SmolLM2-135M and its 8-expert MoE",
+        "models": "tiny random, one layer (quick)" if ms.quick else "SmolLM2-135M and its 8-expert MoE",
         "dial": dial,
         "prefill": prefill,
+        "compile": compile_record,
         "decode": decode,
         "peak_memory_prefill_largest": memory,
         "settings": {k: v for k, v in vars(ms).items()},
@@ -301,19 +351,7 @@ def bench_model(ms: ModelBenchSettings, *, threads: int) -> dict[str, Any]:
 
 def model_table(res: dict[str, Any]) -> list[str]:
     """Markdown tables of the model section; ratios as ``value [95% CI]`` over the rounds."""
-    lines = [
-        f"### Model level ({res['models']}; fp32; × predicted: paired per-round ratio to the prediction)",
-        "| B×S | variant | load | tokens/s | ms | predicted ms | × predicted | × hf grouped_mm |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
-    ]
-    for point in res["prefill"]:
-        bs = f"{point['batch']}×{point['seq_len']} ({point['gemm_GFLOPs']:.0f} GFLOP/s)"
-        for name, r in point["variants"].items():
-            vs_hf = fmt_ratio(r["vs_hf_grouped_mm"]) if r["vs_hf_grouped_mm"] else "anchor"
-            lines.append(
-                f"| {bs} | {name} | {_load_text(r['load'])} | {r['tokens_per_s']:.0f} | {r['seconds'] * 1e3:.1f} | "
-                f"{r['predicted_seconds'] * 1e3:.1f} | {fmt_ratio(r['ratio_to_predicted'])} | {vs_hf} |"
-            )
+    lines = [*_prefill_lines(res), *compile_lines(res)]
     de, mem = res["decode"], res["peak_memory_prefill_largest"]
     lines += [
         "",
@@ -328,6 +366,30 @@ def model_table(res: dict[str, Any]) -> list[str]:
             f"| {name} | {_load_text(r['load'])} | {r['tokens_per_s']:.1f} | {r['seconds_per_token'] * 1e3:.2f} | "
             f"{r['predicted_seconds'] * 1e3:.2f} | {fmt_ratio(r['ratio_to_predicted'])} | {rss} |"
         )
+    return lines
+
+
+def _prefill_lines(res: dict[str, Any]) -> list[str]:
+    """The prefill table; the ``× hf grouped_mm compiled`` and ``× eager`` columns when something was compiled."""
+    compiled = bool(res.get("compile"))
+    extra = " × hf grouped_mm compiled | × eager |" if compiled else ""
+    lines = [
+        f"### Model level ({res['models']}; fp32; × predicted: paired per-round ratio to the prediction)",
+        f"| B×S | variant | load | tokens/s | ms | predicted ms | × predicted | × hf grouped_mm |{extra}",
+        "|---|---|---:|---:|---:|---:|---:|---:|" + ("---:|---:|" if compiled else ""),
+    ]
+    for point in res["prefill"]:
+        bs = f"{point['batch']}×{point['seq_len']} ({point['gemm_GFLOPs']:.0f} GFLOP/s)"
+        for name, r in point["variants"].items():
+            vs = [
+                r["vs_hf_grouped_mm"],
+                *((r["vs_hf_grouped_mm_compiled"], r.get("vs_eager")) if compiled else ()),
+            ]
+            cells = " | ".join(fmt_ratio(x) if x else ("anchor" if i < 2 else "–") for i, x in enumerate(vs))
+            lines.append(
+                f"| {bs} | {name} | {_load_text(r['load'])} | {r['tokens_per_s']:.0f} | {r['seconds'] * 1e3:.1f} | "
+                f"{r['predicted_seconds'] * 1e3:.1f} | {fmt_ratio(r['ratio_to_predicted'])} | {cells} |"
+            )
     return lines
 
 

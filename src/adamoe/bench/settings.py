@@ -9,7 +9,8 @@ __all__ = ["BenchSettings", "ModelBenchSettings"]
 
 @dataclass(kw_only=True)
 class ModelBenchSettings:
-    """Prefill grid (``batches`` x ``seq_lens``), decode length, dial loads and timing rounds."""
+    """Prefill grid (``batches`` x ``seq_lens``), decode length, dial loads and timing rounds; with
+    ``compile``, a ``<name>_compiled`` prefill variant (``torch.compile``) of each of ``compiled``."""
 
     batches: tuple[int, ...] = (1, 4)
     seq_lens: tuple[int, ...] = (128, 512)
@@ -23,9 +24,11 @@ class ModelBenchSettings:
     probe_mb: int = 512
     seed: int = 0
     quick: bool = False
+    compile: bool = True
+    compiled: tuple[str, ...] = ("dense", "moe_hf_grouped_mm", "moe_adamoe", "adamoe_load1.5", "adamoe_load1")
 
     def shrink(self) -> ModelBenchSettings:
-        """Tiny random models and inputs: proves the section runs, measures nothing."""
+        """Tiny random one-layer models and inputs: proves the section runs, measures nothing."""
         return replace(
             self,
             batches=(1, 2),

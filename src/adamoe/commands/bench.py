@@ -24,7 +24,8 @@ SECTIONS = (*LAYER_SECTIONS, "model", "faults")
 @dataclass(kw_only=True)
 class BenchVerbConfig(Config):
     """``adamoe bench``: which ``sections``, ``repeats`` timings each, on ``threads`` threads; the model
-    section's prefill grid (``model_batches`` x ``model_seq_lens``) and ``model_decode_tokens``."""
+    section's prefill grid (``model_batches`` x ``model_seq_lens``), ``model_decode_tokens``, and
+    ``model_compile`` (also time ``torch.compile``d prefill variants)."""
 
     sections: list[str] = field(default_factory=lambda: list(LAYER_SECTIONS))
     repeats: int = option(7, ge=1)
@@ -33,6 +34,7 @@ class BenchVerbConfig(Config):
     model_batches: list[int] = field(default_factory=lambda: [1, 4])
     model_seq_lens: list[int] = field(default_factory=lambda: [128, 512])
     model_decode_tokens: int = option(32, ge=2)
+    model_compile: bool = True
 
     def check(self) -> None:
         bad = [s for s in self.sections if s not in SECTIONS]
@@ -72,6 +74,7 @@ def run(args: argparse.Namespace) -> dict:
             batches=tuple(int(b) for b in cfg.model_batches),
             seq_lens=tuple(int(n) for n in cfg.model_seq_lens),
             decode_tokens=cfg.model_decode_tokens,
+            compile=cfg.model_compile,
             repeats=cfg.repeats,
             seed=args.seed,
         )
