@@ -316,3 +316,41 @@ def test_fused_decode_is_not_taken_with_autograd_or_lora_experts(monkeypatch):
         with torch.no_grad():
             layer(torch.randn(2, H))
         assert calls == [1]
+
+
+@pytest.mark.skipif(not kernels.available(), reason="no C++ toolchain to build the decode kernel")
+@torch.no_grad()
+def test_router_hooks_keep_the_router_path_so_they_run(monkeypatch):
+    """The fused call never calls ``self.router``: with a hook (or pre-hook) on it the layer must route
+    through the router, so the hook sees this call's hidden states and logits."""
+    calls = _spy_fused(monkeypatch)
+    layer = _layer(top_k=3, num_null=4)
+    x = torch.randn(2, H)
+    layer(x)
+    assert calls == [1]  # no hook: the fused path is taken
+    seen: list[str] = []
+    pre = layer.router.register_forward_pre_hook(lambda m, args: seen.append("pre"))
+    post = layer.router.register_forward_hook(lambda m, args, out: seen.append("post"))
+    out = layer(x)
+    assert seen == ["pre", "post"] and calls == [1]
+    post.remove()
+    layer(x)
+    assert seen == ["pre", "post", "pre"] and calls == [1]
+    pre.remove()
+    layer.fused_decode = False
+    torch.testing.assert_close(out, layer(x))  # the same call as the unfused layer's
+    layer.fused_decode = True
+    layer(x)
+    assert calls == [1, 1]  # hooks gone: fused again
+
+
+def test_a_layer_pickled_before_fused_decode_existed_loads_with_it_on():
+    import pickle
+
+    layer = _layer(top_k=2)
+    layer.__dict__.pop("fused_decode", None)  # the state of a layer saved before the attribute existed
+    old = pickle.loads(pickle.dumps(layer))
+    assert "fused_decode" not in old.__dict__ and old.fused_decode is True
+    x = torch.randn(3, H)
+    with torch.no_grad():
+        torch.testing.assert_close(old(x), layer(x))

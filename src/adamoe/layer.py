@@ -7,7 +7,9 @@ so losses and statistics treat both alike.
 
 At decode (inference, CPU, a few tokens) a softmax top-k router and SwiGLU experts run as ONE kernel
 call, routing included (``SwiGLUExperts.forward_decode_routed``); the Routing it returns is published
-like the router's, so recorders see the same picks. ``fused_decode = False`` turns that path off.
+like the router's, so recorders see the same picks. ``fused_decode = False`` turns that path off, and a
+router with forward hooks or pre-hooks (its own or global ones) keeps the router + dispatch path: the
+fused call never calls ``self.router``, so its hooks would silently not run.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn import functional as F
+from torch.nn.modules import module as nn_module
 
 from adamoe.dispatch import dispatch
 from adamoe.routing.base import Router, Routing
@@ -45,6 +48,10 @@ class SharedExpert(nn.Module):
 class MoELayer(RoutingSource):
     """Router + experts (+ shared expert) over (..., H) hidden states; publishes its routing."""
 
+    fused_decode: bool = True
+    """False: always router + dispatch (tests and benches compare the two). A class default, so a layer
+    pickled before the attribute existed loads with it."""
+
     def __init__(
         self,
         *,
@@ -62,7 +69,6 @@ class MoELayer(RoutingSource):
         self.experts = experts
         self.shared_expert = shared_expert
         self.generation = generation
-        self.fused_decode = True  # False: always router + dispatch (tests and benches compare the two)
 
     @property
     def num_null(self) -> int:
@@ -72,7 +78,7 @@ class MoELayer(RoutingSource):
         """(..., H) hidden states -> (..., H) layer output; ``token_ids`` (...,) for hash routing."""
         shape = hidden.shape
         flat = hidden.reshape(-1, shape[-1])
-        fused = self._fused_decode(flat) if self.fused_decode else None
+        fused = self._fused_decode(flat) if self.fused_decode and not self._router_hooked() else None
         if fused is None:
             routing = self.router(flat, token_ids=token_ids)
             out = dispatch(flat, routing, self.experts)
@@ -82,6 +88,11 @@ class MoELayer(RoutingSource):
             out = out + self.shared_expert(flat)
         self.publish(routing)
         return out.reshape(shape)
+
+    def _router_hooked(self) -> bool:
+        """Whether calling ``self.router`` would run forward hooks or pre-hooks (its own or global ones)."""
+        own = self.router._forward_hooks or self.router._forward_pre_hooks
+        return bool(own or nn_module._global_forward_hooks or nn_module._global_forward_pre_hooks)
 
     def _fused_decode(self, flat: torch.Tensor) -> tuple[torch.Tensor, Routing] | None:
         """(T, H) -> ((T, H) routed output, its Routing) from one kernel call, or None (not taken).

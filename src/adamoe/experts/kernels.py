@@ -283,7 +283,8 @@ def moe_decode_routed(
     probabilities the lower index first; ``torch.topk`` leaves that order unspecified), combination
     weights as :func:`adamoe.routing.base.normalize_weights` (``normalize`` 0/1/2 from the picks'
     logits; ``identity_nulls``: null picks contribute ``weight * x``). The same function as
-    ``TopKRouter`` + ``dispatch`` to fp32 round-off. None where :func:`moe_decode` would be None, when
+    ``TopKRouter`` + ``dispatch`` to fp32 round-off, except that a near-tie at the k-th place can flip a
+    pick (the logits are summed in another order than BLAS). None where :func:`moe_decode` would be None, when
     the router weight needs a gradient, or when the rule does not fit (``top_k`` > E+m, E > E+m).
     """
     total = router_weight.shape[0]

@@ -55,8 +55,10 @@ class TopKRouter(LinearRouter):
         """This router's rule for a fused decode kernel, or None where the kernel would differ from
         :meth:`forward`: input jitter (training with ``jitter`` > 0), an unknown normalisation or null
         type, ``top_k`` > E+m, or a subclass (which may change the rule; it opts in by overriding this).
-        Picks can differ from :meth:`forward` only at an exact tie in probability at the k-th place: the
-        kernel takes the lower index, ``torch.topk`` an unspecified one."""
+        Picks can differ from :meth:`forward` at near-ties, not only exact ones: the kernel sums each
+        logit's dot product in its own (blocked) order, BLAS in another, so two probabilities within fp32
+        round-off of each other at the k-th place can swap; at an exact tie the kernel takes the lower
+        index, ``torch.topk`` an unspecified one. Outputs then differ by more than round-off."""
         if type(self) is not TopKRouter or (self.training and self.jitter > 0):
             return None
         if self.normalize not in NORMALIZE_MODES or self.null_type not in NULL_TYPES:
