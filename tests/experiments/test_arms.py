@@ -19,7 +19,6 @@ from adamoe.experiments.arms import (
     ScaledSTERouter,
     SplitSTERouter,
     apply_weights,
-    base_top_k,
     make_ste,
     parse_arm,
     random_null_control,
@@ -75,9 +74,10 @@ def test_split_ste_is_one_forward_and_d_log_s_backward():
     assert torch.isfinite(got).all() and got[3].abs().sum() == 0  # token 3 picked only nulls
 
 
-def _converted(m: int = 4, k: int = 3):
+def _converted(m: int = 4, k: int = 3, **settings):
     model, _, _ = ModelSpec.parse("tiny-qwen2_moe").load(routed=False)
-    return convert(model, null_experts=m, top_k=k, normalize=2, gate2_init="random", seed=0)
+    settings = {"normalize": 2, **settings}
+    return convert(model, null_experts=m, top_k=k, gate2_init="random", seed=0, **settings)
 
 
 def test_ste_router_keeps_option_2_outputs_and_gives_gate2_a_gradient():
@@ -138,9 +138,9 @@ def _option2_by_hand(logits: torch.Tensor, picks: list[list[int]], num_experts: 
 
 
 def test_scaled_weights_are_option_2_times_true_picks_over_k_base():
-    model = apply_weights(_converted(m=4, k=3), kind="scaled", base_k=2)
-    router = routers(model)[0][1]
-    assert isinstance(router, ScaledRouter) and (router.normalize, router.k_base) == (2, 2)
+    model = apply_weights(_converted(m=4, k=3), kind="scaled")
+    router = routers(model)[0][1]  # k_base: the router's own base_top_k, tiny-qwen2_moe's top-2
+    assert isinstance(router, ScaledRouter) and (router.normalize, router.base_top_k) == (2, 2)
     logits = torch.tensor(
         [
             [0.3, -1.0, 2.0, 0.5, 0.1, 0.0, -0.2, 0.4],  # E = 4 true (0-3), 4 nulls (4-7)
@@ -160,11 +160,13 @@ def test_scaled_weights_are_option_2_times_true_picks_over_k_base():
     torch.testing.assert_close(got[[0, 2]], option2[[0, 2]])  # j = k_base: option 2 itself
     torch.testing.assert_close(got[0].sum(), torch.tensor(1.0))  # weights sum to j / k_base
     torch.testing.assert_close(got[3].sum(), torch.tensor(1.5))
+    router.base_top_k = 4  # one source: the scale follows the router's own attribute
+    torch.testing.assert_close(router.combine(logits, idx, vals), option2 * j / 4)
 
 
 def test_ste_scaled_has_the_scaled_forward_and_a_gradient_on_the_null_logits():
-    scaled = apply_weights(_converted(), kind="scaled", base_k=2)
-    ste = apply_weights(_converted(), kind="ste-scaled", base_k=2)
+    scaled = apply_weights(_converted(), kind="scaled")
+    ste = apply_weights(_converted(), kind="ste-scaled")
     r_sc, r_ste = routers(scaled)[0][1], routers(ste)[0][1]
     assert isinstance(r_ste, ScaledSTERouter) and isinstance(r_ste, ScaledRouter)
     hidden = torch.randn(64, r_sc.hidden_dim, generator=torch.Generator().manual_seed(1))
@@ -184,14 +186,30 @@ def test_ste_scaled_has_the_scaled_forward_and_a_gradient_on_the_null_logits():
     assert set(j.tolist()) >= {1, 2} and outs[0][0].sum(dim=1).tolist() == pytest.approx((j / 2).tolist())
 
 
-def test_apply_weights_needs_k_base_for_scaled_and_keeps_option_1_and_2_routers():
+def test_apply_weights_checks_what_scaled_needs_in_one_line_and_keeps_option_1_and_2_routers():
     model = _converted()
     assert (
         apply_weights(model, kind="opt2") is model and type(routers(model)[0][1]).__name__ == "AdaMoERouter"
     )
-    assert base_top_k(model) == 2  # tiny-qwen2_moe's own top-k before conversion
-    with pytest.raises(ValueError, match="base_k: the scaled weighting needs k_base >= 1"):
-        apply_weights(_converted(), kind="scaled")
+    missing, zero = _converted(), _converted()
+    del routers(missing)[1][1].base_top_k  # e.g. a router of an older conversion
+    routers(zero)[0][1].base_top_k = 0  # j / 0: inf or NaN weights
+    bad = {
+        "base_top_k: the scaled weighting needs the router's top-k before conversion .* has None": missing,
+        "base_top_k: the ste-scaled weighting .* has 0": zero,
+        r"normalize: the scaled weighting is defined on option 2 \(normalize=2\), .* has normalize=1": (
+            _converted(normalize=1)
+        ),
+        "null_type: the scaled weighting needs zero nulls .* has 'identity'": _converted(
+            null_type="identity"
+        ),
+    }
+    for match, broken in bad.items():
+        kind = "ste-scaled" if "ste-scaled" in match else "scaled"
+        with pytest.raises(ValueError, match=match) as err:
+            apply_weights(broken, kind=kind)
+        assert "\n" not in str(err.value)
+        assert all(type(r).__name__ == "AdaMoERouter" for _, r in routers(broken))  # nothing swapped
     with pytest.raises(ValueError, match="weights: no random-null control router for 'ste'"):
         random_null_control(_converted(m=0, k=2), {"0": 1.0, "1": 1.0}, seed=0, weights="ste")
 
@@ -201,9 +219,11 @@ def test_random_null_control_in_scaled_mode_scales_the_kept_weights():
     hidden = torch.randn(2000, routers(model)[0][1].hidden_dim, generator=torch.Generator().manual_seed(3))
     loads = {"0": 1.3, "1": 0.4}
     plain = random_null_control(copy.deepcopy(model), loads, seed=5)
-    scaled = random_null_control(model, loads, seed=5, weights="scaled", base_k=base_top_k(model))
+    scaled = random_null_control(model, loads, seed=5, weights="scaled")
     router = routers(scaled)[0][1]
-    assert isinstance(router, ScaledRandomNullRouter) and (router.normalize, router.k_base) == (2, 2)
+    assert isinstance(router, ScaledRandomNullRouter) and (router.normalize, router.base_top_k) == (2, 2)
+    raw = random_null_control(_converted(m=0, k=2, normalize=0), loads, seed=5, weights="scaled")
+    assert routers(raw)[0][1].normalize == 2  # normalised as the matched scaled arm, whatever the baseline's
     _, w_plain, idx_plain = routers(plain)[0][1](hidden)
     _, w_scaled, idx = router(hidden)
     assert torch.equal(idx, idx_plain)  # the same coins: only the weighting differs

@@ -113,9 +113,7 @@ def test_arms_set_the_weighting_and_full_router_trains_gate_and_gate2(name, norm
     for _, router in routers(model):
         assert (router.normalize, type(router).__name__) == (normalize, cls)
         assert router.weight.requires_grad and router.gate2.requires_grad
-        assert (
-            getattr(router, "k_base", moe.config.num_experts_per_tok) == moe.config.num_experts_per_tok == 2
-        )
+        assert router.base_top_k == moe.config.num_experts_per_tok == 2  # k_base of the scaled kinds
 
 
 def test_quick_run_writes_table_dial_and_sharpness(paper_tasks, tmp_path):  # noqa: F811

@@ -24,7 +24,9 @@ weight, so the LM loss never reaches the null/true decision and only the aux los
   option-2 weights by ``j / k_base`` per token (:class:`ScaledRouter`), so each kept slice has the
   weight scale it has in the top-``k_base`` model and the weights sum to ``j / k_base`` (0 for a token
   with no true pick; exactly option 2 at ``j = k_base``). ``k_base`` is the model's top-k before
-  conversion (the conversion record's ``base_top_k``), passed where the arm is applied. ``-ste-scaled``
+  conversion: each router's own ``base_top_k``, which :func:`adamoe.hf.convert.convert` sets (one source;
+  a router without one is a one-line error). Zero nulls only: with identity nulls option 2 renormalises
+  over the null picks too, so the weights would not sum to ``j / k_base`` (a one-line error). ``-ste-scaled``
   adds the straight-through factor on top: the same forward pass as ``-scaled``, plus the split gradient.
 - ``top<k>``: the top-k baseline (m = 0).
 
@@ -49,7 +51,7 @@ from typing import Any
 
 import torch
 
-from adamoe.hf.convert import CONFIG_KEY, AdaMoERouter, routers
+from adamoe.hf.convert import AdaMoERouter, routers
 from adamoe.utils.config import require
 
 __all__ = [
@@ -61,7 +63,6 @@ __all__ = [
     "ScaledSTERouter",
     "SplitSTERouter",
     "apply_weights",
-    "base_top_k",
     "make_ste",
     "parse_arm",
     "random_null_control",
@@ -72,6 +73,9 @@ __all__ = [
 ARM_KINDS = ("opt2", "opt1", "ste", "scaled", "ste-scaled")
 _ARM = re.compile(r"^(?:top(?P<topk>\d+)|m(?P<m>\d+)k(?P<k>\d+)(?:-(?P<kind>opt1|ste|scaled|ste-scaled))?)$")
 _NEG = -1e30  # finite "minus infinity": logsumexp over masked slots stays finite, so no NaN gradient
+_NORMALIZE = {"opt1": 1, "scaled": 2, "ste-scaled": 2}
+"""The ``normalize`` mode of each weighting kind that fixes one (the others keep the family's rule): the
+one place that says the scaled kinds are defined on option 2."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,7 @@ class Arm:
         kinds (defined on option 2 weights), else None (the family's own rule: option 2 where the model
         renormalises its top-k, as the moefied SmolLM2 does; option 2 scaled to the original top-k mass
         where it keeps raw scores)."""
-        return {"opt1": 1, "scaled": 2, "ste-scaled": 2}.get(self.kind)
+        return _NORMALIZE.get(self.kind)
 
     @property
     def control_weights(self) -> str:
@@ -138,15 +142,14 @@ def true_pick_scale(idx: torch.Tensor, *, num_experts: int, base_k: int) -> torc
 
 
 class ScaledRouter(AdaMoERouter):
-    """Option 2 times ``j / k_base`` per token (:func:`true_pick_scale`; ``k_base`` set by
-    :func:`apply_weights`), so a kept slice weighs what it weighs in the top-``k_base`` model.
-    ``combine``: logits (T, E+m), idx and vals (T, k) -> weights (T, k) summing to ``j / k_base``."""
-
-    k_base: int = 0
+    """Option 2 times ``j / k_base`` per token (:func:`true_pick_scale`), ``k_base`` the router's own
+    ``base_top_k`` (set by :func:`adamoe.hf.convert.convert`), so a kept slice weighs what it weighs in
+    the top-``k_base`` model. ``combine``: logits (T, E+m), idx and vals (T, k) -> weights (T, k) summing
+    to ``j / k_base`` (zero nulls, checked by :func:`apply_weights`)."""
 
     def combine(self, logits: torch.Tensor, idx: torch.Tensor, vals: torch.Tensor) -> torch.Tensor:
         weights = super().combine(logits, idx, vals)
-        scale = true_pick_scale(idx, num_experts=self.num_experts, base_k=self.k_base)
+        scale = true_pick_scale(idx, num_experts=self.num_experts, base_k=self.base_top_k)
         return weights * scale.to(weights.dtype)
 
 
@@ -194,18 +197,33 @@ _ROUTERS: dict[tuple[str, bool], type[AdaMoERouter]] = {
 }
 
 
-def base_top_k(model: Any) -> int:
-    """The top-k ``model`` had before :func:`adamoe.hf.convert.convert` (its conversion record's
-    ``base_top_k``): the ``k_base`` of the scaled weighting (also through a PEFT wrapper)."""
-    record = getattr(model.config, CONFIG_KEY, None)
-    require(isinstance(record, dict), "model: expected a converted MoE (no conversion record in its config)")
-    return int(record["base_top_k"])
+def _check_scaled(name: str, router: AdaMoERouter, kind: str) -> None:
+    """A router the scaled weighting ``kind`` can run on, else a one-line error: option 2 (the weighting
+    is defined on it), zero nulls (identity nulls would take a share of the weights) and its own
+    ``base_top_k >= 1`` (``k_base``: a missing or zero value would divide by zero)."""
+    want = _NORMALIZE["scaled"]
+    require(
+        router.normalize == want,
+        f"normalize: the {kind} weighting is defined on option 2 (normalize={want}), {name} has "
+        f"normalize={router.normalize}; convert with Arm.normalize",
+    )
+    require(
+        router.null_type == "zero",
+        f"null_type: the {kind} weighting needs zero nulls (identity nulls are renormalised with the true "
+        f"picks, so the weights would not sum to j / k_base), {name} has {router.null_type!r}",
+    )
+    k_base = getattr(router, "base_top_k", None)
+    require(
+        k_base is not None and int(k_base) >= 1,
+        f"base_top_k: the {kind} weighting needs the router's top-k before conversion (>= 1), {name} has "
+        f"{k_base!r}",
+    )
 
 
-def apply_weights(model: Any, *, kind: str, base_k: int | None = None, control: bool = False) -> Any:
+def apply_weights(model: Any, *, kind: str, control: bool = False) -> Any:
     """Give every AdaMoE router of ``model`` the router class of weighting ``kind`` in place (same
-    parameters); ``opt2``/``opt1`` arms keep convert's routers. ``base_k``: ``k_base`` of the scaled kinds
-    (:func:`base_top_k`), whose routers are set to option 2 (the weighting is defined on it).
+    parameters); ``opt2``/``opt1`` arms keep convert's routers. The scaled kinds need routers converted
+    with their :attr:`Arm.normalize` (option 2), zero nulls and a ``base_top_k`` (:func:`_check_scaled`).
     ``control``: the random-null control's class of ``kind`` (``opt2`` or ``scaled``)."""
     cls = _ROUTERS.get((kind, control))
     require(
@@ -214,25 +232,24 @@ def apply_weights(model: Any, *, kind: str, base_k: int | None = None, control: 
     )
     if cls is None:
         return model
-    scaled = issubclass(cls, ScaledRouter)
-    require(not scaled or (base_k or 0) >= 1, f"base_k: the {kind} weighting needs k_base >= 1, got {base_k}")
-    for _, router in routers(model):
+    found = routers(model)
+    if issubclass(cls, ScaledRouter):
+        for name, router in found:
+            _check_scaled(name, router, kind)
+    for _, router in found:
         router.__class__ = cls
-        if scaled:
-            router.normalize, router.k_base = 2, int(base_k or 0)
     return model
 
 
-def random_null_control(
-    model: Any, loads: Mapping[str, float], *, seed: int, weights: str = "opt2", base_k: int | None = None
-) -> Any:
+def random_null_control(model: Any, loads: Mapping[str, float], *, seed: int, weights: str = "opt2") -> Any:
     """Turn the routers of a trained top-k ``model`` (m = 0) into the random-null control in place.
 
     ``loads``: per decoder layer (``"0"``, ``"1"``, ...: :func:`adamoe.experiments.tables.layer_group`)
     the Load to match; each router picks ``ceil(L)`` experts and keeps a random ``n`` of the best
     (mean ``L``). ``seed`` seeds one generator per layer, so the control is reproducible. ``weights``:
-    ``opt2`` (:class:`RandomNullRouter`) or ``scaled`` (:class:`ScaledRandomNullRouter`, ``base_k``
-    required), the matched arm's :attr:`Arm.control_weights`.
+    ``opt2`` (:class:`RandomNullRouter`, the baseline's own normalisation) or ``scaled``
+    (:class:`ScaledRandomNullRouter`: the scaled arms' ``normalize``, so the control is normalised as its
+    matched arm, and each router's ``base_top_k`` as ``k_base``), the matched arm's :attr:`Arm.control_weights`.
     """
     from adamoe.experiments.tables import layer_group
 
@@ -246,7 +263,9 @@ def random_null_control(
             0.0 <= load <= router.num_experts,
             f"loads: layer {layer} Load {load} outside [0, {router.num_experts}]",
         )
-    apply_weights(model, kind=weights, base_k=base_k, control=True)
+    for _, router in found:  # the baseline was converted with its own rule, not the matched arm's
+        router.normalize = _NORMALIZE.get(weights, router.normalize)
+    apply_weights(model, kind=weights, control=True)
     for name, router in found:
         layer = layer_group(name)
         router.target_load = float(loads[layer])

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from adamoe.experiments.arms import Arm, apply_weights, base_top_k, random_null_control
+from adamoe.experiments.arms import Arm, apply_weights, random_null_control
 from adamoe.experiments.dial import dial_points
 from adamoe.experiments.harness import score_tasks, seed_stream, train_variant
 from adamoe.experiments.tables import layer_loads
@@ -59,7 +59,7 @@ def prepare_variant(moe: Any, tok: Any, cfg: Any, *, arm: Arm, seed: int, rescal
         seed=init,
         calibration=calibration,
     )
-    apply_weights(model, kind=arm.kind, base_k=base_top_k(model))  # k_base: the top-k before convert
+    apply_weights(model, kind=arm.kind)  # scaled kinds: k_base = each router's base_top_k (convert's)
     lcfg = lora_config_for(model, rank=cfg.lora_rank, alpha=cfg.lora_alpha, targets=tuple(cfg.lora_targets))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(init)
@@ -135,7 +135,7 @@ def random_control_run(
     :attr:`~adamoe.experiments.arms.Arm.control_weights`; ``scaled`` uses the baseline's own top-k)."""
     loads = layer_loads({"ref": [reference["tasks"]]}, "ref")
     stream = seed_stream(seed, "random_null")
-    random_null_control(model, loads, seed=stream, weights=weights, base_k=base_top_k(model))
+    random_null_control(model, loads, seed=stream, weights=weights)
     return {**_score(model, tok, data, cfg, texts, baseline_k), "matched_loads": loads, "weights": weights}
 
 
