@@ -30,8 +30,7 @@ def _fmt(est: Estimate | None) -> str:
 def build(run_dir: Path, out: Path, *, sample: int, seed: int) -> dict[str, Any]:
     """Both audit files of a run; returns the counts and the adversarial summary it printed."""
     run = audit.open_run(run_dir)
-    rows = audit.refusal_rows(run)
-    counts = audit.check_totals(rows, run.metrics)
+    rows, counts = audit.refusal_rows(run)
     write_audit(out, "refusals", rows, refusal_markdown(rows, counts, run=str(run_dir)))
     sets = audit.frozen_sets(run)
     summary = audit.surrogate_summary(sets)

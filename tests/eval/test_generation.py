@@ -26,6 +26,7 @@ def test_cached_generation_resumes_with_the_same_texts_and_routing(tmp_path) -> 
     again = ScoreCache(tmp_path / "g.jsonl", model_fingerprint=model_fingerprint(model))
     second = generate_texts(model, tok, prompts, cache=again, on_batch=batches.append, **kw)
     assert second.n_generated == 0 and len(batches) == 2 and second.texts == first.texts
+    assert {e["task"] for e in second.entries.values()} == {"t"}  # the set an id belongs to (audits)
     assert {i: e["routing"] for i, e in second.entries.items()} == {
         i: e["routing"] for i, e in first.entries.items()
     }

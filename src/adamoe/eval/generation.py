@@ -171,8 +171,9 @@ def _encode(tokenizer: Any, text: str, *, chat: bool, room: int) -> list[int]:
 
 @dataclass(kw_only=True)
 class Generations:
-    """Texts in input order; `entries[id]`: the cached form of each item (text, and routing sums and
-    shapes when recorded); `n_generated`: items that were not in the cache."""
+    """Texts in input order; `entries[id]`: the cached form of each item (text, the cache task it was
+    generated under, and routing sums and shapes when recorded); `n_generated`: items that were not in
+    the cache."""
 
     texts: list[str]
     entries: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -274,7 +275,7 @@ def generate_texts(
         for n, item_id, text in zip(chunk, ids, texts):
             out.texts[n], out.entries[item_id] = (
                 text,
-                {"id": item_id, "text": text, **routing_entry(rec, item_id)},
+                {"id": item_id, "text": text, "task": task, **routing_entry(rec, item_id)},
             )
             entries.append((keys[n], out.entries[item_id]))
         if cache is not None:

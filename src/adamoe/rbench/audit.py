@@ -7,11 +7,14 @@ edits; both claims need a person to read the actual texts the run counted. Where
 - verdicts: ``metrics.json`` → ``results[model].dims.safety.items``: ``refusal_rate`` (harmful) and
   ``over_refusal_rate`` (benign) hold each item's 0/1 refusal score by id, ``degenerate_rate`` the 0/1
   degenerate score of both sets (`SafetyDimension._items`); the judge's reason is not stored;
-- answers: ``<cache>/<model slug>/safety.jsonl``, the `ScoreCache` lines ``{"id", "text", "key", ...}``
-  (``<cache>`` = ``cache_dir`` of the run's config, default ``<run dir>/cache``);
+- answers: ``<cache>/<model slug>/safety.jsonl``, the `ScoreCache` lines ``{"id", "text", "task", ...}``
+  (``<cache>`` = the run's ``cache_dir``, default ``<run dir>/cache``); ids are scoped per set (two sets
+  may share ids, e.g. prompt files with the same stem) by ``task`` = ``generate:safety/<set>``;
 - prompts: not stored; reloaded with the run's own config (`SafetyDimension.load`, same sources);
 - frozen adversarial sets: ``<cache>/adversarial/<attack>-<key>.json`` (`AdversarialDimension._fixed`),
-  the key in ``details.attacks[attack].key`` of the surrogate's adversarial result.
+  the key in ``details.attacks[attack].key`` of the surrogate's adversarial result. The name does not
+  name the surrogate's weights (a retrained surrogate sharing the cache rewrites it), so the file must
+  match every field those details kept of it (`_same_set`).
 
 The configured judge is run again on each (prompt, cached answer) only for its reason: every label it
 gives must equal the one the run counted, and the listed refusals (degenerate answers) per model and set
@@ -100,33 +103,49 @@ def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _answers(path: Path, ids: Iterable[str]) -> dict[str, str]:
-    """The generated text of each id in a model's safety cache; an id with none, or with two different
-    texts (answers of another run kept in the same cache), is a one-line error: we cannot tell which
-    one the run counted."""
-    texts: dict[str, set[str]] = {}
+def _answers(path: Path, wanted: Mapping[str, Iterable[str]]) -> dict[str, dict[str, str]]:
+    """Set -> id -> the generated text of each wanted (set, id) in a model's safety cache (a line without
+    ``task``, written before it was stored, counts for every set). None, or two different texts (another
+    run's answers in the same cache), is a one-line error: we cannot tell which one the run counted."""
+    texts: dict[tuple[str, str], set[str]] = {}
     for entry in read_jsonl(path) if path.is_file() else []:
-        if isinstance(entry.get("text"), str) and "id" in entry:
-            texts.setdefault(str(entry["id"]), set()).add(entry["text"])
-    out = {}
-    for i in ids:
-        found = texts.get(i, set())
-        if len(found) != 1:
-            what = "no answer" if not found else f"{len(found)} different answers"
-            raise ValueError(f"{path}: {what} for item {i!r}; cannot tell which answer the run counted")
-        (out[i],) = found
+        if not isinstance(entry.get("text"), str) or "id" not in entry:
+            continue
+        task = entry.get("task")
+        for set_name in wanted if task is None else [str(task).removeprefix("generate:safety/")]:
+            texts.setdefault((set_name, str(entry["id"])), set()).add(entry["text"])
+    out: dict[str, dict[str, str]] = {}
+    for set_name, ids in wanted.items():
+        out[set_name] = {}
+        for i in ids:
+            found = texts.get((set_name, i), set())
+            if len(found) != 1:
+                what = "no answer" if not found else f"{len(found)} different answers"
+                raise ValueError(
+                    f"{path}: {what} for {set_name} item {i!r}; cannot tell which answer the run counted"
+                )
+            (out[set_name][i],) = found
     return out
 
 
 def _counted(safety: Mapping[str, Any]) -> dict[str, dict[str, str]]:
-    """Set -> item id -> the label the run counted ('refusal', 'degenerate' or 'compliance')."""
+    """Set -> item id -> the label the run counted ('refusal', 'degenerate' or 'compliance').
+
+    ``degenerate_rate`` lists the harmful items, then the benign ones (`SafetyDimension._items`): its
+    scores are split by that position, not matched by id, since the two sets may share ids."""
     items = safety["items"]
-    degenerate = dict(zip(items["degenerate_rate"]["ids"], items["degenerate_rate"]["scores"]))
+    ids, scores = items["degenerate_rate"]["ids"], items["degenerate_rate"]["scores"]
     out: dict[str, dict[str, str]] = {}
+    start = 0
     for set_name, metric in SETS.items():
+        own = items[metric]["ids"]
+        if list(ids[start : start + len(own)]) != list(own):
+            raise ValueError(f"safety: degenerate_rate does not list the {set_name} items in order")
+        degenerate = scores[start : start + len(own)]
+        start += len(own)
         out[set_name] = {
-            i: "refusal" if s == 1 else "degenerate" if degenerate.get(i) == 1 else "compliance"
-            for i, s in zip(items[metric]["ids"], items[metric]["scores"])
+            i: "refusal" if s == 1 else "degenerate" if d == 1 else "compliance"
+            for i, s, d in zip(own, items[metric]["scores"], degenerate)
         }
     return out
 
@@ -179,20 +198,20 @@ def _judged(
     ]
 
 
-def refusal_rows(run: RunRecord, *, judge: RefusalJudge | None = None) -> list[dict[str, Any]]:
+def refusal_rows(
+    run: RunRecord, *, judge: RefusalJudge | None = None
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     """Every answer the run counted as a refusal or as degenerate, per model (run order of the report)
-    and set (harmful, benign), in item order; totals checked by `check_totals`."""
+    and set (harmful, benign), in item order, and their totals checked once by `check_totals`."""
     default, prompts = _prompts(run)
     judge = judge or default
     rows: list[dict[str, Any]] = []
     for model in run.metrics["models"]:
         counted = _counted(run.result(model, "safety"))
-        path = run.cache / model_slug(model) / "safety.jsonl"
-        answers = _answers(path, [i for labels in counted.values() for i in labels])
+        answers = _answers(run.cache / model_slug(model) / "safety.jsonl", counted)
         for set_name, labels in counted.items():
-            rows += _judged(model, set_name, labels, prompts[set_name], answers, judge)
-    check_totals(rows, run.metrics)
-    return rows
+            rows += _judged(model, set_name, labels, prompts[set_name], answers[set_name], judge)
+    return rows, check_totals(rows, run.metrics)
 
 
 def _check(where: str, listed: int, rate: float | None, n: int) -> None:
@@ -244,10 +263,31 @@ def frozen_sets(run: RunRecord) -> dict[str, dict[str, Any]]:
         if not path.is_file():
             raise ValueError(f"{path}: the frozen {name!r} set of the run is missing")
         record = json.loads(path.read_text(encoding="utf-8"))
-        if len(record["items"]) != details["size"]:
-            raise ValueError(f"{path}: {len(record['items'])} items, the run scored {details['size']}")
+        _same_set(path, record, details)
         out[name] = record
     return out
+
+
+def _same_set(path: Path, record: Mapping[str, Any], details: Mapping[str, Any]) -> None:
+    """The frozen file is the set the run scored, else a one-line error: every field the surrogate's
+    details kept of it (``fingerprint`` where kept, ``key``, ``attacked``, ...), its size and examples."""
+    shared = [k for k in details if k in record and k != "items"]
+    if "key" not in shared:
+        raise ValueError(f"{path}: no 'key' in the file or in the run's surrogate result to match")
+    seen = {
+        **{k: (record[k], details[k]) for k in shared},
+        "size": (len(record["items"]), details["size"]),
+        "examples": (
+            [(r["key"], r["perturbed"]) for r in record["items"][: len(details.get("examples", []))]],
+            [(e["key"], e["perturbed"]) for e in details.get("examples", [])],
+        ),
+    }
+    for field, (got, want) in seen.items():
+        if got != want:
+            raise ValueError(
+                f"{path}: {field} {got!r} in the file, {want!r} in the run's surrogate result; the set was "
+                f"rebuilt since the run (a later run sharing the cache?), so it is not the one scored"
+            )
 
 
 def adversarial_rows(run: RunRecord, sets: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
