@@ -12,12 +12,13 @@ from dataclasses import replace
 import pytest
 import torch
 
-from adamoe.bench.model import build_variants, peak_rss, prefill_ids, step_bytes
+from adamoe.bench.model import build_variants, measured_load, peak_rss, prefill_ids, step_bytes
 from adamoe.bench.model_compile import compiled_variants
 from adamoe.bench.run import run_all
 from adamoe.bench.settings import BenchSettings, ModelBenchSettings
 from adamoe.bench.tables import format_table
 from adamoe.hf.models import ModelSpec
+from adamoe.routing.source import routing_sources
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +69,8 @@ def test_compiled_rows_are_paired_with_their_eager_twin_and_both_anchors(result)
         rows, times = point["variants"], point["times"]
         for name in COMPILED:
             eager = name.removesuffix("_compiled")
-            assert rows[name]["load"] == rows[eager]["load"]  # read on the eager model, same tokens
+            # no load check here: a compiled row's load is read on its eager model, the very number of
+            # its eager row; the dial test checks it against a count of the compiled run's own picks
             assert rows[name]["vs_eager"]["ratio"] == pytest.approx(_geomean_ratio(times[name], times[eager]))
             assert point["compile"][name]["max_abs_logit_diff"] < 1e-4
             assert point["compile"][name]["first_call_seconds"] > 0
@@ -105,16 +107,56 @@ def test_compiled_adamoe_follows_the_dial_and_computes_what_its_eager_model_comp
     compiled, record = compiled_variants(ms, variants, ids)
     assert set(compiled) == set(record["variants"]) == {"adamoe_load1.5_compiled", "adamoe_load1_compiled"}
     assert compiled["adamoe_load1_compiled"].compiled is compiled["adamoe_load1.5_compiled"].compiled
-    logits = {}
+    logits, sources = {}, [m for _, m in routing_sources(variants["adamoe_load1"].model)]
     with torch.inference_mode():
         for name in ("adamoe_load1.5", "adamoe_load1", "adamoe_load1.5"):  # back and forth along the dial
+            for source in sources:
+                source.last_routing = None
             got = compiled[name + "_compiled"].ready()(input_ids=ids, use_cache=False).logits
+            # the load the bench records for the compiled variant (read on its eager model) is the
+            # number of true experts the compiled run itself picked per token, counted by hand
+            picked = [s.last_routing for s in sources]
+            by_hand = statistics.mean(
+                float(((r.indices >= 0) & (r.indices < r.num_experts)).sum()) / r.indices.shape[0]
+                for r in picked
+            )
+            forward = lambda m: m(input_ids=ids, use_cache=False)  # noqa: E731
+            assert measured_load(compiled[name + "_compiled"], forward) == pytest.approx(by_hand)
             want = variants[name].ready()(input_ids=ids, use_cache=False).logits
             torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
             logits[name] = want
     # the loads' logits differ, so a compiled module stuck at one bias would fail above
     assert not torch.allclose(logits["adamoe_load1"], logits["adamoe_load1.5"])
     assert compiled_variants(replace(ms, compile=False), variants, ids) == ({}, {})
+
+
+def test_compiled_prefill_of_a_two_layer_model_warms_past_any_variants_x_points_budget(monkeypatch):
+    """Dynamo specialises our dispatch on each MoE layer's group counts, so the compiled AdaMoE variants
+    put about layers x loads x grid points entries on the same code objects: at 2 layers, 3 variants and
+    4 points past the old budget of variants x points + 8 (the section aborted with
+    FailOnRecompileLimitHit). The warm-up has no limit, the timed rounds allow no recompile: the section
+    runs, and each compiled point computes its eager model's logits. Backend ``eager``: the limits are
+    dynamo's, inductor would only add compile time."""
+    import adamoe.bench.model as bench
+    from adamoe.experts.grouped_mm import _mm_out
+    from adamoe.hf.tiny import tiny_model
+
+    def two_layers(ms):
+        return tuple(tiny_model(f, seed=ms.seed, num_hidden_layers=2) for f in ("qwen2", "qwen2_moe"))
+
+    real_compile = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda model, **kw: real_compile(model, backend="eager", **kw))
+    monkeypatch.setattr(bench, "_load_models", two_layers)
+    ada = ("moe_adamoe", "adamoe_load1.5", "adamoe_load1")
+    base = ModelBenchSettings().shrink()
+    ms = replace(base, batches=(1, 2), seq_lens=(8, 12), target_loads=(1.5, 1.0), compiled=ada)
+    res = bench.bench_model(ms, threads=1)
+    old_budget = len(ada) * 4 + 8
+    assert len(torch._dynamo.eval_frame._debug_get_cache_entry_list(_mm_out.__code__)) > old_budget
+    assert len(res["prefill"]) == 4
+    for point in res["prefill"]:
+        assert set(point["compile"]) == {f"{n}_compiled" for n in ada}
+        assert all(c["max_abs_logit_diff"] < 1e-4 for c in point["compile"].values())
 
 
 def test_model_compile_false_removes_the_compiled_variants(tmp_path):
