@@ -107,6 +107,13 @@ def test_signature_fingerprints_outputs_per_call_and_query_is_uncached_and_count
     direct = score_multiple_choice(model, tok, examples[:1], batch_size=3, progress=False).records[0]
     assert ev.query(examples[0]) == pytest.approx(tuple(direct.loglikelihoods))
     assert ev.queries == 1 and ev.computed["score"] == 3 + 3 + 2
+    joined = score_multiple_choice(
+        model, tok, examples[:1], batch_size=3, progress=False, target_delimiter=""
+    )
+    bare = ev.query(examples[0], target_delimiter="")  # a span scored right after its prefix
+    assert bare == pytest.approx(tuple(joined.records[0].loglikelihoods)) and bare != pytest.approx(
+        direct.loglikelihoods
+    )
 
 
 def test_batched_generation_routes_like_one_prompt_at_a_time() -> None:

@@ -209,10 +209,16 @@ class ModelEvaluator:
         self._digest.update(json.dumps([stage, [(r.id, r.pred) for r in out]]).encode("utf-8"))
         return out
 
-    def query(self, example: MCExample) -> tuple[float, ...]:
-        """Uncached log-likelihoods of one example's choices (a search's query, counted in `queries`)."""
+    def query(self, example: MCExample, *, target_delimiter: str = " ") -> tuple[float, ...]:
+        """Uncached log-likelihoods of one example's choices (a search's query, counted in `queries`);
+        `target_delimiter` joins context and choice ('' scores a text span right after its prefix)."""
         result = score_multiple_choice(
-            self.model, self.tokenizer, [example], batch_size=max(1, len(example.choices)), progress=False
+            self.model,
+            self.tokenizer,
+            [example],
+            batch_size=max(1, len(example.choices)),
+            progress=False,
+            target_delimiter=target_delimiter,
         )
         self.queries += 1
         return tuple(result.records[0].loglikelihoods)

@@ -126,3 +126,115 @@ def test_word_level_greedy_attack(tiny_neighbours):
     assert res.edits == (A.Edit(word_index=0, kind="word", old="Cat", new="Dog"),)
     with pytest.raises(ValueError, match="neighbours"):
         A.greedy_attack("cat", has_cat, config=cfg)
+
+
+# ---------------------------------------------------------------- ranked (TextFooler-like) search
+
+WEIGHTS = {"alpha": 3.0, "beta": 1.0, "gamma": 2.0, "a2": 2.0, "a3": 2.5, "g2": 1.0, "b2": 0.0}
+SUBS = {"alpha": [("a2", 0.9), ("a3", 0.8)], "gamma": [("g2", 0.9)], "beta": [("b2", 0.9)]}
+
+
+def _weighted(calls):
+    """margin = sum of the word weights - 3.6; every text asked is appended to `calls`."""
+
+    def score(text):
+        calls.append(text)
+        m = sum(WEIGHTS.get(w, 0.0) for w in text.split()) - 3.6
+        return A.Prediction(correct=m > 0, margin=m)
+
+    return score
+
+
+def _ranked(**kw):
+    base = {"kinds": ("word",), "search": "ranked", "max_edits": 3, "max_edit_fraction": None}
+    return A.AttackConfig(**(base | {"constrained": False, "word_candidates": 2} | kw))
+
+
+def test_ranked_order_hand_traced():
+    from .test_constraints import FakeNeighbours
+
+    calls = []
+    res = A.ranked_attack(
+        "alpha beta gamma", _weighted(calls), config=_ranked(), neighbours=FakeNeighbours(SUBS)
+    )
+    # clean 6 - 3.6 = 2.4; deleting alpha / beta / gamma loses 3 / 1 / 2 -> order alpha, gamma, beta
+    # alpha: a2 -> 1.4, a3 -> 1.9, keep a2; gamma: g2 -> 0.4, keep; beta: b2 -> -0.6, flipped
+    assert calls == [
+        "alpha beta gamma",
+        "beta gamma",
+        "alpha gamma",
+        "alpha beta",
+        "a2 beta gamma",
+        "a3 beta gamma",
+        "a2 beta g2",
+        "a2 b2 g2",
+    ]
+    assert res.success and res.perturbed == "a2 b2 g2" and res.queries == len(calls) == 8
+    assert [(e.word_index, e.new) for e in res.edits] == [(0, "a2"), (2, "g2"), (1, "b2")]
+    assert res.adv_margin == pytest.approx(-0.6) and res.clean_margin == pytest.approx(2.4)
+    two = A.ranked_attack(
+        "alpha beta gamma", _weighted([]), config=_ranked(max_edits=2), neighbours=FakeNeighbours(SUBS)
+    )
+    assert not two.success and two.perturbed == "a2 beta g2" and two.queries == 7  # the edit budget ends it
+
+
+@pytest.mark.parametrize("cap", [1, 2, 4, 5, 6, 7])
+def test_ranked_query_budget_is_never_exceeded(cap):
+    from .test_constraints import FakeNeighbours
+
+    calls = []
+    res = A.ranked_attack(
+        "alpha beta gamma", _weighted(calls), config=_ranked(max_queries=cap), neighbours=FakeNeighbours(SUBS)
+    )
+    assert res.queries == len(calls) == cap  # 8 queries needed: every one of the cap is spent, none more
+    assert not res.success
+    # with 5: clean, 3 deletions, a2 only (kept: it lowers the margin)
+    if cap == 5:
+        assert res.perturbed == "a2 beta gamma"
+
+
+def test_ranked_fluency_rejects_and_orders():
+    from .test_constraints import FakeNeighbours
+
+    lls = {"a2": -1.5, "a3": -0.5, "g2": -3.0}  # log-likelihood change of each substitute
+
+    def fluency(texts):
+        return [sum(lls.get(w, 0.0) for w in t.split()) for t in texts]
+
+    calls = []
+    cfg = _ranked(max_fluency_drop=2.0)
+    res = A.ranked_attack(
+        "alpha beta gamma", _weighted(calls), config=cfg, neighbours=FakeNeighbours(SUBS), fluency=fluency
+    )
+    # alpha: both fluent, a3 (-0.5) tried before a2 (-1.5); a2 is kept (1.4 < 1.9); gamma: a2 + g2 is
+    # 4.5 nats below the clean span (> 2): rejected, never asked; beta: a2 + b2 = -1.5, fluent; margin
+    # 2 + 0 + 2 - 3.6 = 0.4: lower, kept, but no flip
+    assert calls[4:] == ["a3 beta gamma", "a2 beta gamma", "a2 b2 gamma"]
+    assert not res.success and res.perturbed == "a2 b2 gamma" and res.adv_margin == pytest.approx(0.4)
+    assert dict(res.rejected) == {"fluency": 1}
+    with pytest.raises(ValueError, match="fluency"):
+        A.ranked_attack("alpha", _weighted([]), config=cfg, neighbours=FakeNeighbours(SUBS))
+
+
+def test_ranked_constraint_rejections_cost_no_query():
+    from .test_constraints import FakeNeighbours
+
+    table = {"movie": [("films", 0.9), ("film", 0.7)], "good": [("bad", 0.9)]}
+    calls = []
+
+    def score(text):
+        calls.append(text)
+        return A.Prediction(correct="film" not in text, margin=-1.0 if "film" in text else 1.0)
+
+    cfg = _ranked(constrained=True, min_similarity=0.5)
+    res = A.ranked_attack("a good movie", score, config=cfg, neighbours=FakeNeighbours(table))
+    # 'a' is a stopword, good -> bad an antonym, movie -> films another inflection: only movie -> film left
+    assert calls == ["a good movie", "a good", "a good film"]
+    assert res.success and dict(res.rejected) == {"antonym": 1, "inflection": 1}
+
+
+def test_ranked_config_checks():
+    with pytest.raises(ValueError, match="ranked"):
+        A.AttackConfig(kinds=("swap",), search="ranked").validate()
+    with pytest.raises(ValueError, match="max_queries"):
+        A.AttackConfig(kinds=("word",), max_queries=10).validate()

@@ -20,4 +20,6 @@ def test_shipped_lexicon_morphology_and_relations():
     assert lex.is_name("Paris") and not lex.is_name("bill")
     assert lex.are_antonyms("inside", "outside") and lex.are_antonyms("legal", "illegal")
     assert not lex.are_antonyms("movie", "film") and lex.are_synonyms("movie", "films")
+    assert lex.synonyms("movie") == {"film", "flick", "pic", "picture"}  # WordNet 3.0: one synset
+    assert "movie" in lex.synonyms("films") and "film" not in lex.synonyms("films")  # own lemma excluded
     assert "man" in lex.gendered and "woman" in lex.gendered

@@ -1,5 +1,6 @@
 """Embedding neighbours: hand-checked on a placed embedding, brute force on a byte-level BPE."""
 
+import pytest
 import torch
 
 from adamoe.rbench.perturb.neighbours import EmbeddingNeighbours
@@ -65,3 +66,31 @@ def test_embedding_neighbours_bytelevel_bpe_matches_brute_force():
         assert nb.neighbours(word, 4) == naive(word, 4)
         checked += 1
     assert checked >= 3  # the tiny BPE must keep several of these whole, else the test says nothing
+
+
+def test_synonym_neighbours_hand_checked():
+    """WordNet synonyms of 'movie' (film, flick, pic, picture) plus the vocabulary's inflections of them
+    (films), scored by hand-placed embeddings; a word outside the word-level vocabulary is [UNK] (zero)."""
+    from adamoe.rbench.perturb.neighbours import SynonymNeighbours
+
+    from ..conftest import build_wordlevel_tokenizer
+
+    vecs = {
+        "movie": [1.0, 0.0],
+        "film": [0.8, 0.6],
+        "films": [0.6, 0.8],
+        "flick": [0.0, 1.0],
+        "cat": [1.0, 0.0],
+    }
+    vecs |= {"picture": [-0.6, 0.8]}
+    tok = build_wordlevel_tokenizer(list(vecs))
+    emb = torch.zeros(len(tok), 2)
+    for w, v in vecs.items():
+        emb[tok.convert_tokens_to_ids(w)] = torch.tensor(v)
+    nb = SynonymNeighbours(embeddings=emb, tokenizer=tok)
+    want = [("film", 0.8), ("films", 0.6), ("flick", 0.0), ("pic", 0.0), ("picture", -0.6)]
+    for word in ("movie", "Movie"):  # looked up in lower case
+        got = nb.scored_neighbours(word, 10)
+        assert [w for w, _ in got] == [w for w, _ in want]
+        assert [s for _, s in got] == pytest.approx([s for _, s in want], abs=1e-6)
+    assert nb.neighbours("movie", 2) == ["film", "films"]

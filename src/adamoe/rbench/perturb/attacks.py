@@ -1,4 +1,4 @@
-"""Text attacks the bench generates itself: character edits and embedding-neighbour word swaps.
+"""Text attacks the bench generates itself: character edits and word swaps (embedding neighbours or synonyms).
 
 Units and budget: a text is split into words = maximal runs of letters; punctuation, digits and
 spacing are never touched. One edit changes one word (one character operation, or one whole-word
@@ -18,6 +18,15 @@ edited, by any kind; a word substitute must pass every rule of `constraints.subs
 (no stopwords, numbers, gendered words, inflections, part-of-speech changes, antonyms, and an embedding
 cosine >= `min_similarity`, and by default a shared WordNet synonym set). The first `word_pool`
 neighbours are screened and the best `word_candidates` that pass are tried.
+
+Ranked search (`search='ranked'`, word substitutions only; TextFooler's order): the words with a
+substitute passing the constraints are ranked by importance, the correct-answer margin lost when the word
+is deleted (one query each, ties by position); then, most important first, up to `word_candidates` of a
+word's substitutes are tried (one query each) and the one lowering the margin most is kept if it lowers it
+at all; stop on a flip, when the edit budget is spent or at `max_queries` queries per item (the clean
+query included: the stated budget). Substitutes must also be fluent: with `max_fluency_drop`, the edited
+span (earlier edits included) may be at most that many nats less likely in context than the clean one
+(a `fluency` scorer, one call per word tried; rejection reason 'fluency'); the most fluent go first.
 """
 
 from __future__ import annotations
@@ -57,6 +66,7 @@ __all__ = [
     "Prediction",
     "greedy_attack",
     "mc_prediction",
+    "ranked_attack",
     "summarise",
     "word_substitutes",
 ]
@@ -91,11 +101,28 @@ class AttackConfig(Config):
     max_positions: int | None = option(None, ge=1)
     """Words tried per greedy step (a seeded sample); None = all unedited words."""
     seed: int = 0
+    search: str = option("greedy", choices=("greedy", "ranked"))
+    """'greedy': every candidate at every word per step; 'ranked': TextFooler's word order (module doc)."""
+    word_source: str = option("embedding", choices=("embedding", "synonyms"))
+    """Word substitutes: nearest input embeddings, or the lexicon's synonyms (`neighbours.SynonymNeighbours`)."""
+    max_fluency_drop: float | None = option(None, gt=0.0)
+    """Ranked search: most nats a substitute may lower the span's log-likelihood in context (None = unchecked)."""
+    max_queries: int | None = option(None, ge=1)
+    """Ranked search: most queries per item, the clean one included (None = 1 + n_words x (1 + word_candidates))."""
 
     def check(self) -> None:
         require(
             bool(self.kinds) and all(k in ALL_KINDS for k in self.kinds),
             f"kinds: expected a non-empty subset of {list(ALL_KINDS)}, got {list(self.kinds)}",
+        )
+        ranked = self.search == "ranked"
+        require(
+            not ranked or self.kinds == (WORD_KIND,),
+            "search: 'ranked' substitutes words; kinds must be [word]",
+        )
+        require(
+            ranked or (self.max_queries is None and self.max_fluency_drop is None),
+            "max_queries, max_fluency_drop: only the ranked search uses them (search: ranked)",
         )
 
     def budget(self, n_words: int) -> int:
@@ -144,6 +171,22 @@ def word_substitutes(
     return out
 
 
+def _substitutes(
+    word: str, cfg: AttackConfig, neighbours: Neighbours, rejected: dict[tuple[str, str], str]
+) -> list[str]:
+    """`word_substitutes` with the config's settings: up to `word_pool` passing substitutes, best first."""
+    return word_substitutes(
+        word,
+        neighbours,
+        n=cfg.word_pool,
+        pool=cfg.word_pool,
+        constrained=cfg.constrained,
+        min_similarity=cfg.min_similarity,
+        synonyms_only=cfg.synonyms_only,
+        rejected=rejected,
+    )
+
+
 def _candidates(
     words: Sequence[str],
     positions: Sequence[int],
@@ -160,16 +203,7 @@ def _candidates(
             if kind == WORD_KIND:
                 assert neighbours is not None
                 news: list[str | None] = list(
-                    word_substitutes(
-                        w,
-                        neighbours,
-                        n=cfg.word_candidates,
-                        pool=cfg.word_pool,
-                        constrained=cfg.constrained,
-                        min_similarity=cfg.min_similarity,
-                        synonyms_only=cfg.synonyms_only,
-                        rejected=rejected,
-                    )
+                    _substitutes(w, cfg, neighbours, rejected)[: cfg.word_candidates]
                 )
             else:
                 news = [CHAR_OPS[kind](w, rng) for _ in range(cfg.char_samples)]
@@ -246,6 +280,23 @@ def greedy_attack(
         edited.add(i)
         if not current.correct:
             break
+    return _result(key, text, spans, words, (clean, current), edits, (budget, queries), protected, rejected)
+
+
+def _result(
+    key: str,
+    text: str,
+    spans: Sequence[tuple[int, int]],
+    words: Sequence[str],
+    verdicts: tuple[Prediction, Prediction],
+    edits: Sequence[Edit],
+    spent: tuple[int, int],
+    protected: set[int],
+    rejected: dict[tuple[str, str], str],
+) -> AttackResult:
+    """The record of one search: `verdicts` = (clean, final) predictions, `words` the final words,
+    `spent` = (edit budget, queries)."""
+    (clean, current), (budget, queries) = verdicts, spent
     return AttackResult(
         key=key,
         original=text,
@@ -262,3 +313,82 @@ def greedy_attack(
         protected=tuple(sorted({words[i] for i in protected})),
         rejected=tuple(sorted(Counter(rejected.values()).items())),
     )
+
+
+# ---------------------------------------------------------------- ranked (TextFooler-like) search
+
+
+def _fluent(
+    text: str,
+    spans: Sequence[tuple[int, int]],
+    words: Sequence[str],
+    i: int,
+    news: Sequence[str],
+    cfg: AttackConfig,
+    fluency: Callable[[Sequence[str]], Sequence[float]] | None,
+    rejected: dict[tuple[str, str], str],
+) -> list[str]:
+    """The first `word_candidates` substitutes `news` for word `i` (best first) that leave the span at most
+    `max_fluency_drop` nats less likely than the clean `text`, most fluent first (one `fluency` call)."""
+    if cfg.max_fluency_drop is None or not news:
+        return list(news[: cfg.word_candidates])
+    assert fluency is not None
+    ll = list(fluency([text, *(render(text, spans, [*words[:i], new, *words[i + 1 :]]) for new in news)]))
+    kept = []
+    for new, v in zip(news, ll[1:]):
+        if v - ll[0] < -cfg.max_fluency_drop:
+            rejected[(words[i].lower(), new.lower())] = "fluency"
+        else:
+            kept.append((ll[0] - v, new))
+    return [new for _, new in sorted(kept, key=lambda x: x[0])][: cfg.word_candidates]
+
+
+def _without(text: str, span: tuple[int, int]) -> str:
+    """`text` with the word at `span` deleted, one space left where it was (the leave-one-out probe)."""
+    return f"{text[: span[0]].rstrip()} {text[span[1] :].lstrip()}".strip()
+
+
+def ranked_attack(
+    text: str,
+    score: Callable[[str], Prediction],
+    *,
+    config: AttackConfig,
+    neighbours: Neighbours,
+    key: str = "",
+    fluency: Callable[[Sequence[str]], Sequence[float]] | None = None,
+) -> AttackResult:
+    """TextFooler-like search within `max_queries` (module doc). `fluency(texts)` gives the log-likelihood
+    of each span text in its context; needed when `max_fluency_drop` is set."""
+    config.validate()
+    if config.max_fluency_drop is not None and fluency is None:
+        raise ValueError("fluency: max_fluency_drop needs a scorer of the span's log-likelihood")
+    key = key or text
+    spans = word_spans(text)
+    words = [text[s:e] for s, e in spans]
+    protected = entity_indices(text, spans) if config.constrained else set()
+    budget, cap = config.budget(len(words)), config.max_queries
+    if cap is None:  # one query per word to rank it and word_candidates to substitute it, at most
+        cap = 1 + len(words) * (1 + config.word_candidates)
+    clean = current = score(text)
+    queries, edits = 1, []
+    rejected: dict[tuple[str, str], str] = {}
+    free = [i for i in range(len(words)) if i not in protected] if clean.correct and budget else []
+    pools = {i: _substitutes(words[i], config, neighbours, rejected) for i in free}
+    pools = {i: news for i, news in pools.items() if news}
+    drop = {i: clean.margin - score(_without(text, spans[i])).margin for i in list(pools)[: cap - queries]}
+    queries += len(drop)
+    for i in sorted(drop, key=lambda j: (-drop[j], j)):
+        if queries >= cap:
+            break
+        news = _fluent(text, spans, words, i, pools[i], config, fluency, rejected)
+        step = _greedy_step(text, spans, words, score, [(i, WORD_KIND, new) for new in news][: cap - queries])
+        if step is None:  # no fluent substitute for this word
+            continue
+        (_, _, new), pred, spent = step
+        queries += spent
+        if pred.margin < current.margin:
+            edits.append(Edit(word_index=i, kind=WORD_KIND, old=words[i], new=new))
+            words[i], current = new, pred
+        if not current.correct or len(edits) == budget:
+            break
+    return _result(key, text, spans, words, (clean, current), edits, (budget, queries), protected, rejected)

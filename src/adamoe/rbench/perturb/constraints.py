@@ -19,7 +19,9 @@ old → new is allowed only when (checked in this order, the first failure is th
    -ful/-less affixes);
 9. `not_synonym` (only with `synonyms_only`): they share a WordNet synonym set (movie → film, beautiful →
    lovely), which also rules out co-hyponyms (cat → dog);
-10. `similarity`: the embedding cosine of the substitute is at least `min_similarity`.
+10. `similarity`: the embedding cosine of the substitute is at least `min_similarity`;
+11. `fluency` (the ranked search, `attacks.ranked_attack`): the edited span is at most `max_fluency_drop`
+   nats less likely than the clean one under the surrogate.
 Character edits obey only rule 1: never inside a name.
 
 What it cannot catch: without `synonyms_only`, co-hyponyms (cat → dog, town → village, ate → drank) pass
@@ -58,6 +60,7 @@ REJECTION_REASONS: tuple[str, ...] = (
     "antonym",
     "not_synonym",
     "similarity",
+    "fluency",
 )
 
 _SENTENCE_END = re.compile(r"(^|[.!?:;\n])[\s\"'“‘(\[-]*$")

@@ -93,6 +93,7 @@ class Lexicon:
                 self.closed[w].add(tag)
         self.gendered: frozenset[str] = frozenset(w for ln in _lines("gendered.txt") for w in ln.split())
         self._syn: dict[str, set[int]] | None = None  # loaded on first use (the synonyms-only constraint)
+        self._sets: list[list[str]] = []
         self._lemma_cache: dict[str, dict[str, set[str]]] = {}
 
     # ------------------------------------------------------------ morphology and parts of speech
@@ -168,16 +169,26 @@ class Lexicon:
 
     # ------------------------------------------------------------ synonymy and antonymy
 
-    def are_synonyms(self, a: str, b: str) -> bool:
-        """Do any lemmas of `a` and `b` share a WordNet synset (adjective satellites join their head)?"""
+    def _synsets(self, word: str) -> set[int]:
+        """Indices of the synonym sets any lemma of `word` is in (the table is read on first use)."""
         if self._syn is None:
+            self._sets = [line.split() for line in _lines("wordnet_synonyms.tsv.gz")]
             syn: dict[str, set[int]] = defaultdict(set)
-            for i, line in enumerate(_lines("wordnet_synonyms.tsv.gz")):
-                for w in line.split():
+            for i, words in enumerate(self._sets):
+                for w in words:
                     syn[w].add(i)
             self._syn = dict(syn)
-        sa = set().union(*(self._syn.get(x, set()) for x in self._forms(a)))
-        return any(sa & self._syn.get(y, set()) for y in self._forms(b))
+        return set().union(*(self._syn.get(x, set()) for x in self._forms(word)))
+
+    def are_synonyms(self, a: str, b: str) -> bool:
+        """Do any lemmas of `a` and `b` share a WordNet synset (adjective satellites join their head)?"""
+        return bool(self._synsets(a) & self._synsets(b))
+
+    def synonyms(self, word: str) -> set[str]:
+        """Single-word lemmas sharing a synset with a lemma of `word`, its own lemmas excluded (base forms:
+        the word attack's candidates; synonyms of every sense, so the caller filters senses)."""
+        found = {w for i in self._synsets(word) for w in self._sets[i] if w.isalpha()}
+        return found - self._forms(word)
 
     def _forms(self, word: str) -> set[str]:
         w = word.lower()
