@@ -21,8 +21,8 @@ WORD = {"kinds": ["word"], "max_edits": 2, "max_edit_fraction": 1.0, "word_candi
 WORD["constrained"] = False  # random tiny embeddings: no neighbour would pass the similarity floor
 
 
-def _setup(tmp_path):
-    cfg = AdversarialConfig(tasks=["rte", "sst2"], per_source=8, attacks={"word": dict(WORD)}, secondary={})
+def _setup(tmp_path, word=WORD):
+    cfg = AdversarialConfig(tasks=["rte", "sst2"], per_source=8, attacks={"word": dict(word)}, secondary={})
     dim = AdversarialDimension(cfg, surrogate="sur")
     data = dim.load(limit=None, seed=0)
     tok = word_tokenizer([span_to_mc(it).context + " True False negative positive" for it in data.items])
@@ -74,3 +74,24 @@ def test_a_model_other_than_the_surrogate_cannot_build_the_set(tmp_path) -> None
     assert "\n" not in str(err.value)
     with pytest.raises(ValueError, match=r"adversarial\.tasks"):
         AdversarialConfig(tasks=["hellaswag"]).validate()
+
+
+def test_the_ranked_synonym_set_keeps_its_stated_budget(tmp_path) -> None:
+    from adamoe.rbench.perturb.lexicon import default_lexicon
+
+    ranked = {"kinds": ["word"], "search": "ranked", "word_source": "synonyms", "max_edit_fraction": 1.0}
+    ranked |= {"word_candidates": 3, "max_queries": 4, "min_similarity": -1.0, "max_fluency_drop": 1e3}
+    dim, data, ev = _setup(tmp_path, ranked)
+    sur = ev("sur", 2)
+    cfg = dim.config.attack_config("word", seed=0)
+    results = dim._attack(sur, data.items, "word", cfg)
+    attacked = [r for r in results if r.clean_correct]
+    assert attacked and budget(cfg) == 4 and all(r.queries <= 4 for r in results)
+    assert max(r.queries for r in attacked) == 4  # unbounded, two items would ask 5 (hand-run)
+    assert all(r.queries == 1 for r in results if not r.clean_correct)
+    edits = [e for r in results for e in r.edits]
+    assert edits and all(default_lexicon().are_synonyms(e.old, e.new) for e in edits)
+    assert sur.queries > sum(r.queries for r in results)  # plus one fluency call per word tried
+    dim.run(sur, data, seed=0)
+    (path,) = (tmp_path / "adversarial").glob("word-*.json")
+    assert json.loads(path.read_text())["query_budget"] == 4

@@ -1,16 +1,19 @@
 """Adversarial resilience on FIXED adversarial sets, built once on a surrogate and shared by every model.
 
-As AdvGLUE builds its sets: each attack in `attacks` (default 'word': substitutes from the surrogate's
-own input-embedding neighbours that pass the label-preserving constraints of `perturb.constraints`,
-WordNet synonyms only; 'char': DeepWordBug-like swap/delete/insert typos) searches greedily against the
-*surrogate* model (`surrogate`, default the suite's first model: the fine-tuned dense SmolLM2) on the
-clean items' editable span (`SpanMCItem.text`: the RTE hypothesis, the SST-2 sentence, the MRPC second
-sentence; the template is never edited). Query budget per attacked item: at most
-``1 + max_edits x max_positions x (char kinds or word_candidates)`` log-likelihood scorings (`budget`;
-65 for 'word', 49 for 'char' by default). Only the edits that flip the surrogate are kept; they are
-frozen to ``<run cache>/adversarial/<attack>-<key>.json`` (atomic; `key` hashes the clean items, the
-attack settings and the surrogate spec, so a resumed or later run reads the same set), and every model
-— the surrogate included — is then scored on that one file. Metrics per attack: `adv_acc_<attack>`
+As AdvGLUE builds its sets: each attack in `attacks` searches against the *surrogate* model (`surrogate`,
+default the suite's first model: the fine-tuned dense SmolLM2) on the clean items' editable span
+(`SpanMCItem.text`, e.g. the ARC/SciQ question, the RTE hypothesis; the template is never edited).
+Default 'word': TextFooler-like ranked search (`perturb.attacks.ranked_attack`) over WordNet synonyms
+scored by the surrogate's input embeddings (`SynonymNeighbours`), kept only when they pass the
+label-preserving constraints of `perturb.constraints` and leave the span at most `max_fluency_drop` nats
+less likely on its own (`_fluency`); budget `max_queries` = 60 queries per item. 'char': DeepWordBug-like
+swap/delete/insert typos, greedy, ``1 + max_edits x max_positions x char kinds`` = 49 (`budget`).
+Default tasks: those where the surrogate is clearly above chance (reference run, 20-25 test items each:
+SciQ 85% and ARC-Easy 60% of 4 choices; RTE 56%, SST-2 44%, MRPC 16%, BoolQ 35% of 2, CB 45% of 3).
+Only the edits that flip the surrogate are kept; they are frozen to
+``<run cache>/adversarial/<attack>-<key>.json`` (atomic; `key` hashes the clean items, the attack settings
+and the surrogate spec, so a resumed or later run reads the same set), and every model — the surrogate
+included — is then scored on that one file. Metrics per attack: `adv_acc_<attack>`
 (accuracy on the fixed set, chance beside it) and `drop_<attack>` (clean minus adversarial credit on the
 same items, paired); on the surrogate the drop is 1 by construction, so read the other models.
 
@@ -25,9 +28,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
+from adamoe.data.examples import MCExample
 from adamoe.data.spans import SPAN_PATTERNS, SpanMCItem, load_span_task, span_to_mc
 from adamoe.data.splits import spread
 from adamoe.eval.estimates import ItemScores, group_estimates, item_scores, uniform_chance
@@ -40,16 +46,18 @@ from adamoe.rbench.perturb.attacks import (
     AttackResult,
     greedy_attack,
     mc_prediction,
+    ranked_attack,
     summarise,
 )
-from adamoe.rbench.perturb.neighbours import EmbeddingNeighbours
+from adamoe.rbench.perturb.neighbours import EmbeddingNeighbours, SynonymNeighbours
 from adamoe.utils.config import Config, option, require
 from adamoe.utils.io import atomic_write_text
 
 __all__ = ["AdversarialConfig", "AdversarialDimension", "audit", "budget"]
 
 DEFAULT_ATTACKS: dict[str, dict[str, Any]] = {
-    "word": {"kinds": [WORD_KIND], "max_edits": 2, "max_edit_fraction": 0.3, "word_candidates": 4, "max_positions": 8},
+    "word": {"kinds": [WORD_KIND], "search": "ranked", "word_source": "synonyms", "max_edits": 4, "max_edit_fraction": 0.2,
+             "word_candidates": 6, "word_pool": 100, "min_similarity": 0.4, "max_fluency_drop": 2.0, "max_queries": 60},
     "char": {"kinds": ["swap", "delete", "insert"], "max_edits": 2, "max_edit_fraction": 0.3, "max_positions": 8},
 }  # fmt: skip
 DEFAULT_SECONDARY: dict[str, dict[str, Any]] = {
@@ -60,6 +68,8 @@ _FORMAT = 1  # bump when a frozen set's content changes for the same key
 
 def budget(cfg: AttackConfig) -> int | None:
     """Most log-likelihood queries one attacked item may cost (None when positions are unbounded)."""
+    if cfg.search == "ranked":
+        return cfg.max_queries
     if cfg.max_positions is None or cfg.max_edits is None:
         return None
     per_word = sum(cfg.word_candidates if k == WORD_KIND else cfg.char_samples for k in cfg.kinds)
@@ -71,7 +81,7 @@ class AdversarialConfig(Config):
     """Tasks, the surrogate, the attacks that build the fixed sets and the per-model secondary check."""
 
     section = "adversarial"
-    tasks: list[str] = field(default_factory=lambda: ["rte", "sst2", "mrpc"])
+    tasks: list[str] = field(default_factory=lambda: ["arc_easy", "sciq"])
     per_source: int | None = option(25, ge=1)
     """Items per task (hash order); attacks query the surrogate many times per item."""
     surrogate: str = "first"
@@ -149,9 +159,10 @@ class AdversarialDimension:
         """Attack every item against `ev`'s own verdicts; each result is cached per model and item."""
         neighbours = None
         if WORD_KIND in cfg.kinds:
-            if "neighbours" not in ev.extras:
-                ev.extras["neighbours"] = EmbeddingNeighbours.from_model(ev.model, ev.tokenizer)
-            neighbours = ev.extras["neighbours"]
+            source = SynonymNeighbours if cfg.word_source == "synonyms" else EmbeddingNeighbours
+            if f"neighbours:{cfg.word_source}" not in ev.extras:
+                ev.extras[f"neighbours:{cfg.word_source}"] = source.from_model(ev.model, ev.tokenizer)
+            neighbours = ev.extras[f"neighbours:{cfg.word_source}"]
         settings = json.dumps([name, "span", dataclasses.asdict(cfg)], sort_keys=True, default=list)
         results = []
         for it in items:
@@ -159,7 +170,12 @@ class AdversarialDimension:
             hit = ev.lookup(self.name, f"attack:{name}", it.id, payload)
             if hit is None:
                 ev.announce("attack", self.name, f"adversarial/{name}", [it.id])
-                result = greedy_attack(
+                search = (
+                    greedy_attack
+                    if cfg.search == "greedy"
+                    else partial(ranked_attack, fluency=_fluency(ev, it))
+                )
+                result = search(
                     it.text,
                     lambda t, it=it: mc_prediction(ev.query(span_to_mc(replace(it, text=t))), it.label),
                     config=cfg,
@@ -313,6 +329,15 @@ class AdversarialDimension:
             dimension=self.name, metrics=dict.fromkeys(items), details=details, routing=routing, items=items
         )
         return result.finalize(seed=seed)
+
+
+def _fluency(ev: ModelEvaluator, it: SpanMCItem) -> Callable[[Sequence[str]], tuple[float, ...]]:
+    """Log-likelihood of span texts on their own (after the tokenizer's start token), all in one query: the
+    fluency check. Not after the item's prefix: there, words copied from the premise are so predictable
+    that any synonym of them loses several nats (RTE hypotheses)."""
+    return lambda texts: ev.query(
+        MCExample(id=it.id, context="", choices=list(texts), label=0, task=it.task), target_delimiter=""
+    )
 
 
 def audit(records: list[dict[str, Any]], items: list[SpanMCItem]) -> list[dict[str, Any]]:
