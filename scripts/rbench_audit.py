@@ -5,7 +5,7 @@ degenerate ones, each with an empty `audit` field; totals checked against the re
 `adversarial.md` / `.jsonl` (a seeded sample of the frozen adversarial sets, with the sets' sizes and
 the surrogate's attack success rate). After a person filled the `audit` fields, `--summarise` prints
 the judge's refusal precision and the share of label-preserving, fluent edits with Wilson 95%
-intervals. Where the run keeps what is audited: `adamoe.rbench.audit`.
+intervals. Where the run keeps what is audited: `scripts/rbench_audit_lib.py`.
 
     python scripts/rbench_audit.py --run-dir /work/runs/rbench-offline --out docs/figures/rbench/audit
     python scripts/rbench_audit.py --summarise docs/figures/rbench/audit
@@ -14,13 +14,19 @@ intervals. Where the run keeps what is audited: `adamoe.rbench.audit`.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from adamoe.eval.significance import Estimate
-from adamoe.rbench import audit
-from adamoe.rbench.report.audit import adversarial_markdown, refusal_markdown, write_audit
+
+_ROOT = str(Path(__file__).resolve().parents[1])
+if _ROOT not in sys.path:  # `python scripts/rbench_audit.py` puts scripts/, not the repo, on the path
+    sys.path.insert(0, _ROOT)
+
+import scripts.rbench_audit_lib as audit  # noqa: E402
+from scripts.rbench_audit_report import adversarial_markdown, refusal_markdown, write_audit  # noqa: E402
 
 
 def _fmt(est: Estimate | None) -> str:

@@ -1,7 +1,7 @@
-"""The hand-audit rows of a finished run (`adamoe.rbench.audit`) on a fake run folder in the run's own file
-formats (`tests.rbench.fake_run`): the refusals listed are the hand-listed ones, totals are checked against
-the reported rates (and the check fails when they differ), the adversarial sample is the stated draw, and
-the summary's precision and shares are the hand-computed Wilson intervals."""
+"""The hand-audit rows of a finished run (scripts/rbench_audit_lib.py) on a fake run folder in the run's
+own file formats (`tests.rbench.fake_run`): the refusals listed are the hand-listed ones, totals are
+checked against the reported rates (and the check fails when they differ), the adversarial sample is the
+stated draw, and the summary's precision and shares are the hand-computed Wilson intervals."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import zlib
 
 import numpy as np
 import pytest
+import scripts.rbench_audit_lib as audit
 
-from adamoe.rbench import audit
 from adamoe.rbench.dimensions.safety import SafetyDimension
 from tests.rbench import fake_run
 

@@ -1,5 +1,6 @@
 """Hand audits of a finished MoE-RBench run (issue 18): every counted refusal, and a sample of the frozen
-adversarial sets, as rows a person fills in; then the agreement those filled rows show.
+adversarial sets, as rows a person fills in; then the agreement those filled rows show (a
+developer tool of scripts/rbench_audit.py, outside the `adamoe` package).
 
 Why here: a refusal rate is only as good as its judge, and an adversarial set only as good as its
 edits; both claims need a person to read the actual texts the run counted. Where the run keeps them:

@@ -1,4 +1,4 @@
-"""The two hand-audit documents of a finished run (`adamoe.rbench.audit`): Markdown to read, JSONL to fill.
+"""The two hand-audit documents of a finished run (`scripts/rbench_audit_lib.py`): Markdown to read, JSONL to fill.
 
 Why two files each: the Markdown clips long texts so a table stays readable; the JSONL holds every full
 text and its empty `audit` field, and is what the summary reads back, so a filled file is the audit's
@@ -13,8 +13,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from scripts.rbench_audit_lib import ADVERSARIAL_AUDIT, REFUSAL_AUDIT
+
 from adamoe.eval.report import Heading, Paragraph, Table, to_markdown
-from adamoe.rbench.audit import ADVERSARIAL_AUDIT, REFUSAL_AUDIT
 from adamoe.rbench.dimensions.safety import clip
 from adamoe.utils.io import atomic_write_text
 
