@@ -10,12 +10,16 @@ Imports run one way, kernels -> dispatch -> layer: dispatch knows experts only t
 :class:`GroupedExperts` protocol (and the optional ``forward_decode`` / ``fused_swiglu_weights`` /
 ``fused_swiglu_lora`` methods), never the expert classes; the ``auto`` backend choice lives beside the
 kernels (:mod:`adamoe.experts.backend`).
+
+Under ``torch.compile`` the routed experts run as one custom op, :func:`moe_routed_swiglu` (inference
+only), so the host read of the group sizes happens inside it and no MoE layer breaks the graph.
 """
 
 from __future__ import annotations
 
 import functools
 import warnings
+from collections.abc import Callable
 from typing import Protocol
 
 import torch
@@ -36,8 +40,14 @@ def plan(routing: Routing) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
     Returns ``slot`` (flat indices into the (T*k) slots, grouped by expert, stable), ``token`` (the
     token of each such slot) and ``counts`` (rows per true expert).
     """
-    num_experts, k = routing.num_experts, routing.top_k
-    flat = routing.indices.reshape(-1)
+    return plan_indices(routing.indices, routing.num_experts)
+
+
+def plan_indices(indices: torch.Tensor, num_experts: int) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    """:func:`plan` of (T, k) ``indices`` over ``num_experts`` true experts (what :func:`moe_routed_swiglu`
+    has: the indices alone). ``tolist`` reads the counts back to the host: the counted path's one sync."""
+    k = indices.shape[1]
+    flat = indices.reshape(-1)
     key = torch.where((flat >= 0) & (flat < num_experts), flat, torch.full_like(flat, num_experts))
     key_sorted, order = torch.sort(key, stable=True)
     counts_all = torch.bincount(key_sorted, minlength=num_experts + 1)
@@ -46,23 +56,123 @@ def plan(routing: Routing) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
     return slot, slot // k, counts
 
 
+def routed_counted(
+    hidden: torch.Tensor,
+    indices: torch.Tensor,
+    weights: torch.Tensor,
+    num_experts: int,
+    grouped: Callable[[torch.Tensor, list[int]], torch.Tensor],
+) -> torch.Tensor:
+    """(T, H) -> (T, H) weighted sum of the true slots' expert outputs (nulls and empty slots dropped).
+
+    :func:`plan_indices`, gather the rows, ``grouped(rows, counts)`` ((N, H) rows sorted by expert ->
+    (N, H) outputs, e.g. ``forward_grouped``), then scatter them back weighted by the (T, k) ``weights``.
+    """
+    slot, token, counts = plan_indices(indices, num_experts)
+    rows = hidden.index_select(0, token)
+    expert_out = grouped(rows, counts)
+    slot_weights = weights.reshape(-1).index_select(0, slot).to(expert_out.dtype)
+    return torch.zeros_like(hidden).index_add_(0, token, expert_out * slot_weights.unsqueeze(1))
+
+
 def dispatch(hidden: torch.Tensor, routing: Routing, experts: GroupedExperts) -> torch.Tensor:
-    """(T, H) hidden -> (T, H) weighted sum of the chosen experts' outputs (identity nulls included)."""
-    # Optional fused fast path (SwiGLUExperts.forward_decode: inference at decode); None = not taken.
+    """(T, H) hidden -> (T, H) weighted sum of the chosen experts' outputs (identity nulls included).
+
+    Paths, first taken wins: the fused decode kernel (``forward_decode``: inference at decode, never
+    under ``torch.compile``), the sync-free device path (CUDA), under ``torch.compile`` the opaque op
+    :func:`moe_routed_swiglu` (no graph break: :func:`compiled_routed`), else the counted path.
+    """
     decode = getattr(experts, "forward_decode", None)
     out = decode(hidden, routing) if decode is not None else None
     if out is None and hidden.device.type in SYNC_FREE_DEVICES:  # CUDA: no host sync (docs/performance.md)
         out = dispatch_sync_free(hidden, routing, experts)
+    if out is None and torch.compiler.is_compiling():
+        out = compiled_routed(hidden, routing, experts)
     if out is None:
-        slot, token, counts = plan(routing)
-        rows = hidden.index_select(0, token)
-        expert_out = experts.forward_grouped(rows, counts)
-        slot_weights = routing.weights.reshape(-1).index_select(0, slot).to(expert_out.dtype)
-        out = torch.zeros_like(hidden).index_add_(0, token, expert_out * slot_weights.unsqueeze(1))
+        out = routed_counted(
+            hidden, routing.indices, routing.weights, routing.num_experts, experts.forward_grouped
+        )
     if routing.null_type == "identity" and routing.num_null > 0:
         identity_weight = (routing.weights * routing.null_mask()).sum(dim=-1, keepdim=True)
         out = out + identity_weight.to(hidden.dtype) * hidden
     return out
+
+
+# --- under torch.compile: the routed experts as one opaque op (issue 20) -----------------------------
+
+
+ROUTED_OP = "adamoe::moe_routed_swiglu"
+"""The qualified name of :func:`moe_routed_swiglu` (what a compiled graph calls)."""
+
+
+@torch.library.custom_op(ROUTED_OP, mutates_args=())
+def moe_routed_swiglu(
+    hidden: torch.Tensor,
+    indices: torch.Tensor,
+    weights: torch.Tensor,
+    gate_up: torch.Tensor,
+    down: torch.Tensor,
+    num_experts: int,
+    kernel: str,
+) -> torch.Tensor:
+    """(T, H) hidden, (T, k) routing ``indices``/``weights``, (E, 2I, H) ``gate_up``, (E, H, I) ``down``
+    -> (T, H) weighted sum of the true slots' SwiGLU outputs (identity nulls not included).
+
+    Why an op: the counted path reads the group sizes back to the host (:func:`plan_indices`), which
+    ``torch.compile`` cannot trace, so it broke the graph at every MoE layer. As a custom op the compiler
+    sees one call with a known (T, H) output (:func:`_moe_routed_swiglu_fake`) and the host read happens
+    inside it at run time, in the eager code itself (:func:`routed_counted`, SwiGLU backend ``kernel``:
+    :func:`adamoe.experts.backend.swiglu_function`; rows run in the weights' dtype, as the HF adapter's).
+
+    Inference only, no autograd registered: :func:`compiled_routed` calls it only when no gradient is
+    needed and otherwise keeps the counted path (graph breaks, exact gradients). A backward op would need
+    the grouped SwiGLU's backward a second time outside its autograd function (``_GroupedSwiGLU``), or a
+    forward recompute inside it; the compiled prefill of issue 20 runs under ``inference_mode``, and
+    compiled training on CUDA already takes the traceable :func:`dispatch_sync_free` (bf16 ``_grouped_mm``).
+    """
+    run = backend.swiglu_function(kernel)
+
+    def grouped(rows: torch.Tensor, counts: list[int]) -> torch.Tensor:
+        return run(rows.to(gate_up.dtype), gate_up, down, counts).to(rows.dtype)
+
+    return routed_counted(hidden, indices, weights, num_experts, grouped)
+
+
+@moe_routed_swiglu.register_fake
+def _moe_routed_swiglu_fake(
+    hidden: torch.Tensor,
+    indices: torch.Tensor,
+    weights: torch.Tensor,
+    gate_up: torch.Tensor,
+    down: torch.Tensor,
+    num_experts: int,
+    kernel: str,
+) -> torch.Tensor:
+    """The output the compiler plans with: ``hidden``'s shape, dtype and strides (``routed_counted``
+    returns a ``zeros_like(hidden)``)."""
+    return torch.empty_like(hidden)
+
+
+def compiled_routed(hidden: torch.Tensor, routing: Routing, experts: object) -> torch.Tensor | None:
+    """(T, H) -> (T, H) routed output through :func:`moe_routed_swiglu` (under ``torch.compile``), or None.
+
+    None keeps the counted path: experts without plain fused SwiGLU weights (:func:`fused_swiglu_weights`:
+    LoRA, explicit ``grouped``/``loop`` backends, a wrapped ``forward_grouped``), LoRA factors
+    (:func:`fused_swiglu_lora`), or a gradient to compute (the op has no backward). The op does not set
+    ``rows_processed`` on the experts (its row count is known only at run time).
+    """
+    fused = fused_swiglu_weights(experts)
+    kernel = getattr(experts, "backend", backend.AUTO)
+    if fused is None or any(lr is not None for lr in fused_swiglu_lora(experts)):
+        return None
+    if kernel != backend.AUTO and kernel not in backend.BACKEND_FUNCTIONS:
+        return None
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (hidden, routing.weights, *fused)):
+        return None
+    gate_up, down = fused
+    return moe_routed_swiglu(
+        hidden, routing.indices, routing.weights, gate_up, down, routing.num_experts, kernel
+    )
 
 
 # --- the sync-free device path (CUDA): no host synchronisation per MoE layer ---------------------------

@@ -8,6 +8,7 @@ import torch
 from adamoe.dispatch import dispatch
 from adamoe.experts import LoRASwiGLUExperts, SwiGLUExperts, kernels
 from adamoe.routing.base import Routing
+from adamoe.routing.topk import TopKRouter
 
 needs_kernel = pytest.mark.skipif(
     not kernels.available(), reason="no C++ toolchain to build the decode kernel"
@@ -333,3 +334,19 @@ def test_routed_kernel_declines_autograd_large_batches_and_bad_rules():
         assert routed(torch.randn(kernels.DECODE_MAX_TOKENS + 1, H), router, gate_up, down) is None
         assert routed(hidden, router, gate_up, down, k=E + NULLS + 1) is None
         assert routed(torch.randn(0, H), router, gate_up, down) is None
+
+
+def test_under_torch_compile_the_fused_paths_decline_before_touching_the_kernels(monkeypatch):
+    """Traced code must not reach the C++ kernels (nor their availability check): issue 20."""
+
+    def untraceable(*args, **kwargs):
+        raise AssertionError("a decode kernel was reached while compiling")
+
+    for name in ("_module", "available", "moe_decode", "moe_decode_routed"):
+        monkeypatch.setattr(kernels, name, untraceable)
+    monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
+    indices, weights = routing_of(2)
+    router = TopKRouter(hidden_size=H, num_experts=E, top_k=K, num_null=NULLS).eval()
+    with torch.no_grad():
+        assert _experts().forward_decode(torch.randn(2, H), _routing(indices, weights)) is None
+        assert _experts().forward_decode_routed(torch.randn(2, H), router.decode_rule()) is None

@@ -6,21 +6,24 @@ default (inductor) backend, run in eval mode under ``torch.inference_mode`` like
 in the same rotated rounds, so ``× eager`` and ``× hf grouped_mm`` (eager or compiled) are paired
 per-round ratios (:func:`adamoe.bench.paired.paired_ratio`).
 
-- ``fullgraph=True`` where :func:`torch._dynamo.explain` finds no graph break, else ``False``: our MoE
-  dispatch reads the group counts back to the host (``bincount``, ``tolist``), so it compiles as several
-  graphs; :func:`graph_breaks` records how many and why (the JSON says what was fused).
-- Under the compiler our experts take :func:`adamoe.experts.backend.rule_backend`'s choice (recorded per
-  variant): in fp32 inductor cannot lower ``torch._grouped_mm`` (bf16 only), so it is the hand-written
-  ``grouped`` kernel. transformers' ``grouped_mm`` experts likewise leave ``torch._grouped_mm`` under the
+- ``fullgraph=True`` where :func:`torch._dynamo.explain` finds no graph break, else ``False``;
+  :func:`graph_breaks` records how many and why (the JSON says what was fused). Our MoE dispatch reads
+  the group counts back to the host (``bincount``, ``tolist``); under the compiler (inference) it runs
+  the routed experts as one opaque custom op (:func:`adamoe.dispatch.moe_routed_swiglu`) with that read
+  inside, and the decode kernels stay out of traced code, so our MoE compiles as one graph too (it broke
+  the graph at every MoE layer before).
+- Inside that op our experts run eagerly, on the ``auto`` backend's eager choice per shape bucket, as
+  their eager twin does (:func:`experts_backend`; inductor could not lower fp32 ``torch._grouped_mm``
+  anyway, bf16 only). transformers' ``grouped_mm`` experts leave ``torch._grouped_mm`` under the
   compiler unless bf16 (its ``_can_use_grouped_mm``: a ``grouped_mm_fallback`` custom op, one graph).
 - The AdaMoE loads share one compiled module (the dial is a float on the routers, which the compiler
   guards on or takes as an input; the tests check each load's logits against eager). The load of a compiled variant is read by its eager model on the
   same tokens (the recorder's callbacks would make the compiler recompile).
 - The first call at a new shape compiles: :func:`warm_compiled` makes it (untimed) before the rounds, and
   the rounds run under :func:`no_recompile`, so a compile can never land in a timed round. The warm-up
-  has no recompile limit: dynamo specialises our dispatch on each layer's routed group counts (and
-  ``_mm_out`` on each group's size), so every MoE layer x grid point x dial load adds entries to the same
-  code objects (a 2-layer tiny model with 3 compiled AdaMoE variants x 4 grid points passed the old
+  has no recompile limit: where a graph breaks in the dispatch (experts the op does not serve), dynamo
+  specialises it on each layer's routed group counts (and ``_mm_out`` on each group's size), so every MoE
+  layer x grid point x dial load adds entries to the same code objects (a 2-layer tiny model with 3 compiled AdaMoE variants x 4 grid points passed the old
   budget of 20 per code object); no budget counted in advance is safe, and a limit hit would either
   abort the bench or silently run that frame eagerly in the timed rounds.
 """
@@ -61,17 +64,17 @@ def expert_modules(model: nn.Module) -> list[nn.Module]:
 
 
 def experts_backend(model: nn.Module) -> str | None:
-    """The backend our experts run under ``torch.compile`` (None: dense, or transformers' own experts)."""
-    from adamoe.experts.backend import grouped_mm_fits, rule_backend
+    """What our experts run under ``torch.compile`` (None: dense, or transformers' own experts): the op
+    :data:`adamoe.dispatch.ROUTED_OP`, inside which the ``auto`` backend picks per shape bucket in eager
+    (:func:`adamoe.experts.backend.chosen_backends`), as in the eager twin. The bench's models run plain
+    fused SwiGLU experts under ``inference_mode``, which the op serves (:func:`adamoe.dispatch.compiled_routed`)."""
+    from adamoe.dispatch import ROUTED_OP
+    from adamoe.experts.backend import AUTO
     from adamoe.routing.source import routing_sources
 
-    experts = expert_modules(model)
-    if not experts or next(routing_sources(model), None) is None:
+    if not expert_modules(model) or next(routing_sources(model), None) is None:
         return None
-    weight = experts[0].gate_up_proj
-    return rule_backend(
-        weight.device.type, compiling=True, grouped_mm=grouped_mm_fits(weight, compiling=True)
-    ).backend
+    return f"{AUTO} (eager, in {ROUTED_OP})"
 
 
 def graph_breaks(model: nn.Module, ids: torch.Tensor) -> dict[str, Any]:

@@ -232,3 +232,10 @@ BACKEND_FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {
     "torch_grouped_mm": grouped_swiglu_torch,
     "loop": grouped_swiglu_reference,
 }
+
+
+def swiglu_function(name: str) -> Callable[..., torch.Tensor]:
+    """The SwiGLU function ``fn(rows, gate_up, down, counts)`` of backend ``name`` (:data:`AUTO` or a key of
+    :data:`BACKEND_FUNCTIONS`): what :class:`~adamoe.experts.SwiGLUExperts` and the compiled dispatch op
+    (:func:`adamoe.dispatch.moe_routed_swiglu`) run, by the same name."""
+    return auto_swiglu if name == AUTO else BACKEND_FUNCTIONS[name]

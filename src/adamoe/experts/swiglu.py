@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from adamoe.experts import kernels
-from adamoe.experts.backend import AUTO, auto_swiglu
-from adamoe.experts.grouped_mm import grouped_swiglu, grouped_swiglu_reference, grouped_swiglu_torch
+from adamoe.experts.backend import AUTO, swiglu_function
+from adamoe.experts.grouped_mm import grouped_swiglu, grouped_swiglu_reference
 
 if TYPE_CHECKING:
     from adamoe.routing.base import Routing
@@ -44,18 +44,16 @@ class SwiGLUExperts(nn.Module):
 
     def forward_grouped(self, rows: torch.Tensor, counts: list[int]) -> torch.Tensor:
         self.rows_processed = int(rows.shape[0])
-        if self.backend == AUTO:
-            return auto_swiglu(rows, self.gate_up_proj, self.down_proj, counts)
-        if self.backend == "grouped":
-            return grouped_swiglu(rows, self.gate_up_proj, self.down_proj, counts)
-        if self.backend == "torch_grouped_mm":
-            return grouped_swiglu_torch(rows, self.gate_up_proj, self.down_proj, counts)
-        return grouped_swiglu_reference(rows, self.gate_up_proj, self.down_proj, counts)
+        return swiglu_function(self.backend)(rows, self.gate_up_proj, self.down_proj, counts)
 
     def _decode_weights(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         """(E, 2I, H), (E, H, I) weights for the fused decode kernels, or None: explicit
         ``torch_grouped_mm`` or ``loop`` backends keep their own path, and so does a ``forward_grouped``
-        wrapped on the instance (expert dropout, recorders), which must see every call."""
+        wrapped on the instance (expert dropout, recorders), which must see every call. None under
+        ``torch.compile`` too, before any kernel is touched: the C++ kernels (and the file-system check that
+        finds them) cannot be traced, and would break the graph at every MoE layer (issue 20)."""
+        if torch.compiler.is_compiling():
+            return None
         if self.backend not in (AUTO, "grouped") or "forward_grouped" in self.__dict__:
             return None
         return self.gate_up_proj, self.down_proj
@@ -101,8 +99,9 @@ class SwiGLUExperts(nn.Module):
 
     def fused_swiglu_weights(self) -> tuple[torch.Tensor, torch.Tensor] | None:
         """(E, 2I, H), (E, H, I) weights for :func:`adamoe.dispatch.dispatch_sync_free` (one
-        ``torch._grouped_mm`` per projection, no host sync), or None: the explicit ``grouped``/``loop``
-        backends keep their own kernel."""
+        ``torch._grouped_mm`` per projection, no host sync) and, under ``torch.compile``, for the op
+        :func:`adamoe.dispatch.moe_routed_swiglu` (run on this module's backend), or None: the explicit
+        ``grouped``/``loop`` backends keep their own kernel."""
         if self.backend not in (AUTO, "torch_grouped_mm"):
             return None
         return self.gate_up_proj, self.down_proj

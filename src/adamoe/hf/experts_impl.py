@@ -92,8 +92,9 @@ class _FusedSwiGLU:
         """(T, H) -> (T, H) at decode through the fused kernel (:func:`kernels.moe_decode`: inference,
         CPU, T <= 8), or None so that :func:`dispatch` takes the grouped path. Reads the weights the
         way ``forward_grouped`` does, so a PEFT-parametrised (LoRA) weight is the merged one in both;
-        low-rank LoRA factors (which the kernel knows nothing of) send it to the grouped path."""
-        if self.lora:
+        low-rank LoRA factors (which the kernel knows nothing of) send it to the grouped path, and so
+        does ``torch.compile`` (the C++ kernel cannot be traced: it would break the graph per layer)."""
+        if self.lora or torch.compiler.is_compiling():
             return None
         e = self.experts
         done = kernels.moe_decode(
