@@ -72,6 +72,9 @@ def test_per_seed_accuracies_and_seed_level_tests_by_hand():
     sd = np.std(d, ddof=1)
     assert row["sd"] == pytest.approx(sd) and row["t"] == pytest.approx(np.mean(d) / (sd / math.sqrt(4)))
     assert row["p"] == pytest.approx(_naive_sign_flip(d)) and row["min_p"] == pytest.approx(1 / 8)
+    # the t interval by hand: t_{3, 0.975} = 3.182446 (tables), half width t * sd / 2
+    half = 3.182446305284263 * sd / 2
+    assert row["ci"] == pytest.approx([np.mean(d) - half, np.mean(d) + half], rel=1e-9)
     ps = [r["p"] for r in rows.values()]
     assert [r["p_holm"] for r in rows.values()] == pytest.approx(holm(ps))
     assert all(r["family"] == 3 for r in rows.values())
@@ -83,6 +86,7 @@ def test_seed_tables_print_every_seed_and_state_the_family():
     per_seed, tests = seed_tables(runs, rows, seeds=[10, 11, 12, 13])
     assert per_seed.headers == ["model", "task", "seed 10", "seed 11", "seed 12", "seed 13"]
     assert ["ada", "a", "50.0", "75.0", "0.0", "100.0"] in [list(r) for r in per_seed.rows]
+    assert "95% CI (t, seeds)" in tests.headers
     assert (
         "Holm over the 3 tests of this table" in tests.caption
         and "smallest possible p 0.125" in tests.caption

@@ -10,7 +10,9 @@ datasets. The question "does AdaMoE beat top-k *as a training recipe*?" has the 
   and init stream), takes the per-seed difference of accuracy d_s and runs the exact two-sided
   sign-flip test of mean(d) = 0 over all 2^S sign patterns. With S seeds the smallest possible p is
   2^(1-S): 0.25 with 3 seeds and 0.031 with 6. That is why the headline comparisons need >= 6 seeds.
-  The t statistic mean(d) / (sd(d) / sqrt(S)) is shown beside it for scale;
+  The t statistic mean(d) / (sd(d) / sqrt(S)) is shown beside it, with the 95% t interval of the
+  mean over seeds, mean(d) +- t_{S-1, 0.975} sd(d) / sqrt(S) (normal run-to-run differences assumed;
+  what a reader can act on when S is too small for the sign-flip floor to reach 0.05);
 - Holm runs over the family actually tested: every seed-level test of the table (all variants x
   (tasks + average)), and the caption states that count.
 """
@@ -55,10 +57,17 @@ def sign_flip_exact(d: Sequence[float]) -> float:
     return float((np.abs(signs @ x) >= observed - tol).mean())
 
 
+def _t_half_width(sd: float, n: int) -> float:
+    """Half width of the 95% t interval of a mean of ``n`` values with sample SD ``sd`` (nan below 2)."""
+    from scipy.stats import t as student_t
+
+    return float(student_t.ppf(0.975, n - 1) * sd / math.sqrt(n)) if n > 1 else float("nan")
+
+
 def seed_paired_rows(runs: Runs, *, baseline: str, exclude: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Seed-level tests of every other variant (but ``exclude``) against ``baseline``, per task and on
     the average; Holm over all of them (one family). Keys: model, task, seeds, per_seed (d_s),
-    diff, sd, t, p, p_holm, significant, min_p, family, test."""
+    diff, sd, t, ci (95% t interval over seeds), p, p_holm, significant, min_p, family, test."""
     if baseline not in runs:
         raise ValueError(f"baseline: expected one of {', '.join(runs)}, got {baseline!r}")
     tasks = list(next(iter(runs.values()))[0])
@@ -70,6 +79,7 @@ def seed_paired_rows(runs: Runs, *, baseline: str, exclude: Sequence[str] = ()) 
             d = np.subtract(a, b)
             sd = float(d.std(ddof=1)) if d.size > 1 else float("nan")
             t = float(d.mean() / (sd / math.sqrt(d.size))) if d.size > 1 and sd > 0 else float("nan")
+            half = _t_half_width(sd, d.size)
             rows.append(
                 {
                     "model": variant,
@@ -79,6 +89,7 @@ def seed_paired_rows(runs: Runs, *, baseline: str, exclude: Sequence[str] = ()) 
                     "diff": float(d.mean()),
                     "sd": sd,
                     "t": t,
+                    "ci": [float(d.mean() - half), float(d.mean() + half)],
                     "p": sign_flip_exact(d),
                     "min_p": 2.0 ** (1 - d.size),
                     "test": "sign-flip over seeds (exact)",
@@ -87,6 +98,10 @@ def seed_paired_rows(runs: Runs, *, baseline: str, exclude: Sequence[str] = ()) 
     for row, p in zip(rows, holm([r["p"] for r in rows]) if rows else []):
         row.update(p_holm=p, significant=p < 0.05, family=len(rows))
     return rows
+
+
+def _ci_text(ci: Sequence[float]) -> str:
+    return "–" if any(math.isnan(c) for c in ci) else f"[{100 * ci[0]:+.1f}, {100 * ci[1]:+.1f}]"
 
 
 def seed_tables(
@@ -110,6 +125,7 @@ def seed_tables(
                 r["task"],
                 " ".join(f"{100 * d:+.1f}" for d in r["per_seed"]),
                 f"{100 * r['diff']:+.1f}",
+                _ci_text(r["ci"]),
                 "–" if math.isnan(r["t"]) else f"{r['t']:+.2f}",
                 f"{r['p']:.3f}",
                 f"{r['p_holm']:.3f}",
@@ -117,7 +133,17 @@ def seed_tables(
             ]
             for r in seed_rows
         ]
-        head = ["model", "task", "Δ per seed", "mean Δ", "t", "p", "p (Holm)", "significant"]
+        head = [
+            "model",
+            "task",
+            "Δ per seed",
+            "mean Δ",
+            "95% CI (t, seeds)",
+            "t",
+            "p",
+            "p (Holm)",
+            "significant",
+        ]
         caption = (
             f"Seed-level paired tests vs the baseline (unit = training run; exact sign-flip over "
             f"{n_seeds} seeds, smallest possible p {2.0 ** (1 - n_seeds):.3f}); Holm over the "
