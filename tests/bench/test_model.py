@@ -175,6 +175,25 @@ def test_model_compile_false_removes_the_compiled_variants(tmp_path):
     assert "Model level" in table and "_compiled" not in table and "× eager" not in table
 
 
+def test_load_models_builds_the_moe_of_the_settings_testbed(monkeypatch):
+    """Not quick: the MoE is ``build_default_moe`` of ``ms.testbed``'s recipe (both loads replaced)."""
+    import adamoe.bench.model as bench
+    import adamoe.experiments.moe_model as moe_model
+
+    asked = []
+    monkeypatch.setattr(
+        moe_model, "build_default_moe", lambda *, recipe: (asked.append(recipe) or "moe", 0, {})
+    )
+    monkeypatch.setattr(ModelSpec, "load", lambda self, *, seed: ("dense", None))
+    for name, recipe in [
+        ("core50-e8-top2", moe_model.MoeRecipe()),
+        ("core25-e8-top4", moe_model.MoeRecipe(shared_fraction=0.25, top_k=4)),
+    ]:
+        asked.clear()
+        assert bench._load_models(ModelBenchSettings().with_testbed(name)) == ("dense", "moe")
+        assert asked == [recipe]
+
+
 def test_step_bytes_of_a_dense_model_is_every_weight_plus_the_kv_cache():
     model = ModelSpec.parse("tiny-qwen2").load()[0]
     cfg = model.config

@@ -4,11 +4,11 @@ their FLOPs (prefill) or bytes (decode) predict on this machine.
 Variants, all fp32, all timed in the same interleaved rounds per grid point (ratios are the result):
 
 - ``dense``: SmolLM2-135M as shipped;
-- ``moe_hf_grouped_mm``: its 8-expert MoE (:func:`adamoe.experiments.moe_model.build_default_moe`) under
-  transformers' ``grouped_mm`` experts implementation;
+- ``moe_hf_grouped_mm``: its 8-expert MoE, testbed ``ModelBenchSettings.testbed``
+  (:func:`adamoe.experiments.moe_model.build_default_moe`) under transformers' ``grouped_mm`` experts;
 - ``moe_adamoe``: the same MoE converted with m=0 (our dispatch; the same function);
-- ``adamoe_load<L>``: converted to AdaMoE (m=8 null experts, top-3), the compute dial
-  (:mod:`adamoe.eval.dial`) set by bisection to loads 2.0, 1.5 and 1.0 true experts per token;
+- ``adamoe_load<L>``: converted to AdaMoE (m=8 nulls, top-(k+1) for a top-k testbed), the compute dial
+  (:mod:`adamoe.eval.dial`) set by bisection to loads k, 0.75k and 0.5k true experts per token;
 - ``<name>_compiled`` (prefill only, ``ModelBenchSettings.compile``): ``torch.compile`` of the model of
   ``<name>`` (:mod:`adamoe.bench.model_compile`), paired against its eager twin and both anchors.
 
@@ -44,7 +44,7 @@ from adamoe.bench.model_compile import (
     warm_compiled,
 )
 from adamoe.bench.paired import fmt_ratio, paired_ratio
-from adamoe.bench.settings import ModelBenchSettings
+from adamoe.bench.settings import ModelBenchSettings, dial_name
 from adamoe.bench.timing import pinned, timed_rounds
 
 __all__ = ["bench_model", "model_table", "peak_rss", "step_bytes"]
@@ -68,8 +68,8 @@ class Variant:
 
 
 def _load_models(ms: ModelBenchSettings) -> tuple[nn.Module, nn.Module]:
-    """(dense, unconverted MoE): SmolLM2 and its cached moefied MoE, or tiny random one-layer models for
-    ``quick`` (one layer: the compiled variants' compile stays cheap)."""
+    """(dense, unconverted MoE): SmolLM2 and its cached moefied MoE (testbed ``ms.testbed``), or tiny
+    random one-layer models for ``quick`` (one layer: the compiled variants' compile stays cheap)."""
     from adamoe.hf.models import ModelSpec
 
     if ms.quick:
@@ -78,9 +78,10 @@ def _load_models(ms: ModelBenchSettings) -> tuple[nn.Module, nn.Module]:
         return tiny_model("qwen2", seed=ms.seed, num_hidden_layers=1), tiny_model(
             "qwen2_moe", seed=ms.seed, num_hidden_layers=1
         )
-    from adamoe.experiments.moe_model import build_default_moe
+    from adamoe.experiments.moe_model import build_default_moe, resolve_testbed
 
-    return ModelSpec.parse("smollm2").load(seed=ms.seed)[0], build_default_moe()[0]
+    moe = build_default_moe(recipe=resolve_testbed(ms.testbed))[0]
+    return ModelSpec.parse("smollm2").load(seed=ms.seed)[0], moe
 
 
 def _calibration_ids(ms: ModelBenchSettings, vocab: int) -> torch.Tensor:
@@ -121,7 +122,7 @@ def build_variants(ms: ModelBenchSettings) -> tuple[dict[str, Variant], dict[str
             found = search_null_bias(
                 ada, lambda m: mean_load(m, lambda: m(input_ids=ids, use_cache=False)), target_load=target
             )
-            name = f"adamoe_load{target:g}"
+            name = dial_name(target)
             variants[name] = Variant(model=ada, bias=found["bias"])
             dial[name] = {"bias": found["bias"], "calibration_load": found["load"], "target_load": target}
     return variants, dial
@@ -323,7 +324,10 @@ def peak_rss(fn: Callable[[], Any]) -> dict[str, float]:
 
 def bench_model(ms: ModelBenchSettings, *, threads: int) -> dict[str, Any]:
     """The whole section: dial search, the prefill grid (eager and compiled), decode and peak memory per
-    eager variant; timing on ``threads`` pinned threads."""
+    eager variant; timing on ``threads`` pinned threads. ``testbed``: its name and routed-expert share of
+    the FLOPs at load k (:func:`adamoe.experiments.testbed.routed_share`; None for the tiny models)."""
+    from adamoe.experiments.testbed import routed_share
+
     variants, dial = build_variants(ms)
     dense_cfg = variants["dense"].model.config
     grid = [(b, s) for b in ms.batches for s in ms.seq_lens]
@@ -337,7 +341,8 @@ def bench_model(ms: ModelBenchSettings, *, threads: int) -> dict[str, Any]:
         for name, v in variants.items():
             memory[name] = peak_rss(lambda v=v: v.ready()(input_ids=ids, use_cache=False))
     return {
-        "models": "tiny random, one layer (quick)" if ms.quick else "SmolLM2-135M and its 8-expert MoE",
+        "models": "tiny random, one layer (quick)" if ms.quick else f"SmolLM2-135M and its MoE {ms.testbed}",
+        "testbed": None if ms.quick else {"name": ms.testbed, **routed_share(variants[ANCHOR].model.config)},
         "dial": dial,
         "prefill": prefill,
         "compile": compile_record,

@@ -3,15 +3,39 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
-__all__ = ["BenchSettings", "ModelBenchSettings"]
+__all__ = ["BENCH_TESTBED", "BenchSettings", "ModelBenchSettings", "dial_for_k", "dial_name"]
+
+BENCH_TESTBED = "core50-e8-top2"
+"""The model section's default MoE (:data:`adamoe.experiments.moe_model.TESTBEDS`): the original 50%-core
+top-2 build (routed experts 9% of the FLOPs), kept so docs/performance.md's numbers stay reproducible; the
+experiments' testbed is :data:`~adamoe.experiments.moe_model.DEFAULT_TESTBED` (``core25-e8-top4``)."""
+
+
+def dial_name(load: float) -> str:
+    """The variant name of AdaMoE dialled to ``load`` true experts per token: ``adamoe_load1.5``."""
+    return f"adamoe_load{load:g}"
+
+
+def dial_for_k(top_k: int) -> dict[str, Any]:
+    """The dial for a testbed of top-``top_k`` (K): ``target_loads`` (K, 0.75K, 0.5K); AdaMoE's ``top_k``
+    K + 1 (the paper's rule: one above the baseline's k, beside m = 8 nulls); ``compiled``: the anchors
+    and the two AdaMoE loads below K (at load K AdaMoE does the baseline's work)."""
+    loads = (float(top_k), 0.75 * top_k, 0.5 * top_k)
+    anchors = ("dense", "moe_hf_grouped_mm", "moe_adamoe")
+    return {"target_loads": loads, "top_k": top_k + 1, "compiled": (*anchors, *map(dial_name, loads[1:]))}
 
 
 @dataclass(kw_only=True)
 class ModelBenchSettings:
     """Prefill grid (``batches`` x ``seq_lens``), decode length, dial loads and timing rounds; with
-    ``compile``, a ``<name>_compiled`` prefill variant (``torch.compile``) of each of ``compiled``."""
+    ``compile``, a ``<name>_compiled`` prefill variant (``torch.compile``) of each of ``compiled``.
 
+    ``testbed`` names the MoE (default :data:`BENCH_TESTBED`, top-2); the dial fields (``target_loads``,
+    ``top_k``, ``compiled``) are :func:`dial_for_k` of its k: set both with :meth:`with_testbed`."""
+
+    testbed: str = BENCH_TESTBED
     batches: tuple[int, ...] = (1, 4)
     seq_lens: tuple[int, ...] = (128, 512)
     decode_prompt: int = 64
@@ -27,8 +51,15 @@ class ModelBenchSettings:
     compile: bool = True
     compiled: tuple[str, ...] = ("dense", "moe_hf_grouped_mm", "moe_adamoe", "adamoe_load1.5", "adamoe_load1")
 
+    def with_testbed(self, name: str) -> ModelBenchSettings:
+        """These settings on testbed ``name`` with its dial (:func:`dial_for_k` of the testbed's k)."""
+        from adamoe.experiments.moe_model import resolve_testbed
+
+        return replace(self, testbed=name, **dial_for_k(resolve_testbed(name).top_k))
+
     def shrink(self) -> ModelBenchSettings:
-        """Tiny random one-layer models and inputs: proves the section runs, measures nothing."""
+        """Tiny random one-layer models (top-2 of 4, not the testbed) and inputs: proves the section runs,
+        measures nothing; the dial fields stay as they are."""
         return replace(
             self,
             batches=(1, 2),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass, field, replace
 
+from adamoe.bench.settings import BENCH_TESTBED
 from adamoe.commands.common import verb_config
 from adamoe.runs import run_directory, save_run_config
 from adamoe.utils.config import Config, option, require
@@ -24,8 +25,12 @@ SECTIONS = (*LAYER_SECTIONS, "model", "faults")
 @dataclass(kw_only=True)
 class BenchVerbConfig(Config):
     """``adamoe bench``: which ``sections``, ``repeats`` timings each, on ``threads`` threads; the model
-    section's prefill grid (``model_batches`` x ``model_seq_lens``), ``model_decode_tokens``, and
-    ``model_compile`` (also time ``torch.compile``d prefill variants)."""
+    section's prefill grid (``model_batches`` x ``model_seq_lens``), ``model_decode_tokens``,
+    ``model_compile`` (also time ``torch.compile``d prefill variants) and ``model_testbed``: which moefied
+    SmolLM2 (:data:`adamoe.experiments.moe_model.TESTBEDS`), its dial loads and AdaMoE k following its
+    top-k (:func:`adamoe.bench.settings.dial_for_k`). The default stays the old 50%-core top-2 build so
+    docs/performance.md's numbers stay reproducible; ``--set model_testbed=core25-e8-top4`` is the
+    experiments' testbed (routed experts 27% of the FLOPs instead of 9%); ``quick`` ignores it."""
 
     sections: list[str] = field(default_factory=lambda: list(LAYER_SECTIONS))
     repeats: int = option(7, ge=1)
@@ -35,6 +40,7 @@ class BenchVerbConfig(Config):
     model_seq_lens: list[int] = field(default_factory=lambda: [128, 512])
     model_decode_tokens: int = option(32, ge=2)
     model_compile: bool = True
+    model_testbed: str = BENCH_TESTBED
 
     def check(self) -> None:
         bad = [s for s in self.sections if s not in SECTIONS]
@@ -42,6 +48,9 @@ class BenchVerbConfig(Config):
             bool(self.sections) and not bad,
             f"sections: unknown {bad}; expected some of {', '.join(SECTIONS)}, e.g. --sections training,decode",
         )
+        from adamoe.experiments.moe_model import resolve_testbed  # here, not at import: --help stays light
+
+        resolve_testbed(self.model_testbed, key="model_testbed")
 
 
 CONFIG = BenchVerbConfig
@@ -78,8 +87,10 @@ def run(args: argparse.Namespace) -> dict:
             repeats=cfg.repeats,
             seed=args.seed,
         )
-        if cfg.quick:
+        if cfg.quick:  # tiny random models: the testbed is not loaded, the top-2 dial kept
             settings = settings.shrink()
+        else:
+            settings.model = settings.model.with_testbed(cfg.model_testbed)
         result = run_all(settings, sections=tuple(cfg.sections))
         table = format_table(result)
         atomic_save_json(run_dir / "bench.json", result)

@@ -110,10 +110,10 @@ DEFAULT_TESTBED = "core25-e8-top4"
 docs/figures/testbed/report.md for the candidates and why)."""
 
 
-def resolve_testbed(name: str) -> MoeRecipe:
-    """The recipe of a testbed name, or a one-line error listing the names."""
+def resolve_testbed(name: str, *, key: str = "testbed") -> MoeRecipe:
+    """The recipe of a testbed name, or a one-line error listing the names (``key``: the config field)."""
     if name not in TESTBEDS:
-        raise ValueError(f"testbed: expected one of {sorted(TESTBEDS)}, got {name!r} (--set testbed=<name>)")
+        raise ValueError(f"{key}: expected one of {sorted(TESTBEDS)}, got {name!r} (--set {key}=<name>)")
     return TESTBEDS[name]
 
 
