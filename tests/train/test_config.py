@@ -22,6 +22,7 @@ def test_defaults_validate() -> None:
         ("grad_accum", 1.5),
         ("max_length", 1),
         ("lr_scheduler", "poly"),
+        ("objective", "ce"),
         ("warmup_steps", -1),
         ("max_grad_norm", 0.0),
         ("aux_loss", "gshard"),
@@ -42,6 +43,15 @@ def test_bad_field_is_a_one_line_error_naming_it(field: str, value: object) -> N
     with pytest.raises(ValueError, match=f"^{field}: ") as err:
         TrainConfig(**{field: value}).validate()
     assert "\n" not in str(err.value)
+
+
+def test_a_bad_objective_names_the_field_the_choices_and_the_fix() -> None:
+    with pytest.raises(ValueError) as err:
+        TrainConfig(objective="contrastive").validate()
+    assert str(err.value) == (
+        "objective: expected one of lm, mc, got 'contrastive' (--set objective=lm or --set objective=mc)"
+    )
+    assert TrainConfig().objective == "lm"  # the experiments' default is unchanged
 
 
 def test_checkpointing_needs_an_output_dir() -> None:

@@ -1,4 +1,4 @@
-"""Pair encoding (prompt masked), MC conversion, collation, and the resumable step sampler."""
+"""Pair encoding (prompt masked), MC conversion and items, collation, and the resumable step sampler."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from adamoe.train.data import (
     StepSampler,
     as_pairs,
     collate,
+    collate_mc,
+    encode_mc,
     encode_pair,
     mc_to_pairs,
     micro_batches,
@@ -62,6 +64,25 @@ def test_collate_right_pads_with_ignored_labels() -> None:
     assert batch["attention_mask"][0].tolist() == [1] * 6 + [0] * 3
     assert batch["labels"][0, 6:].tolist() == [IGNORE_INDEX] * 3
     assert batch["input_ids"][0, 6:].tolist() == [0, 0, 0]
+
+
+def test_mc_items_collate_every_choice_as_a_row_with_its_item_and_gold() -> None:
+    tok = char_tokenizer()
+    items = encode_mc(
+        tok, [([("1+1=", "2"), ("1+1=", "11")], 0), ([("a", "b"), ("a", "c"), ("a", "dd")], 2)], max_length=64
+    )
+    batch = collate_mc(items, pad_id=0)
+    assert batch["input_ids"].shape == (5, 7)  # 2 + 3 choice rows; the longest is "<s>1+1=11"
+    assert batch["input_ids"][4, :4].tolist() == [1, *char_ids("add")]
+    assert batch["labels"][4, :4].tolist() == [IGNORE_INDEX] * 2 + char_ids("dd")
+    assert batch["choice_index"].tolist() == [[0, 1, -1], [2, 3, 4]]
+    assert batch["gold"].tolist() == [0, 2]
+
+
+@pytest.mark.parametrize("bad", [([("p", "x")], 0), ([("p", "x"), ("p", "y")], 2)])
+def test_mc_items_need_two_choices_and_a_gold_among_them(bad: tuple) -> None:
+    with pytest.raises(ValueError, match=r"^train_pairs\[0\]: expected >= 2 choices"):
+        encode_mc(char_tokenizer(), [bad], max_length=64)
 
 
 def test_sampler_epochs_are_seeded_permutations_without_the_tail() -> None:

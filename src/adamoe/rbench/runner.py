@@ -27,7 +27,7 @@ from adamoe.eval.evaluator import ModelCall, ModelEvaluator, OnCall, evaluator_f
 from adamoe.rbench.config import RBenchConfig, model_slug
 from adamoe.rbench.dimensions.base import Dimension, DimensionResult
 from adamoe.rbench.dimensions.registry import build_dimensions
-from adamoe.rbench.finetune import finetune_model, load_train_pairs
+from adamoe.rbench.finetune import finetune_model, load_train_items
 from adamoe.rbench.judges import RefusalJudge, ToxicityScorer
 from adamoe.rbench.uncertainty import compare_models
 
@@ -44,8 +44,8 @@ class SuitePlan:
     config: RBenchConfig
     dimensions: dict[str, Dimension]
     data: dict[str, Any]
-    train_pairs: list[tuple[str, str]] = field(default_factory=list)
-    """The fine-tuning items every model gets (empty when `finetune.enabled` is off)."""
+    train_items: list[Any] = field(default_factory=list)
+    """The fine-tuning MCExamples every model gets (empty when `finetune.enabled` is off)."""
 
     def sizes(self) -> dict[str, dict[str, int]]:
         """Items per set per dimension."""
@@ -82,10 +82,10 @@ def prepare_suite(
             if n == 0:
                 raise ValueError(f"{name}: set {set_name!r} has no items (empty data)")
     try:
-        pairs = load_train_pairs(config.finetune) if config.finetune.enabled else []
+        items = load_train_items(config.finetune) if config.finetune.enabled else []
     except DataSourceError as exc:
         raise ValueError(f"finetune.tasks: {exc}") from None
-    return SuitePlan(config=config, dimensions=dims, data=data, train_pairs=pairs)
+    return SuitePlan(config=config, dimensions=dims, data=data, train_items=items)
 
 
 def evaluate_model(
@@ -139,13 +139,13 @@ def _finetune(
     def announce() -> None:
         if log is not None:
             log(
-                f"{spec}: fine-tuning ({cfg.max_steps} steps of {cfg.batch_size} on {len(plan.train_pairs)} items)"
+                f"{spec}: fine-tuning ({cfg.max_steps} steps of {cfg.batch_size} on {len(plan.train_items)} items)"
             )
         if on_call is not None:
             on_call(ModelCall(kind="train", model=spec, dimension="finetune", stage="finetune", ids=(spec,)))
 
     return finetune_model(
-        model, tokenizer, cfg, pairs=plan.train_pairs, seed=plan.config.seed, folder=folder, on_train=announce
+        model, tokenizer, cfg, items=plan.train_items, seed=plan.config.seed, folder=folder, on_train=announce
     )
 
 

@@ -1,4 +1,4 @@
-"""Fine-tuning on Accelerate: LM loss + annealed router aux loss, checkpoint/resume, multi-process."""
+"""Fine-tuning on Accelerate: LM or multiple-choice loss + annealed router aux loss, checkpoint/resume, multi-process."""
 
 from adamoe.train.config import LR_SCHEDULERS, TRAINABLE_SETS, TrainConfig
 from adamoe.train.data import StepSampler, encode_pair, mc_to_pairs

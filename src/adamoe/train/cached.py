@@ -68,7 +68,7 @@ def _save(model: nn.Module, names: Sequence[str], folder: Path, record: Mapping[
 def train_cached(
     model: nn.Module,
     tokenizer: Any,
-    pairs: Sequence[tuple[str, str]],
+    items: Sequence[Any],
     config: TrainConfig,
     *,
     trainable: str,
@@ -78,7 +78,8 @@ def train_cached(
     record: Mapping[str, Any] | None = None,
     on_train: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
-    """Fine-tune `model` in place on (prompt, target) `pairs` with `config`, or load the result cached
+    """Fine-tune `model` in place on `items` with `config` ((prompt, target) pairs or MCExamples, as
+    `adamoe.train.loop.train` takes them for ``config.objective``), or load the result cached
     under ``<folder>-<key>``; returns a JSON-ready record (`record` merged in, e.g. the recipe).
 
     `on_train` is called just before real training starts (progress, counting in the tests).
@@ -96,13 +97,13 @@ def train_cached(
 
     started = time.perf_counter()
     # "adapters" = whatever requires grad now: the set mark_trainable chose
-    result = train(model, tokenizer, list(pairs), dataclasses.replace(config, trainable="adapters"))
+    result = train(model, tokenizer, list(items), dataclasses.replace(config, trainable="adapters"))
     model.eval()
     out = {
         "key": key,
         "steps": int(result.steps),
         "final_loss": result.final_loss,
-        "train_items": len(pairs),
+        "train_items": len(items),
         "trainable_tensors": len(names),
         "trainable_params": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "seconds": round(time.perf_counter() - started, 1),

@@ -17,6 +17,12 @@ from adamoe.utils.device import DEVICES, DTYPES
 TRAINABLE_SETS = ("lora", "lora+router", "router", "full", "adapters")
 TRACKERS = ("tensorboard", "wandb", "trackio")
 LR_SCHEDULERS = ("constant", "linear", "cosine")
+OBJECTIVES = ("lm", "mc")
+
+
+def objective_error(key: str, value: object) -> str:
+    """The one-line error for a bad objective at config key `key` (names the choices and the fix)."""
+    return f"{key}: expected one of {', '.join(OBJECTIVES)}, got {value!r} (--set {key}=lm or --set {key}=mc)"
 
 
 @dataclass(kw_only=True)
@@ -32,6 +38,12 @@ class TrainConfig(Config):
     Aux coefficient: ``aux_schedule`` over optimizer steps from ``aux_coef`` to ``aux_coef_end``
     ("tight then loose"); for ``step`` the switch happens at ``aux_boundary`` steps, where ``"epoch"``
     means after the first epoch.
+
+    Objective (:mod:`adamoe.train.objective`): ``lm`` = cross-entropy on the gold target's tokens, a
+    mean over the target tokens of the global batch (pairs or MCExamples); ``mc`` = for multiple-choice
+    examples only, cross-entropy over the choices' summed continuation log-likelihoods with the gold
+    index as target, a mean over items (every item weighs the same whatever its answer's length, and the
+    gradient only separates the choices instead of teaching the label words).
 
     MoE-RBench recipe knobs: ``dropout`` (None keeps the model's own rates) sets every attention /
     hidden dropout of the model; ``expert_dropout`` drops elements of the routed experts' outputs;
@@ -50,6 +62,7 @@ class TrainConfig(Config):
     grad_accum: int = option(1, ge=1)
     max_length: int = option(512, ge=2)
     seed: int = 0
+    objective: str = "lm"
     lr_scheduler: str = option("constant", choices=LR_SCHEDULERS)
     warmup_steps: int = option(0, ge=0)
     max_grad_norm: float | None = option(1.0, gt=0)
@@ -75,6 +88,7 @@ class TrainConfig(Config):
     log_with: str | None = option(None, choices=TRACKERS)
 
     def check(self) -> None:
+        require(self.objective in OBJECTIVES, objective_error(self._name("objective"), self.objective))
         require(
             self.aux_boundary == "epoch" or isinstance(self.aux_boundary, int),
             f"{self._name('aux_boundary')}: expected 'epoch' or an int >= 0, got {self.aux_boundary!r}",

@@ -1,6 +1,7 @@
 """Training data: (prompt, target) pairs -> token ids with the prompt masked, and a resumable order.
 
-The LM loss is taken on the target tokens only. Pairs are tokenised the way lm-eval splits a request:
+The LM loss is taken on the target tokens only; the multiple-choice objective encodes every choice's
+request of an item the same way (:class:`MCItem`) and collates the choices as rows (:func:`collate_mc`). Pairs are tokenised the way lm-eval splits a request:
 ``encode(prompt + target)`` and the first ``len(encode(prompt))`` tokens are the prompt, so a token
 that merges across the boundary is not double counted and training sees exactly what scoring sees.
 
@@ -21,18 +22,23 @@ IGNORE_INDEX = -100
 Pair = tuple[str, str]
 
 
-def mc_to_pairs(examples: Iterable[Any], *, target_delimiter: str = " ") -> list[Pair]:
-    """(prompt, target) training pairs from multiple-choice examples: the context and its correct choice.
+def mc_requests(examples: Iterable[Any], *, target_delimiter: str = " ") -> list[tuple[list[Pair], int]]:
+    """(every choice's (prompt, target) request, gold index) of each multiple-choice example.
 
-    Uses :meth:`adamoe.data.MCExample.requests` so the pair is the very request the scorer will rate
-    (partial-mode items such as WinoGrande put the choice in the prompt and train on the continuation).
+    Uses :meth:`adamoe.data.MCExample.requests`, so the requests are the very strings the scorer rates
+    (partial-mode items such as WinoGrande put the choice in the prompt and the continuation is the target).
     """
-    pairs: list[Pair] = []
+    out: list[tuple[list[Pair], int]] = []
     for i, ex in enumerate(examples):
         if not (hasattr(ex, "requests") and hasattr(ex, "label")):
             raise ValueError(f"examples[{i}]: expected an MCExample, got {type(ex).__name__}")
-        pairs.append(tuple(ex.requests(target_delimiter)[ex.label]))  # type: ignore[arg-type]
-    return pairs
+        out.append(([(p, t) for p, t in ex.requests(target_delimiter)], int(ex.label)))
+    return out
+
+
+def mc_to_pairs(examples: Iterable[Any], *, target_delimiter: str = " ") -> list[Pair]:
+    """(prompt, target) training pairs from multiple-choice examples: the request of the correct choice."""
+    return [reqs[label] for reqs, label in mc_requests(examples, target_delimiter=target_delimiter)]
 
 
 def as_pairs(items: Sequence[Any]) -> list[Pair]:
@@ -90,6 +96,35 @@ def encode_pairs(tokenizer: Any, pairs: Sequence[Pair], *, max_length: int) -> l
     return encoded
 
 
+@dataclass(frozen=True)
+class MCItem:
+    """One multiple-choice item: each choice's request tokenised as a pair, and the gold choice's index."""
+
+    choices: tuple[Encoded, ...]
+    label: int
+
+
+def encode_mc(
+    tokenizer: Any, items: Sequence[tuple[Sequence[Pair], int]], *, max_length: int
+) -> list[MCItem]:
+    """Tokenise every choice of every item with :func:`encode_pair` (what the LM objective trains on);
+    refuses an item with fewer than two choices, a gold index out of range, or a choice cut to nothing."""
+    out = []
+    for i, (requests, label) in enumerate(items):
+        if len(requests) < 2 or not 0 <= label < len(requests):
+            raise ValueError(
+                f"train_pairs[{i}]: expected >= 2 choices and a gold index among them, "
+                f"got {len(requests)} choice(s) and label {label}"
+            )
+        choices = tuple(encode_pair(tokenizer, p, t, max_length=max_length) for p, t in requests)
+        if any(enc.num_targets == 0 for enc in choices):
+            raise ValueError(
+                f"train_pairs[{i}]: a choice has no target token left after tokenisation (max_length?)"
+            )
+        out.append(MCItem(choices=choices, label=label))
+    return out
+
+
 def collate(batch: Sequence[Encoded], *, pad_id: int) -> dict[str, torch.Tensor]:
     """Right-padded ``input_ids``, ``attention_mask`` and ``labels`` (padding labelled -100)."""
     width = max(len(e.input_ids) for e in batch)
@@ -102,6 +137,22 @@ def collate(batch: Sequence[Encoded], *, pad_id: int) -> dict[str, torch.Tensor]
         labels[row, :n] = torch.tensor(enc.labels)
         mask[row, :n] = 1
     return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def collate_mc(batch: Sequence[MCItem], *, pad_id: int) -> dict[str, torch.Tensor]:
+    """Every choice of every item as one row of :func:`collate` (R = total choices, items in order),
+    plus ``choice_index`` (B, C_max): the row of choice c of item b, -1 where item b has fewer choices,
+    and ``gold`` (B,): each item's gold choice index."""
+    rows = [enc for item in batch for enc in item.choices]
+    width = max(len(item.choices) for item in batch)
+    index = torch.full((len(batch), width), -1, dtype=torch.long)
+    start = 0
+    for b, item in enumerate(batch):
+        n = len(item.choices)
+        index[b, :n] = torch.arange(start, start + n)
+        start += n
+    gold = torch.tensor([item.label for item in batch], dtype=torch.long)
+    return {**collate(rows, pad_id=pad_id), "choice_index": index, "gold": gold}
 
 
 def pad_token_id(tokenizer: Any) -> int:

@@ -5,6 +5,10 @@ Loss of one optimizer step (its global batch over all micro-batches and processe
     loss = sum(target-token NLL) / (target tokens of the global batch)
            + coef(step) * mean_micro(sum_layers aux) + z_loss_coef * mean_micro(sum_layers z)
 
+With ``objective="mc"`` (:mod:`adamoe.train.objective`) the first term is the choice cross-entropy summed
+over items / items of the global batch instead (record key ``mc_loss``, count ``items``); the aux terms
+are the same, over every choice row's tokens.
+
 Each micro-batch's NLL sum is scaled by ``grad_accum * processes / target tokens``; Accelerate then
 divides by ``grad_accum`` and DDP averages over processes, so the gradient is that of the token mean
 over the *global* batch whatever the split. The aux terms are per micro-batch (balance is a batch
@@ -27,7 +31,6 @@ import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from torch import nn
-from torch.nn import functional as F
 from tqdm import tqdm
 from transformers import get_scheduler
 
@@ -36,16 +39,8 @@ from adamoe.train import checkpoint as ckpt
 from adamoe.train import final
 from adamoe.train.accelerator import build_accelerator, prepare_model, release
 from adamoe.train.config import TrainConfig
-from adamoe.train.data import (
-    IGNORE_INDEX,
-    Encoded,
-    StepSampler,
-    as_pairs,
-    collate,
-    encode_pairs,
-    micro_batches,
-    pad_token_id,
-)
+from adamoe.train.data import StepSampler, micro_batches, pad_token_id
+from adamoe.train.objective import get_objective
 from adamoe.train.params import param_groups, select_trainable
 from adamoe.train.recipe import expert_dropout, set_dropout
 from adamoe.train.runlog import (
@@ -97,7 +92,8 @@ def train(
     final_dir: str | Path | None = None,
     save_fn: final.SaveFn | None = None,
 ) -> TrainResult:
-    """Fine-tune ``model`` in place on (prompt, target) pairs (or MCExamples) and return a summary.
+    """Fine-tune ``model`` in place on (prompt, target) pairs or MCExamples (``objective="mc"``: MCExamples
+    only) and return a summary.
 
     ``requires_grad`` is set to the configured trainable set and left so; the model's train/eval mode is
     restored on return. With ``config.resume`` the latest checkpoint in ``output_dir`` is loaded (the model
@@ -113,7 +109,7 @@ def train(
     process group is left alive (end the script with :func:`adamoe.train.accelerator.end_distributed`).
     """
     config.validate()
-    encoded = encode_pairs(tokenizer, as_pairs(train_pairs), max_length=config.max_length)
+    encoded = get_objective(config.objective).encode(tokenizer, train_pairs, max_length=config.max_length)
     out_dir = Path(config.output_dir) if config.output_dir else None
     accelerator = build_accelerator(config, out_dir)
     set_seed(config.seed, device_specific=True)
@@ -208,13 +204,14 @@ class _Run:
         self,
         model: nn.Module,
         tokenizer: Any,
-        encoded: list[Encoded],
+        encoded: list[Any],
         config: TrainConfig,
         accelerator: Accelerator,
         trainable: list[str],
         out_dir: Path | None,
     ) -> None:
         self.config = config
+        self.objective = get_objective(config.objective)
         self.accelerator = accelerator
         self.encoded = encoded
         self.trainable = trainable
@@ -257,7 +254,7 @@ class _Run:
         epoch, indices = self.sampler.next_step()
         coef = self.coef_at(self.step)
         lr = self.scheduler.get_last_lr()[0]
-        n_targets = sum(self.encoded[i].num_targets for i in indices)
+        n_targets = sum(self.objective.units(self.encoded[i]) for i in indices)
         scale = config.grad_accum * self.world / n_targets
         # Summed on the device (lm, aux, z losses, true slots per layer): read back once per step, in _record.
         sums = torch.zeros(3 + len(self.tap.names), dtype=torch.float64, device=self.accelerator.device)
@@ -271,27 +268,12 @@ class _Run:
             world=self.world,
         )
         for chunk in chunks:
-            host_batch = collate([self.encoded[i] for i in chunk], pad_id=self.pad_id)
+            host_batch = self.objective.collate([self.encoded[i] for i in chunk], pad_id=self.pad_id)
             batch = {k: v.to(self.accelerator.device) for k, v in host_batch.items()}
             with self.accelerator.accumulate(self.wrapped):
                 # The host copy of the mask: the tap finds the real tokens without a sync.
                 self.tap.start(host_batch["attention_mask"])
-                # Project onto the vocabulary only where some sequence has a target: the LM head is
-                # a large share of a small model's FLOPs and prompts carry no loss.
-                targets = batch["labels"][:, 1:]
-                keep = (targets != IGNORE_INDEX).any(dim=0).nonzero().squeeze(1)
-                logits = self.wrapped(
-                    input_ids=batch["input_ids"],
-                    attention_mask=batch["attention_mask"],
-                    use_cache=False,
-                    logits_to_keep=keep,
-                ).logits
-                nll = F.cross_entropy(
-                    logits.float().reshape(-1, logits.shape[-1]),
-                    targets[:, keep].reshape(-1),
-                    ignore_index=IGNORE_INDEX,
-                    reduction="sum",
-                )
+                nll = self.objective.loss_sum(self.wrapped, batch)  # summed over this chunk's units
                 terms = self.tap.terms(aux_kind=config.aux_loss)
                 loss = nll * scale + coef * terms.aux + config.z_loss_coef * terms.z
                 self.accelerator.backward(loss)
@@ -345,7 +327,7 @@ class _Run:
             "step": self.step,
             "epoch": epoch,
             "loss": lm + coef * aux + self.config.z_loss_coef * z,
-            "lm_loss": lm,
+            f"{self.objective.name}_loss": lm,
             "aux_loss": aux,
             "z_loss": z,
             "coef": coef,
@@ -353,7 +335,7 @@ class _Run:
             "lr": lr,
             "grad_norm": grad_norm,
             "skipped_steps": self.skipped_steps,
-            "target_tokens": n_targets,
+            self.objective.unit: n_targets,
         }
 
     def evaluate(self, eval_fn: EvalFn, *, epoch: int) -> dict[str, Any]:
