@@ -255,3 +255,14 @@ def test_split_half_floor_separates_a_real_shift():
 def test_split_half_floor_bad_input():
     with pytest.raises(ValueError, match="samples"):
         split_half_floor(np.ones(5), js_of_means, rng=rng())
+
+
+def test_t_interval_matches_scipys_one_sample_t_test():
+    from scipy.stats import ttest_1samp
+
+    from adamoe.eval.significance import t_interval
+
+    x = [0.3, -0.1, 0.25, 0.05]
+    ref = ttest_1samp(x, 0.0).confidence_interval(0.9)
+    assert t_interval(x, level=0.9) == pytest.approx((ref.low, ref.high))
+    assert all(np.isnan(v) for v in t_interval([1.0]))

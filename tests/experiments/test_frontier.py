@@ -59,6 +59,28 @@ def test_gaps_by_hand_and_an_arm_on_the_line_has_gap_zero():
     assert g["low"] <= g["value"] <= g["high"] and 0.9 < g["inside"] <= 1.0  # seeds at 140..160 stay inside
 
 
+def test_per_seed_gaps_use_each_seeds_own_points_by_hand():
+    data = _data(np.random.default_rng(0))
+    gaps = {
+        (g["arm"], g["metric"]): g
+        for g in frontier_gaps(
+            data, arms=["mid", "ada"], frontier=["top1", "top2"], rng=np.random.default_rng(1), n_boot=20
+        )
+    }
+    assert gaps[("mid", "acc")]["per_seed"] == pytest.approx([0.0, 0.0, 0.0], abs=1e-12)
+    acc = {v: data[v].items["acc"].mean(axis=1) for v in ("top1", "top2", "ada")}
+    hand = [
+        acc["ada"][s] - (acc["top1"][s] + (acc["top2"][s] - acc["top1"][s]) * (f - 100) / 100)
+        for s, f in enumerate([140, 150, 160])
+    ]
+    g = gaps[("ada", "acc")]
+    assert g["per_seed"] == pytest.approx(hand)
+    half = 4.302652729911275 * np.std(hand, ddof=1) / np.sqrt(3)  # t_{2, 0.975}
+    assert g["seed_ci"] == pytest.approx([np.mean(hand) - half, np.mean(hand) + half])
+    # each seed at its own FLOPs (140, 150, 160) on the line 3.0 -> 2.0 per token over 100 -> 200
+    assert gaps[("ada", "nll")]["per_seed"] == pytest.approx([2.1 - 2.6, 2.1 - 2.5, 2.1 - 2.4])
+
+
 def test_an_arm_beyond_the_frontier_has_no_gap():
     data = _data(np.random.default_rng(0))
     data["far"] = _arm([300, 300, 300], data["top2"].items["acc"])

@@ -36,6 +36,7 @@ __all__ = [
     "paired_difference",
     "proportion_ci",
     "split_half_floor",
+    "t_interval",
     "within_noise",
 ]
 
@@ -229,6 +230,20 @@ def chance_level(num_choices: Sequence[int]) -> float:
     if ks.ndim != 1 or ks.size == 0 or (ks < 1).any() or (ks != np.round(ks)).any():
         raise ValueError(f"num_choices: expected a non-empty list of integers >= 1, got {num_choices!r}")
     return float((1.0 / ks).mean())
+
+
+def t_interval(values: Sequence[float], *, level: float = 0.95) -> tuple[float, float]:
+    """Student-t interval of the mean of ``values`` (e.g. one difference per training seed): mean +-
+    t_{n-1} sd / sqrt(n). Assumes normal values; (nan, nan) below two values. Why: with few seeds the
+    exact sign-flip test cannot reach 0.05, but the interval still bounds the run-to-run-aware effect."""
+    from scipy.stats import t as student_t
+
+    _check_level(level)
+    x = np.asarray(values, dtype=np.float64)
+    if x.size < 2:
+        return float("nan"), float("nan")
+    half = float(student_t.ppf((1 + level) / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+    return float(x.mean() - half), float(x.mean() + half)
 
 
 # ---------------------------------------------------------------- paired tests

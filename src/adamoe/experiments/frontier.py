@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from adamoe.eval.significance import t_interval
 from adamoe.experiments.tables import Runs, pooled
 
 __all__ = [
@@ -128,7 +129,9 @@ def frontier_gaps(
 ) -> list[dict[str, Any]]:
     """Gap of each of ``arms`` to the ``frontier`` (top-k arms) per measure, with its bootstrap interval.
 
-    Rows: arm, metric, value, low, high, inside (share of draws within the frontier's FLOPs range).
+    Rows: arm, metric, value, low, high, inside (share of draws within the frontier's FLOPs range),
+    per_seed (the gap of each seed's own arm and frontier points) and seed_ci (the 95% t interval of
+    their mean: the unit is the training run, items and texts held fixed).
     """
     first = data[frontier[0]]
     n_seeds, n_items = first.flops.size, next(iter(first.items.values())).shape[1]
@@ -142,6 +145,12 @@ def frontier_gaps(
     names = [*frontier, *arms]
     point = {v: _measures(data[v], *ones) for v in names}
     boot = {v: _measures(data[v], *draws) for v in names}
+    one_seed = (  # draw s = seed s alone (weight S on it), every item and text once
+        n_seeds * np.eye(n_seeds),
+        np.ones((n_seeds, n_items)),
+        np.ones((n_seeds, n_texts)) if n_texts else None,
+    )
+    by_seed = {v: _measures(data[v], *one_seed) for v in names}
     rows = []
     for arm in arms:
         for metric in (m for m in METRICS if m in point[arm] and all(m in point[f] for f in frontier)):
@@ -151,6 +160,7 @@ def frontier_gaps(
             low, high = (
                 np.quantile(inside, [(1 - level) / 2, (1 + level) / 2]) if inside.size else (np.nan,) * 2
             )
+            per_seed = [float(g) for g in _gap(by_seed, arm, frontier, metric)]
             rows.append(
                 {
                     "arm": arm,
@@ -160,6 +170,8 @@ def frontier_gaps(
                     "high": float(high),
                     "inside": inside.size / n_boot,
                     "flops": float(point[arm]["flops"][0]),
+                    "per_seed": per_seed,
+                    "seed_ci": list(t_interval(per_seed)),
                 }
             )
     return rows
@@ -215,6 +227,36 @@ def plot_frontier(
     return save_png(fig, path)
 
 
+def _interval_text(ci: Sequence[float]) -> str:
+    return "–" if any(np.isnan(c) for c in ci) else f"[{ci[0]:+.4f}, {ci[1]:+.4f}]"
+
+
+def _gaps_table(gaps: Sequence[Mapping[str, Any]], frontier: Sequence[str]) -> Any:
+    """The gaps table: pooled gap with its seeds x items bootstrap interval, and the per-seed gaps."""
+    from adamoe.eval.report import Table
+
+    body = [
+        [
+            g["arm"],
+            g["metric"],
+            f"{g['flops'] / 1e6:.1f}",
+            f"{g['value']:+.4f} [{g['low']:+.4f}, {g['high']:+.4f}]",
+            f"{g['inside']:.2f}",
+            " ".join(f"{v:+.4f}" for v in g["per_seed"]),
+            _interval_text(g["seed_ci"]),
+        ]
+        for g in gaps
+    ]
+    caption = (
+        f"Gap to the top-k frontier ({', '.join(frontier)}) at equal FLOPs, 95% CI over seeds x items "
+        "(nll: negative = better; others: positive = better; 'inside' = share of bootstrap draws "
+        "within the frontier's FLOPs range); per seed: each seed's own points, with the 95% t interval "
+        "over seeds (unit = training run)"
+    )
+    head = ["arm", "measure", "MFLOPs/token", "gap [95% CI]", "inside", "per seed", "95% CI (t, seeds)"]
+    return Table.plain(head, body, caption=caption)
+
+
 def frontier_report(
     run_dir: Path,
     data: Mapping[str, ArmData],
@@ -253,24 +295,7 @@ def frontier_report(
         )
     ]
     if gaps:
-        body = [
-            [
-                g["arm"],
-                g["metric"],
-                f"{g['flops'] / 1e6:.1f}",
-                f"{g['value']:+.4f} [{g['low']:+.4f}, {g['high']:+.4f}]",
-                f"{g['inside']:.2f}",
-            ]
-            for g in gaps
-        ]
-        caption = (
-            f"Gap to the top-k frontier ({', '.join(frontier)}) at equal FLOPs, 95% CI over seeds x items "
-            "(nll: negative = better; others: positive = better; 'inside' = share of bootstrap draws "
-            "within the frontier's FLOPs range)"
-        )
-        blocks.append(
-            Table.plain(["arm", "measure", "MFLOPs/token", "gap [95% CI]", "inside"], body, caption=caption)
-        )
+        blocks.append(_gaps_table(gaps, frontier))
     path = plot_frontier(rows, run_dir / "frontier.png", frontier=frontier, dial=dial)
     plots = [("Quality-compute frontier: top-k (line) vs AdaMoE arms, control and references", path)]
     return blocks, plots, {"frontier": rows, "frontier_gaps": gaps}

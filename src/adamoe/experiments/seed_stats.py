@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from adamoe.eval.significance import holm
+from adamoe.eval.significance import holm, t_interval
 from adamoe.experiments.tables import Runs, acc_matrix, pooled
 
 __all__ = ["seed_accuracies", "seed_paired_rows", "seed_tables", "sign_flip_exact"]
@@ -57,13 +57,6 @@ def sign_flip_exact(d: Sequence[float]) -> float:
     return float((np.abs(signs @ x) >= observed - tol).mean())
 
 
-def _t_half_width(sd: float, n: int) -> float:
-    """Half width of the 95% t interval of a mean of ``n`` values with sample SD ``sd`` (nan below 2)."""
-    from scipy.stats import t as student_t
-
-    return float(student_t.ppf(0.975, n - 1) * sd / math.sqrt(n)) if n > 1 else float("nan")
-
-
 def seed_paired_rows(runs: Runs, *, baseline: str, exclude: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Seed-level tests of every other variant (but ``exclude``) against ``baseline``, per task and on
     the average; Holm over all of them (one family). Keys: model, task, seeds, per_seed (d_s),
@@ -79,7 +72,6 @@ def seed_paired_rows(runs: Runs, *, baseline: str, exclude: Sequence[str] = ()) 
             d = np.subtract(a, b)
             sd = float(d.std(ddof=1)) if d.size > 1 else float("nan")
             t = float(d.mean() / (sd / math.sqrt(d.size))) if d.size > 1 and sd > 0 else float("nan")
-            half = _t_half_width(sd, d.size)
             rows.append(
                 {
                     "model": variant,
@@ -89,7 +81,7 @@ def seed_paired_rows(runs: Runs, *, baseline: str, exclude: Sequence[str] = ()) 
                     "diff": float(d.mean()),
                     "sd": sd,
                     "t": t,
-                    "ci": [float(d.mean() - half), float(d.mean() + half)],
+                    "ci": list(t_interval(d)),
                     "p": sign_flip_exact(d),
                     "min_p": 2.0 ** (1 - d.size),
                     "test": "sign-flip over seeds (exact)",
