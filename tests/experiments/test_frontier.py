@@ -40,14 +40,17 @@ def _data(rng: np.random.Generator) -> dict[str, ArmData]:
     return {"top1": top1, "top2": top2, "mid": mid, "ada": ada}
 
 
+def _gaps_by_arm(data: dict[str, ArmData], *, n_boot: int) -> dict[tuple[str, str], dict]:
+    """{(arm, metric): gap row} of the planted arms "mid" and "ada" against top1 -> top2."""
+    rows = frontier_gaps(
+        data, arms=["mid", "ada"], frontier=["top1", "top2"], rng=np.random.default_rng(1), n_boot=n_boot
+    )
+    return {(g["arm"], g["metric"]): g for g in rows}
+
+
 def test_gaps_by_hand_and_an_arm_on_the_line_has_gap_zero():
     data = _data(np.random.default_rng(0))
-    gaps = {
-        (g["arm"], g["metric"]): g
-        for g in frontier_gaps(
-            data, arms=["mid", "ada"], frontier=["top1", "top2"], rng=np.random.default_rng(1), n_boot=300
-        )
-    }
+    gaps = _gaps_by_arm(data, n_boot=300)
     for metric in ("nll", "acc", "acc_norm", "gold_logprob"):
         g = gaps[("mid", metric)]
         assert g["value"] == pytest.approx(0.0, abs=1e-12) and g["low"] == pytest.approx(0.0, abs=1e-9)
@@ -61,12 +64,7 @@ def test_gaps_by_hand_and_an_arm_on_the_line_has_gap_zero():
 
 def test_per_seed_gaps_use_each_seeds_own_points_by_hand():
     data = _data(np.random.default_rng(0))
-    gaps = {
-        (g["arm"], g["metric"]): g
-        for g in frontier_gaps(
-            data, arms=["mid", "ada"], frontier=["top1", "top2"], rng=np.random.default_rng(1), n_boot=20
-        )
-    }
+    gaps = _gaps_by_arm(data, n_boot=20)
     assert gaps[("mid", "acc")]["per_seed"] == pytest.approx([0.0, 0.0, 0.0], abs=1e-12)
     acc = {v: data[v].items["acc"].mean(axis=1) for v in ("top1", "top2", "ada")}
     hand = [
