@@ -1,6 +1,7 @@
 """The profiling sections (``adamoe.bench.profile``, ``adamoe.bench.profile_ops``): the op classifier against a hand-built
-table, the category sums, the GEMM FLOP split against a hand count, and a toy run of every section and of
-the CLI. Nothing here compares two timings."""
+table, the category sums (also of a hand-built compiled profile: our routed op, inductor's graph, dynamo),
+the GEMM FLOP split against a hand count, and a toy run of every section and of the CLI (its prefill with
+the compiled variants). Nothing here compares two timings."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import json
 import math
 import statistics
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -22,12 +24,15 @@ from adamoe.bench.profile_ops import (
     OpTime,
     category_ms,
     classify,
-    prefill_bounds,
+    gap_ms,
+    label,
+    op_times,
     profile_prefill,
     profiled_ops,
+    routed_op_ms,
 )
 from adamoe.bench.provenance import PROVENANCE_FIELDS
-from adamoe.bench.settings import BenchSettings, ModelBenchSettings
+from adamoe.bench.settings import BENCH_TESTBED, BenchSettings
 from adamoe.experts import kernels
 from adamoe.hf.models import ModelSpec
 
@@ -78,10 +83,80 @@ ROOT = Path(__file__).resolve().parents[2]
         ("aten::empty", False, "other"),
         ("aten::embedding", False, "other"),
         ("somelib::custom_op", False, "other"),
+        ("adamoe::moe_routed_swiglu", False, "routed_op"),
+        ("transformers::grouped_mm_fallback", False, "gemm"),  # its self time: the loop over the groups
+        ("## Call CompiledFxGraph fhddv6juvggpkwmcd4 ##", False, "compiled"),
+        ("Torch-Compiled Region: 0/1", False, "dynamo"),
+        ("TorchDynamo Cache Lookup", False, "dynamo"),
+        ("Pregraph bytecode", False, "dynamo"),
+        ("AOTDispatcher Runtime Wrapper Prologue", False, "dynamo"),
+        ("SiLUMul", False, "other"),
     ],
 )
 def test_classify_hand_built_names(name, in_norm, expected):
     assert classify(name, in_norm=in_norm) == expected
+
+
+@pytest.mark.parametrize("name", ["aten::mm", "aten::sort", "aten::index_add_", "aten::view", "SiLUMul"])
+def test_everything_inside_the_routed_op_is_routed_op(name):
+    assert classify(name, in_routed_op=True) == "routed_op"
+    assert classify(name) != "routed_op"
+
+
+def test_labels_drop_the_compile_keys_only():
+    assert label("## Call CompiledFxGraph f3gh2lgq ##") == "## Call CompiledFxGraph ##"
+    assert (
+        label("Torch-Compiled Region: 1/0") == label("Torch-Compiled Region: 0/2") == "Torch-Compiled Region"
+    )
+    assert label("aten::mm") == "aten::mm"
+
+
+def _event(name: str, self_us: float, parent: SimpleNamespace | None = None) -> SimpleNamespace:
+    """A stand-in for a ``torch.profiler`` event: what :func:`op_times` reads of one."""
+    return SimpleNamespace(name=name, self_cpu_time_total=self_us, cpu_parent=parent)
+
+
+def test_a_hand_built_compiled_profile_puts_the_routed_op_and_its_children_in_their_own_category():
+    region = _event("Torch-Compiled Region: 0/0", 50)
+    graph = _event("## Call CompiledFxGraph abc ##", 400, region)
+    op = _event("adamoe::moe_routed_swiglu", 200, graph)
+    expert_mm = _event("aten::mm", 300, op)
+    norm = _event(NORM_SCOPE, 8)
+    events = [
+        region,
+        graph,
+        _event("aten::addmm", 100, graph),
+        op,
+        _event("aten::sort", 30, op),
+        expert_mm,
+        _event("aten::resolve_conj", 1, expert_mm),  # two levels down: still inside the op
+        _event("aten::index_add_", 20, op),
+        _event("aten::mm", 60, graph),  # after the op, outside it
+        _event("TorchDynamo Cache Lookup", 70),
+        norm,
+        _event("aten::mul", 5, norm),
+    ]
+    ops = op_times(events)
+    assert [o.name for o in ops] == [e.name for e in events if e is not norm]
+    got = category_ms(ops)
+    want = {"gemm": 0.16, "routed_op": 0.551, "compiled": 0.4, "dynamo": 0.12, "norm": 0.005}
+    assert got == pytest.approx({**dict.fromkeys(CATEGORIES, 0.0), **want, "total": 1.236})
+    inside = routed_op_ms(ops)  # the same op split by its events' own names; its own self time: routed_op
+    want_inside = {"routed_op": 0.2, "gemm": 0.3, "dispatch": 0.05, "other": 0.001}
+    assert inside == pytest.approx({**dict.fromkeys(CATEGORIES, 0.0), **want_inside, "total": 0.551})
+    prof = {
+        "categories_ms": got,
+        "routed_op_ms": inside,
+        "predicted_ms": 0.4,  # all GEMM: no attention scores here
+        "predicted_gemm_ms": 0.4,
+        "predicted_attention_scores_ms": 0.0,
+        "unattributed_ms": 0.1,
+        "profiled_wall_ms": 1.336,
+    }
+    gap = gap_ms(prof, 1.5)  # the op's GEMMs count as GEMM time, not as non-GEMM work
+    assert gap["gemm_rate"] == pytest.approx(0.16 + 0.3 - 0.4)
+    assert gap["non_gemm_ops"] == pytest.approx(0.551 - 0.3 + 0.4 + 0.12 + 0.005)
+    assert gap["total"] == pytest.approx(1.1) == sum(x for k, x in gap.items() if k != "total")
 
 
 def test_the_table_only_names_known_categories():
@@ -109,6 +184,9 @@ def test_category_ms_of_a_fake_profile_sums_to_its_total():
         "elementwise": 1.5,
         "dispatch": 0.25,
         "copy": 0.75,
+        "routed_op": 0.0,  # eager: no compiled call, no custom op
+        "compiled": 0.0,
+        "dynamo": 0.0,
         "other": 0.125,
         "total": 21.125,
     }
@@ -245,23 +323,74 @@ def test_decode_toy_run_reports_every_candidate():
     assert profile_table({"decode": res})[0].startswith("### Decode T=1")
 
 
-def test_prefill_toy_run_splits_the_gap_exactly():
-    ms = ModelBenchSettings(target_loads=(1.0,), repeats=1).shrink()
-    res = prefill_bounds(ms, batch=2, seq=8)
-    assert set(res["variants"]) == {"dense", "moe_hf_grouped_mm", "moe_adamoe", "adamoe_load1"}
+@pytest.fixture(scope="module")
+def cli():
+    spec = importlib.util.spec_from_file_location("profile_bounds", ROOT / "benchmarks" / "profile_bounds.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def quick_prefill(cli):
+    """The CLI's --quick prefill (tiny random models, compiled twins on by default), one thread."""
+    return cli.run(cli.parse_args(["--quick", "--sections", "prefill", "--threads", "1"]))
+
+
+EAGER = ("dense", "moe_hf_grouped_mm", "moe_adamoe", "adamoe_load1")
+OURS_COMPILED = ("moe_adamoe_compiled", "adamoe_load1_compiled")
+
+
+def test_prefill_toy_run_splits_the_gap_exactly(quick_prefill):
+    res = quick_prefill["prefill"]
+    assert set(res["variants"]) == {*EAGER, *(n + "_compiled" for n in EAGER)}
     assert res["gemm_GFLOPs"] > 0
     for v in res["variants"].values():
         gap = v["gap_ms"]
         assert gap["total"] == pytest.approx(sum(x for k, x in gap.items() if k != "total"))
-        assert v["measured_ms"] > 0 and v["predicted_ms"] > 0 and v["categories_ms"]["gemm"] > 0
+        assert v["measured_ms"] > 0 and v["predicted_ms"] > 0
+        assert v["categories_ms"]["gemm"] + v["routed_op_ms"]["gemm"] > 0
     lines = profile_table({"prefill": res})
-    assert lines[0].startswith("### Prefill 2×8") and any("Gap to the prediction" in x for x in lines)
+    assert lines[0].startswith("### Prefill 2×8, MoE tiny random") and any(
+        "Gap to the prediction" in x for x in lines
+    )
+    assert res["testbed"] is None
 
 
-def test_cli_quick_decode_prints_tables_and_json(capsys, tmp_path):
-    spec = importlib.util.spec_from_file_location("profile_bounds", ROOT / "benchmarks" / "profile_bounds.py")
-    cli = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cli)
+def test_quick_prefill_profiles_the_compiled_twins_after_their_first_call(quick_prefill):
+    res = quick_prefill["prefill"]
+    compiled = [n + "_compiled" for n in EAGER]
+    assert set(res["first_calls"]) == set(res["compile"]["variants"]) == set(compiled)  # compiled before
+    for name, v in res["variants"].items():
+        cats, inside = v["categories_ms"], v["routed_op_ms"]
+        assert inside["total"] == pytest.approx(cats["routed_op"])
+        if name in compiled:
+            assert cats["compiled"] > 0 and cats["dynamo"] > 0 and cats["norm"] == 0  # norms fused
+        else:
+            assert cats["compiled"] == cats["dynamo"] == cats["routed_op"] == 0
+        if name in OURS_COMPILED:  # the experts' GEMMs and the op's own Python, all in the op
+            assert cats["routed_op"] > 0 and inside["gemm"] > 0 and inside["routed_op"] > 0
+        elif name in compiled:
+            assert cats["routed_op"] == 0
+    assert res["variants"]["moe_hf_grouped_mm_compiled"]["categories_ms"]["gemm"] > 0
+    table = "\n".join(profile_table({"prefill": res}))
+    assert all(f"| {name} |" in table for name in res["variants"])
+    assert table.count("inside adamoe::moe_routed_swiglu") == len(OURS_COMPILED)
+
+
+def test_cli_takes_the_testbed_and_keeps_the_dials_lowest_load_compiled(cli):
+    _, default, _, _ = cli.settings(cli.parse_args([]))
+    assert default.testbed == BENCH_TESTBED and default.compile is True
+    assert default.target_loads == (1.0,) and "adamoe_load1" in default.compiled  # top-2: load 1
+    _, top4, batch, seq = cli.settings(cli.parse_args(["--testbed", "core25-e8-top4", "--batch", "1"]))
+    assert (top4.testbed, top4.top_k, top4.target_loads, batch, seq) == ("core25-e8-top4", 5, (2.0,), 1, 128)
+    assert "adamoe_load2" in top4.compiled  # its AdaMoE row gets a compiled twin too
+    assert cli.settings(cli.parse_args(["--no-compiled"]))[1].compile is False
+    with pytest.raises(SystemExit):
+        cli.parse_args(["--testbed", "nope"])
+
+
+def test_cli_quick_decode_prints_tables_and_json(cli, capsys, tmp_path):
     out_json = tmp_path / "profile.json"
     cli.main(["--quick", "--sections", "decode", "--threads", "1", "--json-out", str(out_json)])
     printed = capsys.readouterr().out

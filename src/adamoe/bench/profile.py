@@ -8,7 +8,8 @@ fp32, CPU; ratios are paired per round with bootstrap 95% CIs:
   per-group mms (what grouped backends run); the layer predicted at the per-group rates vs the limit.
 - **decode** (:func:`decode_bounds`): our fused kernel, BLAS GEMV (``torch.mv``) and a plain ``sum`` over
   the same chosen experts' weights: can a matrix-vector product stream at a plain read's rate at all?
-- **prefill**: :mod:`adamoe.bench.profile_ops` (``torch.profiler`` categories of one forward).
+- **prefill**: :mod:`adamoe.bench.profile_ops` (``torch.profiler`` categories of one forward, eager and
+  ``torch.compile``d).
 """
 
 from __future__ import annotations
