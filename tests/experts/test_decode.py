@@ -95,6 +95,22 @@ def test_result_does_not_depend_on_the_thread_count(threads):
 
 
 @needs_kernel
+@pytest.mark.parametrize("tokens", [1, 3])
+def test_the_no_prefetch_build_computes_the_same_step(tokens):
+    """The prefetch A/B variant (issue 20) is another extension with the same arithmetic: a prefetch is a
+    hint that changes no sum, so its output is the naive loop's and bitwise the default build's."""
+    gate_up, down = weights_of()
+    indices, weights = routing_of(tokens, seed=tokens)
+    hidden = torch.randn(tokens, H)
+    off, off_slots = kernels.moe_decode(hidden, gate_up, down, indices, weights, E, prefetch=False)
+    on, on_slots = kernels.moe_decode(hidden, gate_up, down, indices, weights, E)
+    assert kernels.load(prefetch=False).__name__ == "adamoe_decode_no_prefetch"
+    want = naive_moe(hidden, gate_up, down, indices, weights, E)
+    torch.testing.assert_close(off, want, atol=1e-5, rtol=1e-5)
+    assert torch.equal(off, on) and off_slots == on_slots == true_slots(indices)
+
+
+@needs_kernel
 def test_bf16_weights_accumulate_in_fp32_and_bf16_hidden_round_trips():
     gate_up, down = (w.bfloat16() for w in weights_of())
     indices, weights = routing_of(5)

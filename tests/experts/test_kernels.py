@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import platform
+import re
 import shutil
+import subprocess
 import threading
 import time
 
@@ -11,6 +14,7 @@ import pytest
 import torch
 
 from adamoe.experts import grouped_mm, kernels
+from adamoe.experts.kernel_source import SOURCE
 
 needs_kernel = pytest.mark.skipif(
     not kernels.available(), reason="no C++ toolchain to build the decode kernel"
@@ -97,6 +101,38 @@ def test_build_dir_follows_flags_and_cpu_features(monkeypatch, tmp_path):
     monkeypatch.setattr(kernels, "FLAGS", (*kernels.FLAGS, "-g"))
     other_flags = kernels.build_dir()
     assert len({first, other_cpu, other_flags}) == 3
+
+
+def test_the_no_prefetch_variant_is_the_same_source_with_a_define_under_its_own_name_and_key(
+    monkeypatch, tmp_path
+):
+    monkeypatch.setenv("ADAMOE_CACHE", str(tmp_path))
+    monkeypatch.setattr(kernels, "compiler_id", lambda: "/usr/bin/c++ 12.2.0")
+    monkeypatch.setattr(kernels, "cpu_features", lambda: "avx2 fma sse2")
+    on, off = kernels.build_dir(), kernels.build_dir(prefetch=False)
+    assert on.name.startswith("adamoe_decode-torch")
+    assert off.name.startswith("adamoe_decode_no_prefetch-torch")
+    assert on.name.rsplit("-", 1)[1] != off.name.rsplit("-", 1)[1]  # another build key
+    assert kernels.flags() == kernels.FLAGS
+    assert kernels.flags(prefetch=False) == (*kernels.FLAGS, "-DADAMOE_NO_PREFETCH")
+    assert "#if defined(__GNUC__) && !defined(ADAMOE_NO_PREFETCH)" in SOURCE
+
+
+def _prefetch_instructions(prefetch):
+    name = kernels.module_name(prefetch=prefetch)
+    lib = kernels.build_dir(prefetch=prefetch) / f"{name}.so"
+    cmd = ["objdump", "-d", "--no-show-raw-insn", str(lib)]
+    asm = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return len(re.findall(r"\sprefetch", asm))
+
+
+@needs_kernel
+@pytest.mark.skipif(
+    platform.machine() != "x86_64" or shutil.which("objdump") is None, reason="reads x86 code with objdump"
+)
+def test_the_define_compiles_every_prefetch_out_of_the_binary():
+    assert kernels.load(prefetch=False) is not None and kernels.load(prefetch=False) is not kernels.load()
+    assert _prefetch_instructions(True) > 0 and _prefetch_instructions(False) == 0
 
 
 def _fake_compile(log, started=None, hold=0.0):

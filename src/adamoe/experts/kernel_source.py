@@ -25,7 +25,9 @@ Kept in a Python module rather than a ``.cpp`` file so it ships with the package
 Prefetch: while a thread reads one weight row it prefetches (into L2, ``__builtin_prefetch`` under GCC
 and Clang) the row it reads next, spread over the dot product's blocks: the next row of its block, or its
 first row of the next chosen expert. The hardware prefetchers stop at 4 KiB pages and know nothing of
-the jump to the next expert; the software prefetch runs one row (4-8 KiB) ahead across both.
+the jump to the next expert; the software prefetch runs one row (4-8 KiB) ahead across both. Defining
+``ADAMOE_NO_PREFETCH`` (``kernels.load(prefetch=False)``: the same text, another build) turns it off, for
+the same-run A/B of ``benchmarks/profile_bounds.py --sections decode``.
 """
 
 SOURCE = r"""
@@ -66,10 +68,11 @@ void skinny_mm_out(torch::Tensor x, torch::Tensor w, torch::Tensor out) {
 static inline float to_f(float v) { return v; }
 static inline float to_f(uint16_t v) { return std::bit_cast<float>(static_cast<uint32_t>(v) << 16); }
 
-// Prefetch n elements from p into L2 (no-op without GCC/Clang builtins).
+// Prefetch n elements from p into L2 (no-op without GCC/Clang builtins, or when built with
+// -DADAMOE_NO_PREFETCH: the A/B variant, whose dot() then reads with the hardware prefetchers alone).
 template <typename W>
 static inline void prefetch(const W* p, int64_t n) {
-#ifdef __GNUC__
+#if defined(__GNUC__) && !defined(ADAMOE_NO_PREFETCH)
   const char* c = reinterpret_cast<const char*>(p);
   for (int64_t b = 0; b < n * static_cast<int64_t>(sizeof(W)); b += 64) __builtin_prefetch(c + b, 0, 1);
 #else

@@ -20,6 +20,11 @@ and the CPU's feature flags; a home directory shared between different machines 
 CPU kind. Builds hold an exclusive file lock (two processes never compile into one folder at once), run
 the ``ninja`` of the current Python environment (two ninjas alternating on one folder rebuild each
 other's work), and say so on stderr once, since the first compile takes 30-60 s.
+
+``load(prefetch=False)`` builds a second extension from the same source with ``-DADAMOE_NO_PREFETCH``
+(the software prefetch of `adamoe.experts.kernel_source` compiled out), under its own module name and
+build key; ``moe_decode(..., prefetch=False)`` runs it. It exists for the same-run A/B of the prefetch in
+``benchmarks/profile_bounds.py --sections decode``; everything else uses the default build.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ SKINNY_MAX_ROWS = 4
 DECODE_MAX_TOKENS = 8  # the fused MoE decode kernel serves calls with at most this many tokens
 FLAGS = ("-O3", "-march=native", "-fopenmp", "-ffast-math")
 NAME = "adamoe_decode"
+NO_PREFETCH = "-DADAMOE_NO_PREFETCH"  # compiles kernel_source's software prefetch out (the A/B variant)
 _LIB_SUFFIX = ".pyd" if os.name == "nt" else ".so"
 
 T = TypeVar("T")
@@ -93,16 +99,28 @@ def build_key(*, compiler: str, flags: tuple[str, ...], source: str, torch_versi
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
 
 
-def build_dir() -> Path:
+def flags(*, prefetch: bool = True) -> tuple[str, ...]:
+    """The compiler flags of the default build, or of the variant with the software prefetch compiled out."""
+    return FLAGS if prefetch else (*FLAGS, NO_PREFETCH)
+
+
+def module_name(*, prefetch: bool = True) -> str:
+    """The extension's module name: each variant its own, so both can be loaded in one process."""
+    return NAME if prefetch else f"{NAME}_no_prefetch"
+
+
+def build_dir(*, prefetch: bool = True) -> Path:
     """The build folder for this machine's compiler, flags, source, torch and CPU (not created)."""
     key = build_key(
         compiler=compiler_id(),
-        flags=FLAGS,
+        flags=flags(prefetch=prefetch),
         source=SOURCE,
         torch_version=torch.__version__,
         cpu=cpu_features(),
     )
-    return kernels_dir() / f"{NAME}-torch{torch.__version__.replace('+', '_')}-{key}"
+    return (
+        kernels_dir() / f"{module_name(prefetch=prefetch)}-torch{torch.__version__.replace('+', '_')}-{key}"
+    )
 
 
 @contextlib.contextmanager
@@ -165,32 +183,49 @@ def build_once(build: Path, load: Callable[[Path], T], *, name: str = NAME) -> T
             return load(build)
 
 
-def _compile(build: Path) -> Any:
+def _compile(build: Path, *, prefetch: bool = True) -> Any:
     from torch.utils.cpp_extension import load_inline
 
     return load_inline(
-        NAME,
+        module_name(prefetch=prefetch),
         cpp_sources=SOURCE,
         functions=["skinny_mm_out", "moe_decode", "moe_decode_routed"],
-        extra_cflags=list(FLAGS),
+        extra_cflags=list(flags(prefetch=prefetch)),
         build_directory=str(build),
         verbose=False,
     )
 
 
 @functools.cache
-def _module() -> Any | None:
+def _load(prefetch: bool) -> Any | None:
     if os.environ.get("ADAMOE_NO_KERNELS"):
         return None
+    compile_it = functools.partial(_compile, prefetch=prefetch)
     try:
-        return build_once(build_dir(), _compile)
+        return build_once(build_dir(prefetch=prefetch), compile_it, name=module_name(prefetch=prefetch))
     except Exception as err:  # no compiler / ninja: the torch.mm path is always correct
-        warnings.warn(f"adamoe: decode kernels unavailable, using torch ops ({err})", stacklevel=2)
+        warnings.warn(f"adamoe: decode kernels unavailable, using torch ops ({err})", stacklevel=3)
         return None
 
 
-def available() -> bool:
-    return _module() is not None
+def load(*, prefetch: bool = True) -> Any | None:
+    """The compiled extension (built on first use, once per process), or None without a toolchain or with
+    ``ADAMOE_NO_KERNELS``. ``prefetch=False``: the A/B variant with the software prefetch compiled out."""
+    return _load(prefetch)
+
+
+def _module() -> Any | None:
+    """The default build, which every wrapper below calls (tests replace this to take the torch paths)."""
+    return load()
+
+
+def _variant(prefetch: bool) -> Any | None:
+    """The default build (through `_module`) or the no-prefetch one."""
+    return _module() if prefetch else load(prefetch=False)
+
+
+def available(*, prefetch: bool = True) -> bool:
+    return _variant(prefetch) is not None
 
 
 def skinny_mm_out(rows: torch.Tensor, weight: torch.Tensor, out: torch.Tensor) -> None:
@@ -227,6 +262,8 @@ def moe_decode(
     indices: torch.Tensor,
     weights: torch.Tensor,
     num_experts: int,
+    *,
+    prefetch: bool = True,
 ) -> tuple[torch.Tensor, int] | None:
     """A whole routed SwiGLU step at decode in one fused kernel call, or None when it does not apply.
 
@@ -235,9 +272,9 @@ def moe_decode(
     (E, H, I) -> ((T, H) sum over slots of weight * expert output in ``hidden``'s dtype, number of true
     slots). It applies for inference on CPU at T <= `DECODE_MAX_TOKENS` with contiguous fp32 or bf16
     weights (fp32 accumulation) and a built kernel: it has no backward, and at larger T the
-    per-expert BLAS GEMMs of ``grouped_swiglu`` win.
+    per-expert BLAS GEMMs of ``grouped_swiglu`` win. ``prefetch=False`` runs the A/B build (`load`).
     """
-    mod = _module() if _decode_applies(hidden, gate_up, down, weights) else None
+    mod = _variant(prefetch) if _decode_applies(hidden, gate_up, down, weights) else None
     if mod is None:
         return None
     out, slots = mod.moe_decode(
