@@ -5,8 +5,9 @@ same rotated rounds; prints Markdown tables, then the JSON of every measurement 
 
 - training: the six GEMMs of the training shape (d1024 I3584 E8 k2 T4096, fwd+bwd) as one big mm vs E
   per-group mms, the grouped layer predicted at the per-group rates vs the limit and vs the measured layer;
-- decode: the decode shape at T=1 (d2048 I1024 E64 top-8): our fused kernel vs BLAS GEMV vs a plain
-  read of the same weights, in GB/s and paired against that read, at 1 thread and at --threads;
+- decode: the decode shape at T=1 (d2048 I1024 E64 top-8): our fused kernel (and its build with the
+  software prefetch compiled out, kernel_no_prefetch: the prefetch's A/B) vs BLAS GEMV vs a plain read of
+  the same weights, in GB/s and paired against that read, at 1 thread and at --threads;
 - prefill: torch.profiler self CPU time per op category of one forward of the model bench's models
   (SmolLM2 dense, its 8-expert MoE --testbed under transformers' grouped_mm and ours, AdaMoE at the
   dial's lowest load, k/2: load 1 on the top-2 default) at --batch x --seq, beside the whole-model FLOPs
@@ -16,6 +17,8 @@ same rotated rounds; prints Markdown tables, then the JSON of every measurement 
 Full size (quiet machine): OMP_NUM_THREADS=2 python benchmarks/profile_bounds.py --threads 2
 The compiled MoEs at 1x128 on each testbed (prefill only; testbed core50-e8-top2, then core25-e8-top4):
   OMP_NUM_THREADS=2 python benchmarks/profile_bounds.py --threads 2 --sections prefill --batch 1 --testbed <name>
+The prefetch A/B alone (decode only; the first run also builds the no-prefetch kernel, ~1 min):
+  OMP_NUM_THREADS=2 python benchmarks/profile_bounds.py --threads 2 --sections decode --json-out FILE
 Smoke run (tiny shapes and tiny random models; measures nothing): python benchmarks/profile_bounds.py --quick
 """
 

@@ -315,12 +315,18 @@ def test_decode_toy_run_reports_every_candidate():
     assert res["weight_MB"] == pytest.approx(2 * (2 * 32 * 64 + 64 * 32) * 4 / 1e6)
     assert list(res["threads"]) == [1]
     names = {"layer", "blas_gemv", "read_experts_sum", "read_same_size", "read_probe"}
-    assert set(res["threads"][1]) == names | ({"kernel"} if kernels.available() else set())
+    built = {"kernel", "kernel_no_prefetch"} if kernels.available() else set()
+    assert set(res["threads"][1]) == names | built
     for v in res["threads"][1].values():
         assert v["ms"] > 0 and v["GBps"] > 0 and v["vs_same_tensors"]["low"] <= v["vs_same_tensors"]["high"]
     same = res["threads"][1]["read_experts_sum"]["vs_same_tensors"]  # itself, round by round
     assert same["ratio"] == same["low"] == same["high"] == pytest.approx(1.0)
-    assert profile_table({"decode": res})[0].startswith("### Decode T=1")
+    table = "\n".join(profile_table({"decode": res}))
+    assert table.startswith("### Decode T=1")
+    if built:  # the prefetch A/B: one paired ratio of the two builds, in the same rounds
+        ab = res["threads"][1]["kernel"]["vs_no_prefetch"]
+        assert ab["n"] == 2 and ab["low"] <= ab["ratio"] <= ab["high"]
+        assert "| 1 | kernel_no_prefetch |" in table and "Prefetch A/B" in table
 
 
 @pytest.fixture(scope="module")
@@ -398,6 +404,9 @@ def test_cli_quick_decode_prints_tables_and_json(cli, capsys, tmp_path):
     saved = json.loads(out_json.read_text())
     assert saved["quick"] is True and set(saved) >= {"decode"} and "training" not in saved
     assert all(math.isfinite(v["GBps"]) for v in saved["decode"]["threads"]["1"].values())
+    if kernels.available():  # the prefetch A/B's second build runs in the same rounds
+        assert "kernel_no_prefetch" in saved["decode"]["threads"]["1"]
+        assert "| 1 | kernel_no_prefetch |" in printed
     assert set(saved["provenance"]) >= set(PROVENANCE_FIELDS)
     with pytest.raises(SystemExit):
         cli.parse_args(["--sections", "training,nope"])

@@ -8,6 +8,8 @@ fp32, CPU; ratios are paired per round with bootstrap 95% CIs:
   per-group mms (what grouped backends run); the layer predicted at the per-group rates vs the limit.
 - **decode** (:func:`decode_bounds`): our fused kernel, BLAS GEMV (``torch.mv``) and a plain ``sum`` over
   the same chosen experts' weights: can a matrix-vector product stream at a plain read's rate at all?
+  ``kernel_no_prefetch`` is the same kernel built with its software prefetch compiled out
+  (``kernels.load(prefetch=False)``): the prefetch's A/B in the same rounds.
 - **prefill**: :mod:`adamoe.bench.profile_ops` (``torch.profiler`` categories of one forward, eager and
   ``torch.compile``d).
 """
@@ -105,7 +107,7 @@ def _decode_fns(
     layer: nn.Module, x: torch.Tensor, chosen: list[int], probe_bytes: int
 ) -> tuple[dict[str, Callable[[], Any]], dict[str, float]]:
     """The decode candidates for (1, H) ``x`` and the bytes each reads: the bench's layer call, the fused
-    kernel on the same routing, ``torch.mv`` over each chosen expert's (2I, H) gate_up then (H, I) down, a
+    kernel on the same routing (and its build without the software prefetch), ``torch.mv`` over each chosen expert's (2I, H) gate_up then (H, I) down, a
     ``sum`` of those same tensors, a ``sum`` of one buffer of their total size and of a streaming probe."""
     from adamoe.experts import kernels
 
@@ -124,6 +126,10 @@ def _decode_fns(
     fns: dict[str, Callable[[], Any]] = {"layer": lambda: layer(x)}
     if kernels.available():
         fns["kernel"] = lambda: kernels.moe_decode(x, gate_up, down, r.indices, r.weights, r.num_experts)
+    if kernels.available(prefetch=False):
+        fns["kernel_no_prefetch"] = lambda: kernels.moe_decode(
+            x, gate_up, down, r.indices, r.weights, r.num_experts, prefetch=False
+        )
     fns["blas_gemv"] = gemv
     fns["read_experts_sum"] = read_same
     fns["read_same_size"] = same.sum
@@ -135,7 +141,8 @@ def _decode_fns(
 def decode_bounds(s: BenchSettings, *, thread_counts: tuple[int, ...] | None = None) -> dict[str, Any]:
     """The decode shape (``decode_*`` of ``s``) at T = 1: GB/s of our kernel, BLAS GEMV and plain reads of
     the same chosen experts' weights, at each of ``thread_counts`` (default: 1 and ``s.threads``), and
-    each candidate's paired ratio to the ``.sum()`` over the same tensors in the same rounds."""
+    each candidate's paired ratio to the ``.sum()`` over the same tensors in the same rounds; with both
+    kernel builds, also ``kernel``'s paired ratio to ``kernel_no_prefetch`` (``vs_no_prefetch``)."""
     torch.manual_seed(s.seed)
     E, k, dims = s.decode_experts, s.decode_k, {"hidden": s.decode_hidden, "ffn": s.decode_ffn}
     layer = moe_layer(s, num_experts=E, num_null=0, top_k=k, backend=AUTO, **dims)
@@ -154,6 +161,9 @@ def decode_bounds(s: BenchSettings, *, thread_counts: tuple[int, ...] | None = N
             sec = statistics.median(ts)
             same = paired_ratio(ts, times["read_experts_sum"], seed=s.seed)
             rows[t][name] = {"ms": sec * 1e3, "GBps": nbytes[name] / sec / 1e9, "vs_same_tensors": same}
+        if "kernel" in times and "kernel_no_prefetch" in times:  # the prefetch's A/B, round by round
+            ab = paired_ratio(times["kernel"], times["kernel_no_prefetch"], seed=s.seed)
+            rows[t]["kernel"]["vs_no_prefetch"] = ab
     blas = re.search(r"BLAS_INFO=([^,\s]+)", torch.__config__.show())
     return {
         "shape": {**dims, "experts": E, "top_k": k, "tokens": 1},
@@ -229,5 +239,16 @@ def _decode_lines(de: dict[str, Any]) -> list[str]:
         lines += [
             f"| {t} | {name} | {v['ms']:.2f} | {v['GBps']:.1f} | {fmt_ratio(v['vs_same_tensors'])} |"
             for name, v in row.items()
+        ]
+    ab = {
+        t: row["kernel"]["vs_no_prefetch"]
+        for t, row in de["threads"].items()
+        if "vs_no_prefetch" in row.get("kernel", {})
+    }
+    if ab:
+        lines += [
+            "",
+            "Prefetch A/B, kernel / kernel_no_prefetch paired per round: "
+            + "; ".join(f"{t} thread(s) {fmt_ratio(r)}×" for t, r in ab.items()),
         ]
     return [*lines, ""]
