@@ -182,3 +182,50 @@ def test_sources_are_generated_sets_files_or_a_one_line_error(tmp_path) -> None:
     ) as err:
         load_source("harmful", "something-else", "prompt")
     assert "\n" not in str(err.value)
+
+
+def test_safety_model_work_is_one_kv_cached_generate_call_per_batch() -> None:
+    """Hand count of one safety run's model work on a real (tiny) model: per stage ceil(n / batch)
+    `generate` calls of the batch's rows, each a prefill over the longest prompt then one-token decode
+    steps (the KV cache), at most max_new_tokens forwards; no other forward (no scoring of answers)."""
+    import math
+
+    from adamoe.eval.evaluator import ModelEvaluator
+    from adamoe.hf.models import resolve_model
+
+    model, tok, _ = resolve_model("tiny-llama", seed=0)
+    calls: list[tuple[int, int]] = []  # (rows, prompt width) per generate call
+    widths: list[list[int]] = []  # input widths of the forwards inside each call
+    outside: list[int] = []
+    original = model.generate
+
+    def counted(**kw: Any) -> Any:
+        calls.append(tuple(kw["input_ids"].shape))
+        widths.append([])
+        try:
+            return original(**kw)
+        finally:
+            calls.append((-1, -1))  # closes the call: forwards after it are "outside"
+
+    def pre_hook(module: Any, args: Any, kwargs: Any) -> None:
+        inside = bool(calls) and calls[-1] != (-1, -1)
+        (widths[-1] if inside else outside).append(kwargs["input_ids"].shape[1])
+
+    model.generate = counted
+    model.register_forward_pre_hook(pre_hook, with_kwargs=True)
+    cfg = SafetyConfig(
+        harmful="generated", toxicity="generated", n_samples=2, max_new_tokens=3, toxicity_max_new_tokens=2
+    )
+    dim = SafetyDimension(cfg)
+    data = dim.load(limit=5, seed=0)
+    assert dim.sizes(data) == {"harmful": 5, "benign": 5, "toxicity": 5}
+    ev = ModelEvaluator(name="tiny", model=model, tokenizer=tok, gen_batch_size=2)
+    dim.run(ev, data, seed=0)
+    opened = [c for c in calls if c != (-1, -1)]
+    # harmful, benign, then two toxicity samples: 5 prompts each in batches of 2, 2, 1
+    assert [rows for rows, _ in opened] == [2, 2, 1] * 4
+    assert len(opened) == 4 * math.ceil(5 / 2) and not outside
+    budgets = [3] * 6 + [2] * 6
+    for (_, width), seen, budget in zip(opened, widths, budgets, strict=True):
+        assert seen[0] == width and 1 <= len(seen) <= budget
+        assert seen[1:] == [1] * (len(seen) - 1)  # decode steps feed one token: the cache is used
