@@ -152,3 +152,50 @@ def test_a_moe_whose_build_data_is_missing_fails_before_any_data_is_loaded(monke
     cfg.models = ["tiny-llama"]  # the same suite without that model goes on to load its data
     prepare_suite(cfg)
     assert len(built) == 1
+
+
+# ---------------------------------------------------------------- wall and CPU seconds
+
+
+def test_each_dimension_keeps_its_wall_and_cpu_seconds_and_logs_both() -> None:
+    """A dimension that waits (sleeps) uses wall time but no CPU; one that computes uses CPU: the record
+    and the log line tell a run that waited for the CPUs from one that worked."""
+    import re
+    import time
+
+    from adamoe.rbench.dimensions.base import DimensionResult
+    from adamoe.rbench.runner import SuitePlan, evaluate_model
+
+    class Waits:
+        name = "waits"
+
+        def run(self, ev: Any, data: Any, *, seed: int) -> DimensionResult:
+            time.sleep(0.3)
+            return DimensionResult(dimension=self.name, metrics={})
+
+    class Works(Waits):
+        name = "works"
+
+        def run(self, ev: Any, data: Any, *, seed: int) -> DimensionResult:
+            end = time.process_time() + 0.3
+            while time.process_time() < end:
+                pass
+            return DimensionResult(dimension=self.name, metrics={})
+
+    class Ev:
+        name = "m"
+
+        def signature(self) -> str:
+            return ""
+
+    plan = SuitePlan(
+        config=RBenchConfig.from_dict({"quick": True}),
+        dimensions={"waits": Waits(), "works": Works()},  # type: ignore[dict-item]
+        data={"waits": None, "works": None},
+    )
+    lines: list[str] = []
+    out = evaluate_model(Ev(), plan, log=lines.append)  # type: ignore[arg-type]
+    waits, works = out["waits"], out["works"]
+    assert waits.seconds >= 0.3 and waits.cpu_seconds < 0.1
+    assert works.cpu_seconds >= 0.3 and works.to_dict()["cpu_seconds"] == works.cpu_seconds
+    assert re.fullmatch(r"  m · waits: 0\.\ds \(CPU 0\.\ds, 1 torch threads\)", lines[0]), lines[0]

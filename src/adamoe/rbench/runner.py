@@ -91,20 +91,31 @@ def prepare_suite(
 def evaluate_model(
     ev: ModelEvaluator, plan: SuitePlan, *, log: Callable[[str], None] | None = None
 ) -> dict[str, DimensionResult]:
-    """Every planned dimension on one model, in plan order, each metric with its n and interval."""
+    """Every planned dimension on one model, in plan order, each metric with its n and interval.
+
+    Each result keeps its wall seconds and the process's CPU seconds over them (all threads): a CPU share
+    far below the torch thread count means the run waited for the CPUs (2026-12-07: threads=2 on 2 cores
+    shared with another 2-thread job: dense safety 1435 s, the whole run at 0.76 CPUs; one thread on the
+    same code, machine loaded: 204 s)."""
+    import torch
+
     from adamoe.runs import seed_everything
 
     out: dict[str, DimensionResult] = {}
     for name, dim in plan.dimensions.items():
         seed_everything(plan.config.seed)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         ev.signature()  # a fresh fingerprint for this dimension's outputs
         result = dim.run(ev, plan.data[name], seed=plan.config.seed)
         result.seconds = time.perf_counter() - started
+        result.cpu_seconds = time.process_time() - cpu_started
         result.signature = ev.signature()
         out[name] = result.finalize(seed=plan.config.seed)
         if log is not None:
-            log(f"  {ev.name} · {name}: {result.seconds:.1f}s")
+            log(
+                f"  {ev.name} · {name}: {result.seconds:.1f}s "
+                f"(CPU {result.cpu_seconds:.1f}s, {torch.get_num_threads()} torch threads)"
+            )
     return out
 
 

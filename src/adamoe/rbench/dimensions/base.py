@@ -69,6 +69,8 @@ class DimensionResult:
     details: dict[str, Any] = field(default_factory=dict)
     routing: dict[str, Any] | None = None
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    """CPU seconds of the process (all threads) while the dimension ran; see `runner.evaluate_model`."""
     items: dict[str, dict[str, Any]] = field(default_factory=dict)
     estimates: dict[str, dict[str, Any]] = field(default_factory=dict)
     signature: str | None = None
@@ -97,6 +99,7 @@ class DimensionResult:
             "details": self.details,
             "routing": self.routing,
             "seconds": self.seconds,
+            "cpu_seconds": self.cpu_seconds,
         }
 
 
