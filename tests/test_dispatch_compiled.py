@@ -9,8 +9,11 @@ run; shapes are tiny so each compile takes seconds.
 
 from __future__ import annotations
 
+import collections
+
 import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from adamoe import dispatch as dsp
 from adamoe.experts import SwiGLUExperts
@@ -140,3 +143,44 @@ def test_experts_without_plain_fused_weights_keep_the_counted_path():
         experts = SwiGLUExperts(num_experts=E, hidden_size=H, intermediate_size=INTER, backend=backend)
         with torch.no_grad():
             assert dsp.compiled_routed(torch.randn(4, H), routing, experts) is None
+
+
+class _AtenCounter(TorchDispatchMode):
+    """Counts the aten calls made at the Python level (each op the code launches, not its internals)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ops: collections.Counter[str] = collections.Counter()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops[func.overloadpacket.__name__] += 1
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize(("kernel", "bound"), [("grouped", 2 * E + 30), ("torch_grouped_mm", 26)])
+@torch.inference_mode()
+def test_the_op_body_launches_a_bounded_number_of_aten_ops(kernel, bound):
+    """Issue 20: the op's eager body (:func:`routed_swiglu`) at a tiny layer, zero nulls and empty slots
+    among the picks, launches at most ``bound`` aten ops: one GEMM per expert and projection on the grouped
+    kernel (nothing else per expert: the counted path's body made 69 calls here, 109 at E=8), two
+    grouped GEMMs on ``torch._grouped_mm`` (34 calls before); and it computes the per-token loop's output."""
+    layer = _layer("adamoe_zero")
+    x = torch.randn(64, H)
+    routing = layer.router(x)
+    routing.indices[::5, 0] = -1  # empty slots too (weights stay: the op must drop them, not weight them)
+    assert bool((routing.indices >= E).any())
+    args = (x, routing.indices, routing.weights, layer.experts.gate_up_proj, layer.experts.down_proj, E)
+    with _AtenCounter() as counter:
+        got = dsp.routed_swiglu(*args, kernel)
+    assert sum(counter.ops.values()) <= bound, counter.ops
+    gemms = counter.ops["mm"] if kernel == "grouped" else counter.ops["_grouped_mm"]
+    assert gemms == (2 * E if kernel == "grouped" else 2), counter.ops
+    ex = layer.experts
+    want = naive_moe(
+        x,
+        picks_of(routing),
+        lambda v, e: naive_swiglu(v, ex.gate_up_proj[e], ex.down_proj[e]),
+        num_experts=E,
+        null_type="zero",
+    )
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)

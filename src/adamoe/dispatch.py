@@ -47,12 +47,12 @@ def plan_indices(indices: torch.Tensor, num_experts: int) -> tuple[torch.Tensor,
     """:func:`plan` of (T, k) ``indices`` over ``num_experts`` true experts (what :func:`moe_routed_swiglu`
     has: the indices alone). ``tolist`` reads the counts back to the host: the counted path's one sync."""
     k = indices.shape[1]
-    flat = indices.reshape(-1)
-    key = torch.where((flat >= 0) & (flat < num_experts), flat, torch.full_like(flat, num_experts))
-    key_sorted, order = torch.sort(key, stable=True)
-    counts_all = torch.bincount(key_sorted, minlength=num_experts + 1)
-    counts = counts_all[:num_experts].tolist()
-    slot = order[: sum(counts)]
+    # Stable sort of the raw ids: empty (-1) slots first, true experts 0..E-1, nulls (>= E) last; the
+    # shifted bincount counts them all, so no key with the dropped slots remapped is built (issue 20).
+    ids, order = torch.sort(indices.reshape(-1), stable=True)
+    counts_all = torch.bincount(ids + 1, minlength=num_experts + 1).tolist()
+    lead, counts = counts_all[0], counts_all[1 : num_experts + 1]
+    slot = order[lead : lead + sum(counts)]
     return slot, slot // k, counts
 
 
@@ -121,8 +121,7 @@ def moe_routed_swiglu(
     Why an op: the counted path reads the group sizes back to the host (:func:`plan_indices`), which
     ``torch.compile`` cannot trace, so it broke the graph at every MoE layer. As a custom op the compiler
     sees one call with a known (T, H) output (:func:`_moe_routed_swiglu_fake`) and the host read happens
-    inside it at run time, in the eager code itself (:func:`routed_counted`, SwiGLU backend ``kernel``:
-    :func:`adamoe.experts.backend.swiglu_function`; rows run in the weights' dtype, as the HF adapter's).
+    inside it at run time, in eager code: :func:`routed_swiglu`, the counted path's inference twin.
 
     Inference only, no autograd registered: :func:`compiled_routed` calls it only when no gradient is
     needed and otherwise keeps the counted path (graph breaks, exact gradients). A backward op would need
@@ -130,12 +129,7 @@ def moe_routed_swiglu(
     forward recompute inside it; the compiled prefill of issue 20 runs under ``inference_mode``, and
     compiled training on CUDA already takes the traceable :func:`dispatch_sync_free` (bf16 ``_grouped_mm``).
     """
-    run = backend.swiglu_function(kernel)
-
-    def grouped(rows: torch.Tensor, counts: list[int]) -> torch.Tensor:
-        return run(rows.to(gate_up.dtype), gate_up, down, counts).to(rows.dtype)
-
-    return routed_counted(hidden, indices, weights, num_experts, grouped)
+    return routed_swiglu(hidden, indices, weights, gate_up, down, num_experts, kernel)
 
 
 @moe_routed_swiglu.register_fake
@@ -148,9 +142,44 @@ def _moe_routed_swiglu_fake(
     num_experts: int,
     kernel: str,
 ) -> torch.Tensor:
-    """The output the compiler plans with: ``hidden``'s shape, dtype and strides (``routed_counted``
+    """The output the compiler plans with: ``hidden``'s shape, dtype and strides (:func:`routed_swiglu`
     returns a ``zeros_like(hidden)``)."""
     return torch.empty_like(hidden)
+
+
+def routed_swiglu(
+    hidden: torch.Tensor,
+    indices: torch.Tensor,
+    weights: torch.Tensor,
+    gate_up: torch.Tensor,
+    down: torch.Tensor,
+    num_experts: int,
+    kernel: str,
+) -> torch.Tensor:
+    """The eager body of :func:`moe_routed_swiglu` (inference only: no autograd through it), shapes as there.
+
+    :func:`routed_counted` with the weighting moved into the experts: :func:`plan_indices`, gather the
+    rows and, with one ``take``, their routing weights, run the SwiGLU backend ``kernel``'s inference twin
+    (:func:`adamoe.experts.backend.scaled_swiglu_function`: the weights scale the (N, I) activations
+    before the down GEMMs, so no (N, H) product is allocated), then one ``index_add_`` into (T, H) zeros.
+    Rows run in the weights' dtype (as the HF adapter's); dtype casts happen only where dtypes differ.
+    Why (issue 20): each aten call here costs about as much as a small GEMM's setup, times 30 layers;
+    ``tests/test_dispatch_compiled.py`` bounds how many it launches.
+    """
+    slot, token, counts = plan_indices(indices, num_experts)
+    out = torch.zeros_like(hidden)
+    if slot.shape[0] == 0:
+        return out
+    rows = hidden.index_select(0, token)
+    scale = weights.take(slot)
+    if rows.dtype != gate_up.dtype:
+        rows = rows.to(gate_up.dtype)
+    if scale.dtype != rows.dtype:
+        scale = scale.to(rows.dtype)
+    expert_out = backend.scaled_swiglu_function(kernel)(rows, gate_up, down, counts, scale)
+    if expert_out.dtype != hidden.dtype:
+        expert_out = expert_out.to(hidden.dtype)
+    return out.index_add_(0, token, expert_out)
 
 
 def compiled_routed(hidden: torch.Tensor, routing: Routing, experts: object) -> torch.Tensor | None:

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from adamoe.experts.backend import AUTO, scaled_swiglu_function
 from adamoe.experts.grouped_mm import grouped_swiglu, grouped_swiglu_reference, grouped_swiglu_torch
 
 KERNELS = {
@@ -90,3 +91,29 @@ def test_weight_gradients_of_experts_without_rows_are_zero_on_a_dirty_allocator(
     for x, y in zip((rows, gate_up, down), ref):
         torch.testing.assert_close(x.grad, y.grad, atol=1e-4, rtol=1e-5)
     assert bool((gate_up.grad[[1, 3]] == 0).all()) and bool((down.grad[[1, 3]] == 0).all())
+
+
+@pytest.mark.parametrize("kernel", [*KERNELS, AUTO])
+@pytest.mark.parametrize("counts", [[3, 0, 5, 1], [0, 0, 7, 0], [1, 1, 1, 1], [0, 6, 0, 2]])
+def test_scaled_inference_kernels_weight_each_row_of_the_naive_loop(kernel, counts):
+    """The inference twins (``scale`` folded in before the down GEMMs) give ``scale[i] * naive row i``;
+    groups of 1..7 rows cover the skinny decode kernel and plain GEMMs, empty experts included."""
+    n = sum(counts)
+    rows, gate_up, down = torch.randn(n, H), torch.randn(E, 2 * INTER, H), torch.randn(E, H, INTER)
+    scale = torch.rand(n)
+    with torch.no_grad():
+        got = scaled_swiglu_function(kernel)(rows, gate_up, down, counts, scale)
+    want = naive_rows(rows, gate_up, down, counts) * scale.unsqueeze(1)
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
+def test_grouped_kernel_without_gradients_builds_no_graph_and_matches_the_loop():
+    """No gradient wanted (weights requiring grad under ``no_grad``): the forward runs without the
+    autograd function and computes the naive loop's rows."""
+    counts = [2, 0, 5, 1]
+    rows, gate_up, down = leaves(torch.randn(8, H), torch.randn(E, 2 * INTER, H), torch.randn(E, H, INTER))
+    with torch.no_grad():
+        out = grouped_swiglu(rows, gate_up, down, counts)
+        want = naive_rows(rows, gate_up, down, counts)
+    assert out.grad_fn is None and not out.requires_grad
+    torch.testing.assert_close(out, want, atol=1e-5, rtol=1e-5)

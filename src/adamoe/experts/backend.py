@@ -23,7 +23,13 @@ from typing import Any
 
 import torch
 
-from adamoe.experts.grouped_mm import grouped_swiglu, grouped_swiglu_reference, grouped_swiglu_torch
+from adamoe.experts.grouped_mm import (
+    grouped_swiglu,
+    grouped_swiglu_reference,
+    grouped_swiglu_scaled,
+    grouped_swiglu_torch,
+    grouped_swiglu_torch_scaled,
+)
 
 AUTO = "auto"
 """Backend name meaning "choose per shape": :func:`choose_backend`."""
@@ -239,3 +245,32 @@ def swiglu_function(name: str) -> Callable[..., torch.Tensor]:
     :data:`BACKEND_FUNCTIONS`): what :class:`~adamoe.experts.SwiGLUExperts` and the compiled dispatch op
     (:func:`adamoe.dispatch.moe_routed_swiglu`) run, by the same name."""
     return auto_swiglu if name == AUTO else BACKEND_FUNCTIONS[name]
+
+
+def _reference_scaled(
+    rows: torch.Tensor, gate_up: torch.Tensor, down: torch.Tensor, counts: list[int], scale: torch.Tensor
+) -> torch.Tensor:
+    return grouped_swiglu_reference(rows, gate_up, down, counts) * scale.unsqueeze(1)
+
+
+SCALED_FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {
+    "grouped": grouped_swiglu_scaled,
+    "torch_grouped_mm": grouped_swiglu_torch_scaled,
+    "loop": _reference_scaled,
+}
+"""Inference twins of :data:`BACKEND_FUNCTIONS`: ``fn(rows, gate_up, down, counts, scale)`` ->
+``scale[i] * swiglu(rows[i])``, the (N,) ``scale`` (routing weights) folded in before the down GEMMs."""
+
+
+def scaled_swiglu_function(name: str) -> Callable[..., torch.Tensor]:
+    """The inference SwiGLU ``fn(rows, gate_up, down, counts, scale)`` of backend ``name`` (:data:`AUTO`:
+    the backend :func:`choose_backend` picks for the rows, as :func:`auto_swiglu`): what the compiled
+    dispatch op (:func:`adamoe.dispatch.moe_routed_swiglu`) runs."""
+    if name != AUTO:
+        return SCALED_FUNCTIONS[name]
+
+    def auto_scaled(rows, gate_up, down, counts, scale):
+        choice = choose_backend(rows, gate_up, down, counts).backend
+        return SCALED_FUNCTIONS[choice](rows, gate_up, down, counts, scale)
+
+    return auto_scaled

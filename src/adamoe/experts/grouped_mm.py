@@ -10,6 +10,8 @@ zero-filled gradient accumulation.
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 from torch.nn import functional as F
 
@@ -41,30 +43,59 @@ def _weight_grad(weight: torch.Tensor, ranges: list[tuple[int, int, int]]) -> to
     return grad
 
 
-def _mm_out(rows: torch.Tensor, weight: torch.Tensor, out: torch.Tensor) -> None:
-    torch.mm(rows, weight.t(), out=out)
+def _mm_out(rows: torch.Tensor, weight_t: torch.Tensor, out: torch.Tensor) -> None:
+    """``out = rows @ weight_t`` (``weight_t`` one expert's transposed weight view)."""
+    torch.mm(rows, weight_t, out=out)
+
+
+def _expert_mms(rows: torch.Tensor, weight: torch.Tensor, counts: list[int], out: torch.Tensor) -> None:
+    """Write ``rows[group e] @ weight[e].T`` into ``out[group e]`` for each expert with rows.
+
+    (N, K) ``rows`` and (N, M) ``out`` are sorted by expert (``counts[e]`` rows each), ``weight`` (E, M, K).
+    One ``split`` per side and one ``transpose``/``unbind`` of the weights stand for the per-expert
+    slicing and ``select``/``t`` (issue 20: four aten calls per expert before); a group of at most
+    ``kernels.SKINNY_MAX_ROWS`` rows runs the skinny decode kernel (bound by reading its weight).
+    """
+    skinny = kernels.available()
+    pairs = zip(rows.split(counts), out.split(counts), weight.transpose(1, 2).unbind(0))
+    for e, (x, y, w_t) in enumerate(pairs):
+        n = x.shape[0]
+        if skinny and 0 < n <= kernels.SKINNY_MAX_ROWS:
+            kernels.skinny_mm_out(x, weight[e], y)
+        elif n:
+            _mm_out(x, w_t, y)
+
+
+def swiglu_forward(
+    rows: torch.Tensor,
+    gate_up: torch.Tensor,
+    down: torch.Tensor,
+    counts: list[int],
+    scale: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The grouped kernel's forward, no autograd: (N, H) rows -> ``gu`` (N, 2I), ``h`` (N, I), ``out`` (N, H).
+
+    ``scale`` (N,), if given, multiplies ``h`` in place before the down GEMMs, so ``out`` rows come
+    weighted (``scale[i] * swiglu(rows[i])`` up to fp32 round-off): the routing weights folded into an
+    (N, I) pass instead of an (N, H) one after (I < H at the MoE shapes).
+    """
+    inter = down.shape[2]
+    gu = rows.new_empty(rows.shape[0], 2 * inter)
+    _expert_mms(rows, gate_up, counts, gu)
+    h = silu_mul_forward(gu[:, :inter], gu[:, inter:])
+    if scale is not None:
+        h.mul_(scale.unsqueeze(1))
+    out = rows.new_empty(rows.shape[0], down.shape[1])
+    _expert_mms(h, down, counts, out)
+    return gu, h, out
 
 
 class _GroupedSwiGLU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, rows, gate_up, down, counts):
-        ranges = _ranges(counts)
-        n, inter = rows.shape[0], down.shape[2]
-        # Decode regime (a few rows for an expert): the product is bound by reading its weights.
-        skinny = kernels.available()
-        mms = [
-            kernels.skinny_mm_out if skinny and t - s <= kernels.SKINNY_MAX_ROWS else _mm_out
-            for _, s, t in ranges
-        ]
-        gu = rows.new_empty(n, 2 * inter)
-        for mm, (e, s, t) in zip(mms, ranges):
-            mm(rows[s:t], gate_up[e], gu[s:t])
-        h = silu_mul_forward(gu[:, :inter], gu[:, inter:])
-        out = rows.new_empty(n, down.shape[1])
-        for mm, (e, s, t) in zip(mms, ranges):
-            mm(h[s:t], down[e], out[s:t])
+        gu, h, out = swiglu_forward(rows, gate_up, down, counts)
         ctx.save_for_backward(rows, gate_up, down, gu, h)
-        ctx.ranges = ranges
+        ctx.ranges = _ranges(counts)
         return out
 
     @staticmethod
@@ -111,7 +142,9 @@ def grouped_swiglu(
     if rows.device.type == "cuda":
         # On CUDA one grouped GEMM launch beats a BLAS call per expert; the loop below is a CPU design.
         return grouped_swiglu_torch(rows, gate_up, down, counts)
-    return _GroupedSwiGLU.apply(rows, gate_up, down, counts)
+    if torch.is_grad_enabled() and any(t.requires_grad for t in (rows, gate_up, down)):
+        return _GroupedSwiGLU.apply(rows, gate_up, down, counts)
+    return swiglu_forward(rows, gate_up, down, counts)[2]  # no autograd node to build (issue 20)
 
 
 def grouped_swiglu_reference(
@@ -141,3 +174,29 @@ def grouped_swiglu_torch(
     gu = torch._grouped_mm(rows, gate_up.transpose(-2, -1), offs=offs)
     g, u = gu.chunk(2, dim=-1)
     return torch._grouped_mm(silu_mul(g, u), down.transpose(-2, -1), offs=offs)
+
+
+def grouped_swiglu_scaled(
+    rows: torch.Tensor, gate_up: torch.Tensor, down: torch.Tensor, counts: list[int], scale: torch.Tensor
+) -> torch.Tensor:
+    """Inference only: (N, H) rows -> (N, H) ``scale[i] * swiglu(rows[i])`` through the grouped kernel,
+    ``scale`` (N,) folded in before the down GEMMs (:func:`swiglu_forward`); CUDA takes
+    :func:`grouped_swiglu_torch_scaled`, as :func:`grouped_swiglu` does."""
+    if rows.device.type == "cuda":
+        return grouped_swiglu_torch_scaled(rows, gate_up, down, counts, scale)
+    return swiglu_forward(rows, gate_up, down, counts, scale)[2]
+
+
+def grouped_swiglu_torch_scaled(
+    rows: torch.Tensor, gate_up: torch.Tensor, down: torch.Tensor, counts: list[int], scale: torch.Tensor
+) -> torch.Tensor:
+    """Inference only: :func:`grouped_swiglu_scaled` through ``torch._grouped_mm`` (the group ends
+    summed on the host: ``counts`` is there already)."""
+    if rows.is_cuda and torch.is_autocast_enabled("cuda"):
+        dtype = torch.get_autocast_dtype("cuda")
+        rows, gate_up, down, scale = rows.to(dtype), gate_up.to(dtype), down.to(dtype), scale.to(dtype)
+    offs = torch.tensor(list(itertools.accumulate(counts)), dtype=torch.int32, device=rows.device)
+    gu = torch._grouped_mm(rows, gate_up.transpose(-2, -1), offs=offs)
+    inter = down.shape[2]
+    h = silu_mul_forward(gu[:, :inter], gu[:, inter:]).mul_(scale.unsqueeze(1))
+    return torch._grouped_mm(h, down.transpose(-2, -1), offs=offs)
