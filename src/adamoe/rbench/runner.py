@@ -15,6 +15,7 @@ The caller (the CLI) writes the report only after all of this succeeded.
 
 from __future__ import annotations
 
+import functools
 import gc
 import time
 from collections.abc import Callable
@@ -61,11 +62,14 @@ def prepare_suite(
 ) -> SuitePlan:
     """Validate and load all data up front; every failure is a one-line ValueError naming the source.
 
-    `check_model` (default `adamoe.rbench.models.check_model_data`) checks one model spec's data needs.
+    `check_model` (default `adamoe.rbench.models.check_model_data`, with the config's
+    `RBenchConfig.moefy_calib_rows`) checks one model spec's data needs.
     """
     config.validate()
     if check_model is None:
-        from adamoe.rbench.models import check_model_data as check_model
+        from adamoe.rbench.models import check_model_data
+
+        check_model = functools.partial(check_model_data, calib_rows=config.moefy_calib_rows())
     for spec in config.models:
         check_model(spec)
     dims = build_dimensions(config, judge=judge, toxicity_scorer=toxicity_scorer)
@@ -174,9 +178,11 @@ def run_suite(
     "results": {spec: {"info": {...}, "seconds": float, "computed": {...},
     "dims": {dim: DimensionResult.to_dict()}}}, "comparisons": `uncertainty.compare_models`}.
     """
-    if load_model is None:
-        from adamoe.rbench.models import load_model
     cfg = plan.config
+    if load_model is None:  # the quick run's moefied MoE is the cheaper build (RBenchConfig.moefy_calib_rows)
+        from adamoe.rbench.models import load_model as load_default
+
+        load_model = functools.partial(load_default, calib_rows=cfg.moefy_calib_rows())
     if cfg.threads is not None:
         import torch
 
