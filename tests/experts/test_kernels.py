@@ -167,7 +167,7 @@ def test_build_lock_serialises_and_the_message_prints_once(tmp_path, capsys):
     assert [e for e, _ in log_b] == ["start", "end"]  # found the library: no second build
     assert log_b[0][1] >= log_a[-1][1]  # waited for the first build to finish
     err = capsys.readouterr().err
-    assert err.count("adamoe: building the decode kernel") == 1 and str(build) in err
+    assert err.count("adamoe: building the adamoe_decode kernels") == 1 and str(build) in err
     assert kernels.build_once(build, _fake_compile([])) == "module"
     assert capsys.readouterr().err == ""
 

@@ -25,6 +25,10 @@ other's work), and say so on stderr once, since the first compile takes 30-60 s.
 (the software prefetch of `adamoe.experts.kernel_source` compiled out), under its own module name and
 build key; ``moe_decode(..., prefetch=False)`` runs it. It exists for the same-run A/B of the prefetch in
 ``benchmarks/profile_bounds.py --sections decode``; everything else uses the default build.
+
+Other extensions are built by the same code: an :class:`Extension` (module name, source, functions, flags)
+goes to :func:`load_extension`, which keys, locks, compiles and caches it as above; the one-pass SwiGLU
+activation kernels of `adamoe.experts.swiglu_act` are the second.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ SKINNY_MAX_ROWS = 4
 DECODE_MAX_TOKENS = 8  # the fused MoE decode kernel serves calls with at most this many tokens
 FLAGS = ("-O3", "-march=native", "-fopenmp", "-ffast-math")
 NAME = "adamoe_decode"
+DECODE_FUNCTIONS = ("skinny_mm_out", "moe_decode", "moe_decode_routed")
 NO_PREFETCH = "-DADAMOE_NO_PREFETCH"  # compiles kernel_source's software prefetch out (the A/B variant)
 _LIB_SUFFIX = ".pyd" if os.name == "nt" else ".so"
 
@@ -109,18 +114,36 @@ def module_name(*, prefetch: bool = True) -> str:
     return NAME if prefetch else f"{NAME}_no_prefetch"
 
 
-def build_dir(*, prefetch: bool = True) -> Path:
-    """The build folder for this machine's compiler, flags, source, torch and CPU (not created)."""
+class Extension(NamedTuple):
+    """One C++ extension built by this module: its module name, source text, exported functions and flags
+    (all but the function list go into the build key)."""
+
+    name: str
+    source: str
+    functions: tuple[str, ...]
+    flags: tuple[str, ...]
+
+
+def decode_extension(*, prefetch: bool = True) -> Extension:
+    """The decode kernels of `adamoe.experts.kernel_source` (``prefetch=False``: the A/B variant)."""
+    return Extension(module_name(prefetch=prefetch), SOURCE, DECODE_FUNCTIONS, flags(prefetch=prefetch))
+
+
+def extension_dir(ext: Extension) -> Path:
+    """The build folder of `ext` for this machine's compiler, torch and CPU (not created)."""
     key = build_key(
         compiler=compiler_id(),
-        flags=flags(prefetch=prefetch),
-        source=SOURCE,
+        flags=ext.flags,
+        source=ext.source,
         torch_version=torch.__version__,
         cpu=cpu_features(),
     )
-    return (
-        kernels_dir() / f"{module_name(prefetch=prefetch)}-torch{torch.__version__.replace('+', '_')}-{key}"
-    )
+    return kernels_dir() / f"{ext.name}-torch{torch.__version__.replace('+', '_')}-{key}"
+
+
+def build_dir(*, prefetch: bool = True) -> Path:
+    """The decode kernels' build folder for this machine's compiler, flags, source, torch and CPU."""
+    return extension_dir(decode_extension(prefetch=prefetch))
 
 
 @contextlib.contextmanager
@@ -177,41 +200,44 @@ def build_once(build: Path, load: Callable[[Path], T], *, name: str = NAME) -> T
         (build / "lock").unlink(missing_ok=True)
         if not (build / f"{name}{_LIB_SUFFIX}").exists():
             print(
-                f"adamoe: building the decode kernel (once, ~30-60 s) in {build}", file=sys.stderr, flush=True
+                f"adamoe: building the {name} kernels (once, ~30-60 s) in {build}",
+                file=sys.stderr,
+                flush=True,
             )
         with _env_ninja_first():
             return load(build)
 
 
-def _compile(build: Path, *, prefetch: bool = True) -> Any:
+def _compile(build: Path, *, ext: Extension) -> Any:
     from torch.utils.cpp_extension import load_inline
 
     return load_inline(
-        module_name(prefetch=prefetch),
-        cpp_sources=SOURCE,
-        functions=["skinny_mm_out", "moe_decode", "moe_decode_routed"],
-        extra_cflags=list(flags(prefetch=prefetch)),
+        ext.name,
+        cpp_sources=ext.source,
+        functions=list(ext.functions),
+        extra_cflags=list(ext.flags),
         build_directory=str(build),
         verbose=False,
     )
 
 
 @functools.cache
-def _load(prefetch: bool) -> Any | None:
+def load_extension(ext: Extension) -> Any | None:
+    """`ext` compiled (built on first use, once per process), or None without a toolchain or with
+    ``ADAMOE_NO_KERNELS`` (callers then take their torch path)."""
     if os.environ.get("ADAMOE_NO_KERNELS"):
         return None
-    compile_it = functools.partial(_compile, prefetch=prefetch)
     try:
-        return build_once(build_dir(prefetch=prefetch), compile_it, name=module_name(prefetch=prefetch))
-    except Exception as err:  # no compiler / ninja: the torch.mm path is always correct
-        warnings.warn(f"adamoe: decode kernels unavailable, using torch ops ({err})", stacklevel=3)
+        return build_once(extension_dir(ext), functools.partial(_compile, ext=ext), name=ext.name)
+    except Exception as err:  # no compiler / ninja: the torch path is always correct
+        warnings.warn(f"adamoe: {ext.name} kernels unavailable, using torch ops ({err})", stacklevel=3)
         return None
 
 
 def load(*, prefetch: bool = True) -> Any | None:
-    """The compiled extension (built on first use, once per process), or None without a toolchain or with
-    ``ADAMOE_NO_KERNELS``. ``prefetch=False``: the A/B variant with the software prefetch compiled out."""
-    return _load(prefetch)
+    """The compiled decode extension (see `load_extension`). ``prefetch=False``: the A/B variant with the
+    software prefetch compiled out."""
+    return load_extension(decode_extension(prefetch=prefetch))
 
 
 def _module() -> Any | None:

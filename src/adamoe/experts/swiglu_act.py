@@ -15,23 +15,68 @@ temporaries and copied one of them into the gradient buffer. Here, with ``s = si
   ready: four in-place/``out=`` passes, no temporary, no copy (strided ``out=`` views are written in
   place by ATen's element-wise kernels).
 
-Eager torch has no one-pass op for either direction, so the forward stays two passes (``silu`` into
-the new ``h``, then ``mul_`` in place) and the backward four; a single pass each (read 2 / write 1 forward,
-read 3 / write 2 backward: the limit's element-wise model, :mod:`adamoe.bench.limit`) needs a compiled
-kernel (``torch.compile`` or C++). Shapes: ``g``, ``u``, ``h`` and the gradients are (N, I).
+Eager torch has no one-pass op for either direction: its forward is two passes (``silu`` into the new
+``h``, then ``mul_`` in place) and its backward four. On CPU in fp32 the C++ kernels of
+:mod:`adamoe.experts.act_kernel_source` do each in ONE pass (read 2 / write 1 forward, read 3 / write 2
+backward: the limit's element-wise model, :mod:`adamoe.bench.limit`), on strided row views, writing
+straight into the caller's buffers (issue 20). They serve a call when :func:`_kernel_for` says so (eager,
+no autograd through the call, CPU fp32 2-D tensors of one shape with contiguous columns, extension built);
+otherwise the torch ops above run, unchanged. Shapes: ``g``, ``u``, ``h`` and the gradients are (N, I).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch.nn import functional as F
 
-__all__ = ["SiLUMul", "silu_mul", "silu_mul_backward_into", "silu_mul_forward"]
+from adamoe.experts import kernels
+from adamoe.experts.act_kernel_source import SOURCE
+
+__all__ = ["SiLUMul", "act_extension", "silu_mul", "silu_mul_backward_into", "silu_mul_forward"]
+
+ACT_NAME = "adamoe_swiglu_act"
+ACT_FUNCTIONS = ("silu_mul_out", "silu_mul_backward_out")
+
+
+def act_extension() -> kernels.Extension:
+    """The one-pass activation kernels, built by :func:`kernels.load_extension` with the decode flags."""
+    return kernels.Extension(ACT_NAME, SOURCE, ACT_FUNCTIONS, kernels.flags())
+
+
+def _module() -> Any | None:
+    """The built activation kernels, or None (tests replace this to take the torch paths)."""
+    return kernels.load_extension(act_extension())
+
+
+def _kernel_for(*tensors: torch.Tensor) -> Any | None:
+    """The C++ kernels if they serve a call on these (N, I) tensors, else None (then the torch ops run).
+
+    They serve eager calls (not under ``torch.compile``: checked before the extension is touched) that
+    need no autograd graph, on plain CPU fp32 2-D tensors of one shape whose columns are contiguous (rows
+    may be strided: the halves of an (N, 2I) buffer)."""
+    if torch.compiler.is_compiling():
+        return None
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        return None
+    shape = tensors[0].shape
+    for t in tensors:
+        plain = type(t) is torch.Tensor and t.device.type == "cpu" and t.dtype == torch.float32
+        if not (plain and t.dim() == 2 and t.shape == shape and (t.stride(1) == 1 or shape[1] <= 1)):
+            return None
+    return _module()
 
 
 def silu_mul_forward(g: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """(N, I), (N, I) -> new contiguous (N, I) ``silu(g) * u`` (two passes, one allocation)."""
-    return F.silu(g).mul_(u)
+    """(N, I), (N, I) -> new contiguous (N, I) ``silu(g) * u``: one pass with the C++ kernel where it
+    applies, else two torch passes; one allocation either way."""
+    mod = _kernel_for(g, u)
+    if mod is None:
+        return F.silu(g).mul_(u)
+    h = torch.empty(g.shape, dtype=g.dtype, device=g.device)
+    mod.silu_mul_out(g, u, h)
+    return h
 
 
 def silu_mul_backward_into(
@@ -39,10 +84,15 @@ def silu_mul_backward_into(
 ) -> None:
     """Write d(sum(grad_h * silu(g) * u)) / dg into ``grad_g`` and / du into ``grad_u``; consumes ``grad_h``.
 
-    ``grad_g`` and ``grad_u`` may be strided views (e.g. the two halves of an (N, 2I) buffer); ``grad_h``
-    is overwritten (it ends as ``grad_h * u``), so the caller must own it. Eager only (in-place and
-    ``out=`` ops), no autograd through it.
+    ``grad_g`` and ``grad_u`` may be strided views (e.g. the two halves of an (N, 2I) buffer) and must not
+    overlap the inputs; ``grad_h`` may be overwritten (the torch path leaves ``grad_h * u`` in it), so the
+    caller must own it. Eager only (in-place and ``out=`` ops), no autograd through it. One pass with
+    the C++ kernel where it applies, else four torch passes.
     """
+    mod = _kernel_for(grad_h, g, u, grad_g, grad_u)
+    if mod is not None:
+        mod.silu_mul_backward_out(grad_h, g, u, grad_g, grad_u)
+        return
     torch.ops.aten.silu.out(g, out=grad_u)
     grad_u.mul_(grad_h)
     grad_h.mul_(u)
@@ -63,6 +113,11 @@ class SiLUMul(torch.autograd.Function):
         # ops on it, in-place only on tensors made here, keep this traceable by torch.compile.
         g, u = ctx.saved_tensors
         need_g, need_u = ctx.needs_input_grad
+        mod = _kernel_for(grad_h, g, u) if need_g and need_u else None  # none under create_graph
+        if mod is not None:
+            grad_g, grad_u = (torch.empty(g.shape, dtype=g.dtype, device=g.device) for _ in range(2))
+            mod.silu_mul_backward_out(grad_h, g, u, grad_g, grad_u)
+            return grad_g, grad_u
         grad_u = F.silu(g).mul_(grad_h) if need_u else None
         grad_g = None
         if need_g and torch.is_grad_enabled():  # create_graph: aten.silu_backward has no derivative
