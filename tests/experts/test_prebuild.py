@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from adamoe.experts import kernels, prebuild
+from adamoe.experts import kernels, prebuild, swiglu_act
 
 
 def _clear_load_caches() -> None:
@@ -45,12 +45,13 @@ def fake_build(monkeypatch, tmp_path):
 def test_prebuild_builds_where_the_runtime_loads(fake_build, tmp_path, capsys):
     calls, _ = fake_build
     expected = tmp_path / "cache" / "kernels" / kernels.build_dir().name
+    act = tmp_path / "cache" / "kernels" / kernels.extension_dir(swiglu_act.act_extension()).name
     assert prebuild.main([]) == 0
     out, err = capsys.readouterr()
-    assert calls == [expected] and (expected / f"{kernels.NAME}.so").is_file()
-    assert out == f"decode kernel: {expected}\n" and "building" in err
+    assert calls == [expected, act] and (expected / f"{kernels.NAME}.so").is_file()
+    assert out == f"decode kernel: {expected}\nactivation kernel: {act}\n" and "building" in err
     _clear_load_caches()  # a later process: the runtime's load finds the same folder, compiles nothing new
-    assert kernels.load() == "module" and calls == [expected, expected]
+    assert kernels.load() == "module" and calls == [expected, act, expected]
     assert "building" not in capsys.readouterr().err
 
 
@@ -59,10 +60,11 @@ def test_a_failed_build_is_one_line_and_exit_0(fake_build, capsys):
     state["error"] = RuntimeError("Error building extension 'adamoe_decode':\nc++: error: x\nninja: failed")
     assert prebuild.main([]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("notice: decode kernel not built")
-    assert "Error building extension" in lines[0] and "ninja" not in lines[0]
+    assert len(lines) == 2 and lines[0].startswith("notice: decode kernel not built")
+    assert lines[1].startswith("notice: activation kernel not built")
+    assert all("Error building extension" in line and "ninja" not in line for line in lines)
     _clear_load_caches()
-    assert prebuild.main(["--strict"]) == 1 and len(calls) == 2
+    assert prebuild.main(["--strict"]) == 1 and len(calls) == 4
 
 
 def test_the_opt_out_variable_is_named_and_nothing_is_compiled(fake_build, monkeypatch, capsys):

@@ -1,4 +1,5 @@
-"""``python -m adamoe.experts.prebuild``: compile the C++ decode kernel now, at set-up, not on first use.
+"""``python -m adamoe.experts.prebuild``: compile the C++ kernels (decode; the one-pass SwiGLU activation)
+now, at set-up, not on first use.
 
 Why: the first process that needs `adamoe.experts.kernels` compiles it, and on a fresh machine that
 process was the user's first run (54 s of a fresh ``adamoe rbench --quick``, issue 18). So
@@ -19,7 +20,7 @@ import os
 import sys
 import warnings
 
-from adamoe.experts import kernels
+from adamoe.experts import kernels, swiglu_act
 
 __all__ = ["main"]
 
@@ -33,23 +34,27 @@ def _reason(caught: list[warnings.WarningMessage]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Build (or locate) the decode kernel; print its folder, or one line of notice when it cannot be built.
+    """Build (or locate) each kernel; print its folder, or one line of notice per kernel that cannot be built.
 
     Exit status 0 either way, unless ``--strict`` is given and there is no kernel.
     """
     parser = argparse.ArgumentParser(prog="python -m adamoe.experts.prebuild", description=main.__doc__)
     parser.add_argument("--strict", action="store_true", help="exit 1 when the kernel cannot be built")
     args = parser.parse_args(argv)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        module = kernels.load()
-    if module is not None:
-        print(f"decode kernel: {kernels.build_dir()}")
-        return 0
-    print(
-        f"notice: decode kernel not built ({_reason(caught)}); adamoe runs torch ops instead (a slower decode)"
-    )
-    return 1 if args.strict else 0
+    missing = 0
+    for label, ext, slower in (
+        ("decode kernel", kernels.decode_extension(), "a slower decode"),
+        ("activation kernel", swiglu_act.act_extension(), "a slower training step"),
+    ):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            module = kernels.load_extension(ext)
+        if module is not None:
+            print(f"{label}: {kernels.extension_dir(ext)}")
+            continue
+        missing += 1
+        print(f"notice: {label} not built ({_reason(caught)}); adamoe runs torch ops instead ({slower})")
+    return 1 if args.strict and missing else 0
 
 
 if __name__ == "__main__":
