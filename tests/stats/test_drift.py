@@ -64,6 +64,9 @@ def test_permutation_p_matches_the_exact_share_of_splits_on_a_small_case() -> No
     got = permutation_p(a, b, rng=np.random.default_rng(1), n_perm=4000)
     assert got == pytest.approx(exact, abs=0.02)  # Monte Carlo over the same 20 splits
     assert permutation_p([x[:0] for x in a], b, rng=rng) is None
+    # one item on a side: no permutation test (scipy needs two per side; a quick run's group can hold one)
+    assert permutation_p([x[:1] for x in a], b, rng=rng) is None
+    assert permutation_p(a, [x[:1] for x in b], rng=rng) is None
 
 
 def test_the_permutation_test_holds_its_level_under_no_drift_and_finds_a_real_shift() -> None:

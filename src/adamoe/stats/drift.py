@@ -70,11 +70,12 @@ def permutation_p(
     """Permutation p-value of the mean per-layer JS between two item sets (module doc).
 
     ref, other: one ``(n_items, E+m)`` array of per-item expert counts per layer, same layers. None when
-    either side has no item or no layer.
+    either side has fewer than two items (scipy's test needs two per side; a quick run's small groups can
+    hold one) or no layer.
     """
     from scipy import stats
 
-    if not ref or not other or ref[0].shape[0] < 1 or other[0].shape[0] < 1:
+    if not ref or not other or ref[0].shape[0] < 2 or other[0].shape[0] < 2:
         return None
     bounds = np.cumsum([0, *[c.shape[1] for c in ref]])
     pool = np.concatenate([np.concatenate(ref, axis=1), np.concatenate(other, axis=1)])
