@@ -78,3 +78,26 @@ def test_quick_builds_the_moefied_moe_on_a_quarter_of_the_calibration_rows() -> 
     assert RBenchConfig.from_dict({"quick": True}).validate().moefy_calib_rows() == 8
     assert RBenchConfig.from_dict({}).validate().moefy_calib_rows() is None  # the testbed's own rows
     assert "moefy_calib_rows" not in RBenchConfig.from_dict({}).to_dict()  # the report's config unchanged
+
+
+def test_quick_cuts_work_but_keeps_every_path_and_leaves_the_full_defaults() -> None:
+    from adamoe.rbench.dimensions.adversarial import budget
+
+    quick = RBenchConfig.from_dict({"quick": True}).validate()
+    # toxicity: two sampled streams (the per-sample path runs) of 4 tokens; answers keep 16
+    assert (quick.safety.n_samples, quick.safety.toxicity_max_new_tokens) == (2, 4)
+    assert quick.safety.max_new_tokens == 16 and quick.hallucination.max_new_tokens == 8
+    # OOD: one surface shift and one neighbour pair (RTE -> CB)
+    assert [c.name for c in quick.ood.shift_configs(seed=0)] == ["typos0.1"]
+    assert quick.ood.all_pairs() == {"rte": ("rte", ["cb"])}
+    # query budgets by hand: 1 + max_edits x max_positions x (candidates per position)
+    budgets = {n: budget(quick.adversarial.attack_config(n, seed=0)) for n in ("char", "word", "typo")}
+    assert budgets == {"char": 1 + 1 * 4 * 2, "word": 1 + 1 * 2 * 2, "typo": 1 + 1 * 1 * 1}
+    assert quick.finetune.max_steps == 1
+    # the full run: defaults untouched (so are its cache keys)
+    full = RBenchConfig.from_dict({}).validate()
+    safety = full.safety
+    assert (safety.n_samples, safety.toxicity_max_new_tokens, safety.max_new_tokens) == (3, 20, 32)
+    assert full.ood.shifts == "default" and len(full.ood.shift_configs(seed=0)) == 4
+    assert full.finetune.max_steps == 16 and full.adversarial.attack_config("word", seed=0).max_queries == 60
+    assert budget(full.adversarial.attack_config("char", seed=0)) == 1 + 2 * 8 * 3

