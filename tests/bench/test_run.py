@@ -9,11 +9,13 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from adamoe.bench.paired import fmt_ratio
 from adamoe.bench.provenance import PROVENANCE_FIELDS
 from adamoe.bench.run import SECTIONS, run_all
 from adamoe.bench.settings import BenchSettings
 from adamoe.bench.tables import format_table
 from adamoe.bench.training import jittered_nulls, moe_layer
+from adamoe.experts import swiglu_act
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +26,7 @@ def result():
 def test_training_section_reports_paired_ratios_to_the_limit(result):
     tr = result["training"]
     names = {"adamoe_default", "adamoe_grouped", "adamoe_torch_grouped_mm", "hf_grouped_mm", "hf_eager"}
+    names.add("adamoe_grouped_torch_act")
     assert set(tr["seconds"]) == names and set(tr["default_vs_hf"]) == {"hf_grouped_mm", "hf_eager"}
     lim = tr["limit"]
     assert len(lim["per_round"]) == tr["rounds"] == 3
@@ -34,6 +37,22 @@ def test_training_section_reports_paired_ratios_to_the_limit(result):
         assert r["low"] <= r["ratio"] <= r["high"] and min(per_round) <= r["ratio"] <= max(per_round)
         assert tr["verdict"][name].startswith("LIMIT") == (name in tr["limit_broken"])
     assert any(c["reason"].startswith("rule:") for c in result["default_backend"].values())
+
+
+def test_training_section_pairs_the_activation_kernels_in_the_same_rounds(result):
+    tr = result["training"]
+    r, times = tr["grouped_vs_torch_act"], tr["times"]
+    per_round = [a / b for a, b in zip(times["adamoe_grouped"], times["adamoe_grouped_torch_act"])]
+    assert r["n"] == len(per_round) == tr["rounds"] and r["low"] <= r["ratio"] <= r["high"]
+    assert min(per_round) <= r["ratio"] <= max(per_round)
+    assert tr["act_kernel_built"] is swiglu_act.available()
+    line = [x for x in format_table(result).splitlines() if x.startswith("adamoe_grouped vs ")]
+    assert line == [
+        f"adamoe_grouped vs adamoe_grouped_torch_act: {fmt_ratio(r)}× (SiLU-gate C++ kernels "
+        + ("built)" if tr["act_kernel_built"] else "UNAVAILABLE: both ran the torch path)")
+    ]
+    unbuilt = {**result, "training": {**tr, "act_kernel_built": False}}
+    assert "kernels UNAVAILABLE: both ran the torch path)" in format_table(unbuilt)
 
 
 def test_null_saving_reads_the_load_of_the_timed_layer(result):

@@ -4,6 +4,8 @@ vector width, strided halves of an (N, 2I) buffer); and the torch path taken whe
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 import torch
 from torch.nn import functional as F
@@ -173,3 +175,79 @@ def test_the_extension_is_built_by_the_decode_build_code_under_its_own_name_and_
     assert act.parent == decode.parent == tmp_path / "kernels"
     assert act.name.startswith("adamoe_swiglu_act-torch")
     assert act.name.rsplit("-", 1)[1] != decode.name.rsplit("-", 1)[1]
+
+
+class _Reached:
+    """A stand-in extension that records every kernel reached (and fails it): present, so only
+    :func:`swiglu_act.torch_activation` can keep a call away from it."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __getattr__(self, name):
+        self.calls.append(name)
+        raise AssertionError(f"the activation kernel {name} was reached")
+
+
+def _grouped_step(probe_seed=9):
+    """Output and (rows, gate_up, down) grads of one grouped_swiglu fwd+bwd and one silu_mul node."""
+    counts, (h, i, e) = [3, 0, 6, 1], (16, 13, 4)
+    gen = torch.Generator().manual_seed(probe_seed)
+    rows = torch.randn(sum(counts), h, generator=gen, requires_grad=True)
+    gate_up = (torch.randn(e, 2 * i, h, generator=gen) * h**-0.5).requires_grad_(True)
+    down = (torch.randn(e, h, i, generator=gen) * i**-0.5).requires_grad_(True)
+    gu = torch.randn(5, 2 * i, generator=gen, requires_grad=True)
+    out = grouped_mm.grouped_swiglu(rows, gate_up, down, counts)
+    act = swiglu_act.silu_mul(*gu.chunk(2, dim=-1))
+    loss = (out * torch.randn(out.shape, generator=gen)).sum() + (
+        act * torch.randn(act.shape, generator=gen)
+    ).sum()
+    return out, act, torch.autograd.grad(loss, (rows, gate_up, down, gu))
+
+
+def test_torch_activation_keeps_every_call_of_its_thread_off_the_kernels(monkeypatch):
+    fake = _Reached()
+    monkeypatch.setattr(swiglu_act, "_module", lambda: fake)
+    g, u = _buffer(4, 6, seed=10)
+    with swiglu_act.torch_activation(), swiglu_act.torch_activation():  # nests
+        out, act, grads = _grouped_step()
+    with swiglu_act.torch_activation():
+        h = swiglu_act.silu_mul_forward(g, u)
+        seen = []  # another thread inside this block still reaches the kernels
+        worker = threading.Thread(target=lambda: seen.append(_raises(swiglu_act.silu_mul_forward, g, u)))
+        worker.start()
+        worker.join()
+    assert fake.calls == ["silu_mul_out"] and seen == [True]
+    torch.testing.assert_close(h, F.silu(g) * u, rtol=0, atol=0)
+    with pytest.raises(AssertionError, match="silu_mul_out"):  # out of the block the kernel is reached
+        swiglu_act.silu_mul_forward(g, u)
+    with pytest.raises(RuntimeError), swiglu_act.torch_activation():
+        raise RuntimeError  # an exception leaves the block too
+    with pytest.raises(AssertionError, match="silu_mul_backward_out"):
+        swiglu_act.silu_mul_backward_into(h.clone(), g, u, grad_g=torch.empty(4, 6), grad_u=torch.empty(4, 6))
+
+    monkeypatch.setattr(swiglu_act, "_module", lambda: None)  # the torch path as without the extension
+    want_out, want_act, want_grads = _grouped_step()
+    for got, want in zip((out, act, *grads), (want_out, want_act, *want_grads)):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
+def _raises(fn, *args):
+    try:
+        fn(*args)
+    except AssertionError:
+        return True
+    return False
+
+
+@needs_kernel
+def test_torch_activation_switches_the_built_kernels_off_and_on(spy):
+    out, act, grads = _grouped_step()
+    assert spy == ["silu_mul_out", "silu_mul_out", "silu_mul_backward_out", "silu_mul_backward_out"]
+    spy.clear()
+    with swiglu_act.torch_activation():
+        t_out, t_act, t_grads = _grouped_step()
+    assert spy == []
+    for got, want in zip((out, act, *grads), (t_out, t_act, *t_grads)):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+    assert swiglu_act.available()

@@ -58,6 +58,12 @@ def _training_table(tr: dict[str, Any]) -> list[str]:
     ]
     lines += [f"| {k} | {v * 1e3:.1f} | {tr['verdict'][k]} |" for k, v in tr["seconds"].items()]
     lines += [f"adamoe_default vs {k}: {fmt_ratio(v)}×" for k, v in tr["default_vs_hf"].items()]
+    if "grouped_vs_torch_act" in tr:  # records from before the SiLU-gate kernels' A/B lack it
+        built = "built" if tr["act_kernel_built"] else "UNAVAILABLE: both ran the torch path"
+        lines.append(
+            f"adamoe_grouped vs adamoe_grouped_torch_act: {fmt_ratio(tr['grouped_vs_torch_act'])}× "
+            f"(SiLU-gate C++ kernels {built})"
+        )
     target = tr["target"]
     lines.append(
         f"target: adamoe_default ≤ {target['adamoe_default']}× the limit (CI top); met: {target['met']}"

@@ -3,8 +3,10 @@ experts, and AdaMoE's wall-clock saving against its load saving (forward+backwar
 
 Every candidate, the limit's probes included, is timed in the same rotated rounds
 (:func:`adamoe.bench.timing.timed_rounds`), and every ratio is paired per round with a bootstrap 95%
-interval (:func:`adamoe.bench.paired.paired_ratio`). The builders here are shared with the decode
-section and the profiles.
+interval (:func:`adamoe.bench.paired.paired_ratio`). ``adamoe_grouped_torch_act`` is the
+``adamoe_grouped`` step with the one-pass C++ SiLU-gate kernels off (inside
+:func:`adamoe.experts.swiglu_act.torch_activation`), so the kernels' A/B is paired in the same rounds.
+The builders here are shared with the decode section and the profiles.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from adamoe.bench.paired import paired_ratio
 from adamoe.bench.settings import BenchSettings
 from adamoe.bench.timing import timed_rounds
 from adamoe.config import ExpertsConfig, MoEConfig, RouterConfig
+from adamoe.experts import swiglu_act
 from adamoe.experts.backend import AUTO, CANDIDATES, chosen_backends
 from adamoe.layer import MoELayer
 
 __all__ = [
+    "TORCH_ACT",
     "TRAINING_TARGET",
     "bench_null_saving",
     "bench_training",
@@ -37,6 +41,8 @@ __all__ = [
 
 TRAINING_TARGET = 1.10
 """Issue 20's target for ``adamoe_default``: ≤ 1.10× the re-based limit (met when the CI's top is)."""
+TORCH_ACT = "adamoe_grouped_torch_act"
+"""The ``adamoe_grouped`` step on the torch SiLU-gate path: the denominator of the kernels' A/B."""
 NULL_SAVING_SLACK = 0.03
 """AdaMoE's time ratio may exceed its load ratio by this much (dispatch work that does not shrink)."""
 
@@ -105,19 +111,37 @@ def train_step_fn(module: torch.nn.Module, x: torch.Tensor, grad: torch.Tensor) 
     return step
 
 
+def torch_act_fn(step: Callable[[], None]) -> Callable[[], None]:
+    """``step`` with the SiLU-gate's C++ kernels off for its duration (this thread only; see
+    :func:`adamoe.experts.swiglu_act.torch_activation`): the other candidates keep them."""
+
+    def run() -> None:
+        with swiglu_act.torch_activation():
+            step()
+
+    return run
+
+
 def choices() -> dict[str, dict[str, str]]:
     """The default backend's cached choices (bucket -> backend and why), for the report."""
     return {k: {"backend": c.backend, "reason": c.reason} for k, c in chosen_backends().items()}
 
 
+def _on_backend(layer: MoELayer, backend: str) -> MoELayer:
+    """A copy of ``layer`` (same weights) with its experts fixed to ``backend``: each candidate its own."""
+    fixed = copy.deepcopy(layer)
+    fixed.experts.backend = backend
+    return fixed
+
+
 def _training_variants(s: BenchSettings, x: torch.Tensor, grad: torch.Tensor) -> dict[str, Callable[[], Any]]:
-    """ours (``auto`` and each fixed backend) and transformers' ``grouped_mm`` and ``eager`` blocks."""
+    """ours (``auto``, each fixed backend, and ``grouped`` on the torch SiLU-gate path) and transformers'
+    ``grouped_mm`` and ``eager`` blocks."""
     ours = moe_layer(s, num_experts=8, num_null=0, top_k=2, backend=AUTO, hidden=s.hidden, ffn=s.ffn)
     variants: dict[str, Callable[[], Any]] = {"adamoe_default": train_step_fn(ours, x, grad)}
     for backend in CANDIDATES:
-        fixed = copy.deepcopy(ours)
-        fixed.experts.backend = backend
-        variants[f"adamoe_{backend}"] = train_step_fn(fixed, x, grad)
+        variants[f"adamoe_{backend}"] = train_step_fn(_on_backend(ours, backend), x, grad)
+    variants[TORCH_ACT] = torch_act_fn(train_step_fn(_on_backend(ours, "grouped"), x, grad))
     for impl in ("grouped_mm", "eager"):
         block = hf_block(ours, top_k=2, implementation=impl)
         variants[f"hf_{impl}"] = train_step_fn(block, x.unsqueeze(0), grad.unsqueeze(0))
@@ -127,9 +151,12 @@ def _training_variants(s: BenchSettings, x: torch.Tensor, grad: torch.Tensor) ->
 def bench_training(s: BenchSettings) -> dict[str, Any]:
     """Mixtral-like block, top-2, forward+backward: ours (default and each backend) and transformers'
     backends, each as a paired ratio to the limit of :mod:`adamoe.bench.limit` (probes in the same
-    rounds), and ours (default) paired against each of transformers' backends."""
+    rounds), ours (default) paired against each of transformers' backends, and ``adamoe_grouped``
+    against ``adamoe_grouped_torch_act`` (the SiLU-gate kernels' A/B; the same step when they are not
+    built, which ``act_kernel_built`` records)."""
     torch.manual_seed(s.seed)
     x, grad = torch.randn(s.tokens, s.hidden), torch.randn(s.tokens, s.hidden)
+    act_kernel_built = swiglu_act.available()  # builds them here, not inside a timed round
     variants = _training_variants(s, x, grad)
     probes = limit_probes(tokens=s.tokens, hidden=s.hidden, ffn=s.ffn, num_experts=8, top_k=2)
     times = timed_rounds({**probes.fns, **variants}, warmup=s.warmup, repeats=s.repeats, threads=s.threads)
@@ -150,6 +177,8 @@ def bench_training(s: BenchSettings) -> dict[str, Any]:
         "verdict": verdicts,
         "limit_broken": [k for k, v in verdicts.items() if v.startswith("LIMIT")],
         "default_vs_hf": vs_hf,
+        "grouped_vs_torch_act": paired_ratio(times["adamoe_grouped"], times[TORCH_ACT], seed=s.seed),
+        "act_kernel_built": act_kernel_built,
         "default_backend": choices(),
         "target": {"adamoe_default": TRAINING_TARGET, "met": default["high"] <= TRAINING_TARGET},
     }

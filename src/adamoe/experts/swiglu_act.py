@@ -21,11 +21,16 @@ Eager torch has no one-pass op for either direction: its forward is two passes (
 backward: the limit's element-wise model, :mod:`adamoe.bench.limit`), on strided row views, writing
 straight into the caller's buffers (issue 20). They serve a call when :func:`_kernel_for` says so (eager,
 no autograd through the call, CPU fp32 2-D tensors of one shape with contiguous columns, extension built);
-otherwise the torch ops above run, unchanged. Shapes: ``g``, ``u``, ``h`` and the gradients are (N, I).
+otherwise the torch ops above run, unchanged. :func:`torch_activation` turns the kernels off for a block
+on one thread (the A/B of ``adamoe bench``'s training section); ``ADAMOE_NO_KERNELS=1`` turns them off
+for the whole process. Shapes: ``g``, ``u``, ``h`` and the gradients are (N, I).
 """
 
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -34,7 +39,15 @@ from torch.nn import functional as F
 from adamoe.experts import kernels
 from adamoe.experts.act_kernel_source import SOURCE
 
-__all__ = ["SiLUMul", "act_extension", "silu_mul", "silu_mul_backward_into", "silu_mul_forward"]
+__all__ = [
+    "SiLUMul",
+    "act_extension",
+    "available",
+    "silu_mul",
+    "silu_mul_backward_into",
+    "silu_mul_forward",
+    "torch_activation",
+]
 
 ACT_NAME = "adamoe_swiglu_act"
 ACT_FUNCTIONS = ("silu_mul_out", "silu_mul_backward_out")
@@ -50,13 +63,37 @@ def _module() -> Any | None:
     return kernels.load_extension(act_extension())
 
 
+def available() -> bool:
+    """Whether the activation kernels are built in this process (False without a compiler or with
+    ``ADAMOE_NO_KERNELS``); builds them on first call, like the first training step would."""
+    return _module() is not None
+
+
+_off = threading.local()  # .depth: how many torch_activation blocks this thread is inside
+
+
+@contextlib.contextmanager
+def torch_activation() -> Iterator[None]:
+    """Inside this block, on this thread only, every SiLU-gate call takes the torch path (as under
+    ``ADAMOE_NO_KERNELS=1``), forward and backward; other threads keep the kernels. Nests.
+
+    Why: a same-run A/B of the kernels (``adamoe_grouped_torch_act`` in :mod:`adamoe.bench.training`)
+    needs both sides in one process, timed in the same rounds. Per thread is enough: an eager CPU
+    ``backward()`` runs its nodes on the thread that called it, so a step inside the block is covered."""
+    _off.depth = getattr(_off, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _off.depth -= 1
+
+
 def _kernel_for(*tensors: torch.Tensor) -> Any | None:
     """The C++ kernels if they serve a call on these (N, I) tensors, else None (then the torch ops run).
 
     They serve eager calls (not under ``torch.compile``: checked before the extension is touched) that
     need no autograd graph, on plain CPU fp32 2-D tensors of one shape whose columns are contiguous (rows
-    may be strided: the halves of an (N, 2I) buffer)."""
-    if torch.compiler.is_compiling():
+    may be strided: the halves of an (N, 2I) buffer), outside :func:`torch_activation`."""
+    if torch.compiler.is_compiling() or getattr(_off, "depth", 0):
         return None
     if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
         return None
