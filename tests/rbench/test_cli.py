@@ -79,6 +79,10 @@ def test_cli_writes_a_side_by_side_report_and_resumes_from_cache(tmp_path, capsy
     assert set(metrics["comparisons"]) == set(metrics["dims"])
 
     md = (run_dir / "report.md").read_text()
+    # the report carries the command that reproduces it: the models, dims and run folder given here
+    command = md.split("Command: `", 1)[1].split("`", 1)[0]
+    assert command.startswith("adamoe rbench ") and f"--run-dir {run_dir}" in command
+    assert "--model tiny-llama --model tiny-mixtral" in command and metrics["command"] == command
     header = "| metric (%) | better | n | chance | tiny-llama [95% CI] | tiny-mixtral [95% CI] |"
     assert header in md and "Δ tiny-mixtral − tiny-llama (pp) [95% CI]" in md
     assert "| tiny-llama | – | – |" in md  # dense model: routing columns are dashes

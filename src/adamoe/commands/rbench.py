@@ -55,6 +55,28 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     return {**settings, "seed": args.seed}
 
 
+def _command(args: argparse.Namespace, run_dir: Any) -> str:
+    """The command that reproduces this run: `command_text`'s shared options plus rbench's own flags that
+    shape results (models, dims, limit, generation length, batch size)."""
+    import shlex
+
+    from adamoe.experiments.harness import command_text
+
+    extra: list[str] = []
+    for spec in args.model or []:
+        extra += ["--model", spec]
+    for flag, value in (
+        ("--dims", args.dims),
+        ("--limit", args.limit),
+        ("--max-new-tokens", args.max_new_tokens),
+        ("--batch-size", args.batch_size),
+    ):
+        if value is not None:
+            extra += [flag, str(value)]
+    base = command_text(["rbench"], argparse.Namespace(**{**vars(args), "run_dir": run_dir}))
+    return shlex.join([*shlex.split(base), *extra])
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Run the reliability suite (``adamoe rbench``); returns its result record."""
     from adamoe.rbench.config import RBenchConfig
@@ -73,6 +95,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         cache = config.cache_dir if config.cache_dir is not None else run_dir / "cache"
         result = run_suite(plan, cache_root=cache, log=log)
         result["seconds"] = time.perf_counter() - started
+        result["command"] = _command(args, run_dir)
         write_report(run_dir, result)
     print(markdown_summary(result))
     print(f"written to {run_dir} in {result['seconds']:.1f}s")

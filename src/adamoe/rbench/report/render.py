@@ -78,6 +78,8 @@ def _model_line(r: Mapping[str, Any]) -> str:
 def _blocks(result: Mapping[str, Any], plots: Mapping[str, tuple[str, bytes]]) -> list[Block]:
     models = result["models"]
     blocks: list[Block] = [Heading(result.get("title", "MoE-RBench"), 1)]
+    if result.get("command"):
+        blocks.append(Paragraph(f"Command: `{result['command']}`"))
     info = [f"{m}: {_model_line(result['results'][m])}" for m in models]
     blocks.append(Paragraph("Models — " + "; ".join(info)))
     blocks.append(Paragraph("Set sizes — " + "; ".join(f"{d}: {s}" for d, s in result["sizes"].items())))
