@@ -58,8 +58,6 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
 def _command(args: argparse.Namespace, run_dir: Any) -> str:
     """The command that reproduces this run: `command_text`'s shared options plus rbench's own flags that
     shape results (models, dims, limit, generation length, batch size)."""
-    import shlex
-
     from adamoe.experiments.harness import command_text
 
     extra: list[str] = []
@@ -73,8 +71,7 @@ def _command(args: argparse.Namespace, run_dir: Any) -> str:
     ):
         if value is not None:
             extra += [flag, str(value)]
-    base = command_text(["rbench"], argparse.Namespace(**{**vars(args), "run_dir": run_dir}))
-    return shlex.join([*shlex.split(base), *extra])
+    return command_text(["rbench"], argparse.Namespace(**{**vars(args), "run_dir": run_dir}), extra=extra)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

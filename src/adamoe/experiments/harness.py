@@ -365,10 +365,11 @@ def write_experiment_report(
     return {"rows": rows, "paired": paired, "seed_paired": by_seed, "loads": loads, "paths": paths}
 
 
-def command_text(words: Sequence[str], args: Any) -> str:
+def command_text(words: Sequence[str], args: Any, *, extra: Sequence[str] = ()) -> str:
     """The command line that reproduces a run, from its parsed arguments: ``adamoe <words>`` plus the
     options that shape results (``--config``, ``--set``, ``--seeds``, ``--seed``, ``--quick``, ``--run-dir``),
-    shell-quoted. Runtime-only flags (threads, offline) do not change a result and are left out."""
+    then ``extra`` (a command's own result-shaping flags), shell-quoted. Runtime-only flags (threads,
+    offline) do not change a result and are left out."""
     import shlex
 
     parts = ["adamoe", *words]
@@ -383,4 +384,4 @@ def command_text(words: Sequence[str], args: Any) -> str:
         parts.append("--quick")
     if getattr(args, "run_dir", None):
         parts += ["--run-dir", str(args.run_dir)]
-    return shlex.join(parts)
+    return shlex.join([*parts, *extra])
